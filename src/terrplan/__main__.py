@@ -1,0 +1,3 @@
+from terrplan.cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""Exception types with exit codes, and a record for one row-level problem.
+
+`cli` is the one place where these become exit codes; everything else raises them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_BAD_INPUT = 3
+EXIT_INFEASIBLE = 4
+EXIT_CHECK_FAILED = 5
+
+#: How many row problems one error prints before summarising the rest.
+REPORT_CAP = 20
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong with an input: where it is, what is there, what was expected, how to fix it."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+    value: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.column is not None:
+            where += f": column '{self.column}'"
+        text = f"{where}: {self.message}"
+        if self.value is not None:
+            text += f" (got {self.value!r})"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+
+class TerrplanError(Exception):
+    """Base class: carries an exit code and the findings behind it."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, problems: list[Finding] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+    def __str__(self) -> str:
+        lines = [self.message]
+        for problem in self.problems[:REPORT_CAP]:
+            lines.append(f"  {problem}")
+        hidden = len(self.problems) - REPORT_CAP
+        if hidden > 0:
+            lines.append(f"  ... and {hidden} more")
+        return "\n".join(lines)
+
+
+class InputError(TerrplanError):
+    """A data file cannot be used as given (exit 3)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(TerrplanError):
+    """The YAML config is invalid (exit 3)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class InfeasibleError(TerrplanError):
+    """No alignment can satisfy the constraints; the message says why, with numbers (exit 4)."""
+
+    exit_code = EXIT_INFEASIBLE
+
+
+class CheckFailedError(TerrplanError):
+    """An alignment was scored and broke a check (exit 5)."""
+
+    exit_code = EXIT_CHECK_FAILED

@@ -1,0 +1,225 @@
+"""Problem, Alignment and Result: the frozen, numpy-backed types the optimizer works on.
+
+A `Problem` is built either from CSV data (see `problem.build_problem`) or straight from arrays, so public
+benchmark instances run with no CSV in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from terrplan.geo import EARTH_RADIUS_KM, haversine_km
+
+Geometry = Literal["haversine", "euclidean", "matrix"]
+
+
+def _frozen(array: np.ndarray | None, dtype: type = np.float64) -> np.ndarray | None:
+    if array is None:
+        return None
+    out = np.array(array, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A balanced territory-design instance.
+
+    Units are what the optimizer moves (accounts, ZIPs, clusters). Each territory has a centre at a *site*:
+    in p-median mode (`fixed_sites is None`) the sites are the units themselves and the solver chooses one per
+    territory; with fixed sites (e.g. rep homes) territory k is centred at site k.
+
+    Attributes:
+        n_territories: K.
+        weights: (n,) objective weight per unit; the objective is sum(weight * distance to its centre).
+        metrics: (m, n) balance metric values per unit (e.g. potential, workload, 1 per account).
+        metric_names: m names, for messages and outputs.
+        lower, upper: (m, K) band per metric and territory; -inf / +inf where unbounded.
+        coords: (n, 2) lat/lon in degrees (haversine) or x/y (euclidean); None for a matrix.
+        geometry: how distances are measured.
+        distances: (n, n_sites) explicit distance matrix when geometry == "matrix".
+        fixed_sites: (K, 2) fixed centre coordinates, or None for p-median.
+        floor_distances: round distances down to integers (the OR-Library capacitated p-median convention).
+    """
+
+    n_territories: int
+    weights: np.ndarray
+    metrics: np.ndarray
+    metric_names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    coords: np.ndarray | None = None
+    geometry: Geometry = "haversine"
+    distances: np.ndarray | None = None
+    fixed_sites: np.ndarray | None = None
+    floor_distances: bool = False
+    _xyz: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "weights", _frozen(self.weights))
+        metrics = np.atleast_2d(np.asarray(self.metrics, dtype=np.float64))
+        set_(self, "metrics", _frozen(metrics))
+        set_(self, "lower", _frozen(np.broadcast_to(np.asarray(self.lower, float), self.band_shape)))
+        set_(self, "upper", _frozen(np.broadcast_to(np.asarray(self.upper, float), self.band_shape)))
+        set_(self, "coords", _frozen(self.coords))
+        set_(self, "distances", _frozen(self.distances))
+        set_(self, "fixed_sites", _frozen(self.fixed_sites))
+        set_(self, "metric_names", tuple(self.metric_names))
+        self._check_shapes()
+
+    @property
+    def n_units(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def band_shape(self) -> tuple[int, int]:
+        return (len(self.metric_names), self.n_territories)
+
+    @property
+    def fixed(self) -> bool:
+        return self.fixed_sites is not None
+
+    @property
+    def n_sites(self) -> int:
+        if self.fixed_sites is not None:
+            return int(self.fixed_sites.shape[0])
+        if self.distances is not None:
+            return int(self.distances.shape[1])
+        return self.n_units
+
+    def _check_shapes(self) -> None:
+        n, m, k = self.n_units, len(self.metric_names), self.n_territories
+        if k < 1:
+            raise ValueError(f"n_territories must be at least 1, got {k}")
+        if self.metrics.shape != (m, n):
+            raise ValueError(f"metrics has shape {self.metrics.shape}, expected {(m, n)}")
+        if self.geometry == "matrix":
+            if self.distances is None or self.distances.shape[0] != n:
+                raise ValueError("geometry 'matrix' needs distances with one row per unit")
+        elif self.coords is None or self.coords.shape != (n, 2):
+            raise ValueError(f"geometry '{self.geometry}' needs coords of shape {(n, 2)}")
+        if self.fixed_sites is not None and self.fixed_sites.shape[0] != k:
+            raise ValueError("fixed_sites needs one site per territory")
+        if self.fixed_sites is None and self.n_sites < k:
+            raise ValueError(f"{k} territories need at least {k} candidate centres, got {self.n_sites}")
+
+    # -- geometry -------------------------------------------------------------------------------------------
+
+    def site_coords(self) -> np.ndarray | None:
+        """(n_sites, 2) coordinates of the candidate centres, or None for a matrix."""
+        if self.fixed_sites is not None:
+            return self.fixed_sites
+        return self.coords
+
+    def unit_points(self) -> np.ndarray:
+        """Points in a Euclidean space whose nearest-neighbour order matches the problem's distances.
+
+        For lat/lon this is the unit sphere in 3-D (chord length is monotone in great-circle distance).
+        """
+        return _embed(self.coords, self.geometry)
+
+    def site_points(self) -> np.ndarray:
+        return _embed(self.site_coords(), self.geometry)
+
+    def distance(self, units: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Element-wise distance between units[i] and sites[i] (broadcasting)."""
+        units = np.asarray(units)
+        sites = np.asarray(sites)
+        if self.geometry == "matrix":
+            d = self.distances[units, sites]
+        else:
+            a = self.coords[units]
+            b = self.site_coords()[sites]
+            d = _point_distance(a, b, self.geometry)
+        return np.floor(d) if self.floor_distances else d
+
+    def distance_matrix(self, units: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """(len(units), len(sites)) distances."""
+        units = np.asarray(units)
+        sites = np.asarray(sites)
+        return self.distance(units[:, None], sites[None, :])
+
+
+def _point_distance(a: np.ndarray, b: np.ndarray, geometry: Geometry) -> np.ndarray:
+    if geometry == "haversine":
+        return haversine_km(a[..., 0], a[..., 1], b[..., 0], b[..., 1])
+    return np.sqrt(((a - b) ** 2).sum(axis=-1))
+
+
+def _embed(coords: np.ndarray | None, geometry: Geometry) -> np.ndarray:
+    if coords is None:
+        raise ValueError("a distance-matrix problem has no coordinates")
+    if geometry == "euclidean":
+        return np.asarray(coords, dtype=np.float64)
+    lat = np.radians(coords[:, 0])
+    lon = np.radians(coords[:, 1])
+    return EARTH_RADIUS_KM * np.column_stack(
+        [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Alignment:
+    """unit -> territory (0..K-1), and each territory's centre site."""
+
+    territory: np.ndarray
+    centres: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "territory", _frozen(self.territory, np.int64))
+        object.__setattr__(self, "centres", _frozen(self.centres, np.int64))
+
+
+Status = Literal["optimal", "feasible", "infeasible", "unknown"]
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """What `solve` returns: the alignment, its objective, and how good it provably is."""
+
+    alignment: Alignment
+    objective: float
+    lower_bound: float | None
+    status: Status
+    runtime_s: float
+    iterations: int = 0
+    message: str = ""
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap (objective - bound) / objective, or None without a bound."""
+        if self.lower_bound is None:
+            return None
+        if self.objective <= 0:
+            return 0.0
+        return max(0.0, (self.objective - self.lower_bound) / self.objective)
+
+
+def objective(problem: Problem, alignment: Alignment) -> float:
+    """sum(weight * distance(unit, centre of its territory))."""
+    units = np.arange(problem.n_units)
+    sites = alignment.centres[alignment.territory]
+    return float(np.dot(problem.weights, problem.distance(units, sites)))
+
+
+def territory_totals(problem: Problem, territory: np.ndarray) -> np.ndarray:
+    """(m, K) sum of each balance metric per territory."""
+    totals = np.zeros(problem.band_shape)
+    for row in range(len(problem.metric_names)):
+        totals[row] = np.bincount(territory, weights=problem.metrics[row], minlength=problem.n_territories)
+    return totals
+
+
+def band_violation(problem: Problem, territory: np.ndarray) -> np.ndarray:
+    """(m, K) amount by which each territory total lies outside its band (0 inside)."""
+    totals = territory_totals(problem, territory)
+    return np.maximum(problem.lower - totals, 0.0) + np.maximum(totals - problem.upper, 0.0)
+
+
+def bands_hold(problem: Problem, territory: np.ndarray, rel_tol: float = 1e-9) -> bool:
+    scale = np.maximum(np.abs(problem.upper[np.isfinite(problem.upper)]).max(initial=1.0), 1.0)
+    return bool((band_violation(problem, territory) <= rel_tol * scale).all())
