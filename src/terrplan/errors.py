@@ -28,6 +28,7 @@ class Finding:
     column: str | None = None
     value: str | None = None
     hint: str | None = None
+    key: str | None = None  # a config key, for findings about the YAML rather than a data column
 
     def __str__(self) -> str:
         where = self.file
@@ -35,6 +36,8 @@ class Finding:
             where += f":{self.line}"
         if self.column is not None:
             where += f": column '{self.column}'"
+        if self.key is not None:
+            where += f": key '{self.key}'"
         text = f"{where}: {self.message}"
         if self.value is not None:
             text += f" (got {self.value!r})"

@@ -157,9 +157,7 @@ def _embed(coords: np.ndarray | None, geometry: Geometry) -> np.ndarray:
         return np.asarray(coords, dtype=np.float64)
     lat = np.radians(coords[:, 0])
     lon = np.radians(coords[:, 1])
-    return EARTH_RADIUS_KM * np.column_stack(
-        [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]
-    )
+    return EARTH_RADIUS_KM * np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
 @dataclass(frozen=True, eq=False)

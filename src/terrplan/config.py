@@ -1,0 +1,326 @@
+"""The YAML config as frozen, validated dataclasses.
+
+Every section is a dataclass; `load_config` walks the YAML against them, so an unknown key is rejected with the
+closest valid name, a wrong type names its dotted path, and all problems are reported at once.
+Paths in the config are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from terrplan.errors import ConfigError, Finding
+
+# -- sections ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountColumns:
+    """Our field -> the column that holds it in the accounts file.
+
+    Unset fields fall back to a column with our standard name when the file has one (see `read.STANDARD_NAMES`);
+    a column named here must exist.
+    """
+
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    specialty: str | None = None
+    address: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    system: str | None = None
+    territory: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeColumns:
+    account: str | None = None
+    code: str | None = None
+    volume: str | None = None
+    period: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountsInput:
+    path: str = ""
+    columns: AccountColumns = field(default_factory=AccountColumns)
+    encoding: str = "utf-8"
+    # A long file (e.g. CMS Part B: one row per provider x code) repeats each account; take its first row.
+    one_row_per_account: bool = True
+
+
+@dataclass(frozen=True)
+class VolumesInput:
+    path: str = ""
+    columns: VolumeColumns = field(default_factory=VolumeColumns)
+    encoding: str = "utf-8"
+    # Keep only these periods (blank = all).
+    periods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    accounts: AccountsInput = field(default_factory=AccountsInput)
+    volumes: VolumesInput | None = None
+    # What to do with rows that cannot be used: stop (exit 3, list them all) or reject (write rejects.csv, go on).
+    on_bad_rows: Literal["stop", "reject"] = "stop"
+
+
+@dataclass(frozen=True)
+class ProcedureGroup:
+    name: str
+    codes: tuple[str, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """potential = sum(volume x weight). A code pattern is exact ('27447'), a prefix ('274*') or a range
+    ('27440-27447'); groups name a list of patterns sharing one weight. The first matching rule wins:
+    `weights` first, then `groups` in order, then `default_weight`."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    groups: tuple[ProcedureGroup, ...] = ()
+    default_weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    # Accounts are ranked by potential; this tier takes the next `share` of cumulative potential.
+    share: float
+    calls_per_year: float
+    minutes_per_call: float
+
+
+DEFAULT_SEGMENTS = (
+    Segment("A", 0.5, 24, 45),
+    Segment("B", 0.3, 12, 30),
+    Segment("C", 0.2, 4, 20),
+)
+
+
+@dataclass(frozen=True)
+class Balance:
+    metric: Literal["potential", "workload", "accounts"] = "potential"
+    tolerance: float = 0.05  # each territory within mean x (1 +/- tolerance)
+
+
+@dataclass(frozen=True)
+class Territories:
+    count: int = 10
+    balance: Balance = field(default_factory=Balance)
+    # Objective weight: distance is weighted by this per account.
+    objective_weight: Literal["potential", "workload", "accounts"] = "potential"
+
+
+@dataclass(frozen=True)
+class Solver:
+    seed: int = 0
+    time_limit: float = 60.0
+    candidates: int = 30
+
+
+@dataclass(frozen=True)
+class Output:
+    dir: str = "out"
+
+
+@dataclass(frozen=True)
+class Config:
+    inputs: Inputs = field(default_factory=Inputs)
+    scoring: Scoring = field(default_factory=Scoring)
+    segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
+    territories: Territories = field(default_factory=Territories)
+    solver: Solver = field(default_factory=Solver)
+    output: Output = field(default_factory=Output)
+    # Directory the config was read from; relative paths resolve against it. Not a YAML key.
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file ('-' stays '-')."""
+        if path == "-":
+            return Path("-")
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    def as_dict(self) -> dict[str, Any]:
+        """The resolved config, for summary.json."""
+        data = dataclasses.asdict(self)
+        data.pop("base_dir")
+        return data
+
+
+# -- loading ----------------------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read and validate a YAML config; `overrides` maps dotted keys (e.g. 'solver.seed') to values that win."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    findings: list[Finding] = []
+    config = _build(Config, raw, str(path), "", findings)
+    if config is not None:
+        config = dataclasses.replace(config, base_dir=str(path.parent.resolve()))
+        findings.extend(_check_semantics(config, str(path)))
+    if findings:
+        raise ConfigError(f"{path}: the config has {len(findings)} problem(s)", findings)
+    return config
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) -> Any:
+    """Turn a YAML mapping into dataclass `cls`, appending a Finding for each problem."""
+    if not isinstance(raw, dict):
+        findings.append(Finding(file, "expected a mapping", key=where or "(top)", value=repr(raw)))
+        return None
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(known)}"
+            findings.append(Finding(file, "unknown config key", key=dotted, hint=hint))
+            continue
+        kwargs[key] = _coerce(hints[key], value, file, dotted, findings)
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    for name in missing:
+        findings.append(Finding(file, "required key is missing", key=f"{where}.{name}" if where else name))
+    if missing:
+        return None
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a None from a failed nested build; already reported
+        if not findings:
+            findings.append(Finding(file, str(exc), key=where))
+        return None
+
+
+def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding]) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, file, where, findings)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, file, where, findings)
+    if origin is Literal:
+        if value not in args:
+            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
+            hint_text = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(map(str, args))}"
+            findings.append(Finding(file, "not an allowed value", key=where, value=str(value), hint=hint_text))
+        return value
+    if origin is tuple:
+        if isinstance(value, str | int | float):
+            value = [value]
+        if not isinstance(value, list):
+            findings.append(Finding(file, "expected a list", key=where, value=repr(value)))
+            return ()
+        return tuple(_coerce(args[0], item, file, f"{where}[{i}]", findings) for i, item in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            findings.append(Finding(file, "expected a mapping", key=where, value=repr(value)))
+            return {}
+        return {str(k): _coerce(args[1], v, file, f"{where}.{k}", findings) for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            findings.append(Finding(file, "expected true or false", key=where, value=repr(value)))
+        return bool(value)
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = hint(str(value))
+            except ValueError:
+                findings.append(Finding(file, f"expected a number ({hint.__name__})", key=where, value=repr(value)))
+                return hint(0)
+        if hint is int and float(value) != int(value):
+            findings.append(Finding(file, "expected a whole number", key=where, value=repr(value)))
+        return hint(value)
+    if hint is str:
+        if isinstance(value, dict | list):
+            findings.append(Finding(file, "expected text", key=where, value=repr(value)))
+            return ""
+        return str(value)
+    return value
+
+
+def _check_semantics(config: Config, file: str) -> list[Finding]:
+    out: list[Finding] = []
+    t = config.territories
+    if t.count < 1:
+        out.append(Finding(file, "need at least 1 territory", key="territories.count", value=str(t.count)))
+    if not 0 <= t.balance.tolerance < 1:
+        out.append(
+            Finding(
+                file,
+                "tolerance must be a fraction in [0, 1)",
+                key="territories.balance.tolerance",
+                value=str(t.balance.tolerance),
+                hint="0.05 means every territory within ±5 % of the mean",
+            )
+        )
+    if not config.inputs.accounts.path:
+        out.append(Finding(file, "required key is missing", key="inputs.accounts.path"))
+    if config.solver.time_limit <= 0:
+        out.append(Finding(file, "must be positive", key="solver.time_limit", value=str(config.solver.time_limit)))
+    if not config.segments:
+        out.append(Finding(file, "need at least one segment", key="segments"))
+    total_share = sum(s.share for s in config.segments)
+    if config.segments and abs(total_share - 1.0) > 1e-6:
+        out.append(
+            Finding(
+                file,
+                "segment shares must add up to 1",
+                key="segments",
+                value=f"{total_share:g}",
+                hint="each share is the slice of cumulative potential the tier covers, e.g. 0.5, 0.3, 0.2",
+            )
+        )
+    for i, seg in enumerate(config.segments):
+        if seg.share < 0 or seg.calls_per_year < 0 or seg.minutes_per_call < 0:
+            out.append(Finding(file, "share, calls and minutes must not be negative", key=f"segments[{i}]"))
+    return out

@@ -1,0 +1,361 @@
+"""CSV / stdin -> validated DataFrames.
+
+Every row-level defect is collected as a `Finding` (file, line, column, value, hint) instead of stopping at the
+first; the caller decides whether they stop the run or go to the rejects file. File-level defects (missing,
+empty, not UTF-8, a mapped column absent) raise `InputError` at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from terrplan.config import AccountsInput, VolumesInput
+from terrplan.errors import Finding, InputError
+from terrplan.geo import normalize_zip, zip_table
+
+#: Standard column names, used when the config maps no column for a field.
+STANDARD_NAMES: dict[str, tuple[str, ...]] = {
+    "id": ("account_id", "id"),
+    "name": ("name",),
+    "type": ("type",),
+    "specialty": ("specialty",),
+    "address": ("address",),
+    "city": ("city",),
+    "state": ("state",),
+    "zip": ("zip", "zip_code", "zipcode"),
+    "lat": ("lat", "latitude"),
+    "lon": ("lon", "lng", "longitude"),
+    "system": ("system", "idn", "health_system"),
+    "territory": ("current_territory", "territory"),
+    "account": ("account_id",),
+    "code": ("code",),
+    "volume": ("volume",),
+    "period": ("period",),
+}
+
+ACCOUNT_TEXT_FIELDS = ("name", "type", "specialty", "address", "city", "state", "system", "territory")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV read as text, with the 1-based file line of each row (for messages)."""
+
+    name: str
+    frame: pd.DataFrame
+    lines: np.ndarray
+
+
+def read_table(path: Path, encoding: str = "utf-8") -> Table:
+    """Read a CSV (or stdin for '-') as text columns, refusing empty and undecodable files with a clear message."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(
+            f"{name}: file not found", [Finding(name, "file not found", hint="check the path in the config")]
+        ) from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, expected a CSV file") from None
+    text = _decode(data, name, encoding)
+    if not text.strip():
+        raise InputError(
+            f"{name}: the file is empty",
+            [Finding(name, "no header and no rows", hint="expected a CSV with a header line")],
+        )
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{name}: not a readable CSV: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    # Physical line of each row: header is line 1; blank lines are skipped by the parser, so count them back in.
+    lines = _row_lines(text, len(frame))
+    if frame.empty:
+        raise InputError(f"{name}: the file has a header but no rows", [Finding(name, "no data rows", line=2)])
+    return Table(name, frame, lines)
+
+
+def _decode(data: bytes, name: str, encoding: str) -> str:
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # a BOM (Excel's "CSV UTF-8") is not data
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 4]
+        raise InputError(
+            f"{name}: not {encoding.removesuffix('-sig')} text",
+            [
+                Finding(
+                    name,
+                    f"byte {exc.start} cannot be decoded as {encoding.removesuffix('-sig')}",
+                    line=line,
+                    value=repr(bad),
+                    hint="re-save the file as UTF-8, or set the input's `encoding` (e.g. cp1252) in the config",
+                )
+            ],
+        ) from None
+    except LookupError:
+        raise InputError(f"{name}: unknown encoding {encoding!r} in the config") from None
+
+
+def _row_lines(text: str, n_rows: int) -> np.ndarray:
+    """Line number of each data row, assuming no newlines inside quoted fields (then it is approximate)."""
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip()]
+    rows = np.array(lines[1 : n_rows + 1], dtype=np.int64)
+    if len(rows) < n_rows:  # quoted newlines: fall back to row order
+        rows = np.arange(2, n_rows + 2, dtype=np.int64)
+    return rows
+
+
+def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], section: str) -> dict[str, str]:
+    """field -> column in `table`, from explicit mapping or standard names; explicit names must exist."""
+    header = list(table.frame.columns)
+    resolved: dict[str, str] = {}
+    findings: list[Finding] = []
+    for f in fields(mapping):  # type: ignore[arg-type]
+        explicit = getattr(mapping, f.name)
+        if explicit is not None:
+            if explicit in header:
+                resolved[f.name] = explicit
+            else:
+                close = difflib.get_close_matches(explicit, header, n=1, cutoff=0.5)
+                hint = f"did you mean '{close[0]}'?" if close else f"the file has: {', '.join(header[:15])}"
+                findings.append(
+                    Finding(
+                        table.name,
+                        f"column named in {section}.columns.{f.name} is not in the header",
+                        line=1,
+                        column=explicit,
+                        hint=hint,
+                    )
+                )
+            continue
+        for candidate in STANDARD_NAMES.get(f.name, ()):
+            if candidate in header:
+                resolved[f.name] = candidate
+                break
+    for name in required:
+        if name not in resolved and getattr(mapping, name) is None:
+            wanted = STANDARD_NAMES[name][0]
+            close = difflib.get_close_matches(wanted, header, n=1, cutoff=0.5)
+            hint = f"map it in the config: {section}.columns.{name}: {close[0] if close else '<column name>'}"
+            findings.append(Finding(table.name, f"missing required column '{wanted}'", line=1, hint=hint))
+    if findings:
+        raise InputError(f"{table.name}: the header does not match the config", findings)
+    return resolved
+
+
+# -- accounts ---------------------------------------------------------------------------------------------------
+
+
+def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[Finding]]:
+    """Accounts with id, text attributes, zip and lat/lon; returns the usable rows and the findings on the others.
+
+    Rows are located here: lat/lon when given and valid, else the ZIP centroid from the offline table.
+    """
+    table = read_table(path, spec.encoding)
+    cols = resolve_columns(table, spec.columns, ("id",), "inputs.accounts")
+    if "zip" not in cols and not ("lat" in cols and "lon" in cols):
+        raise InputError(
+            f"{table.name}: no way to place accounts",
+            [
+                Finding(
+                    table.name,
+                    "need a ZIP column or both lat and lon columns",
+                    line=1,
+                    hint="map inputs.accounts.columns.zip (or .lat and .lon) in the config",
+                )
+            ],
+        )
+    raw = table.frame
+    out = pd.DataFrame({"account_id": raw[cols["id"]].str.strip()})
+    for name in ACCOUNT_TEXT_FIELDS:
+        out[name] = raw[cols[name]].str.strip() if name in cols else ""
+    out["line"] = table.lines
+    findings: list[Finding] = []
+    bad = np.zeros(len(out), dtype=bool)
+
+    blank = (out["account_id"] == "").to_numpy()
+    for line in out["line"][blank]:
+        findings.append(
+            Finding(table.name, "blank account id", line=int(line), column=cols["id"], hint="every row needs an id")
+        )
+    bad |= blank
+
+    bad |= _check_duplicates(out, table.name, cols["id"], spec.one_row_per_account, findings, blank)
+
+    zips = raw[cols["zip"]] if "zip" in cols else pd.Series("", index=raw.index)
+    out["zip"] = zips.map(normalize_zip)
+    lat, lon, coord_bad = _parse_coordinates(raw, cols, out, table.name, findings)
+    bad |= coord_bad
+    missing = np.isnan(lat) | np.isnan(lon)
+    centroids = zip_table().reindex(out["zip"].fillna("").to_numpy())
+    lat = np.where(missing, centroids["lat"].to_numpy(dtype=float), lat)
+    lon = np.where(missing, centroids["lon"].to_numpy(dtype=float), lon)
+    unplaced = (np.isnan(lat) | np.isnan(lon)) & ~bad
+    for i in np.flatnonzero(unplaced):
+        zip_raw = str(zips.iloc[i]).strip()
+        if not zip_raw:
+            message, hint = "cannot place the account: no lat/lon and no ZIP", "add a ZIP or lat/lon"
+        elif out["zip"].iloc[i] is None:
+            message, hint = (
+                "cannot place the account: not a ZIP code",
+                "expected 5 digits, ZIP+4 or e.g. 2139 / 27410.0",
+            )
+        else:
+            message, hint = "cannot place the account: ZIP not in the offline ZIP table", "check the ZIP or add lat/lon"
+        findings.append(
+            Finding(
+                table.name, message, line=int(out["line"].iloc[i]), column=cols.get("zip"), value=zip_raw, hint=hint
+            )
+        )
+    bad |= unplaced
+    out["lat"] = np.round(lat, 6)
+    out["lon"] = np.round(lon, 6)
+    out["zip"] = out["zip"].fillna("")
+    usable = out.loc[~bad]
+    if not spec.one_row_per_account:
+        usable = usable.drop_duplicates("account_id", keep="first")
+    return usable.reset_index(drop=True), findings
+
+
+def _check_duplicates(
+    out: pd.DataFrame, name: str, column: str, unique: bool, findings: list[Finding], blank: np.ndarray
+) -> np.ndarray:
+    if not unique:
+        return np.zeros(len(out), dtype=bool)
+    dup = out["account_id"].duplicated(keep=False).to_numpy() & ~blank
+    if dup.any():
+        first_line = out.loc[dup].groupby("account_id")["line"].transform("min")
+        for (_, row), first in zip(out.loc[dup].iterrows(), first_line, strict=True):
+            if row["line"] != first:
+                findings.append(
+                    Finding(
+                        name,
+                        f"duplicate account id (first seen on line {first})",
+                        line=int(row["line"]),
+                        column=column,
+                        value=row["account_id"],
+                        hint="ids must be unique; for a long file with one row per code "
+                        "set inputs.accounts.one_row_per_account: false",
+                    )
+                )
+        # All copies are unusable: we cannot tell which one is right.
+    return dup
+
+
+def _parse_coordinates(
+    raw: pd.DataFrame, cols: dict[str, str], out: pd.DataFrame, name: str, findings: list[Finding]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(raw)
+    lat = np.full(n, np.nan)
+    lon = np.full(n, np.nan)
+    bad = np.zeros(n, dtype=bool)
+    for field_name, limit, target in (("lat", 90.0, lat), ("lon", 180.0, lon)):
+        if field_name not in cols:
+            continue
+        text = raw[cols[field_name]].str.strip()
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        given = (text != "").to_numpy()
+        wrong = given & (~np.isfinite(values) | (np.abs(values) > limit))
+        for i in np.flatnonzero(wrong):
+            findings.append(
+                Finding(
+                    name,
+                    f"{'latitude' if field_name == 'lat' else 'longitude'} must be a number in [-{limit:g}, {limit:g}]",
+                    line=int(out["line"].iloc[i]),
+                    column=cols[field_name],
+                    value=text.iloc[i],
+                    hint="lat/lon in decimal degrees; swapped columns? leave blank to place by ZIP",
+                )
+            )
+        bad |= wrong
+        target[given & ~wrong] = values[given & ~wrong]
+    return lat, lon, bad
+
+
+# -- volumes ----------------------------------------------------------------------------------------------------
+
+
+def read_volumes(
+    spec: VolumesInput, path: Path, account_ids: pd.Series, known_bad_ids: set[str] | None = None
+) -> tuple[pd.DataFrame, list[Finding]]:
+    """Long-form volumes (account_id, code, volume, period) for known accounts; findings for rows that cannot be used.
+
+    Rows of accounts that were themselves rejected (`known_bad_ids`) are dropped with the account, not reported twice.
+    """
+    table = read_table(path, spec.encoding)
+    cols = resolve_columns(table, spec.columns, ("account", "code", "volume"), "inputs.volumes")
+    raw = table.frame
+    out = pd.DataFrame(
+        {
+            "account_id": raw[cols["account"]].str.strip(),
+            "code": raw[cols["code"]].str.strip().map(_normalize_code),
+            "period": raw[cols["period"]].str.strip() if "period" in cols else "",
+            "line": table.lines,
+        }
+    )
+    text = raw[cols["volume"]].str.strip().str.replace(",", "", regex=False)
+    if spec.periods:  # rows of other periods are not defects, just not wanted
+        keep = out["period"].isin(spec.periods).to_numpy()
+        out = out.loc[keep].reset_index(drop=True)
+        text = text.loc[keep].reset_index(drop=True)
+    volume = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    out["volume"] = volume
+    findings: list[Finding] = []
+    bad = np.zeros(len(out), dtype=bool)
+
+    def report(mask: np.ndarray, message: str, column: str, values: pd.Series, hint: str) -> None:
+        nonlocal bad
+        mask = mask & ~bad
+        for i in np.flatnonzero(mask):
+            line = int(out["line"].iloc[i])
+            findings.append(
+                Finding(table.name, message, line=line, column=column, value=str(values.iloc[i]), hint=hint)
+            )
+        bad |= mask
+
+    skipped = out["account_id"].isin(known_bad_ids or set()).to_numpy()
+    bad |= skipped
+    report(
+        (out["account_id"] == "").to_numpy(),
+        "blank account id",
+        cols["account"],
+        out["account_id"],
+        "every volume row names its account",
+    )
+    report(
+        ~out["account_id"].isin(account_ids).to_numpy(),
+        "volume for an unknown account",
+        cols["account"],
+        out["account_id"],
+        "the id is not in the accounts file; check both files use the same id",
+    )
+    report(
+        (out["code"] == "").to_numpy(),
+        "blank procedure code",
+        cols["code"],
+        out["code"],
+        "every volume row needs a code",
+    )
+    report(np.isnan(volume) & (text == "").to_numpy(), "blank volume", cols["volume"], text, "use 0 for no procedures")
+    report(
+        ~np.isfinite(volume), "volume is not a number", cols["volume"], text, "expected a number of procedures, e.g. 42"
+    )
+    report(volume < 0, "negative volume", cols["volume"], text, "volumes count procedures and must be 0 or more")
+    usable = out.loc[~bad, ["account_id", "code", "volume", "period"]].reset_index(drop=True)
+    return usable, findings
+
+
+def _normalize_code(code: str) -> str:
+    """'27447.0' (a code column read as numbers somewhere upstream) -> '27447'; codes are text otherwise."""
+    if code.endswith(".0") and code[:-2].isdigit():
+        return code[:-2]
+    return code.upper()
