@@ -1,8 +1,25 @@
-"""The optimizer: `solve(problem, params) -> Result`."""
+"""The optimizer: `solve(problem, params) -> Result`.
+
+Location-allocation: seed centres, then alternate (a) a balanced assignment to the current centres (min-cost
+flow over each unit's nearest centres, rounded, bands repaired, improving moves) and (b) re-centering each
+territory on its weighted 1-median, until the objective stops improving. A Lagrangian bound proves the gap.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+import numpy as np
+
+from terrplan.errors import InfeasibleError
+from terrplan.model import Alignment, Problem, Result, bands_hold, objective
+from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, repair_bands
+from terrplan.solve.bound import lagrangian_bound
+from terrplan.solve.centres import initial_centres, recentre
+from terrplan.solve.feasibility import check_feasible
+
+__all__ = ["SolveParams", "check_feasible", "solve"]
 
 
 @dataclass(frozen=True)
@@ -16,5 +33,54 @@ class SolveParams:
     lower_bound: bool = True  # compute a lower bound (and so a gap) for the result
 
 
-def solve(problem, params: SolveParams = SolveParams()):
-    raise NotImplementedError("optimizer under construction")
+def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
+    """Best alignment found within the time limit, with a lower bound when asked for."""
+    start = time.perf_counter()
+    check_feasible(problem)
+    deadline = start + params.time_limit_s
+    centres = initial_centres(problem, params.seed)
+    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    rounds = 0
+    for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported below
+        territory = _assign(problem, centres, params.candidates)
+        value = objective(problem, Alignment(territory, centres))
+        if best is not None and value >= best[0] - 1e-9 * max(abs(best[0]), 1.0):
+            break
+        best = (value, territory, centres)
+        if time.perf_counter() > deadline:
+            break
+        moved = recentre(problem, territory, centres)
+        if np.array_equal(moved, centres):
+            break
+        centres = moved
+    assert best is not None
+    value, territory, centres = best
+    alignment = Alignment(territory, centres)
+    feasible = bands_hold(problem, territory)
+    bound = None
+    if params.lower_bound:
+        own = problem.weights * problem.distance(np.arange(problem.n_units), centres[territory])
+        # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
+        remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
+        bound = lagrangian_bound(problem, value, own, remaining) if feasible else None
+    status = (
+        "infeasible"
+        if not feasible
+        else ("optimal" if bound is not None and value - bound <= 1e-9 * max(value, 1) else "feasible")
+    )
+    return Result(alignment, value, bound, status, time.perf_counter() - start, rounds)
+
+
+def _assign(problem: Problem, centres: np.ndarray, candidates: int) -> np.ndarray:
+    """Balanced assignment to fixed centres, widening the candidate arcs until the flow is feasible."""
+    count = min(candidates, problem.n_territories)
+    while True:
+        arcs = Arcs.build(problem, centres, count)
+        territory = flow_assignment(problem, arcs)
+        if territory is not None:
+            break
+        if count >= problem.n_territories:
+            raise InfeasibleError("the balance bands cannot be met even with split accounts")
+        count = min(2 * count, problem.n_territories)
+    territory = repair_bands(problem, territory, arcs)
+    return improve_moves(problem, territory, arcs)

@@ -1,0 +1,180 @@
+"""Balanced assignment of units to fixed centres: min-cost flow relaxation, rounding, band repair, local moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from terrplan.model import Problem, territory_totals
+from terrplan.solve.candidates import nearest_sites
+
+_FLOW_TOTAL = 2e8  # total integer supply the primary metric is scaled to
+_COST_MAX = 1e7  # largest integer arc cost after scaling
+
+
+@dataclass(frozen=True)
+class Arcs:
+    """Each unit's nearest centres: territory index (n, C) and distance (n, C), nearest first."""
+
+    territory: np.ndarray
+    distance: np.ndarray
+
+    @classmethod
+    def build(cls, problem: Problem, centres: np.ndarray, count: int) -> Arcs:
+        territory, distance = nearest_sites(problem, centres, count)
+        return cls(territory, distance)
+
+
+def primary_metric(problem: Problem) -> int | None:
+    """The first balance metric that has a finite band: the one the flow balances exactly."""
+    for row in range(len(problem.metric_names)):
+        if np.isfinite(problem.lower[row]).any() or np.isfinite(problem.upper[row]).any():
+            return row
+    return None
+
+
+def flow_assignment(problem: Problem, arcs: Arcs) -> np.ndarray | None:
+    """Optimal split assignment for the primary metric over the candidate arcs, rounded to the largest share.
+
+    Returns None when the candidate arcs admit no flow meeting the bands (widen the arcs and retry).
+    """
+    n, k = problem.n_units, problem.n_territories
+    row = primary_metric(problem)
+    nearest = arcs.territory[:, 0].copy()
+    if row is None:
+        return nearest
+    amount = problem.metrics[row]
+    scale = _FLOW_TOTAL / max(amount.sum(), 1e-300)
+    supply = np.rint(amount * scale).astype(np.int64)
+    flowing = np.flatnonzero(supply > 0)
+    if len(flowing) == 0:
+        return nearest
+    total = int(supply.sum())
+    lower = np.where(np.isfinite(problem.lower[row]), np.ceil(np.maximum(problem.lower[row], 0) * scale), 0)
+    upper = np.where(np.isfinite(problem.upper[row]), np.floor(problem.upper[row] * scale), total)
+    lower = np.minimum(lower, upper).astype(np.int64)
+    upper = np.minimum(upper, total).astype(np.int64)
+    if lower.sum() > total or upper.sum() < total:
+        return None
+
+    C = arcs.territory.shape[1]
+    unit_cost = (problem.weights[flowing] / amount[flowing])[:, None] * arcs.distance[flowing]
+    cost_scale = _COST_MAX / max(unit_cost.max(), 1e-300)
+    tails = np.repeat(flowing, C)
+    heads = n + arcs.territory[flowing].ravel()
+    caps = np.repeat(supply[flowing], C)
+    costs = np.rint(unit_cost.ravel() * cost_scale).astype(np.int64)
+
+    sink = n + k
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        np.arange(n, n + k), np.full(k, sink), (upper - lower).astype(np.int64), np.zeros(k, dtype=np.int64)
+    )
+    supplies = np.zeros(n + k + 1, dtype=np.int64)
+    supplies[flowing] = supply[flowing]
+    supplies[n : n + k] = -lower
+    supplies[sink] = -(total - int(lower.sum()))
+    smcf.set_nodes_supplies(np.arange(n + k + 1), supplies)
+    if smcf.solve() != smcf.OPTIMAL:
+        return None
+    flows = smcf.flows(np.arange(len(tails))).reshape(len(flowing), C)
+    territory = nearest
+    territory[flowing] = arcs.territory[flowing, np.argmax(flows, axis=1)]
+    return territory
+
+
+def _violation(totals: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Band violation, each metric in units of its mean territory total."""
+    return (np.maximum(lower - totals, 0) + np.maximum(totals - upper, 0)) / scale
+
+
+def _metric_scale(problem: Problem) -> np.ndarray:
+    return np.maximum(np.abs(problem.metrics).sum(axis=1) / problem.n_territories, 1e-12)[:, None]
+
+
+def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves: int | None = None) -> np.ndarray:
+    """Greedy moves that shrink total band violation, cheapest cost per unit of violation removed first."""
+    territory = territory.copy()
+    metrics, weights = problem.metrics, problem.weights
+    lower, upper = problem.lower, problem.upper
+    scale = _metric_scale(problem)
+    totals = territory_totals(problem, territory)
+    own_dist = _own_distance(territory, arcs)
+    limit = max_moves if max_moves is not None else 4 * problem.n_units
+    for _ in range(limit):
+        viol = _violation(totals, lower, upper, scale)
+        bad = viol.sum(axis=0) > 1e-12
+        if not bad.any():
+            break
+        # Moves out of a violated territory, or into one, along candidate arcs.
+        touches = bad[territory][:, None] | bad[arcs.territory]
+        cand_u, cand_c = np.nonzero(touches & (arcs.territory != territory[:, None]))
+        if len(cand_u) == 0:
+            break
+        src = territory[cand_u]
+        dst = arcs.territory[cand_u, cand_c]
+        a = metrics[:, cand_u]
+        before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
+        after = _violation(totals[:, src] - a, lower[:, src], upper[:, src], scale).sum(axis=0) + _violation(
+            totals[:, dst] + a, lower[:, dst], upper[:, dst], scale
+        ).sum(axis=0)
+        gain = before - after
+        ok = gain > 1e-12
+        if not ok.any():
+            break
+        extra = weights[cand_u] * (arcs.distance[cand_u, cand_c] - own_dist[cand_u])
+        score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
+        best = int(np.argmin(score))
+        u, t = int(cand_u[best]), int(dst[best])
+        totals[:, territory[u]] -= metrics[:, u]
+        totals[:, t] += metrics[:, u]
+        territory[u] = t
+        own_dist[u] = arcs.distance[u, cand_c[best]]
+    return territory
+
+
+def _own_distance(territory: np.ndarray, arcs: Arcs) -> np.ndarray:
+    """Distance of each unit to its own territory's centre, via the arcs (inf when not among them)."""
+    hit = arcs.territory == territory[:, None]
+    return np.where(hit.any(axis=1), np.where(hit, arcs.distance, np.inf).min(axis=1), np.inf)
+
+
+def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: int = 20) -> np.ndarray:
+    """Single-unit moves to a nearer centre that keep every band satisfied (or no worse), until none is left."""
+    territory = territory.copy()
+    metrics, weights = problem.metrics, problem.weights
+    lower, upper = problem.lower, problem.upper
+    scale = _metric_scale(problem)
+    totals = territory_totals(problem, territory)
+    for _ in range(rounds):
+        own = _own_distance(territory, arcs)
+        saving = weights[:, None] * (own[:, None] - arcs.distance)
+        cand_u, cand_c = np.nonzero((saving > 1e-9) & (arcs.territory != territory[:, None]))
+        if len(cand_u) == 0:
+            break
+        order = np.argsort(-saving[cand_u, cand_c], kind="stable")
+        moved = 0
+        touched = np.zeros(problem.n_territories, dtype=bool)
+        for idx in order:
+            u, c = int(cand_u[idx]), int(cand_c[idx])
+            src, dst = int(territory[u]), int(arcs.territory[u, c])
+            if touched[src] or touched[dst]:
+                continue  # re-evaluate next round with fresh totals
+            a = metrics[:, u]
+            new_src, new_dst = totals[:, src] - a, totals[:, dst] + a
+            before = _violation(totals[:, [src, dst]], lower[:, [src, dst]], upper[:, [src, dst]], scale).sum()
+            after = _violation(
+                np.column_stack([new_src, new_dst]), lower[:, [src, dst]], upper[:, [src, dst]], scale
+            ).sum()
+            if after > before + 1e-12:
+                continue
+            totals[:, src], totals[:, dst] = new_src, new_dst
+            territory[u] = dst
+            touched[src] = touched[dst] = True
+            moved += 1
+        if moved == 0:
+            break
+    return territory

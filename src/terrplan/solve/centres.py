@@ -1,0 +1,77 @@
+"""Territory centres in p-median mode: seeding and re-centering on the weighted 1-median of each territory."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+from sklearn.cluster import kmeans_plusplus
+
+from terrplan.model import Problem
+
+_MAX_MEDIAN_CANDIDATES = 400  # 1-median candidates per territory: the members nearest its weighted mean
+
+
+def initial_centres(problem: Problem, seed: int) -> np.ndarray:
+    """K distinct unit ids spread by weighted k-means++ (seeded), snapped to the nearest unit."""
+    k = problem.n_territories
+    if problem.fixed:
+        return np.arange(k)
+    rng = np.random.default_rng(seed)
+    weights = problem.weights + 1e-9 * max(problem.weights.max(initial=0.0), 1.0)
+    if problem.geometry == "matrix":
+        first = int(rng.choice(problem.n_units, p=weights / weights.sum()))
+        return _farthest_first(problem, first, k)
+    points = problem.unit_points()
+    _, chosen = kmeans_plusplus(points, k, sample_weight=weights, random_state=int(rng.integers(2**31 - 1)))
+    return _distinct(chosen, problem.n_units)
+
+
+def _distinct(ids: np.ndarray, n: int) -> np.ndarray:
+    """Drop repeated ids (k-means++ can pick a unit twice when weights are zero) and top up with unused ones."""
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    if len(unique) < len(ids):
+        used = set(unique)
+        unique.extend([i for i in range(n) if i not in used][: len(ids) - len(unique)])
+    return np.array(unique, dtype=np.int64)
+
+
+def _farthest_first(problem: Problem, first: int, k: int) -> np.ndarray:
+    chosen = [first]
+    nearest = problem.distances[:, first].astype(float).copy()
+    for _ in range(k - 1):
+        nxt = int(np.argmax(nearest * np.maximum(problem.weights, 1e-12)))
+        chosen.append(nxt)
+        nearest = np.minimum(nearest, problem.distances[:, nxt])
+    return np.array(chosen, dtype=np.int64)
+
+
+def recentre(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each territory's centre moves to the member minimising sum(weight x distance) over its members."""
+    if problem.fixed:
+        return centres
+    new = centres.copy()
+    order = np.argsort(territory, kind="stable")
+    bounds = np.searchsorted(territory[order], np.arange(problem.n_territories + 1))
+    taken = set()
+    for t in range(problem.n_territories):
+        members = order[bounds[t] : bounds[t + 1]]
+        if len(members) == 0:
+            continue
+        candidates = _median_candidates(problem, members)
+        cost = problem.weights[members] @ problem.distance_matrix(members, candidates)
+        best = int(candidates[int(np.argmin(cost))])
+        if best in taken:  # two territories cannot share a centre unit
+            best = int(centres[t])
+        taken.add(best)
+        new[t] = best
+    return new
+
+
+def _median_candidates(problem: Problem, members: np.ndarray) -> np.ndarray:
+    if len(members) <= _MAX_MEDIAN_CANDIDATES or problem.geometry == "matrix":
+        return members
+    points = problem.unit_points()[members]
+    w = problem.weights[members] + 1e-12
+    mean = (points * w[:, None]).sum(axis=0) / w.sum()
+    _, idx = cKDTree(points).query(mean, k=_MAX_MEDIAN_CANDIDATES)
+    return members[np.sort(idx)]
