@@ -1,0 +1,337 @@
+"""Run the optimizer on benchmark instances and print a table (or JSON lines).
+
+    python benchmarks/run.py SUITE [--json] [--time-limit S] [--seed N] [--only NAME ...]
+    python benchmarks/run.py SUITE --build-only      # only build the instances, timing that
+    python benchmarks/run.py --one NAME [--json]     # one instance in this process (what SUITE runs use)
+
+Each instance runs in a fresh subprocess (`--one NAME --json`), so its peak memory (ru_maxrss) is its own.
+Building the problem is not timed as solve time; `time_s` is the wall time of `terrplan.solve.solve` alone.
+See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import terrplan.solve
+from terrplan.model import Problem, Result, bands_hold, objective
+
+try:  # python -m benchmarks.run, or imported from the repo root
+    from benchmarks import instances
+except ImportError:  # python benchmarks/run.py: the script's folder is on sys.path
+    import instances  # type: ignore[no-redef]
+
+DEFAULT_TIME_LIMIT_S = {"pmed": 10.0, "pmedcap": 10.0, "national": 60.0, "national_large": 180.0}
+OBJECTIVE_RTOL = 1e-6
+# A child that has not finished by max(CHILD_TIMEOUT_FLOOR_S, CHILD_TIMEOUT_FACTOR * time limit) is killed.
+CHILD_TIMEOUT_FLOOR_S = 600.0
+CHILD_TIMEOUT_FACTOR = 5.0
+
+Row = dict[str, Any]
+
+COLUMNS: list[tuple[str, str, int]] = [  # key, header, width
+    ("instance", "instance", 14),
+    ("n", "n", 7),
+    ("k", "k", 5),
+    ("objective", "objective", 14),
+    ("reference", "reference", 12),
+    ("gap_ref_pct", "gap_ref%", 9),
+    ("lower_bound", "lower_bound", 14),
+    ("gap_lb_pct", "gap_lb%", 8),
+    ("time_s", "time_s", 8),
+    ("peak_mb", "peak_mb", 8),
+    ("bands_ok", "bands", 5),
+]
+BUILD_COLUMNS: list[tuple[str, str, int]] = [
+    ("instance", "instance", 14),
+    ("n", "n", 7),
+    ("k", "k", 5),
+    ("reference", "reference", 12),
+    ("build_s", "build_s", 8),
+    ("peak_mb", "peak_mb", 8),
+]
+
+
+# -- one instance (child process) ------------------------------------------------------------------------------
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024.0 if sys.platform != "darwin" else kib / 1024.0**2
+
+
+def gap_pct(value: float, reference: float | None, denominator: float | None) -> float | None:
+    """100 * (value - reference) / denominator, or None without a reference."""
+    if reference is None or denominator is None or not math.isfinite(reference):
+        return None
+    if denominator == 0:
+        return 0.0 if value == reference else math.inf
+    return 100.0 * (value - reference) / abs(denominator)
+
+
+def check_result(problem: Problem, result: Result) -> tuple[float, list[str]]:
+    """The objective recomputed from the alignment, and every way the result is malformed."""
+    territory = np.asarray(result.alignment.territory)
+    centres = np.asarray(result.alignment.centres)
+    n, k = problem.n_units, problem.n_territories
+    problems: list[str] = []
+    if territory.shape != (n,):
+        problems.append(f"territory has shape {territory.shape}, expected ({n},)")
+    elif territory.size and (territory.min() < 0 or territory.max() >= k):
+        bad = int(((territory < 0) | (territory >= k)).sum())
+        problems.append(f"{bad} units are not assigned to a territory 0..{k - 1}")
+    if centres.shape != (k,):
+        problems.append(f"centres has shape {centres.shape}, expected ({k},)")
+    elif centres.size and (centres.min() < 0 or centres.max() >= problem.n_sites):
+        problems.append(f"a centre is outside the sites 0..{problem.n_sites - 1}")
+    if problems:
+        return math.nan, problems
+    recomputed = objective(problem, result.alignment)
+    if not math.isclose(recomputed, result.objective, rel_tol=OBJECTIVE_RTOL, abs_tol=OBJECTIVE_RTOL):
+        problems.append(f"solver reports objective {result.objective!r}, recomputed {recomputed!r}")
+    return recomputed, problems
+
+
+def solve_row(name: str, bench: instances.Benchmark, params: terrplan.solve.SolveParams) -> Row:
+    problem = bench.problem
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for our own JSON line
+        result = terrplan.solve.solve(problem, params)
+    elapsed = time.perf_counter() - start
+    value, problems = check_result(problem, result)
+    lower_bound = None if result.lower_bound is None else float(result.lower_bound)
+    bands_ok = not math.isnan(value) and bands_hold(problem, result.alignment.territory)
+    row: Row = {
+        "instance": name,
+        "n": problem.n_units,
+        "k": problem.n_territories,
+        "objective": value,
+        "reference": bench.reference,
+        "gap_ref_pct": gap_pct(value, bench.reference, bench.reference),
+        "lower_bound": lower_bound,
+        "gap_lb_pct": gap_pct(value, lower_bound, value),
+        "time_s": elapsed,
+        "peak_mb": None,  # set by run_one
+        "bands_ok": bool(bands_ok),
+    }
+    if problems:
+        row["error"] = "INVALID RESULT: " + "; ".join(problems)
+    return row
+
+
+def build_row(name: str) -> tuple[instances.Benchmark, float]:
+    start = time.perf_counter()
+    bench = instances.load(name)
+    return bench, time.perf_counter() - start
+
+
+def run_one(name: str, time_limit_s: float | None, seed: int, build_only: bool) -> Row:
+    bench, build_s = build_row(name)
+    if build_only:
+        row: Row = {
+            "instance": name,
+            "n": bench.problem.n_units,
+            "k": bench.problem.n_territories,
+            "reference": bench.reference,
+        }
+    else:
+        limit = time_limit_s if time_limit_s is not None else DEFAULT_TIME_LIMIT_S[instances.suite_of(name)]
+        row = solve_row(name, bench, terrplan.solve.SolveParams(time_limit_s=limit, seed=seed))
+    row["peak_mb"] = peak_mb()  # includes the interpreter, the imports and the build
+    row["build_s"] = build_s
+    return row
+
+
+def main_one(args: argparse.Namespace) -> int:
+    try:
+        row = run_one(args.one, args.time_limit, args.seed, args.build_only)
+    except Exception as exc:
+        traceback.print_exc()
+        row = {"instance": args.one, "error": f"{type(exc).__name__}: {exc}"}
+    if "error" in row:
+        print(f"!!! {row['instance']}: {row['error']}", file=sys.stderr)
+    print(to_json(row) if args.json else format_table([row], _columns(args)), flush=True)
+    return 1 if "error" in row else 0
+
+
+# -- a suite (parent process) ------------------------------------------------------------------------------------
+
+
+def child_command(name: str, args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--json", "--seed", str(args.seed)]
+    if args.time_limit is not None:
+        cmd += ["--time-limit", repr(args.time_limit)]
+    if args.build_only:
+        cmd.append("--build-only")
+    return cmd
+
+
+def child_timeout_s(name: str, args: argparse.Namespace) -> float:
+    limit = args.time_limit if args.time_limit is not None else DEFAULT_TIME_LIMIT_S[instances.suite_of(name)]
+    return max(CHILD_TIMEOUT_FLOOR_S, CHILD_TIMEOUT_FACTOR * limit)
+
+
+def parse_child_output(name: str, stdout: str, returncode: int) -> Row:
+    """The child's last JSON line; a row with an error when there is none or the child failed."""
+    row: Row | None = None
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                row = json.loads(line)
+                break
+    if row is None:
+        return {"instance": name, "error": f"child exited with code {returncode} and printed no result"}
+    if returncode != 0 and "error" not in row:
+        row["error"] = f"child exited with code {returncode}"
+    return row
+
+
+def run_child(name: str, args: argparse.Namespace) -> Row:
+    """Run one instance in a fresh interpreter; its stderr goes straight to ours."""
+    try:
+        proc = subprocess.run(
+            child_command(name, args), stdout=subprocess.PIPE, text=True, timeout=child_timeout_s(name, args)
+        )
+    except subprocess.TimeoutExpired:
+        return {"instance": name, "error": f"killed after {child_timeout_s(name, args):.0f} s"}
+    return parse_child_output(name, proc.stdout, proc.returncode)
+
+
+def select(suite: str, only: list[str] | None) -> list[str]:
+    names = instances.instance_names(suite)
+    if not only:
+        return names
+    unknown = [name for name in only if name not in names]
+    if unknown:
+        raise SystemExit(f"not in suite {suite!r}: {', '.join(unknown)}")
+    return [name for name in names if name in only]
+
+
+def main_suite(args: argparse.Namespace) -> int:
+    names = select(args.suite, args.only)
+    columns = _columns(args)
+    if not args.json:
+        print(format_header(columns), flush=True)
+    rows: list[Row] = []
+    for name in names:
+        row = run_child(name, args)
+        rows.append(row)
+        print(to_json(row) if args.json else format_row(row, columns), flush=True)
+    failed = [row for row in rows if "error" in row]
+    if not args.json:
+        print(summary(rows))
+    for row in failed:
+        print(f"!!! FAILED {row['instance']}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# -- output ---------------------------------------------------------------------------------------------------------
+
+
+def _columns(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    return BUILD_COLUMNS if args.build_only else COLUMNS
+
+
+def format_cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if key.endswith("_pct"):
+            return f"{value:.3f}"
+        if key in ("time_s", "build_s"):
+            return f"{value:.2f}"
+        if key == "peak_mb":
+            return f"{value:.0f}"
+        return f"{value:.0f}" if value == round(value) or abs(value) >= 1e5 else f"{value:.2f}"
+    return str(value)
+
+
+def _align(cells: list[str], columns: list[tuple[str, str, int]]) -> str:
+    """First column left-aligned, the rest right-aligned, each to its width."""
+    widths = [width for _, _, width in columns]
+    padded = [cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))]
+    return "  ".join(padded)
+
+
+def format_header(columns: list[tuple[str, str, int]]) -> str:
+    return _align([header for _, header, _ in columns], columns)
+
+
+def format_row(row: Row, columns: list[tuple[str, str, int]]) -> str:
+    line = _align([format_cell(key, row.get(key)) for key, _, _ in columns], columns)
+    return f"{line}  !!! {row['error']}" if "error" in row else line
+
+
+def to_json(row: Row) -> str:
+    """One JSON line; NaN and infinities (not valid JSON) become null."""
+    clean = {key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in row.items()}
+    return json.dumps(clean)
+
+
+def format_table(rows: Iterable[Row], columns: list[tuple[str, str, int]]) -> str:
+    return "\n".join([format_header(columns), *(format_row(row, columns) for row in rows)])
+
+
+def _finite(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+
+
+def summary(rows: list[Row]) -> str:
+    gaps = _finite(row.get("gap_ref_pct") for row in rows)
+    times = _finite(row.get("time_s", row.get("build_s")) for row in rows)
+    failed = sum("error" in row for row in rows)
+    mean_gap = f"{sum(gaps) / len(gaps):.3f} % over {len(gaps)}" if gaps else "-"
+    max_time = f"{max(times):.2f} s" if times else "-"
+    return f"mean gap to reference: {mean_gap}; max time: {max_time}; failed: {failed} of {len(rows)}"
+
+
+# -- command line -------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Run terrplan's optimizer on benchmark instances.")
+    parser.add_argument("suite", nargs="?", choices=instances.suite_names(), help="which instances to run")
+    parser.add_argument("--one", metavar="NAME", help="run one instance in this process (no subprocess)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these instances of SUITE")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="S",
+        help="solver time limit per instance (default: 10 s pmed/pmedcap, 60 s national, 180 s national_large)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    parser.add_argument(
+        "--build-only", action="store_true", help="only build each instance and report the build time and memory"
+    )
+    args = parser.parse_args(argv)
+    if (args.suite is None) == (args.one is None):
+        parser.error("give either SUITE or --one NAME")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return main_one(args) if args.one else main_suite(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
