@@ -155,8 +155,9 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
 # -- accounts ---------------------------------------------------------------------------------------------------
 
 
-def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[Finding]]:
-    """Accounts with id, text attributes, zip and lat/lon; returns the usable rows and the findings on the others.
+def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[Finding], set[str]]:
+    """Accounts with id, text attributes, zip and lat/lon: the usable rows, findings on the others, and the ids of
+    rejected accounts (so their volume rows are set aside with them, not reported as unknown).
 
     Rows are located here: lat/lon when given and valid, else the ZIP centroid from the offline table.
     """
@@ -223,7 +224,8 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
     usable = out.loc[~bad]
     if not spec.one_row_per_account:
         usable = usable.drop_duplicates("account_id", keep="first")
-    return usable.reset_index(drop=True), findings
+    rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
+    return usable.reset_index(drop=True), findings, rejected
 
 
 def _check_duplicates(

@@ -1,0 +1,102 @@
+"""evaluate(accounts, problem, alignment) -> Metrics: balance, compactness and per-territory figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from terrplan.model import Alignment, Problem, band_violation, objective
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What `optimize` reports for an alignment (and `evaluate` will, for any alignment)."""
+
+    territories: pd.DataFrame  # one row per territory, in territory-label order
+    assignments: pd.DataFrame  # one row per account, in account-id order
+    objective: float
+    all_in_band: bool
+    balance: dict[str, float]
+
+
+def territory_labels(problem: Problem, alignment: Alignment) -> list[str]:
+    """Stable, readable names: T01.. ordered north to south by centre (west to east on ties)."""
+    sites = problem.site_coords()
+    centres = sites[alignment.centres]
+    order = np.lexsort((centres[:, 1], -centres[:, 0]))
+    width = max(2, len(str(problem.n_territories)))
+    labels = [""] * problem.n_territories
+    for rank, t in enumerate(order):
+        labels[t] = f"T{rank + 1:0{width}d}"
+    return labels
+
+
+def evaluate(accounts: pd.DataFrame, problem: Problem, alignment: Alignment) -> Metrics:
+    labels = np.array(territory_labels(problem, alignment))
+    territory = alignment.territory
+    units = np.arange(problem.n_units)
+    distance = problem.distance(units, alignment.centres[territory])
+    assignments = pd.DataFrame(
+        {
+            "account_id": accounts["account_id"].to_numpy(),
+            "name": accounts["name"].to_numpy(),
+            "state": accounts["state"].to_numpy(),
+            "zip": accounts["zip"].to_numpy(),
+            "territory": labels[territory],
+            "segment": accounts["segment"].to_numpy(),
+            "potential": accounts["potential"].to_numpy(),
+            "workload_hours": accounts["workload_hours"].to_numpy(),
+            "distance_km": distance,
+        }
+    ).sort_values("account_id", kind="stable", ignore_index=True)
+
+    k = problem.n_territories
+    count = np.bincount(territory, minlength=k)
+    potential = np.bincount(territory, weights=accounts["potential"].to_numpy(), minlength=k)
+    workload = np.bincount(territory, weights=accounts["workload_hours"].to_numpy(), minlength=k)
+    dist_sum = np.bincount(territory, weights=distance, minlength=k)
+    dist_max = np.zeros(k)
+    np.maximum.at(dist_max, territory, distance)
+    centre = problem.site_coords()[alignment.centres]
+    violation = band_violation(problem, territory).sum(axis=0)
+    territories = pd.DataFrame(
+        {
+            "territory": labels,
+            "accounts": count,
+            "potential": potential,
+            "workload_hours": workload,
+            "potential_index": _index(potential),
+            "workload_index": _index(workload),
+            "centre_account_id": accounts["account_id"].to_numpy()[alignment.centres] if not problem.fixed else "",
+            "centre_lat": centre[:, 0],
+            "centre_lon": centre[:, 1],
+            "mean_distance_km": np.divide(dist_sum, count, out=np.zeros(k), where=count > 0),
+            "max_distance_km": dist_max,
+            "in_band": violation <= 1e-9 * max(float(np.abs(problem.upper).max(initial=1.0)), 1.0),
+        }
+    ).sort_values("territory", ignore_index=True)
+    metric = problem.metric_names[0]
+    index = _index(np.bincount(territory, weights=problem.metrics[0], minlength=k))
+    balance = {
+        "metric": metric,
+        "min_index": float(index.min()),
+        "max_index": float(index.max()),
+        "band_low_index": float(problem.lower[0].min() / problem.metrics[0].sum() * k * 100),
+        "band_high_index": float(problem.upper[0].max() / problem.metrics[0].sum() * k * 100),
+        "territories_in_band": int(territories["in_band"].sum()),
+    }
+    return Metrics(
+        territories=territories,
+        assignments=assignments,
+        objective=objective(problem, alignment),
+        all_in_band=bool(territories["in_band"].all()),
+        balance=balance,
+    )
+
+
+def _index(values: np.ndarray) -> np.ndarray:
+    """Relative to the mean territory, mean = 100 (the industry's convention)."""
+    mean = values.mean()
+    return values / mean * 100 if mean > 0 else np.full(len(values), 100.0)
