@@ -8,7 +8,7 @@ Paths in the config are relative to the config file.
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
-from terrplan.errors import ConfigError, Finding
+from terrplan.errors import ConfigError, Finding, closest
 
 # -- sections ---------------------------------------------------------------------------------------------------
 
@@ -154,7 +154,7 @@ class Config:
         if path == "-":
             return Path("-")
         candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+        return Path(os.path.normpath(candidate if candidate.is_absolute() else Path(self.base_dir) / candidate))
 
     def as_dict(self) -> dict[str, Any]:
         """The resolved config, for summary.json."""
@@ -216,8 +216,8 @@ def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) 
     for key, value in raw.items():
         dotted = f"{where}.{key}" if where else str(key)
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(known)}"
+            close = closest(str(key), list(known))
+            hint = f"did you mean '{close}'?" if close else f"valid keys here: {', '.join(known)}"
             findings.append(Finding(file, "unknown config key", key=dotted, hint=hint))
             continue
         kwargs[key] = _coerce(hints[key], value, file, dotted, findings)
@@ -250,8 +250,8 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
         return _build(hint, value, file, where, findings)
     if origin is Literal:
         if value not in args:
-            close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-            hint_text = f"did you mean '{close[0]}'?" if close else f"choose one of: {', '.join(map(str, args))}"
+            close = closest(str(value), [str(a) for a in args])
+            hint_text = f"did you mean '{close}'?" if close else f"choose one of: {', '.join(map(str, args))}"
             findings.append(Finding(file, "not an allowed value", key=where, value=str(value), hint=hint_text))
         return value
     if origin is tuple:

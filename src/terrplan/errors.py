@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -16,6 +17,13 @@ EXIT_CHECK_FAILED = 5
 
 #: How many row problems one error prints before summarising the rest.
 REPORT_CAP = 20
+
+
+def closest(name: str, options: list[str]) -> str | None:
+    """The option most like `name` (case-insensitive), for 'did you mean' hints."""
+    lowered = {option.lower(): option for option in options}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[match[0]] if match else None
 
 
 @dataclass(frozen=True)

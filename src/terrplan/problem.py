@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from terrplan.config import Config
+from terrplan.errors import Finding, InfeasibleError
 from terrplan.model import Problem
 
 #: Config metric name -> scored-accounts column.
@@ -21,6 +22,17 @@ def build_problem(accounts: pd.DataFrame, config: Config) -> Problem:
     """One unit per account; K territories; the balance metric within mean x (1 +/- tolerance)."""
     territories = config.territories
     k = territories.count
+    if k > len(accounts):
+        raise InfeasibleError(
+            "more territories than accounts",
+            [
+                Finding(
+                    "territories",
+                    f"{k} territories but only {len(accounts)} accounts",
+                    hint=f"use at most {len(accounts)} territories (-k)",
+                )
+            ],
+        )
     balance = metric_values(accounts, territories.balance.metric)
     mean = balance.sum() / k
     tol = territories.balance.tolerance

@@ -7,7 +7,6 @@ empty, not UTF-8, a mapped column absent) raise `InputError` at once.
 
 from __future__ import annotations
 
-import difflib
 import io
 import sys
 from dataclasses import dataclass, fields
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from terrplan.config import AccountsInput, VolumesInput
-from terrplan.errors import Finding, InputError
+from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import normalize_zip, zip_table
 
 #: Standard column names, used when the config maps no column for a field.
@@ -125,8 +124,8 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
             if explicit in header:
                 resolved[f.name] = explicit
             else:
-                close = difflib.get_close_matches(explicit, header, n=1, cutoff=0.5)
-                hint = f"did you mean '{close[0]}'?" if close else f"the file has: {', '.join(header[:15])}"
+                close = closest(explicit, header)
+                hint = f"did you mean '{close}'?" if close else f"the file has: {', '.join(header[:15])}"
                 findings.append(
                     Finding(
                         table.name,
@@ -144,8 +143,8 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
     for name in required:
         if name not in resolved and getattr(mapping, name) is None:
             wanted = STANDARD_NAMES[name][0]
-            close = difflib.get_close_matches(wanted, header, n=1, cutoff=0.5)
-            hint = f"map it in the config: {section}.columns.{name}: {close[0] if close else '<column name>'}"
+            close = closest(wanted, header)
+            hint = f"map it in the config: {section}.columns.{name}: {close or '<column name>'}"
             findings.append(Finding(table.name, f"missing required column '{wanted}'", line=1, hint=hint))
     if findings:
         raise InputError(f"{table.name}: the header does not match the config", findings)
@@ -180,6 +179,10 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
     for name in ACCOUNT_TEXT_FIELDS:
         out[name] = raw[cols[name]].str.strip() if name in cols else ""
     out["line"] = table.lines
+    if not spec.one_row_per_account:  # a long file: the first row of each account speaks for it
+        first = ~out["account_id"].duplicated().to_numpy()
+        out = out.loc[first].reset_index(drop=True)
+        raw = raw.loc[first].reset_index(drop=True)
     findings: list[Finding] = []
     bad = np.zeros(len(out), dtype=bool)
 
@@ -205,7 +208,7 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
         zip_raw = str(zips.iloc[i]).strip()
         if not zip_raw:
             message, hint = "cannot place the account: no lat/lon and no ZIP", "add a ZIP or lat/lon"
-        elif out["zip"].iloc[i] is None:
+        elif pd.isna(out["zip"].iloc[i]):
             message, hint = (
                 "cannot place the account: not a ZIP code",
                 "expected 5 digits, ZIP+4 or e.g. 2139 / 27410.0",
@@ -222,8 +225,6 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
     out["lon"] = np.round(lon, 6)
     out["zip"] = out["zip"].fillna("")
     usable = out.loc[~bad]
-    if not spec.one_row_per_account:
-        usable = usable.drop_duplicates("account_id", keep="first")
     rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
     return usable.reset_index(drop=True), findings, rejected
 
