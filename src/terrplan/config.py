@@ -189,7 +189,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         _set_dotted(raw, dotted, value)
     findings: list[Finding] = []
     config = _build(Config, raw, str(path), "", findings)
-    if config is not None:
+    if config is not None and not findings:
         config = dataclasses.replace(config, base_dir=str(path.parent.resolve()))
         findings.extend(_check_semantics(config, str(path)))
     if findings:
@@ -208,7 +208,7 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
 def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) -> Any:
     """Turn a YAML mapping into dataclass `cls`, appending a Finding for each problem."""
     if not isinstance(raw, dict):
-        findings.append(Finding(file, "expected a mapping", key=where or "(top)", value=repr(raw)))
+        findings.append(Finding(file, "expected a mapping", key=where or "(top)", value=str(raw)))
         return None
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
@@ -258,31 +258,31 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
         if isinstance(value, str | int | float):
             value = [value]
         if not isinstance(value, list):
-            findings.append(Finding(file, "expected a list", key=where, value=repr(value)))
+            findings.append(Finding(file, "expected a list", key=where, value=str(value)))
             return ()
         return tuple(_coerce(args[0], item, file, f"{where}[{i}]", findings) for i, item in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            findings.append(Finding(file, "expected a mapping", key=where, value=repr(value)))
+            findings.append(Finding(file, "expected a mapping", key=where, value=str(value)))
             return {}
         return {str(k): _coerce(args[1], v, file, f"{where}.{k}", findings) for k, v in value.items()}
     if hint is bool:
         if not isinstance(value, bool):
-            findings.append(Finding(file, "expected true or false", key=where, value=repr(value)))
+            findings.append(Finding(file, "expected true or false", key=where, value=str(value)))
         return bool(value)
     if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             try:
                 value = hint(str(value))
             except ValueError:
-                findings.append(Finding(file, f"expected a number ({hint.__name__})", key=where, value=repr(value)))
+                findings.append(Finding(file, f"expected a number ({hint.__name__})", key=where, value=str(value)))
                 return hint(0)
         if hint is int and float(value) != int(value):
-            findings.append(Finding(file, "expected a whole number", key=where, value=repr(value)))
+            findings.append(Finding(file, "expected a whole number", key=where, value=str(value)))
         return hint(value)
     if hint is str:
         if isinstance(value, dict | list):
-            findings.append(Finding(file, "expected text", key=where, value=repr(value)))
+            findings.append(Finding(file, "expected text", key=where, value=str(value)))
             return ""
         return str(value)
     return value

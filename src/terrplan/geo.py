@@ -14,7 +14,7 @@ import pandas as pd
 
 EARTH_RADIUS_KM = 6371.0088
 
-_ZIP_DIGITS = re.compile(r"^(\d{1,5})(?:\.0+)?(?:-?\d{4})?$")
+_ZIP_DIGITS = re.compile(r"^(\d{1,5})(?:\.0+)?(?:-\d{4})?$")
 
 
 def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
