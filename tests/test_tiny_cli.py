@@ -34,7 +34,7 @@ def test_dash_output_puts_only_the_assignments_csv_on_stdout(tiny):
     proc = run_cli("optimize", str(tiny.config), "-o", "-")
     assert proc.returncode == 0, proc.stderr.decode()
     frame = pd.read_csv(io.BytesIO(proc.stdout))
-    assert list(frame.columns[:5]) == ["account_id", "name", "state", "zip", "territory"]
+    assert list(frame.columns[:7]) == ["account_id", "name", "state", "zip", "lat", "lon", "territory"]
     assert len(frame) == 8
     assert b"solving" in proc.stderr  # progress went to stderr
     assert not tiny.out.exists()

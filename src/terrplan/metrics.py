@@ -44,11 +44,14 @@ def evaluate(accounts: pd.DataFrame, problem: Problem, alignment: Alignment) -> 
             "name": accounts["name"].to_numpy(),
             "state": accounts["state"].to_numpy(),
             "zip": accounts["zip"].to_numpy(),
+            "lat": accounts["lat"].to_numpy(),
+            "lon": accounts["lon"].to_numpy(),
             "territory": labels[territory],
             "segment": accounts["segment"].to_numpy(),
             "potential": accounts["potential"].to_numpy(),
             "workload_hours": accounts["workload_hours"].to_numpy(),
             "distance_km": distance,
+            "current_territory": accounts["territory"].to_numpy(),
         }
     ).sort_values("account_id", kind="stable", ignore_index=True)
 

@@ -45,16 +45,21 @@ def rejects_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REJECT_COLUMNS).astype({"line": "Int64"})
 
 
-def write_files(directory: Path, files: dict[str, str]) -> None:
-    """Write every file to a temp name first, then rename them all: a failure leaves the old outputs intact."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_files(directory: Path, files: dict[str, str | bytes]) -> None:
+    """Write every file to a temp name first, then rename them all: a failure leaves the old outputs intact.
+
+    Names may contain '/' for files in subfolders (e.g. plans/T01.md); text is written as UTF-8.
+    """
     staged: list[tuple[str, Path]] = []
     try:
-        for name, text in files.items():
-            handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
-            staged.append((tmp, directory / name))
+        for name, content in files.items():
+            final = directory / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            staged.append((tmp, final))
         for tmp, final in staged:
             os.replace(tmp, final)
     finally:
