@@ -134,8 +134,19 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Plans:
+    """What the per-territory plans and the report need beyond the alignment."""
+
+    goal: float = 0.0  # national goal (e.g. procedures or revenue), split by territory potential share
+    goal_unit: str = "procedures"
+    top_accounts: int = 25  # accounts in each plan's target list
+    far_account_km: float = 150.0  # accounts farther than this from the centre are flagged as a risk
+
+
+@dataclass(frozen=True)
 class Output:
     dir: str = "out"
+    report: bool = True  # report.html, plans/, GeoJSON and the workbook beside the CSVs
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,7 @@ class Config:
     segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
     territories: Territories = field(default_factory=Territories)
     solver: Solver = field(default_factory=Solver)
+    plans: Plans = field(default_factory=Plans)
     output: Output = field(default_factory=Output)
     # Directory the config was read from; relative paths resolve against it. Not a YAML key.
     base_dir: str = field(default=".", metadata={"internal": True})
