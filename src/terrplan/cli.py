@@ -5,6 +5,7 @@ stdout carries data only (CSV with `-o -`); everything for people goes to stderr
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -13,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from terrplan import __version__
+from terrplan.compare import Comparison, compare, load_side
 from terrplan.config import Config, load_config
-from terrplan.errors import EXIT_INTERNAL, Finding, InfeasibleError, TerrplanError
-from terrplan.metrics import evaluate
-from terrplan.model import Result
-from terrplan.pipeline import Loaded, load_accounts
+from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
+from terrplan.metrics import Metrics, evaluate
+from terrplan.model import Alignment, Result
+from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment
 from terrplan.problem import build_problem
+from terrplan.read import read_alignment
 from terrplan.solve import SolveParams, check_feasible, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
@@ -140,13 +145,8 @@ def optimize(config_path, accounts, volumes, quiet, output, seed, territories, t
     metrics = evaluate(loaded.accounts, problem, result.alignment)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
-    summary = _summary(config, loaded, result, metrics, time.perf_counter() - started)
-    files = {
-        "assignments.csv": csv_text(metrics.assignments),
-        "territories.csv": csv_text(metrics.territories),
-        "summary.json": json_text(summary),
-        "rejects.csv": csv_text(rejects_frame(loaded.findings)),
-    }
+    summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
+    files = _output_files(metrics, summary, loaded)
     target = output if output is not None else str(config.resolve(config.output.dir))
     if target == "-":
         sys.stdout.write(files["assignments.csv"])
@@ -163,21 +163,11 @@ def optimize(config_path, accounts, volumes, quiet, output, seed, territories, t
     )
 
 
-def _band_failure(metrics) -> InfeasibleError:
+def _band_failure(metrics: Metrics) -> InfeasibleError:
     """The solver ended outside the band: name the territories and by how much (no files are written)."""
-    low, high = metrics.balance["band_low_index"], metrics.balance["band_high_index"]
-    column = f"{metrics.balance['metric']}_index" if metrics.balance["metric"] != "accounts" else None
-    outside = metrics.territories.loc[~metrics.territories["in_band"]]
-    findings = [
-        Finding(
-            "territories",
-            f"{row.territory} ends at index {getattr(row, column):.1f}" if column else f"{row.territory} is outside",
-            hint=f"band {low:.1f}-{high:.1f}",
-        )
-        for row in outside.itertuples()
-    ]
+    findings = _band_findings(metrics)
     return InfeasibleError(
-        f"no alignment found with every territory inside the band ({len(outside)} outside); widen the tolerance "
+        f"no alignment found with every territory inside the band ({len(findings)} outside); widen the tolerance "
         "(--tolerance) or change the number of territories (-k)",
         findings,
     )
@@ -198,6 +188,141 @@ def validate(config_path, accounts, volumes, quiet) -> None:
     )
 
 
+@main.command(
+    name="evaluate",
+    epilog="Example: terrplan evaluate configs/sample.yaml -o out/current\n\n"
+    "Example: terrplan evaluate configs/sample.yaml --alignment out/sample/assignments.csv\n\n" + EXIT_CODES_HELP,
+)
+@common_options
+@click.option(
+    "--alignment",
+    help="CSV with account_id and territory ('-' for stdin; an assignments.csv works). "
+    "Default: the accounts' current territory column.",
+)
+@click.option(
+    "-o",
+    "--output",
+    help="Write assignments.csv, territories.csv, summary.json here; '-' for territories.csv on stdout.",
+)
+@click.option("--tolerance", type=float, help="Balance band to check, e.g. 0.05 (overrides the config).")
+@_handle_errors
+def evaluate_command(config_path, accounts, volumes, quiet, alignment, output, tolerance) -> None:
+    """Score any alignment with the metrics `optimize` reports, and check it.
+
+    Exit 5 when an account is unassigned, assigned twice or unknown, or a territory is outside its band
+    (the files are still written, so a cron job can alert and show why).
+    """
+    report = Reporter(quiet)
+    started = time.perf_counter()
+    config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
+    loaded = _load(config, report)
+    given = match_alignment(loaded.accounts, read_alignment(Path(alignment)) if alignment else None)
+    if not given.labels:
+        raise InputError("the alignment assigns no account to a territory")
+    assigned = given.territory >= 0
+    scored = loaded.accounts.loc[assigned].reset_index(drop=True)
+    sized = dataclasses.replace(config, territories=dataclasses.replace(config.territories, count=len(given.labels)))
+    problem = build_problem(scored, sized)
+    territory = given.territory[assigned]
+    metrics = evaluate(scored, problem, Alignment(territory, alignment_centres(problem, territory)), given.labels)
+    checks = list(given.findings) + _band_findings(metrics)
+    solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
+    summary = _summary(sized, loaded, metrics, solver, time.perf_counter() - started)
+    if output == "-":
+        sys.stdout.write(csv_text(metrics.territories))
+    elif output is not None:
+        write_files(Path(output), _output_files(metrics, summary, loaded))
+        report.info(f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
+    balance = metrics.balance
+    report.info(
+        f"{len(given.labels)} territories, {int(assigned.sum())} accounts: objective {metrics.objective:,.1f}; "
+        f"{balance['metric']} index {balance['min_index']:.1f}-{balance['max_index']:.1f} "
+        f"(band {balance['band_low_index']:.1f}-{balance['band_high_index']:.1f}), "
+        f"{balance['territories_in_band']} of {len(given.labels)} in band"
+    )
+    if checks:
+        raise CheckFailedError(f"{len(checks)} check(s) failed", checks)
+
+
+@main.command(
+    name="compare",
+    epilog="Example: terrplan compare out/current out/sample\n\n"
+    "Moves as CSV: terrplan compare out/current out/sample -o - -q | head\n\n" + EXIT_CODES_HELP,
+)
+@click.argument("a", type=click.Path(exists=True))
+@click.argument("b", type=click.Path(exists=True))
+@click.option("-o", "--output", help="Write the moved accounts as CSV to this file ('-' for stdout).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison figures as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No table on stderr.")
+@_handle_errors
+def compare_command(a, b, output, as_json, quiet) -> None:
+    """Compare two alignments (output folders of optimize/evaluate, or CSVs with account_id and territory).
+
+    B's territories are matched to A's by the largest shared potential before moves are counted, so
+    renamed territories do not count as moves.
+    """
+    if output == "-" and as_json:
+        raise click.UsageError("stdout takes either the moves CSV (-o -) or --json, not both")
+    result = compare(load_side(Path(a)), load_side(Path(b)))
+    fig = result.figures
+    if not quiet:
+        _print_comparison(result)
+    if as_json:
+        sys.stdout.write(json_text(fig))
+    if output == "-":
+        sys.stdout.write(csv_text(result.moves))
+    elif output is not None:
+        write_files(Path(output).parent, {Path(output).name: csv_text(result.moves)})
+
+
+def _print_comparison(result: Comparison) -> None:
+    fig = result.figures
+    console = Console(stderr=True, highlight=False)
+    table = Table(title="metrics", title_justify="left")
+    table.add_column("")
+    table.add_column("A: " + fig["a"], justify="right")
+    table.add_column("B: " + fig["b"], justify="right")
+    keys = sorted(set(fig["metrics"]["a"]) | set(fig["metrics"]["b"]))
+    for key in keys:
+        table.add_row(key, *(_fmt(fig["metrics"][side].get(key)) for side in ("a", "b")))
+    console.print(table)
+    console.print(
+        f"moved: {fig['moved_accounts']} of {fig['accounts_in_both']} accounts ({fig['moved_accounts_share']:.1%}), "
+        f"potential {fig['moved_potential']:,.1f} ({fig['moved_potential_share']:.1%}) after matching territories; "
+        f"{fig['moved_by_name']} accounts change territory name"
+    )
+    if fig["only_in_a"] or fig["only_in_b"]:
+        console.print(f"accounts only in A: {fig['only_in_a']}, only in B: {fig['only_in_b']}")
+    top = result.changes.head(5)
+    if len(top) and top["potential_changed"].iloc[0] > 0:
+        console.print(
+            "changed most: "
+            + ", ".join(
+                f"{r.territory} (-{r.potential_lost:,.0f}/+{r.potential_gained:,.0f})" for r in top.itertuples()
+            )
+        )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
+    return "" if value is None else str(value)
+
+
+def _band_findings(metrics: Metrics) -> list[Finding]:
+    low, high = metrics.balance["band_low_index"], metrics.balance["band_high_index"]
+    metric = metrics.balance["metric"]
+    column = f"{metric}_index" if metric != "accounts" else None
+    return [
+        Finding(
+            "territories",
+            f"{row.territory} is outside the band" + (f": index {getattr(row, column):.1f}" if column else ""),
+            hint=f"band {low:.1f}-{high:.1f}",
+        )
+        for row in metrics.territories.loc[~metrics.territories["in_band"]].itertuples()
+    ]
+
+
 def _load(config: Config, report: Reporter) -> Loaded:
     loaded = load_accounts(config)
     if loaded.findings:
@@ -209,21 +334,38 @@ def _load(config: Config, report: Reporter) -> Loaded:
     return loaded
 
 
-def _summary(config: Config, loaded: Loaded, result: Result, metrics, runtime_s: float) -> dict[str, Any]:
+def _summary(
+    config: Config, loaded: Loaded, metrics: Metrics, solver: dict[str, Any], runtime_s: float
+) -> dict[str, Any]:
     return {
         "terrplan_version": __version__,
         "seed": config.solver.seed,
         "inputs": list(loaded.inputs),
         "config": config.as_dict(),
+        **solver,
+        "objective": round(metrics.objective, 6),
+        "runtime_s": round(runtime_s, 3),
+        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings)},
+        "territories": len(metrics.territories),
+        "balance": metrics.balance,
+    }
+
+
+def _result_fields(result: Result) -> dict[str, Any]:
+    return {
         "status": result.status,
-        "objective": round(result.objective, 6),
         "lower_bound": None if result.lower_bound is None else round(result.lower_bound, 6),
         "gap": None if result.gap is None else round(result.gap, 8),
-        "runtime_s": round(runtime_s, 3),
         "solver_rounds": result.iterations,
-        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings)},
-        "territories": config.territories.count,
-        "balance": metrics.balance,
+    }
+
+
+def _output_files(metrics: Metrics, summary: dict[str, Any], loaded: Loaded) -> dict[str, str | bytes]:
+    return {
+        "assignments.csv": csv_text(metrics.assignments),
+        "territories.csv": csv_text(metrics.territories),
+        "summary.json": json_text(summary),
+        "rejects.csv": csv_text(rejects_frame(loaded.findings)),
     }
 
 

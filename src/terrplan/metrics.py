@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,11 @@ def territory_labels(problem: Problem, alignment: Alignment) -> list[str]:
     return labels
 
 
-def evaluate(accounts: pd.DataFrame, problem: Problem, alignment: Alignment) -> Metrics:
-    labels = np.array(territory_labels(problem, alignment))
+def evaluate(
+    accounts: pd.DataFrame, problem: Problem, alignment: Alignment, labels: Sequence[str] | None = None
+) -> Metrics:
+    """Metrics of an alignment; territories are named by `labels` (index order) or T01.. north to south."""
+    labels = np.array(labels if labels is not None else territory_labels(problem, alignment))
     territory = alignment.territory
     units = np.arange(problem.n_units)
     distance = problem.distance(units, alignment.centres[territory])

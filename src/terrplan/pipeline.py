@@ -6,12 +6,15 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from terrplan.config import Config
 from terrplan.errors import ConfigError, Finding, InputError
-from terrplan.read import read_accounts, read_volumes
+from terrplan.model import Problem
+from terrplan.read import Table, read_accounts, read_volumes
 from terrplan.score import score_accounts
+from terrplan.solve.centres import recentre
 
 
 @dataclass(frozen=True)
@@ -56,3 +59,77 @@ def _fingerprint(path: Path) -> dict[str, str]:
     if str(path) == "-":
         return {"path": "-", "sha256": ""}
     return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+@dataclass(frozen=True)
+class GivenAlignment:
+    """An alignment read from a file (or the accounts' current territory), matched to the loaded accounts."""
+
+    territory: np.ndarray  # index into labels per account; -1 where the account is unassigned
+    labels: tuple[str, ...]  # territory names, sorted
+    findings: tuple[Finding, ...]  # failed checks: unassigned, twice-assigned or unknown accounts
+
+
+def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignment:
+    """Check an alignment against the accounts: every account assigned exactly once, no unknown ids.
+
+    Without a table, the accounts' own current-territory column is the alignment."""
+    findings: list[Finding] = []
+    if table is None:
+        name, frame = (
+            "accounts (current territory)",
+            accounts[["account_id", "territory"]].assign(line=accounts["line"]),
+        )
+    else:
+        name, frame = table.name, table.frame.assign(line=table.lines)
+    frame = frame.loc[frame["territory"] != ""]
+    duplicated = frame["account_id"].duplicated(keep="first")
+    first_line = frame.groupby("account_id")["line"].transform("min")
+    for row, first in zip(frame.loc[duplicated].itertuples(), first_line[duplicated], strict=True):
+        findings.append(
+            Finding(
+                name,
+                f"account assigned twice (first on line {first})",
+                line=int(row.line),
+                column="account_id",
+                value=row.account_id,
+                hint="each account belongs to one territory",
+            )
+        )
+    frame = frame.loc[~duplicated]
+    known = frame["account_id"].isin(accounts["account_id"])
+    for row in frame.loc[~known].itertuples():
+        findings.append(
+            Finding(
+                name,
+                "alignment names an account that is not among the usable accounts",
+                line=int(row.line),
+                column="account_id",
+                value=row.account_id,
+                hint="check the id, or see rejects.csv for accounts set aside",
+            )
+        )
+    mapping = dict(zip(frame.loc[known, "account_id"], frame.loc[known, "territory"], strict=True))
+    assigned = accounts["account_id"].map(mapping).fillna("")
+    for row in accounts.loc[(assigned == "").to_numpy()].itertuples():
+        findings.append(
+            Finding(
+                name,
+                "account is not assigned to any territory",
+                value=row.account_id,
+                hint="every account needs a territory",
+            )
+        )
+    labels = tuple(sorted(set(assigned) - {""}))
+    index = {label: i for i, label in enumerate(labels)}
+    territory = np.array([index.get(label, -1) for label in assigned], dtype=np.int64)
+    return GivenAlignment(territory, labels, tuple(findings))
+
+
+def alignment_centres(problem: Problem, territory: np.ndarray) -> np.ndarray:
+    """Centres of a given alignment: each territory's weighted 1-median, as the optimizer would place them."""
+    first_member = np.full(problem.n_territories, -1, dtype=np.int64)
+    for unit, t in enumerate(territory):
+        if first_member[t] < 0:
+            first_member[t] = unit
+    return recentre(problem, territory, first_member)

@@ -362,3 +362,28 @@ def _normalize_code(code: str) -> str:
     if code.endswith(".0") and code[:-2].isdigit():
         return code[:-2]
     return code.upper()
+
+
+# -- alignments -------------------------------------------------------------------------------------------------
+
+
+def read_alignment(path: Path) -> Table:
+    """An alignment file: account_id and territory (other columns, e.g. of an assignments.csv, are kept)."""
+    table = read_table(path)
+    header = list(table.frame.columns)
+    findings = [
+        Finding(
+            table.name,
+            f"missing required column '{name}'",
+            line=1,
+            hint=f"an alignment has columns account_id and territory; closest here: {closest(name, header)}",
+        )
+        for name in ("account_id", "territory")
+        if name not in header
+    ]
+    if findings:
+        raise InputError(f"{table.name}: not an alignment file", findings)
+    frame = table.frame.assign(
+        account_id=table.frame["account_id"].str.strip(), territory=table.frame["territory"].str.strip()
+    )
+    return Table(table.name, frame, table.lines)

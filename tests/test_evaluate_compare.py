@@ -1,0 +1,64 @@
+"""evaluate scores any alignment with optimize's metrics and checks it; compare puts two side by side."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+from conftest import invoke
+
+CHECK_FAILED = 5
+
+
+def test_evaluate_current_alignment_fails_the_band_check_and_still_writes_files(tiny):
+    # The tiny case's current alignment puts B4 (30) with the A cluster: 330 / 270, outside ±5 %.
+    result = invoke("evaluate", str(tiny.config), "-o", str(tiny.out))
+    assert result.exit_code == CHECK_FAILED, result.stderr
+    assert "error: 2 check(s) failed" in result.stderr
+    assert "territories: T1 is outside the band: index 110.0" in result.stderr
+    assert "territories: T2 is outside the band: index 90.0" in result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["status"] == "evaluated" and summary["checks_failed"] == 2
+    territories = pd.read_csv(tiny.out / "territories.csv")
+    assert list(territories["territory"]) == ["T1", "T2"]
+    assert list(territories["potential"]) == [330.0, 270.0]
+
+
+def test_evaluate_the_optimized_alignment_passes_with_the_same_objective(tiny):
+    assert invoke("optimize", str(tiny.config), "-q").exit_code == 0
+    optimized = json.loads((tiny.out / "summary.json").read_text())
+    result = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.out / "assignments.csv"), "-o", "-", "-q")
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert list(table["potential_index"]) == [100.0, 100.0]
+    evaluated = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.out / "assignments.csv"), "-o", str(tiny.dir / "ev"))
+    summary = json.loads((tiny.dir / "ev" / "summary.json").read_text())
+    # Same metrics as optimize: re-scoring its alignment cannot be worse than what it reported.
+    assert summary["objective"] <= optimized["objective"] + 1e-6
+    assert evaluated.exit_code == 0
+
+
+def test_evaluate_reports_unassigned_twice_assigned_and_unknown_accounts(tiny):
+    tiny.write("alignment.csv", "account_id,territory\nA1,X\nA2,X\nA2,Y\nA3,X\nA4,X\nB1,Y\nB2,Y\nB3,Y\nZZ,Y\n")
+    result = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.dir / "alignment.csv"), "-q")
+    assert result.exit_code == CHECK_FAILED
+    assert "alignment.csv:4: column 'account_id': account assigned twice (first on line 3) (got 'A2')" in result.stderr
+    assert "alignment.csv:10: column 'account_id': alignment names an account that is not among the usable accounts (got 'ZZ')" in result.stderr
+    assert "account is not assigned to any territory (got 'B4')" in result.stderr
+
+
+def test_compare_matches_renamed_territories_before_counting_moves(tiny):
+    tiny.write("a.csv", "account_id,territory\nA1,N\nA2,N\nA3,N\nA4,N\nB1,S\nB2,S\nB3,S\nB4,N\n")
+    tiny.write("b.csv", "account_id,territory\nA1,T02\nA2,T02\nA3,T02\nA4,T02\nB1,T01\nB2,T01\nB3,T01\nB4,T01\n")
+    result = invoke("compare", str(tiny.dir / "a.csv"), str(tiny.dir / "b.csv"), "--json", "-q")
+    assert result.exit_code == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["territory_match"] == {"T01": "S", "T02": "N"}
+    assert figures["moved_accounts"] == 1  # only B4 really moves (N -> the southern territory)
+    assert figures["moved_by_name"] == 8
+    moves = invoke("compare", str(tiny.dir / "a.csv"), str(tiny.dir / "b.csv"), "-o", "-", "-q")
+    assert moves.stdout.splitlines() == [
+        "account_id,from_territory,to_territory,matched_to,potential,segment",
+        "B4,N,T01,S,0.0000,",
+    ]
