@@ -70,3 +70,20 @@ def test_help_shows_an_example_and_exit_codes():
     result = invoke("optimize", "--help")
     assert "Example: terrplan optimize configs/sample.yaml" in result.output
     assert "4 infeasible" in " ".join(result.output.split())
+
+
+def test_log_json_turns_every_stderr_line_into_a_json_object(tiny):
+    proc = run_cli("optimize", str(tiny.config), "--log-json", "-o", str(tiny.out))
+    assert proc.returncode == 0
+    records = [json.loads(line) for line in proc.stderr.decode().splitlines()]
+    assert [r["event"] for r in records] == ["read", "solving", "wrote", "solved"]
+    assert records[-1]["status"] in ("optimal", "feasible") and records[-1]["level"] == "info"
+
+
+def test_log_json_errors_carry_exit_code_and_findings(tiny):
+    tiny.write("volumes.csv", "account_id,code,volume\nA1,27447,-3\n")
+    proc = run_cli("optimize", str(tiny.config), "--log-json")
+    assert proc.returncode == 3
+    (record,) = [json.loads(line) for line in proc.stderr.decode().splitlines()]
+    assert record["level"] == "error" and record["exit_code"] == 3
+    assert "negative volume" in record["findings"][0]

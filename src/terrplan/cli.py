@@ -25,25 +25,12 @@ from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Result
 from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment
 from terrplan.problem import build_problem
+from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.solve import SolveParams, check_feasible, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
-
-
-class Reporter:
-    """Human-facing lines on stderr; silent with --quiet."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(message, err=True)
-
-    def warn(self, message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
 
 
 def _handle_errors(command):
@@ -52,17 +39,20 @@ def _handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        report = Reporter(kwargs.get("quiet", False), kwargs.get("log_json", False))
         try:
-            return command(*args, **kwargs)
+            return command(*args, report=report, **kwargs)
         except TerrplanError as exc:
-            click.echo(f"error: {exc}", err=True)
+            report.error("failed", str(exc), exit_code=exc.exit_code, findings=[str(f) for f in exc.problems])
             sys.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
             raise
         except Exception as exc:
             if os.environ.get("TERRPLAN_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}\n(set TERRPLAN_DEBUG=1 for a traceback)", err=True)
+            report.error(
+                "internal", f"internal error: {type(exc).__name__}: {exc}\n(set TERRPLAN_DEBUG=1 for a traceback)"
+            )
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
@@ -95,7 +85,8 @@ _common_options = [
     click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False)),
     click.option("--accounts", help="Accounts CSV ('-' for stdin); overrides inputs.accounts.path."),
     click.option("--volumes", help="Volumes CSV; overrides inputs.volumes.path."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr (errors still print)."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr (warnings and errors still print)."),
+    click.option("--log-json", is_flag=True, help="Every stderr line as a JSON object, for log collectors."),
 ]
 
 
@@ -116,9 +107,10 @@ def common_options(command):
 @click.option("--tolerance", type=float, help="Balance band, e.g. 0.05 for ±5 % (overrides the config).")
 @click.option("--time-limit", type=float, help="Solver time budget in seconds (overrides solver.time_limit).")
 @_handle_errors
-def optimize(config_path, accounts, volumes, quiet, output, seed, territories, tolerance, time_limit) -> None:
+def optimize(
+    config_path, accounts, volumes, quiet, log_json, output, seed, territories, tolerance, time_limit, report
+) -> None:
     """Solve a balanced alignment and write assignments.csv, territories.csv, summary.json and rejects.csv."""
-    report = Reporter(quiet)
     started = time.perf_counter()
     config = load_config(
         config_path,
@@ -135,13 +127,17 @@ def optimize(config_path, accounts, volumes, quiet, output, seed, territories, t
     problem = build_problem(loaded.accounts, config)
     check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
     report.info(
+        "solving",
         f"solving: {problem.n_units} accounts into {problem.n_territories} territories, "
-        f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}"
+        f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}",
+        accounts=problem.n_units,
+        territories=problem.n_territories,
     )
     params = SolveParams(
         time_limit_s=config.solver.time_limit, seed=config.solver.seed, candidates=config.solver.candidates
     )
-    result = solve(problem, params)
+    with report.status("optimizing territories…"):
+        result = solve(problem, params)
     metrics = evaluate(loaded.accounts, problem, result.alignment)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
@@ -153,13 +149,15 @@ def optimize(config_path, accounts, volumes, quiet, output, seed, territories, t
         sys.stdout.flush()
     else:
         write_files(Path(target), files)
-        report.info(f"wrote {', '.join(files)} to {target}")
+        report.info("wrote", f"wrote {', '.join(files)} to {target}", directory=target, files=list(files))
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     report.info(
+        "solved",
         f"{result.status}: objective {result.objective:,.1f}, lower bound "
         f"{result.lower_bound if result.lower_bound is None else f'{result.lower_bound:,.1f}'}, gap {gap}; "
         f"{metrics.balance['metric']} index {metrics.balance['min_index']:.1f}-{metrics.balance['max_index']:.1f}; "
-        f"{time.perf_counter() - started:.1f} s"
+        f"{time.perf_counter() - started:.1f} s",
+        **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
     )
 
 
@@ -176,15 +174,15 @@ def _band_failure(metrics: Metrics) -> InfeasibleError:
 @main.command(epilog="Example: terrplan validate configs/sample.yaml\n\n" + EXIT_CODES_HELP)
 @common_options
 @_handle_errors
-def validate(config_path, accounts, volumes, quiet) -> None:
+def validate(config_path, accounts, volumes, quiet, log_json, report) -> None:
     """Check the config and inputs without solving; report every problem found."""
-    report = Reporter(quiet)
     config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes))
     loaded = _load(config, report)
     problem = build_problem(loaded.accounts, config)
     check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
     report.info(
-        f"ok: {len(loaded.accounts)} accounts, {problem.n_territories} territories; config and inputs are valid"
+        "valid",
+        f"ok: {len(loaded.accounts)} accounts, {problem.n_territories} territories; config and inputs are valid",
     )
 
 
@@ -206,13 +204,12 @@ def validate(config_path, accounts, volumes, quiet) -> None:
 )
 @click.option("--tolerance", type=float, help="Balance band to check, e.g. 0.05 (overrides the config).")
 @_handle_errors
-def evaluate_command(config_path, accounts, volumes, quiet, alignment, output, tolerance) -> None:
+def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment, output, tolerance, report) -> None:
     """Score any alignment with the metrics `optimize` reports, and check it.
 
     Exit 5 when an account is unassigned, assigned twice or unknown, or a territory is outside its band
     (the files are still written, so a cron job can alert and show why).
     """
-    report = Reporter(quiet)
     started = time.perf_counter()
     config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
     loaded = _load(config, report)
@@ -232,13 +229,16 @@ def evaluate_command(config_path, accounts, volumes, quiet, alignment, output, t
         sys.stdout.write(csv_text(metrics.territories))
     elif output is not None:
         write_files(Path(output), _output_files(metrics, summary, loaded))
-        report.info(f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
+        report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance
     report.info(
+        "evaluated",
         f"{len(given.labels)} territories, {int(assigned.sum())} accounts: objective {metrics.objective:,.1f}; "
         f"{balance['metric']} index {balance['min_index']:.1f}-{balance['max_index']:.1f} "
         f"(band {balance['band_low_index']:.1f}-{balance['band_high_index']:.1f}), "
-        f"{balance['territories_in_band']} of {len(given.labels)} in band"
+        f"{balance['territories_in_band']} of {len(given.labels)} in band",
+        objective=metrics.objective,
+        **balance,
     )
     if checks:
         raise CheckFailedError(f"{len(checks)} check(s) failed", checks)
@@ -255,7 +255,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, alignment, output, t
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison figures as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No table on stderr.")
 @_handle_errors
-def compare_command(a, b, output, as_json, quiet) -> None:
+def compare_command(a, b, output, as_json, quiet, report) -> None:
     """Compare two alignments (output folders of optimize/evaluate, or CSVs with account_id and territory).
 
     B's territories are matched to A's by the largest shared potential before moves are counted, so
@@ -266,7 +266,7 @@ def compare_command(a, b, output, as_json, quiet) -> None:
     result = compare(load_side(Path(a)), load_side(Path(b)))
     fig = result.figures
     if not quiet:
-        _print_comparison(result)
+        _print_comparison(result, report)
     if as_json:
         sys.stdout.write(json_text(fig))
     if output == "-":
@@ -275,9 +275,9 @@ def compare_command(a, b, output, as_json, quiet) -> None:
         write_files(Path(output).parent, {Path(output).name: csv_text(result.moves)})
 
 
-def _print_comparison(result: Comparison) -> None:
+def _print_comparison(result: Comparison, report: Reporter) -> None:
     fig = result.figures
-    console = Console(stderr=True, highlight=False)
+    console = report.console or Console(stderr=True, highlight=False, width=120)
     table = Table(title="metrics", title_justify="left")
     table.add_column("")
     table.add_column("A: " + fig["a"], justify="right")
@@ -326,10 +326,16 @@ def _band_findings(metrics: Metrics) -> list[Finding]:
 def _load(config: Config, report: Reporter) -> Loaded:
     loaded = load_accounts(config)
     if loaded.findings:
-        report.warn(f"{len(loaded.findings)} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}")
+        report.warn(
+            "rejects",
+            f"{len(loaded.findings)} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}",
+            rows=len(loaded.findings),
+        )
     report.info(
+        "read",
         f"read {len(loaded.accounts)} accounts, total potential {loaded.accounts['potential'].sum():,.1f}, "
-        f"{int((loaded.accounts['potential'] > 0).sum())} with volume"
+        f"{int((loaded.accounts['potential'] > 0).sum())} with volume",
+        accounts=len(loaded.accounts),
     )
     return loaded
 
