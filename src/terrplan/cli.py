@@ -24,9 +24,10 @@ from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, Infeasible
 from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Result
 from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment
-from terrplan.problem import build_problem
+from terrplan.problem import build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
+from terrplan.reps import territory_reps
 from terrplan.solve import SolveParams, check_feasible, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
@@ -124,7 +125,7 @@ def optimize(
         ),
     )
     loaded = _load(config, report)
-    problem = build_problem(loaded.accounts, config)
+    problem = build_problem(loaded.accounts, config, loaded.reps)
     check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
     report.info(
         "solving",
@@ -138,7 +139,7 @@ def optimize(
     )
     with report.status("optimizing territories…"):
         result = solve(problem, params)
-    metrics = evaluate(loaded.accounts, problem, result.alignment)
+    metrics = evaluate(loaded.accounts, problem, result.alignment, *_rep_labels(config, loaded, problem, result))
     if not metrics.all_in_band:
         raise _band_failure(metrics)
     summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
@@ -161,6 +162,18 @@ def optimize(
     )
 
 
+def _rep_labels(config: Config, loaded: Loaded, problem, result: Result) -> tuple[list[str] | None, Any]:
+    """Territory names and rep columns: anchored territories keep the roster's names when it gives them."""
+    if loaded.reps is None:
+        return None, None
+    anchored = config.territories.centres == "rep_homes"
+    centres = problem.site_coords()[result.alignment.centres]
+    names = loaded.reps["territory"]
+    labels = list(names) if anchored and (names != "").all() and names.is_unique else None
+    fte = territory_fte(loaded.reps, problem.n_territories)
+    return labels, territory_reps(loaded.reps, centres, anchored, fte)
+
+
 def _band_failure(metrics: Metrics) -> InfeasibleError:
     """The solver ended outside the band: name the territories and by how much (no files are written)."""
     findings = _band_findings(metrics)
@@ -178,7 +191,7 @@ def validate(config_path, accounts, volumes, quiet, log_json, report) -> None:
     """Check the config and inputs without solving; report every problem found."""
     config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes))
     loaded = _load(config, report)
-    problem = build_problem(loaded.accounts, config)
+    problem = build_problem(loaded.accounts, config, loaded.reps)
     check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
     report.info(
         "valid",

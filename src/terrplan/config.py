@@ -71,9 +71,30 @@ class VolumesInput:
 
 
 @dataclass(frozen=True)
+class RepColumns:
+    id: str | None = None
+    name: str | None = None
+    zip: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    fte: str | None = None
+    territory: str | None = None
+
+
+@dataclass(frozen=True)
+class RepsInput:
+    """The rep roster: one row per territory's rep (a row without a name is a vacancy)."""
+
+    path: str = ""
+    columns: RepColumns = field(default_factory=RepColumns)
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
 class Inputs:
     accounts: AccountsInput = field(default_factory=AccountsInput)
     volumes: VolumesInput | None = None
+    reps: RepsInput | None = None
     # What to do with rows that cannot be used: stop (exit 3, list them all) or reject (write rejects.csv, go on).
     on_bad_rows: Literal["stop", "reject"] = "stop"
 
@@ -120,7 +141,11 @@ class Balance:
 
 @dataclass(frozen=True)
 class Territories:
-    count: int = 10
+    # Territories: from the roster when centres are rep homes, else this many (default 10).
+    count: int | None = None
+    # free: the optimizer places centres, then reps are matched to territories; rep_homes: one territory per
+    # roster row, centred on the rep's home, its targets scaled by FTE.
+    centres: Literal["free", "rep_homes"] = "free"
     balance: Balance = field(default_factory=Balance)
     # Objective weight: distance is weighted by this per account.
     objective_weight: Literal["potential", "workload", "accounts"] = "potential"
@@ -303,7 +328,7 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
 def _check_semantics(config: Config, file: str) -> list[Finding]:
     out: list[Finding] = []
     t = config.territories
-    if t.count < 1:
+    if t.count is not None and t.count < 1:
         out.append(Finding(file, "need at least 1 territory", key="territories.count", value=str(t.count)))
     if not 0 <= t.balance.tolerance < 1:
         out.append(
@@ -313,6 +338,15 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 key="territories.balance.tolerance",
                 value=str(t.balance.tolerance),
                 hint="0.05 means every territory within ±5 % of the mean",
+            )
+        )
+    if t.centres == "rep_homes" and config.inputs.reps is None:
+        out.append(
+            Finding(
+                file,
+                "centres at rep homes need a rep roster",
+                key="territories.centres",
+                hint="add inputs.reps: {path: reps.csv}, or use centres: free",
             )
         )
     if not config.inputs.accounts.path:

@@ -35,9 +35,15 @@ def territory_labels(problem: Problem, alignment: Alignment) -> list[str]:
 
 
 def evaluate(
-    accounts: pd.DataFrame, problem: Problem, alignment: Alignment, labels: Sequence[str] | None = None
+    accounts: pd.DataFrame,
+    problem: Problem,
+    alignment: Alignment,
+    labels: Sequence[str] | None = None,
+    territory_columns: pd.DataFrame | None = None,
 ) -> Metrics:
-    """Metrics of an alignment; territories are named by `labels` (index order) or T01.. north to south."""
+    """Metrics of an alignment; territories are named by `labels` (index order) or T01.. north to south.
+
+    `territory_columns` (one row per territory, index order), e.g. the rep of each, joins the territory table."""
     labels = np.array(labels if labels is not None else territory_labels(problem, alignment))
     territory = alignment.territory
     units = np.arange(problem.n_units)
@@ -60,6 +66,7 @@ def evaluate(
     ).sort_values("account_id", kind="stable", ignore_index=True)
 
     k = problem.n_territories
+    share = target_share(problem)
     count = np.bincount(territory, minlength=k)
     potential = np.bincount(territory, weights=accounts["potential"].to_numpy(), minlength=k)
     workload = np.bincount(territory, weights=accounts["workload_hours"].to_numpy(), minlength=k)
@@ -74,8 +81,8 @@ def evaluate(
             "accounts": count,
             "potential": potential,
             "workload_hours": workload,
-            "potential_index": _index(potential),
-            "workload_index": _index(workload),
+            "potential_index": _index(potential, share),
+            "workload_index": _index(workload, share),
             "centre_account_id": accounts["account_id"].to_numpy()[alignment.centres] if not problem.fixed else "",
             "centre_lat": centre[:, 0],
             "centre_lon": centre[:, 1],
@@ -83,15 +90,19 @@ def evaluate(
             "max_distance_km": dist_max,
             "in_band": violation <= 1e-9 * max(float(np.abs(problem.upper).max(initial=1.0)), 1.0),
         }
-    ).sort_values("territory", ignore_index=True)
+    )
+    if territory_columns is not None:
+        territories = pd.concat([territories, territory_columns.reset_index(drop=True)], axis=1)
+    territories = territories.sort_values("territory", ignore_index=True)
     metric = problem.metric_names[0]
-    index = _index(np.bincount(territory, weights=problem.metrics[0], minlength=k))
+    index = _index(np.bincount(territory, weights=problem.metrics[0], minlength=k), share)
+    target = problem.metrics[0].sum() * share
     balance = {
         "metric": metric,
         "min_index": float(index.min()),
         "max_index": float(index.max()),
-        "band_low_index": float(problem.lower[0].min() / problem.metrics[0].sum() * k * 100),
-        "band_high_index": float(problem.upper[0].max() / problem.metrics[0].sum() * k * 100),
+        "band_low_index": float((problem.lower[0] / target).min() * 100),
+        "band_high_index": float((problem.upper[0] / target).max() * 100),
         "territories_in_band": int(territories["in_band"].sum()),
     }
     return Metrics(
@@ -103,7 +114,15 @@ def evaluate(
     )
 
 
-def _index(values: np.ndarray) -> np.ndarray:
-    """Relative to the mean territory, mean = 100 (the industry's convention)."""
-    mean = values.mean()
-    return values / mean * 100 if mean > 0 else np.full(len(values), 100.0)
+def target_share(problem: Problem) -> np.ndarray:
+    """Each territory's share of the total: from the primary band's centre (FTE-scaled targets), else equal."""
+    lower, upper = problem.lower[0], problem.upper[0]
+    if np.isfinite(lower).all() and np.isfinite(upper).all() and (lower + upper).sum() > 0:
+        return (lower + upper) / (lower + upper).sum()
+    return np.full(problem.n_territories, 1.0 / problem.n_territories)
+
+
+def _index(values: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Relative to the territory's target, 100 = on target (the mean territory, FTE-scaled where reps differ)."""
+    target = values.sum() * share
+    return np.divide(values * 100.0, target, out=np.full(len(values), 100.0), where=target > 0)

@@ -12,7 +12,7 @@ import pandas as pd
 from terrplan.config import Config
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.model import Problem
-from terrplan.read import Table, read_accounts, read_volumes
+from terrplan.read import Table, read_accounts, read_reps, read_volumes
 from terrplan.score import score_accounts
 from terrplan.solve.centres import recentre
 
@@ -22,6 +22,7 @@ class Loaded:
     accounts: pd.DataFrame  # located and scored, one row per usable account
     findings: tuple[Finding, ...]  # rows that could not be used
     inputs: tuple[dict[str, str], ...]  # path and sha256 of each input file
+    reps: pd.DataFrame | None = None  # the roster, located, when the config names one
 
 
 def load_accounts(config: Config) -> Loaded:
@@ -51,8 +52,13 @@ def load_accounts(config: Config) -> Loaded:
         )
     if accounts.empty:
         raise InputError("no usable accounts", findings)
+    reps = None
+    if config.inputs.reps is not None:
+        reps_path = config.resolve(config.inputs.reps.path)
+        reps = read_reps(config.inputs.reps, reps_path)
+        inputs.append(_fingerprint(reps_path))
     scored = score_accounts(accounts, volumes, config.scoring, config.segments)
-    return Loaded(scored, tuple(findings), tuple(inputs))
+    return Loaded(scored, tuple(findings), tuple(inputs), reps)
 
 
 def _fingerprint(path: Path) -> dict[str, str]:

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 
 from terrplan.config import Config
-from terrplan.errors import Finding, InfeasibleError
+from terrplan.errors import ConfigError, Finding, InfeasibleError
 from terrplan.model import Problem
 
 #: Config metric name -> scored-accounts column.
 METRIC_COLUMNS = {"potential": "potential", "workload": "workload_hours", "accounts": None}
+DEFAULT_TERRITORIES = 10
 
 
 def metric_values(accounts: pd.DataFrame, metric: str) -> np.ndarray:
@@ -18,10 +19,45 @@ def metric_values(accounts: pd.DataFrame, metric: str) -> np.ndarray:
     return np.ones(len(accounts)) if column is None else accounts[column].to_numpy(dtype=float)
 
 
-def build_problem(accounts: pd.DataFrame, config: Config) -> Problem:
-    """One unit per account; K territories; the balance metric within mean x (1 +/- tolerance)."""
+def territory_count(config: Config, reps: pd.DataFrame | None) -> int:
+    """K: one per roster row when centres are rep homes (a conflicting count is an error), else the config's."""
+    count = config.territories.count
+    if config.territories.centres == "rep_homes":
+        assert reps is not None  # the config check demands a roster
+        if count is not None and count != len(reps):
+            raise ConfigError(
+                "territory count and roster disagree",
+                [
+                    Finding(
+                        "config",
+                        f"territories.count is {count} but the roster has {len(reps)} reps",
+                        key="territories.count",
+                        hint="with centres: rep_homes, drop count or make it match",
+                    )
+                ],
+            )
+        return len(reps)
+    if count is None:
+        return len(reps) if reps is not None else DEFAULT_TERRITORIES
+    return count
+
+
+def territory_fte(reps: pd.DataFrame | None, k: int) -> np.ndarray:
+    """FTE each territory is sized for: the roster's, in roster order, when there is one rep row per territory
+    (free territories are then matched only to reps of the same FTE); otherwise 1 each."""
+    if reps is not None and len(reps) == k:
+        return reps["fte"].to_numpy(dtype=float)
+    return np.ones(k)
+
+
+def build_problem(accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | None = None) -> Problem:
+    """One unit per account, K territories, the balance metric within target x (1 +/- tolerance).
+
+    The target is the mean territory; with centres at rep homes it is scaled by each rep's FTE, and the
+    territory's centre is fixed at the rep's home.
+    """
     territories = config.territories
-    k = territories.count
+    k = territory_count(config, reps)
     if k > len(accounts):
         raise InfeasibleError(
             "more territories than accounts",
@@ -34,15 +70,18 @@ def build_problem(accounts: pd.DataFrame, config: Config) -> Problem:
             ],
         )
     balance = metric_values(accounts, territories.balance.metric)
-    mean = balance.sum() / k
+    anchored = territories.centres == "rep_homes"
+    fte = territory_fte(reps, k)
+    target = balance.sum() * fte / fte.sum()
     tol = territories.balance.tolerance
     return Problem(
         n_territories=k,
         weights=metric_values(accounts, territories.objective_weight),
         metrics=balance[None, :],
         metric_names=(territories.balance.metric,),
-        lower=np.full((1, k), mean * (1 - tol)),
-        upper=np.full((1, k), mean * (1 + tol)),
+        lower=(target * (1 - tol))[None, :],
+        upper=(target * (1 + tol))[None, :],
         coords=accounts[["lat", "lon"]].to_numpy(dtype=float),
         geometry="haversine",
+        fixed_sites=reps[["lat", "lon"]].to_numpy(dtype=float) if anchored else None,
     )

@@ -15,24 +15,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from terrplan.config import AccountsInput, VolumesInput
+from terrplan.config import AccountsInput, RepsInput, VolumesInput
 from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import normalize_zip, zip_table
 
 #: Standard column names, used when the config maps no column for a field.
 STANDARD_NAMES: dict[str, tuple[str, ...]] = {
-    "id": ("account_id", "id"),
+    "id": ("account_id", "rep_id", "id"),
     "name": ("name",),
     "type": ("type",),
     "specialty": ("specialty",),
     "address": ("address",),
     "city": ("city",),
     "state": ("state",),
-    "zip": ("zip", "zip_code", "zipcode"),
+    "zip": ("zip", "zip_code", "zipcode", "home_zip"),
     "lat": ("lat", "latitude"),
     "lon": ("lon", "lng", "longitude"),
     "system": ("system", "idn", "health_system"),
     "territory": ("current_territory", "territory"),
+    "fte": ("fte",),
     "account": ("account_id",),
     "code": ("code",),
     "volume": ("volume",),
@@ -195,38 +196,48 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
 
     bad |= _check_duplicates(out, table.name, cols["id"], spec.one_row_per_account, findings, blank)
 
+    bad |= _locate(raw, cols, out, table.name, findings, bad, "account")
+    usable = out.loc[~bad]
+    rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
+    return usable.reset_index(drop=True), findings, rejected
+
+
+def _locate(
+    raw: pd.DataFrame,
+    cols: dict[str, str],
+    out: pd.DataFrame,
+    name: str,
+    findings: list[Finding],
+    bad: np.ndarray,
+    what: str,
+) -> np.ndarray:
+    """Fill out's zip, lat and lon: lat/lon when given and valid, else the ZIP centroid. Returns rows that cannot
+    be placed (or have bad coordinates), each with a finding."""
     zips = raw[cols["zip"]] if "zip" in cols else pd.Series("", index=raw.index)
     out["zip"] = zips.map(normalize_zip)
-    lat, lon, coord_bad = _parse_coordinates(raw, cols, out, table.name, findings)
-    bad |= coord_bad
+    lat, lon, coord_bad = _parse_coordinates(raw, cols, out, name, findings)
     missing = np.isnan(lat) | np.isnan(lon)
     centroids = zip_table().reindex(out["zip"].fillna("").to_numpy())
     lat = np.where(missing, centroids["lat"].to_numpy(dtype=float), lat)
     lon = np.where(missing, centroids["lon"].to_numpy(dtype=float), lon)
-    unplaced = (np.isnan(lat) | np.isnan(lon)) & ~bad
+    unplaced = (np.isnan(lat) | np.isnan(lon)) & ~bad & ~coord_bad
     for i in np.flatnonzero(unplaced):
         zip_raw = str(zips.iloc[i]).strip()
         if not zip_raw:
-            message, hint = "cannot place the account: no lat/lon and no ZIP", "add a ZIP or lat/lon"
+            message, hint = f"cannot place the {what}: no lat/lon and no ZIP", "add a ZIP or lat/lon"
         elif pd.isna(out["zip"].iloc[i]):
             message, hint = (
-                "cannot place the account: not a ZIP code",
+                f"cannot place the {what}: not a ZIP code",
                 "expected 5 digits, ZIP+4 or e.g. 2139 / 27410.0",
             )
         else:
-            message, hint = "cannot place the account: ZIP not in the offline ZIP table", "check the ZIP or add lat/lon"
-        findings.append(
-            Finding(
-                table.name, message, line=int(out["line"].iloc[i]), column=cols.get("zip"), value=zip_raw, hint=hint
-            )
-        )
-    bad |= unplaced
+            message, hint = f"cannot place the {what}: ZIP not in the offline ZIP table", "check the ZIP or add lat/lon"
+        line = int(out["line"].iloc[i])
+        findings.append(Finding(name, message, line=line, column=cols.get("zip"), value=zip_raw, hint=hint))
     out["lat"] = np.round(lat, 6)
     out["lon"] = np.round(lon, 6)
     out["zip"] = out["zip"].fillna("")
-    usable = out.loc[~bad]
-    rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
-    return usable.reset_index(drop=True), findings, rejected
+    return coord_bad | unplaced
 
 
 def _check_duplicates(
@@ -387,3 +398,50 @@ def read_alignment(path: Path) -> Table:
         account_id=table.frame["account_id"].str.strip(), territory=table.frame["territory"].str.strip()
     )
     return Table(table.name, frame, table.lines)
+
+
+# -- reps -------------------------------------------------------------------------------------------------------
+
+
+def read_reps(spec: RepsInput, path: Path) -> pd.DataFrame:
+    """The rep roster: rep_id, name, home zip/lat/lon, fte, territory. Any bad row stops the run (exit 3): a
+    roster is small and every row of it matters. A row without a name is a vacancy."""
+    table = read_table(path, spec.encoding)
+    cols = resolve_columns(table, spec.columns, ("id",), "inputs.reps")
+    raw = table.frame
+    out = pd.DataFrame({"rep_id": raw[cols["id"]].str.strip(), "line": table.lines})
+    for field_name in ("name", "territory"):
+        out[field_name] = raw[cols[field_name]].str.strip() if field_name in cols else ""
+    findings: list[Finding] = []
+    bad = (out["rep_id"] == "").to_numpy().copy()
+    for line in out["line"][bad]:
+        findings.append(
+            Finding(table.name, "blank rep id", line=int(line), column=cols["id"], hint="every rep needs an id")
+        )
+    duplicated = out["rep_id"].duplicated() & ~bad
+    for row in out.loc[duplicated].itertuples():
+        findings.append(
+            Finding(table.name, "duplicate rep id", line=int(row.line), column=cols["id"], value=row.rep_id)
+        )
+    bad |= duplicated.to_numpy()
+    fte_text = raw[cols["fte"]].str.strip() if "fte" in cols else pd.Series("1", index=raw.index)
+    fte = pd.to_numeric(fte_text.replace("", "1"), errors="coerce").to_numpy(dtype=float)
+    wrong = ~(fte > 0) | ~np.isfinite(fte)
+    for i in np.flatnonzero(wrong & ~bad):
+        findings.append(
+            Finding(
+                table.name,
+                "FTE must be a number above 0",
+                line=int(out["line"].iloc[i]),
+                column=cols.get("fte"),
+                value=fte_text.iloc[i],
+                hint="1.0 for a full-time rep, 0.5 for half",
+            )
+        )
+    bad |= wrong
+    out["fte"] = fte
+    bad |= _locate(raw, cols, out, table.name, findings, bad, "rep")
+    if findings:
+        raise InputError(f"{table.name}: the rep roster has {len(findings)} problem(s)", findings)
+    out["vacant"] = out["name"].str.upper().isin(["", "VACANT"])
+    return out.reset_index(drop=True)

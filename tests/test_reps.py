@@ -1,0 +1,52 @@
+"""Rep roster: anchored territories at rep homes with FTE-scaled targets, and free territories matched to reps."""
+
+from __future__ import annotations
+
+import pandas as pd
+from conftest import TINY_CONFIG, invoke
+
+REPS = "rep_id,name,home_zip,fte,territory\nR1,Ann,27601,1.0,EAST\nR2,Bob,28202,0.5,WEST\n"
+
+
+def test_anchored_territories_are_centred_at_rep_homes_and_sized_by_fte(tiny):
+    tiny.write("reps.csv", REPS)
+    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}")
+               .replace("  count: 2\n", "  centres: rep_homes\n").replace("tolerance: 0.05", "tolerance: 0.15"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    t = pd.read_csv(tiny.out / "territories.csv").set_index("territory")
+    assert list(t.index) == ["EAST", "WEST"]  # the roster's territory names
+    assert list(t["rep_id"]) == ["R1", "R2"]
+    assert list(t["home_to_centre_km"]) == [0.0, 0.0]
+    # Targets 400 / 200 (FTE 1 : 0.5 of 600), ±15 %: index is relative to the FTE-scaled target.
+    assert 340 <= t.loc["EAST", "potential"] <= 460 and 170 <= t.loc["WEST", "potential"] <= 230
+    assert t["in_band"].all()
+
+
+def test_free_territories_get_the_nearest_rep_and_vacancies_show(tiny):
+    tiny.write("reps.csv", "rep_id,name,home_zip,fte\nR1,Ann,28202,1\nR2,VACANT,27601,1\n")
+    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    t = pd.read_csv(tiny.out / "territories.csv", keep_default_na=False)
+    by_rep = dict(zip(t["rep_name"], t["centre_lat"] < 35.5, strict=True))
+    assert by_rep == {"Ann": True, "VACANT": False}  # Ann lives in Charlotte (south), the Raleigh one is vacant
+
+
+def test_bad_roster_rows_are_all_reported(tiny):
+    tiny.write("reps.csv", "rep_id,name,home_zip,fte\nR1,Ann,28202,0\nR1,Bob,28202,1\n,Cy,27601,1\nR3,Di,99999,1\n")
+    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 3
+    assert "reps.csv: the rep roster has 4 problem(s)" in result.stderr
+    assert "reps.csv:2: column 'fte': FTE must be a number above 0 (got '0')" in result.stderr
+    assert "reps.csv:3: column 'rep_id': duplicate rep id (got 'R1')" in result.stderr
+    assert "reps.csv:4: column 'rep_id': blank rep id" in result.stderr
+    assert "reps.csv:5: column 'home_zip': cannot place the rep: ZIP not in the offline ZIP table (got '99999')" in result.stderr
+
+
+def test_rep_homes_without_a_roster_is_a_config_error(tiny):
+    tiny.write("config.yaml", TINY_CONFIG.replace("  count: 2\n", "  centres: rep_homes\n"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 3
+    assert "key 'territories.centres': centres at rep homes need a rep roster" in result.stderr
