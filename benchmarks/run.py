@@ -106,6 +106,27 @@ def check_result(problem: Problem, result: Result) -> tuple[float, list[str]]:
     return recomputed, problems
 
 
+def contradictions(value: float, lower_bound: float | None, reference: float | None, bands_ok: bool) -> list[str]:
+    """What cannot be true of a valid bound and a proven optimum: a bound above a feasible objective or above the
+    optimum, a feasible objective below the optimum."""
+    if math.isnan(value):
+        return []
+    found = []
+    if bands_ok and lower_bound is not None and lower_bound > value + _slack(value):
+        found.append(f"lower bound {lower_bound!r} exceeds the feasible objective {value!r}")
+    if reference is None:
+        return found
+    if lower_bound is not None and lower_bound > reference + _slack(reference):
+        found.append(f"lower bound {lower_bound!r} exceeds the proven optimum {reference!r}")
+    if bands_ok and value < reference - _slack(reference):
+        found.append(f"a feasible objective {value!r} below the proven optimum {reference!r}")
+    return found
+
+
+def _slack(value: float) -> float:
+    return OBJECTIVE_RTOL * max(abs(value), 1.0)
+
+
 def solve_row(name: str, bench: instances.Benchmark, params: terrplan.solve.SolveParams) -> Row:
     problem = bench.problem
     start = time.perf_counter()
@@ -115,6 +136,7 @@ def solve_row(name: str, bench: instances.Benchmark, params: terrplan.solve.Solv
     value, problems = check_result(problem, result)
     lower_bound = None if result.lower_bound is None else float(result.lower_bound)
     bands_ok = not math.isnan(value) and bands_hold(problem, result.alignment.territory)
+    problems += contradictions(value, lower_bound, bench.reference, bands_ok)
     row: Row = {
         "instance": name,
         "n": problem.n_units,
