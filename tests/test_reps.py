@@ -1,6 +1,8 @@
-"""Rep roster: anchored territories at rep homes with FTE-scaled targets, and free territories matched to reps."""
+"""Rep roster and sizing: anchored territories at rep homes with FTE-scaled targets, and free territories matched to reps."""
 
 from __future__ import annotations
+
+import io
 
 import pandas as pd
 from conftest import TINY_CONFIG, invoke
@@ -10,8 +12,14 @@ REPS = "rep_id,name,home_zip,fte,territory\nR1,Ann,27601,1.0,EAST\nR2,Bob,28202,
 
 def test_anchored_territories_are_centred_at_rep_homes_and_sized_by_fte(tiny):
     tiny.write("reps.csv", REPS)
-    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}")
-               .replace("  count: 2\n", "  centres: rep_homes\n").replace("tolerance: 0.05", "tolerance: 0.15"))
+    tiny.write(
+        "config.yaml",
+        TINY_CONFIG.replace(
+            "  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"
+        )
+        .replace("  count: 2\n", "  centres: rep_homes\n")
+        .replace("tolerance: 0.05", "tolerance: 0.15"),
+    )
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 0, result.stderr
     t = pd.read_csv(tiny.out / "territories.csv").set_index("territory")
@@ -25,7 +33,12 @@ def test_anchored_territories_are_centred_at_rep_homes_and_sized_by_fte(tiny):
 
 def test_free_territories_get_the_nearest_rep_and_vacancies_show(tiny):
     tiny.write("reps.csv", "rep_id,name,home_zip,fte\nR1,Ann,28202,1\nR2,VACANT,27601,1\n")
-    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"))
+    tiny.write(
+        "config.yaml",
+        TINY_CONFIG.replace(
+            "  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"
+        ),
+    )
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 0, result.stderr
     t = pd.read_csv(tiny.out / "territories.csv", keep_default_na=False)
@@ -35,14 +48,22 @@ def test_free_territories_get_the_nearest_rep_and_vacancies_show(tiny):
 
 def test_bad_roster_rows_are_all_reported(tiny):
     tiny.write("reps.csv", "rep_id,name,home_zip,fte\nR1,Ann,28202,0\nR1,Bob,28202,1\n,Cy,27601,1\nR3,Di,99999,1\n")
-    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"))
+    tiny.write(
+        "config.yaml",
+        TINY_CONFIG.replace(
+            "  volumes: {path: volumes.csv}", "  volumes: {path: volumes.csv}\n  reps: {path: reps.csv}"
+        ),
+    )
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 3
     assert "reps.csv: the rep roster has 4 problem(s)" in result.stderr
     assert "reps.csv:2: column 'fte': FTE must be a number above 0 (got '0')" in result.stderr
     assert "reps.csv:3: column 'rep_id': duplicate rep id (got 'R1')" in result.stderr
     assert "reps.csv:4: column 'rep_id': blank rep id" in result.stderr
-    assert "reps.csv:5: column 'home_zip': cannot place the rep: ZIP not in the offline ZIP table (got '99999')" in result.stderr
+    assert (
+        "reps.csv:5: column 'home_zip': cannot place the rep: ZIP not in the offline ZIP table (got '99999')"
+        in result.stderr
+    )
 
 
 def test_rep_homes_without_a_roster_is_a_config_error(tiny):
@@ -50,3 +71,22 @@ def test_rep_homes_without_a_roster_is_a_config_error(tiny):
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 3
     assert "key 'territories.centres': centres at rep homes need a rep roster" in result.stderr
+
+
+def test_size_tabulates_each_k_and_recommends_the_smallest_that_fits(tiny):
+    # The tiny case has 70 call hours a year in all; travel comes on top and depends on K.
+    result = invoke("size", str(tiny.config), "--k-range", "1:3", "--capacity", "400", "--time-limit", "5")
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert list(table["k"]) == [1, 2, 3]
+    assert (table["call_hours_per_rep"] * table["k"]).round(2).tolist() == [70.0] * 3  # the same total split K ways
+    assert (table["workload_per_rep"] >= table["call_hours_per_rep"]).all()
+    fits = table.loc[table["utilisation"] <= 1, "k"]
+    expected = int(fits.min()) if len(fits) else None
+    assert f"recommended: {expected} territories" in result.stderr
+
+
+def test_size_rejects_a_malformed_range(tiny):
+    result = invoke("size", str(tiny.config), "--k-range", "3-1")
+    assert result.exit_code == 2
+    assert "expected MIN:MAX" in result.output

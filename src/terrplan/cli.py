@@ -28,6 +28,8 @@ from terrplan.problem import build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.reps import territory_reps
+from terrplan.sizing import k_range as sizing_k_range
+from terrplan.sizing import needed_territories, recommended_k, size_table
 from terrplan.solve import SolveParams, check_feasible, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
@@ -320,6 +322,50 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.1f}"
     return "" if value is None else str(value)
+
+
+@main.command(
+    name="size",
+    epilog="Example: terrplan size configs/sample.yaml --capacity 1600 --k-range 6:14 > sizing.csv\n\n"
+    + EXIT_CODES_HELP,
+)
+@common_options
+@click.option("--capacity", type=float, help="Selling hours per FTE per year (overrides sizing.hours_per_fte).")
+@click.option("--k-range", help="K values to tabulate as MIN:MAX (overrides sizing.k_min/k_max).")
+@click.option("--time-limit", type=float, default=10.0, show_default=True, help="Solver seconds per K.")
+@_handle_errors
+def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_range, time_limit, report) -> None:
+    """How many territories the workload needs: writes a CSV table per K (workload and travel per rep,
+    utilisation, balance) to stdout and recommends the smallest K whose reps are not over capacity."""
+    overrides = _overrides(accounts=accounts, volumes=volumes)
+    if capacity is not None:
+        overrides["sizing.hours_per_fte"] = capacity
+    if k_range is not None:
+        low, _, high = k_range.partition(":")
+        if not (low.isdigit() and high.isdigit() and 0 < int(low) <= int(high)):
+            raise click.BadParameter("expected MIN:MAX, e.g. 6:14", param_hint="--k-range")
+        overrides["sizing.k_min"], overrides["sizing.k_max"] = int(low), int(high)
+    config = load_config(config_path, overrides)
+    loaded = _load(config, report)
+    need = needed_territories(loaded.accounts, config)
+    report.info(
+        "need",
+        f"call workload {loaded.accounts['workload_hours'].sum():,.0f} h at {config.sizing.hours_per_fte:,.0f} h per "
+        f"FTE needs {need:.1f} FTE before travel",
+        fte=need,
+    )
+    ks = sizing_k_range(loaded.accounts, config)
+    table = size_table(loaded.accounts, config, ks, time_limit, lambda k: report.info("k", f"solving K = {k}", k=k))
+    sys.stdout.write(csv_text(table))
+    best = recommended_k(table)
+    if best is None:
+        report.warn("no-fit", f"no K in {ks.start}-{ks.stop - 1} keeps every rep within capacity; try a larger range")
+    else:
+        report.info(
+            "recommended",
+            f"recommended: {best} territories (smallest K with workload incl. travel within capacity)",
+            k=best,
+        )
 
 
 def _band_findings(metrics: Metrics) -> list[Finding]:

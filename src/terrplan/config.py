@@ -159,6 +159,17 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Sizing:
+    """`terrplan size`: how many territories the workload needs."""
+
+    hours_per_fte: float = 1600.0  # selling time per full-time rep per year (calls plus travel)
+    travel_speed_kmh: float = 50.0  # average road speed for turning distance into travel hours
+    calls_per_trip: float = 4.0  # calls a rep makes per round trip from the territory centre
+    k_min: int | None = None  # range of K to tabulate; default: around the K the workload needs
+    k_max: int | None = None
+
+
+@dataclass(frozen=True)
 class Plans:
     """What the per-territory plans and the report need beyond the alignment."""
 
@@ -182,6 +193,7 @@ class Config:
     territories: Territories = field(default_factory=Territories)
     solver: Solver = field(default_factory=Solver)
     plans: Plans = field(default_factory=Plans)
+    sizing: Sizing = field(default_factory=Sizing)
     output: Output = field(default_factory=Output)
     # Directory the config was read from; relative paths resolve against it. Not a YAML key.
     base_dir: str = field(default=".", metadata={"internal": True})

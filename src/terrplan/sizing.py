@@ -1,0 +1,77 @@
+"""How many territories the workload needs, and what each K would look like.
+
+Workload per account is its segment's call hours plus travel: every `calls_per_trip` calls share one round trip
+from the territory centre, driven at `travel_speed_kmh` (a planning estimate, not a route). Call hours alone
+give the first estimate of K (total / hours per FTE); solving the alignment for a range of K shows the travel
+each K adds and how balanced it can be.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from terrplan.config import Config
+from terrplan.metrics import evaluate
+from terrplan.problem import build_problem
+from terrplan.solve import SolveParams, solve
+
+
+def needed_territories(accounts: pd.DataFrame, config: Config) -> float:
+    """FTE needed for the call hours alone (travel comes on top and is tabulated per K)."""
+    return float(accounts["workload_hours"].sum()) / config.sizing.hours_per_fte
+
+
+def k_range(accounts: pd.DataFrame, config: Config) -> range:
+    need = needed_territories(accounts, config)
+    low = config.sizing.k_min or max(1, math.floor(need * 0.75))
+    high = config.sizing.k_max or max(low, math.ceil(need * 1.5))
+    return range(low, min(high, len(accounts)) + 1)
+
+
+def size_table(
+    accounts: pd.DataFrame, config: Config, ks: range, time_limit_s: float, on_k: Callable[[int], None] | None = None
+) -> pd.DataFrame:
+    """One row per K: balance, travel and workload per rep, the optimizer's gap."""
+    rows = []
+    sizing = config.sizing
+    calls = accounts["calls_per_year"].to_numpy()
+    for k in ks:
+        if on_k is not None:
+            on_k(k)
+        sized = dataclasses.replace(
+            config, territories=dataclasses.replace(config.territories, count=k, centres="free")
+        )
+        problem = build_problem(accounts, sized)
+        result = solve(problem, SolveParams(time_limit_s=time_limit_s, seed=config.solver.seed))
+        metrics = evaluate(accounts, problem, result.alignment)
+        distance = metrics.assignments.set_index("account_id").loc[accounts["account_id"], "distance_km"].to_numpy()
+        travel = float(np.sum(calls * 2 * distance) / sizing.travel_speed_kmh / sizing.calls_per_trip)
+        work = float(accounts["workload_hours"].sum()) + travel
+        rows.append(
+            {
+                "k": k,
+                "call_hours_per_rep": float(accounts["workload_hours"].sum()) / k,
+                "travel_hours_per_rep": travel / k,
+                "workload_per_rep": work / k,
+                "utilisation": work / k / sizing.hours_per_fte,
+                "min_index": metrics.balance["min_index"],
+                "max_index": metrics.balance["max_index"],
+                "territories_in_band": metrics.balance["territories_in_band"],
+                "mean_distance_km": float(distance.mean()),
+                "objective": result.objective,
+                "gap": result.gap,
+                "status": result.status,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def recommended_k(table: pd.DataFrame) -> int | None:
+    """The smallest K whose reps are not over capacity with travel included, and whose bands hold."""
+    fits = table.loc[(table["utilisation"] <= 1.0) & (table["status"] != "infeasible")]
+    return int(fits["k"].min()) if len(fits) else None
