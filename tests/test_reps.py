@@ -90,3 +90,26 @@ def test_size_rejects_a_malformed_range(tiny):
     result = invoke("size", str(tiny.config), "--k-range", "3-1")
     assert result.exit_code == 2
     assert "expected MIN:MAX" in result.output
+
+
+def test_hierarchy_puts_district_and_region_in_every_output(tiny):
+    tiny.write("config.yaml", TINY_CONFIG.replace("  count: 2\n", "  count: 4\n").replace("tolerance: 0.05", "tolerance: 0.5")
+               + "hierarchy: {districts: 2, regions: 1, tolerance: 0.5}\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    territories = pd.read_csv(tiny.out / "territories.csv")
+    assignments = pd.read_csv(tiny.out / "assignments.csv")
+    assert sorted(territories["district"].unique()) == ["D1", "D2"]
+    assert set(territories["region"]) == {"R1"}
+    # Districts are compact: each holds the territories of one city cluster (north-east vs south-west).
+    by_district = assignments.groupby("district")["account_id"].apply(lambda s: {a[0] for a in s})
+    assert sorted(map(sorted, by_district)) == [["A"], ["B"]]
+    joined = assignments.merge(territories[["territory", "district"]], on="territory", suffixes=("", "_t"))
+    assert (joined["district"] == joined["district_t"]).all()
+
+
+def test_more_districts_than_territories_is_a_config_error(tiny):
+    tiny.write("config.yaml", TINY_CONFIG + "hierarchy: {districts: 3}\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 3
+    assert "key 'hierarchy.districts': more districts than territories (got '3')" in result.stderr

@@ -21,10 +21,11 @@ from terrplan import __version__
 from terrplan.compare import Comparison, compare, load_side
 from terrplan.config import Config, load_config
 from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
+from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Result
 from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment
-from terrplan.problem import build_problem, territory_fte
+from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.reps import territory_reps
@@ -142,6 +143,7 @@ def optimize(
     with report.status("optimizing territories…"):
         result = solve(problem, params)
     metrics = evaluate(loaded.accounts, problem, result.alignment, *_rep_labels(config, loaded, problem, result))
+    metrics = _with_hierarchy(metrics, config)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
     summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
@@ -174,6 +176,15 @@ def _rep_labels(config: Config, loaded: Loaded, problem, result: Result) -> tupl
     labels = list(names) if anchored and (names != "").all() and names.is_unique else None
     fte = territory_fte(loaded.reps, problem.n_territories)
     return labels, territory_reps(loaded.reps, centres, anchored, fte)
+
+
+def _with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
+    """district and region columns in both tables (D1/R1 when the config sets no hierarchy)."""
+    column = METRIC_COLUMNS[config.territories.balance.metric] or "accounts"
+    levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed)
+    territories = metrics.territories.merge(levels, on="territory", how="left")
+    assignments = metrics.assignments.merge(levels, on="territory", how="left")
+    return dataclasses.replace(metrics, territories=territories, assignments=assignments)
 
 
 def _band_failure(metrics: Metrics) -> InfeasibleError:
@@ -237,6 +248,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     problem = build_problem(scored, sized)
     territory = given.territory[assigned]
     metrics = evaluate(scored, problem, Alignment(territory, alignment_centres(problem, territory)), given.labels)
+    metrics = _with_hierarchy(metrics, config)
     checks = list(given.findings) + _band_findings(metrics)
     solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
     summary = _summary(sized, loaded, metrics, solver, time.perf_counter() - started)

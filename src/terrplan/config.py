@@ -159,6 +159,15 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Hierarchy:
+    """Territories grouped into districts, districts into regions (1 = no level)."""
+
+    districts: int = 1
+    regions: int = 1
+    tolerance: float = 0.15  # each district / region within its mean x (1 +/- tolerance)
+
+
+@dataclass(frozen=True)
 class Sizing:
     """`terrplan size`: how many territories the workload needs."""
 
@@ -192,6 +201,7 @@ class Config:
     segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
     territories: Territories = field(default_factory=Territories)
     solver: Solver = field(default_factory=Solver)
+    hierarchy: Hierarchy = field(default_factory=Hierarchy)
     plans: Plans = field(default_factory=Plans)
     sizing: Sizing = field(default_factory=Sizing)
     output: Output = field(default_factory=Output)
@@ -359,6 +369,26 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 "centres at rep homes need a rep roster",
                 key="territories.centres",
                 hint="add inputs.reps: {path: reps.csv}, or use centres: free",
+            )
+        )
+    h = config.hierarchy
+    if h.districts < 1 or h.regions < 1 or h.regions > h.districts:
+        out.append(
+            Finding(
+                file,
+                "need 1 <= regions <= districts",
+                key="hierarchy",
+                value=f"districts {h.districts}, regions {h.regions}",
+            )
+        )
+    if t.count is not None and h.districts > t.count:
+        out.append(
+            Finding(
+                file,
+                "more districts than territories",
+                key="hierarchy.districts",
+                value=str(h.districts),
+                hint=f"use at most {t.count} districts",
             )
         )
     if not config.inputs.accounts.path:
