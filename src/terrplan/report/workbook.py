@@ -1,0 +1,81 @@
+"""The workbook (.xlsx) for Excel users: Territories, Assignments, Summary, and Moves when there are moves.
+
+openpyxl stamps the save time into docProps/core.xml and every zip entry; both are fixed here so the same
+inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import math
+import zipfile
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.writer.excel import ExcelWriter
+
+FIXED_TIME = datetime.datetime(2000, 1, 1)
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def workbook_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    book = Workbook()
+    book.remove(book.active)
+    for title, frame in sheets.items():
+        sheet = book.create_sheet(title)
+        sheet.append([str(c) for c in frame.columns])
+        for row in frame.itertuples(index=False):
+            sheet.append([_cell(v) for v in row])
+        sheet.freeze_panes = "A2"
+        for i, column in enumerate(frame.columns, start=1):
+            longest = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))])
+            sheet.column_dimensions[get_column_letter(i)].width = min(max(8, longest + 2), 50)
+    book.properties.creator = "terrplan"
+    book.properties.created = FIXED_TIME
+    book.properties.modified = FIXED_TIME
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(book, archive).save()  # save_workbook() would stamp the current time
+    return _fixed_zip(raw.getvalue())
+
+
+def _cell(value):
+    if hasattr(value, "item"):
+        value = value.item()
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """The same archive with every entry dated 1980-01-01, in the original order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
+
+
+def summary_frame(summary: dict) -> pd.DataFrame:
+    """summary.json flattened to dotted keys (run time left out: it differs between identical runs)."""
+    rows: list[tuple[str, object]] = []
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value):
+                walk(f"{prefix}.{key}" if prefix else str(key), value[key])
+        elif isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value):
+            for i, item in enumerate(value):
+                walk(f"{prefix}[{i}]", item)
+        elif isinstance(value, list | tuple):
+            rows.append((prefix, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((prefix, value))
+
+    walk("", {k: v for k, v in summary.items() if k != "runtime_s"})
+    return pd.DataFrame(rows, columns=["key", "value"])
