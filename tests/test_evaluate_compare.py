@@ -62,3 +62,16 @@ def test_compare_matches_renamed_territories_before_counting_moves(tiny):
         "account_id,from_territory,to_territory,matched_to,potential,segment",
         "B4,N,T01,S,0.0000,",
     ]
+
+
+def test_optimize_reports_disruption_against_the_current_alignment(tiny):
+    assert invoke("optimize", str(tiny.config), "-q").exit_code == 0
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    # Current: B4 (potential 30) sits with the A cluster; the optimum moves exactly that account.
+    assert summary["disruption"]["moved_accounts"] == 1
+    assert summary["disruption"]["moved_potential"] == 30.0
+    assert summary["disruption"]["moved_potential_share"] == 0.05
+    moves = pd.read_csv(tiny.out / "moves.csv")
+    assert list(moves["account_id"]) == ["B4"] and list(moves["from_territory"]) == ["T1"]
+    changes = pd.read_csv(tiny.out / "changes.csv").set_index("territory")
+    assert changes.loc["T1", "accounts_lost"] == 1 and changes.loc["T2", "potential_gained"] == 30.0

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from terrplan import __version__
-from terrplan.compare import Comparison, compare, load_side
+from terrplan.compare import Comparison, compare, disruption, load_side
 from terrplan.config import Config, load_config
 from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
 from terrplan.hierarchy import assign_hierarchy
@@ -438,12 +438,34 @@ def _result_fields(result: Result) -> dict[str, Any]:
 
 
 def _output_files(metrics: Metrics, summary: dict[str, Any], loaded: Loaded) -> dict[str, str | bytes]:
-    return {
+    """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv."""
+    files: dict[str, str | bytes] = {
         "assignments.csv": csv_text(metrics.assignments),
         "territories.csv": csv_text(metrics.territories),
-        "summary.json": json_text(summary),
-        "rejects.csv": csv_text(rejects_frame(loaded.findings)),
     }
+    change = disruption(metrics.assignments)
+    if change is not None:
+        fig = change.figures
+        summary["disruption"] = {key: _rounded(fig[key]) for key in DISRUPTION_KEYS}
+        files["moves.csv"] = csv_text(change.moves)
+        files["changes.csv"] = csv_text(change.changes)
+    files["summary.json"] = json_text(summary)
+    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings))
+    return files
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+DISRUPTION_KEYS = (
+    "moved_accounts",
+    "moved_accounts_share",
+    "moved_potential",
+    "moved_potential_share",
+    "accounts_in_both",
+    "territory_match",
+)
 
 
 __all__ = ["main"]

@@ -62,6 +62,17 @@ def load_side(path: Path) -> Side:
     return Side(str(path), frame.drop_duplicates("account_id"), summary, territories)
 
 
+def disruption(assignments: pd.DataFrame) -> Comparison | None:
+    """The current alignment (current_territory) against the new one, or None when there is no current one."""
+    current = assignments.loc[assignments["current_territory"].fillna("") != ""]
+    if current.empty:
+        return None
+    columns = ["account_id", "territory", "potential", "segment"]
+    before = Side("current", current.assign(territory=current["current_territory"])[columns], None, None)
+    after = Side("new", assignments[columns], None, None)
+    return compare(before, after)
+
+
 def compare(a: Side, b: Side) -> Comparison:
     merged = a.assignments.merge(b.assignments, on="account_id", how="outer", suffixes=("_a", "_b"), indicator=True)
     both = merged.loc[merged["_merge"] == "both"].copy()
@@ -86,6 +97,7 @@ def compare(a: Side, b: Side) -> Comparison:
         .join(lost)
         .join(gained)
         .fillna(0)
+        .astype({"accounts_lost": int, "accounts_gained": int})
         .assign(potential_changed=lambda d: d["potential_lost"] + d["potential_gained"])
         .sort_values("potential_changed", ascending=False, kind="stable")
         .rename_axis("territory")
