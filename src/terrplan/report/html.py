@@ -61,6 +61,8 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
  section{break-inside:avoid-page}
  section.big{break-inside:auto}
  .plan{break-before:page}
+ #plans>h2{break-before:page;break-after:avoid}
+ article.plan:first-of-type{break-before:auto}
  table{break-inside:auto} tr{break-inside:avoid}
 }
 """
@@ -374,7 +376,8 @@ def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> s
     lo, hi = min(span), max(span)
     pad = max((hi - lo) * 0.08, 1.0)
     lo, hi = math.floor(lo - pad), math.ceil(hi + pad)
-    row_h, left, right, top = 20.0, 46.0, 54.0, 22.0
+    # Rows shrink with many territories so up to ~40 fit beside the map at 1366x768.
+    row_h, left, right, top = max(12.0, min(20.0, 560.0 / max(len(values), 1))), 46.0, 54.0, 22.0
     width = 480.0
     plot = width - left - right
     height = top + row_h * len(values) + 28
@@ -400,18 +403,19 @@ def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> s
         )
     for i, (label, value) in enumerate(zip(territories["territory"].astype(str), values, strict=True)):
         y = top + i * row_h
+        mid = y + row_h / 2
         x0, x1 = sorted((x(100.0), x(value)))
         out.append(
-            f'<text x="{_f(left - 6)}" y="{_f(y + 14)}" text-anchor="end">{escape(label)}</text>'
-            f'<rect x="{_f(x0)}" y="{_f(y + 3)}" width="{_f(max(x1 - x0, 1.0))}" height="{_f(row_h - 6)}" '
+            f'<text x="{_f(left - 6)}" y="{_f(mid + 4)}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{_f(x0)}" y="{_f(y + 0.15 * row_h)}" width="{_f(max(x1 - x0, 1.0))}" height="{_f(0.7 * row_h)}" '
             f'fill="{colours[label]}"><title>{escape(label)}: {metric} index {value:.1f}</title></rect>'
-            f'<text x="{_f(width - right + 6)}" y="{_f(y + 14)}">{value:.1f}</text>'
+            f'<text x="{_f(width - right + 6)}" y="{_f(mid + 4)}">{value:.1f}</text>'
         )
         if workload is not None:
-            wx = x(float(workload[i]))
+            wx, d = x(float(workload[i])), 0.3 * row_h
             out.append(
-                f'<path d="M{_f(wx)} {_f(y + 4)}L{_f(wx + 4)} {_f(y + 10)}L{_f(wx)} {_f(y + 16)}'
-                f'L{_f(wx - 4)} {_f(y + 10)}Z" fill="#fff" stroke="#1d2433" stroke-width="1">'
+                f'<path d="M{_f(wx)} {_f(mid - d)}L{_f(wx + d * 0.66)} {_f(mid)}L{_f(wx)} {_f(mid + d)}'
+                f'L{_f(wx - d * 0.66)} {_f(mid)}Z" fill="#fff" stroke="#1d2433" stroke-width="1">'
                 f"<title>{escape(label)}: workload index {workload[i]:.1f}</title></path>"
             )
     out.append(
