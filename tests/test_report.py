@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import ROOT, TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, invoke
+from openpyxl import load_workbook
 from shapely.geometry import Point, shape
 
 from terrplan.config import Plans
@@ -206,6 +207,26 @@ def test_report_is_self_contained(tiny_outputs):
         assert needle in html
 
 
+def test_sample_changes_reps_and_targets(sample_outputs):
+    """Moves follow summary.json's territory match (so they agree with its disruption figures); reps come from
+    the territory table; with FTE-sized territories the targets follow the potential share alone."""
+    assignments, territories, summary = sample_outputs
+    files = report_files(assignments, territories, summary, Plans(goal=50000), _sample_reps())
+    html = files["report.html"]
+    moved = summary["disruption"]["moved_accounts"]
+    assert f"{moved:,} of 3,000 accounts move" in html
+    assert f"holding {summary['disruption']['moved_potential']:,.1f} potential" in html
+    book = load_workbook(io.BytesIO(files["workbook.xlsx"]), read_only=True)
+    assert len(list(book["Moves"].values)) == moved + 1
+    assert html.count("<rect x=", html.index('class="homes"')) >= 1
+    targets = _targets(files)
+    assert abs(sum(targets.values()) - 50000) <= len(targets)  # each target is rounded to a whole procedure
+    total = territories["potential"].sum()
+    for row in territories.itertuples():
+        assert targets[f"plans/{row.territory}.md"] == pytest.approx(50000 * row.potential / total, abs=0.5)
+        assert f"Rep: {row.rep_name} ({row.rep_id})" in files[f"plans/{row.territory}.md"]
+
+
 # -- (c) determinism --------------------------------------------------------------------------------------------
 
 
@@ -226,8 +247,6 @@ def test_same_inputs_give_identical_bytes(tiny_outputs):
 
 
 def test_workbook_sheets(tiny_outputs):
-    from openpyxl import load_workbook
-
     assignments, territories, summary = tiny_outputs
     data = report_files(assignments, territories, summary, Plans())["workbook.xlsx"]
     book = load_workbook(io.BytesIO(data), read_only=True)
@@ -238,7 +257,7 @@ def test_workbook_sheets(tiny_outputs):
     assert {"status", "objective", "lower_bound", "gap", "balance.min_index"} <= summary_keys
     assert "runtime_s" not in summary_keys
     moves = list(book["Moves"].values)
-    assert moves[0] == ("account_id", "name", "from", "to", "segment", "potential")
+    assert moves[0] == ("account_id", "name", "from_territory", "from_became", "to_territory", "segment", "potential")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert b"2000-01-01T00:00:00Z" in archive.read("docProps/core.xml")

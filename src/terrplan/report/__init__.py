@@ -37,7 +37,7 @@ def report_files(
     labels = [str(t) for t in territories["territory"]]
     colours = palette_colours(labels)
     shapes = territory_shapes(assignments)
-    moves = _moves(assignments)
+    moves = _moves(assignments, summary)
     current_shapes = territory_shapes(assignments, "current_territory") if moves is not None else None
     territory_plans = build_plans(assignments, territories, summary, plans, colours, reps)
     html = render(
@@ -49,7 +49,7 @@ def report_files(
         current_polygons=current_shapes.polygons if current_shapes is not None else None,
         moves=moves,
         plans=territory_plans,
-        homes=rep_homes(reps),
+        homes=rep_homes(territories, reps),
     )
     sheets = {"Territories": territories, "Assignments": assignments, "Summary": summary_frame(summary)}
     if moves is not None:
@@ -65,21 +65,31 @@ def report_files(
     return files
 
 
-def _moves(assignments: pd.DataFrame) -> pd.DataFrame | None:
-    """Accounts whose territory differs from a non-blank current territory; None without a current alignment."""
+def _moves(assignments: pd.DataFrame, summary: dict) -> pd.DataFrame | None:
+    """Accounts whose territory changed against a non-blank current territory; None without a current alignment.
+
+    Current and new labels need not agree: summary.json's disruption.territory_match maps each new territory to
+    the current one it continues (as `compare` does), and an account moved when its current territory is not the
+    match of its new one. Without a match the labels are compared as they are.
+    """
     if "current_territory" not in assignments:
         return None
     current = assignments["current_territory"]
     given = current.notna() & (current.astype(str).str.strip() != "")
     if not given.any():
         return None
-    moved = assignments.loc[given & (current.astype(str) != assignments["territory"].astype(str))]
+    match = {str(k): str(v) for k, v in ((summary.get("disruption") or {}).get("territory_match") or {}).items()}
+    continued = {old: new for new, old in sorted(match.items())}  # current -> new
+    new = assignments["territory"].astype(str)
+    moved = assignments.loc[given & (new.map(lambda label: match.get(label, label)) != current.astype(str))]
+    became = moved["current_territory"].astype(str).map(lambda label: continued.get(label, label))
     frame = pd.DataFrame(
         {
             "account_id": moved["account_id"].to_numpy(),
             "name": moved["name"].to_numpy(),
-            "from": moved["current_territory"].astype(str).to_numpy(),
-            "to": moved["territory"].astype(str).to_numpy(),
+            "from_territory": moved["current_territory"].astype(str).to_numpy(),
+            "from_became": became.to_numpy(),
+            "to_territory": moved["territory"].astype(str).to_numpy(),
             "segment": moved["segment"].to_numpy(),
             "potential": moved["potential"].to_numpy(),
         }

@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from terrplan.report.palette import tint
-from terrplan.report.plans import Plan, kpi_rows, num, objective_text, pct, risk_lines, target_rows
+from terrplan.report.plans import Plan, kpi_rows, num, objective_text, pct, rep_text, risk_lines, target_rows
 
 MAP_WIDTH = 800.0
 MAP_MAX_HEIGHT = 620.0
@@ -265,7 +265,7 @@ def _homes(homes: list[dict], proj: Projection) -> list[str]:
         x, y = proj.xy(home["lon"], home["lat"])
         out.append(
             f'<rect x="{_f(x - 5)}" y="{_f(y - 5)}" width="10" height="10"><title>{escape(home["territory"])}: '
-            f"{escape(home['name'])} (home ZIP {escape(home['home_zip'])})</title></rect>"
+            f"{escape(rep_text(home).removeprefix('Rep: '))}</title></rect>"
         )
     out.append("</g>")
     return out
@@ -286,6 +286,15 @@ def _changes(
         f"<p>{len(moves):,} of {len(assignments):,} accounts move ({pct(len(moves) / len(assignments))}), "
         f"holding {num(moved_potential)} potential ({pct(moved_potential / total if total else 0)}).</p>"
     )
+    renamed = moves.loc[
+        moves["from_territory"] != moves["from_became"], ["from_territory", "from_became"]
+    ].drop_duplicates()
+    if len(renamed):
+        pairs = ", ".join(f"{a} → {b}" for a, b in sorted(renamed.itertuples(index=False)))
+        out.append(
+            f'<p class="note">Current territories are matched to the new territories they became: {escape(pairs)}. '
+            "An account moves when its new territory is not its current territory's match.</p>"
+        )
     svg = [_svg_open(proj, "change map")]
     svg.append('<g fill="none" stroke="#9aa1ad" stroke-width="1" stroke-dasharray="4 3">')
     for geometry in current_polygons.values():
@@ -321,8 +330,8 @@ def _changes(
         [
             escape(str(r["account_id"])),
             escape(str(r["name"])),
-            _swatch(colours, str(r["from"])),
-            _swatch(colours, str(r["to"])),
+            _swatch(colours, str(r["from_became"]), _from_text(r)),
+            _swatch(colours, str(r["to_territory"])),
             escape(str(r["segment"])),
             num(r["potential"]),
         ]
@@ -335,10 +344,10 @@ def _changes(
 
 def _flow_table(moves: pd.DataFrame, colours: dict) -> str:
     """Per territory: accounts and potential gained and lost."""
-    labels = sorted(set(moves["from"]) | set(moves["to"]))
+    labels = sorted(set(moves["from_became"]) | set(moves["to_territory"]))
     rows = []
     for label in labels:
-        gained, lost = moves.loc[moves["to"] == label], moves.loc[moves["from"] == label]
+        gained, lost = moves.loc[moves["to_territory"] == label], moves.loc[moves["from_became"] == label]
         rows.append(
             [
                 _swatch(colours, label),
@@ -348,15 +357,23 @@ def _flow_table(moves: pd.DataFrame, colours: dict) -> str:
                 num(float(lost["potential"].sum())),
             ]
         )
-    headings = ["territory", "accounts in", "potential in", "accounts out", "potential out"]
+    headings = ["new territory", "accounts in", "potential in", "accounts out", "potential out"]
     return "<h3>Moves by territory</h3>" + _table(headings, rows, numeric={1, 2, 3, 4})
 
 
-def _swatch(colours: dict, label: str) -> str:
+def _from_text(move: dict) -> str:
+    """The current territory, and the new territory it became when the labels differ."""
+    if move["from_became"] == move["from_territory"]:
+        return str(move["from_territory"])
+    return f"{move['from_territory']} (now {move['from_became']})"
+
+
+def _swatch(colours: dict, label: str, text: str | None = None) -> str:
     colour = colours.get(label)
+    shown = escape(text if text is not None else label)
     if colour is None:
-        return escape(label)
-    return f'<span class="sw" style="background:{colour}"></span>{escape(label)}'
+        return shown
+    return f'<span class="sw" style="background:{colour}"></span>{shown}'
 
 
 # -- balance chart ----------------------------------------------------------------------------------------------
@@ -455,7 +472,8 @@ def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]
     by_label = {p.territory: p for p in plans}
     has_reps = any(p.rep is not None for p in plans)
     has_target = any(p.target is not None for p in plans)
-    headings = ["territory"] + (["rep"] if has_reps else [])
+    groups = [c for c in ("district", "region") if c in territories]
+    headings = ["territory", *groups] + (["rep"] if has_reps else [])
     headings += ["accounts", "potential", "potential index", "workload h", "workload index", "mean km", "max km"]
     headings += ["in band"] + (["target"] if has_target else [])
     rows = []
@@ -463,8 +481,9 @@ def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]
         label = str(r["territory"])
         plan = by_label.get(label)
         row = [f'<a href="#plan-{escape(label)}">{_swatch(colours, label)}</a>']
+        row += [escape("" if pd.isna(r[c]) else str(r[c])) for c in groups]
         if has_reps:
-            row.append(escape(plan.rep["name"]) if plan is not None and plan.rep else "")
+            row.append(escape(rep_text(plan.rep).removeprefix("Rep: ")) if plan is not None and plan.rep else "")
         row += [
             f"{int(r['accounts']):,}",
             num(r["potential"]),
@@ -478,7 +497,7 @@ def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]
         if has_target:
             row.append(num(plan.target, 0) if plan is not None else "")
         rows.append(row)
-    first_numeric = 2 if has_reps else 1
+    first_numeric = 1 + len(groups) + (1 if has_reps else 0)
     numeric = set(range(first_numeric, first_numeric + 7)) | ({first_numeric + 8} if has_target else set())
     return '<section id="territories"><h2>Territories</h2>' + _table(headings, rows, numeric) + "</section>"
 
@@ -488,11 +507,7 @@ def _plan_html(plan: Plan) -> str:
     out = [f'<article class="plan" id="plan-{label}" style="--c:{plan.colour}">']
     out.append(f'<h3><span class="sw" style="background:{plan.colour}"></span>Territory plan: {label}</h3>')
     if plan.rep is not None:
-        rep = plan.rep
-        out.append(
-            f"<p>Rep: {escape(rep['name'])} ({escape(rep['rep_id'])}), home ZIP {escape(rep['home_zip'] or 'n/a')}, "
-            f"{num(rep['fte'], 2)} FTE</p>"
-        )
+        out.append(f"<p>{escape(rep_text(plan.rep))}</p>")
     out.append('<div class="cols"><div><h4>Definition</h4><ul>')
     out.append(f"<li>Accounts: {len(plan.accounts):,}</li>")
     if plan.types:

@@ -30,6 +30,7 @@ class Plan:
     potential: float
     share: float  # of total potential
     fte: float
+    prorated: bool  # target weighted by FTE on top of the potential share (reps given, territories not FTE-sized)
     target: float | None  # None when plans.goal is 0
     goal_unit: str
     targets: pd.DataFrame  # the target list
@@ -53,14 +54,19 @@ def build_plans(
     reps: pd.DataFrame | None,
 ) -> list[Plan]:
     calls = _calls_per_year(summary)
-    reps_by_territory = _reps_by_territory(reps)
+    staffed = reps_by_territory(territories, reps)
     total = float(assignments["potential"].sum())
     shares = {
         str(t): (float(p) / total if total > 0 else 1 / len(territories))
         for t, p in zip(territories["territory"], territories["potential"], strict=True)
     }
-    ftes = {t: float(reps_by_territory.get(t, {}).get("fte", 1.0)) for t in shares}
-    weight_sum = sum(shares[t] * ftes[t] for t in shares)
+    ftes = {t: float(staffed.get(t, {}).get("fte", 1.0)) for t in shares}
+    # When `optimize` sized the territories by FTE (the territory table carries `fte`), a part-time territory
+    # already holds its smaller share of potential, so the share alone sets the target. With reps from the roster
+    # only, territories were balanced as if full-time, and the target is prorated by FTE.
+    sized_by_fte = "fte" in territories.columns
+    prorate = {t: 1.0 if sized_by_fte else ftes[t] for t in shares}
+    weight_sum = sum(shares[t] * prorate[t] for t in shares)
     goal = float(plans_config.goal)
     out = []
     for row in territories.to_dict("records"):
@@ -73,13 +79,13 @@ def build_plans(
         potential = float(mine["potential"].sum())
         top3 = float(mine["potential"].head(3).sum())
         far_km = float(plans_config.far_account_km)
-        rep = reps_by_territory.get(label)
+        rep = staffed.get(label)
         far_home = None
         if rep is not None and rep.get("lat") is not None and len(mine):
             distance = haversine_km(rep["lat"], rep["lon"], mine["lat"].to_numpy(), mine["lon"].to_numpy())
             with_home = mine.assign(home_distance_km=distance)
             far_home = with_home.loc[with_home["home_distance_km"] > far_km]
-        weight = shares[label] * ftes[label] / weight_sum if weight_sum > 0 else 0.0
+        weight = shares[label] * prorate[label] / weight_sum if weight_sum > 0 else 0.0
         out.append(
             Plan(
                 territory=label,
@@ -91,6 +97,7 @@ def build_plans(
                 potential=potential,
                 share=shares[label],
                 fte=ftes[label],
+                prorated=bool(staffed) and not sized_by_fte,
                 target=goal * weight if goal > 0 else None,
                 goal_unit=plans_config.goal_unit,
                 targets=targets,
@@ -116,35 +123,72 @@ def _calls_per_year(summary: dict) -> dict[str, float] | None:
     return calls or None
 
 
-def _reps_by_territory(reps: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    """Territory -> rep (first rep per territory), with a home location from lat/lon columns or the home ZIP."""
-    if reps is None or reps.empty or "territory" not in reps:
+def reps_by_territory(territories: pd.DataFrame, reps: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """Territory -> its rep: rep_id, name, home_zip, lat, lon (None when unknown), fte.
+
+    The territory table is the authority when it carries the rep columns `optimize` adds (rep_id, rep_name, fte,
+    home_lat, home_lon); the roster then only adds the home ZIP. Otherwise the roster's own `territory` column
+    says which territory each rep covers (the first rep per territory), with the home from lat/lon or ZIP.
+    """
+    roster = _roster(reps)
+    if {"rep_name", "home_lat", "home_lon"} <= set(territories.columns):
+        out = {}
+        for row in territories.to_dict("records"):
+            rep_id = "" if pd.isna(row.get("rep_id")) else str(row.get("rep_id", ""))
+            fte = row.get("fte")
+            out[str(row["territory"])] = {
+                "rep_id": rep_id,
+                "name": "" if pd.isna(row["rep_name"]) else str(row["rep_name"]),
+                "home_zip": roster.get(rep_id, {}).get("home_zip", ""),
+                "lat": _coordinate(row["home_lat"]),
+                "lon": _coordinate(row["home_lon"]),
+                "fte": 1.0 if fte is None or pd.isna(fte) else float(fte),
+            }
+        return out
+    out = {}
+    for rep in roster.values():
+        if rep["territory"] and rep["territory"] not in out:
+            out[rep["territory"]] = rep
+    return out
+
+
+def _roster(reps: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
+    """rep_id -> rep, located from lat/lon columns or the home ZIP (column home_zip or zip)."""
+    if reps is None or reps.empty:
         return {}
-    out: dict[str, dict[str, Any]] = {}
     table = zip_table()
+    out: dict[str, dict[str, Any]] = {}
     for rep in reps.to_dict("records"):
-        label = str(rep["territory"])
-        if label in out:
-            continue
-        lat, lon = rep.get("lat"), rep.get("lon")
-        home_zip = normalize_zip(rep.get("home_zip"))
-        if (lat is None or pd.isna(lat) or lon is None or pd.isna(lon)) and home_zip in table.index:
+        home_zip = normalize_zip(rep.get("home_zip", rep.get("zip")))
+        lat, lon = _coordinate(rep.get("lat")), _coordinate(rep.get("lon"))
+        if (lat is None or lon is None) and home_zip in table.index:
             lat, lon = float(table.at[home_zip, "lat"]), float(table.at[home_zip, "lon"])
         fte = rep.get("fte")
-        out[label] = {
-            "rep_id": str(rep.get("rep_id", "")),
-            "name": str(rep.get("name", "")),
+        territory = rep.get("territory")
+        rep_id = str(rep.get("rep_id", ""))
+        out[rep_id] = {
+            "rep_id": rep_id,
+            "name": "" if pd.isna(rep.get("name")) else str(rep.get("name", "")),
             "home_zip": home_zip or "",
-            "lat": None if lat is None or pd.isna(lat) else float(lat),
-            "lon": None if lon is None or pd.isna(lon) else float(lon),
+            "lat": lat,
+            "lon": lon,
             "fte": 1.0 if fte is None or pd.isna(fte) else float(fte),
+            "territory": "" if territory is None or pd.isna(territory) else str(territory),
         }
     return out
 
 
-def rep_homes(reps: pd.DataFrame | None) -> list[dict[str, Any]]:
-    """Every rep with a known home location, in territory order."""
-    return [dict(rep, territory=t) for t, rep in sorted(_reps_by_territory(reps).items()) if rep["lat"] is not None]
+def _coordinate(value) -> float | None:
+    return None if value is None or pd.isna(value) or value == "" else float(value)
+
+
+def rep_homes(territories: pd.DataFrame, reps: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """Every territory's rep with a known home location, in territory order."""
+    return [
+        dict(rep, territory=t)
+        for t, rep in sorted(reps_by_territory(territories, reps).items())
+        if rep["lat"] is not None and rep["lon"] is not None
+    ]
 
 
 _COUNTY_SUFFIX = re.compile(
@@ -234,15 +278,25 @@ def _cell(fmt, value) -> str:
     return fmt(value)
 
 
+def rep_text(rep: dict[str, Any]) -> str:
+    fte = f"{num(rep['fte'], 2)} FTE"
+    if not rep["rep_id"] or rep["name"].upper() in {"", "VACANT"}:
+        return f"Rep: vacant ({fte})"
+    home = f", home ZIP {rep['home_zip']}" if rep["home_zip"] else ""
+    return f"Rep: {rep['name']} ({rep['rep_id']}){home}, {fte}"
+
+
 def objective_text(plan: Plan) -> str:
     share = f"{pct(plan.share)} of total potential ({num(plan.potential)})"
     if plan.target is None:
         return f"This territory holds {share}. No national goal is set (plans.goal), so no target is derived."
-    fte = f", weighted by {num(plan.fte, 2)} FTE" if plan.rep is not None else ""
-    return (
-        f"Target: **{num(plan.target, 0)} {plan.goal_unit}** — the national goal split by potential share "
-        f"({share}{fte})."
-    )
+    if plan.prorated:
+        how = f"the national goal split by potential share ({share}), weighted by {num(plan.fte, 2)} FTE"
+    elif plan.rep is not None:
+        how = f"the national goal split by potential share ({share}; the territory is sized for {num(plan.fte, 2)} FTE)"
+    else:
+        how = f"the national goal split by potential share ({share})"
+    return f"Target: **{num(plan.target, 0)} {plan.goal_unit}** — {how}."
 
 
 def kpi_rows(plan: Plan) -> list[list[str]]:
@@ -283,8 +337,7 @@ def markdown(plan: Plan) -> str:
     md: list[str] = [f"# Territory plan: {plan.territory}", ""]
     if plan.rep is not None:
         rep = plan.rep
-        home = rep["home_zip"] or "n/a"
-        md += [f"Rep: {rep['name']} ({rep['rep_id']}), home ZIP {home}, {num(rep['fte'], 2)} FTE", ""]
+        md += [rep_text(rep), ""]
     md += ["## Definition", ""]
     md.append(f"- Accounts: {len(plan.accounts)}")
     if plan.types:
