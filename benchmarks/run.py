@@ -15,9 +15,11 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterable
@@ -70,8 +72,12 @@ BUILD_COLUMNS: list[tuple[str, str, int]] = [
 
 def peak_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB)."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024.0 if sys.platform != "darwin" else kib / 1024.0**2
+    return maxrss_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def maxrss_to_mb(maxrss: int) -> float:
+    """ru_maxrss is in KiB on Linux, in bytes on macOS."""
+    return maxrss / 1024.0**2 if sys.platform == "darwin" else maxrss / 1024.0
 
 
 def gap_pct(value: float, reference: float | None, denominator: float | None) -> float | None:
@@ -223,14 +229,36 @@ def parse_child_output(name: str, stdout: str, returncode: int) -> Row:
 
 
 def run_child(name: str, args: argparse.Namespace) -> Row:
-    """Run one instance in a fresh interpreter; its stderr goes straight to ours."""
-    try:
-        proc = subprocess.run(
-            child_command(name, args), stdout=subprocess.PIPE, text=True, timeout=child_timeout_s(name, args)
-        )
-    except subprocess.TimeoutExpired:
-        return {"instance": name, "error": f"killed after {child_timeout_s(name, args):.0f} s"}
-    return parse_child_output(name, proc.stdout, proc.returncode)
+    """Run one instance in a fresh interpreter; its stderr goes straight to ours.
+
+    The child is reaped with os.wait4, so its peak memory is known even when it crashes or is killed."""
+    timeout = child_timeout_s(name, args)
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(child_command(name, args), stdout=out, text=True)
+        returncode, maxrss, killed = _wait_child(proc, timeout)
+        out.seek(0)
+        row = parse_child_output(name, out.read(), returncode)
+    if killed:
+        row["error"] = f"killed after {timeout:.0f} s"
+    if row.get("peak_mb") is None:
+        row["peak_mb"] = maxrss_to_mb(maxrss)
+    return row
+
+
+def _wait_child(proc: subprocess.Popen[str], timeout_s: float) -> tuple[int, int, bool]:
+    """(exit code, the child's ru_maxrss, whether it was killed at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    killed = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline and not killed:
+            proc.kill()
+            killed = True
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
+    return proc.returncode, usage.ru_maxrss, killed
 
 
 def select(suite: str, only: list[str] | None) -> list[str]:
