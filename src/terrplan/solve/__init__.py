@@ -15,7 +15,7 @@ import numpy as np
 from terrplan.errors import InfeasibleError
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, repair_bands
-from terrplan.solve.bound import lagrangian_bound
+from terrplan.solve.bound import lagrangian
 from terrplan.solve.centres import initial_centres, recentre
 from terrplan.solve.feasibility import check_feasible
 
@@ -31,7 +31,12 @@ class SolveParams:
     candidates: int = 30  # nearest centres considered per unit in the assignment step
     max_rounds: int = 50  # location-allocation rounds
     lower_bound: bool = True  # compute a lower bound (and so a gap) for the result
-    bound_iterations: int = 60  # subgradient steps of the Lagrangian bound
+    bound_iterations: int = 400  # subgradient steps of the Lagrangian bound
+    starts: int = 4  # location-allocation runs from different seeds (the clock may cut later ones)
+    polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
+
+
+_Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
 
 def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
@@ -39,10 +44,62 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     start = time.perf_counter()
     check_feasible(problem)
     deadline = start + params.time_limit_s
-    centres = initial_centres(problem, params.seed)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
+    # The heuristic may use up to half the budget before the bound; only runs that hit the limit get cut.
+    heuristic_deadline = start + 0.5 * params.time_limit_s
+    rng = np.random.default_rng(params.seed)
+    seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(params.starts - 1, 0)))]
+    best: _Solution | None = None
     rounds = 0
-    for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported below
+    for number, seed in enumerate(seeds):
+        if number > 0 and (problem.fixed or time.perf_counter() > heuristic_deadline):
+            break
+        found, used = _locate_allocate(problem, initial_centres(problem, seed), params, heuristic_deadline)
+        rounds += used
+        best = _better(best, found)
+    assert best is not None
+    feasible = bands_hold(problem, best[1])
+    bound = None
+    if params.lower_bound and feasible:
+        value, territory, centres = best
+        own = problem.weights * problem.distance(np.arange(problem.n_units), centres[territory])
+        # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
+        # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
+        remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
+        relaxed = lagrangian(problem, value, own, remaining, params.bound_iterations)
+        bound = relaxed.value
+        if params.polish and not problem.fixed and len(relaxed.sites) == problem.n_territories:
+            sites = np.asarray(relaxed.sites, dtype=np.int64)
+            if not np.array_equal(np.sort(sites), np.sort(centres)):
+                found, used = _locate_allocate(problem, sites, params, deadline + 0.1 * params.time_limit_s)
+                rounds += used
+                if bands_hold(problem, found[1]):
+                    best = _better(best, found)
+    value, territory, centres = best
+    feasible = bands_hold(problem, territory)
+    if bound is not None:
+        bound = min(bound, value)  # a bound above a feasible objective can only be rounding noise
+    status = (
+        "infeasible"
+        if not feasible
+        else ("optimal" if bound is not None and value - bound <= 1e-9 * max(value, 1) else "feasible")
+    )
+    return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
+
+
+def _better(best: _Solution | None, found: _Solution) -> _Solution:
+    """The better of two solutions: feasible first, then lower objective (ties keep the earlier one)."""
+    if best is None:
+        return found
+    return found if found[0] < best[0] - 1e-9 * max(abs(best[0]), 1.0) else best
+
+
+def _locate_allocate(
+    problem: Problem, centres: np.ndarray, params: SolveParams, deadline: float
+) -> tuple[_Solution, int]:
+    """Alternate balanced assignment and re-centering from the given centres until no improvement."""
+    best: _Solution | None = None
+    rounds = 0
+    for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported
         territory = _assign(problem, centres, params.candidates)
         value = objective(problem, Alignment(territory, centres))
         if best is not None and value >= best[0] - 1e-9 * max(abs(best[0]), 1.0):
@@ -55,22 +112,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             break
         centres = moved
     assert best is not None
-    value, territory, centres = best
-    alignment = Alignment(territory, centres)
-    feasible = bands_hold(problem, territory)
-    bound = None
-    if params.lower_bound:
-        own = problem.weights * problem.distance(np.arange(problem.n_units), centres[territory])
-        # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
-        # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
-        remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
-        bound = lagrangian_bound(problem, value, own, remaining, params.bound_iterations) if feasible else None
-    status = (
-        "infeasible"
-        if not feasible
-        else ("optimal" if bound is not None and value - bound <= 1e-9 * max(value, 1) else "feasible")
-    )
-    return Result(alignment, value, bound, status, time.perf_counter() - start, rounds)
+    return best, rounds
 
 
 def _assign(problem: Problem, centres: np.ndarray, candidates: int) -> np.ndarray:

@@ -52,8 +52,12 @@ def flow_assignment(problem: Problem, arcs: Arcs) -> np.ndarray | None:
     if len(flowing) == 0:
         return nearest
     total = int(supply.sum())
-    lower = np.where(np.isfinite(problem.lower[row]), np.ceil(np.maximum(problem.lower[row], 0) * scale), 0)
-    upper = np.where(np.isfinite(problem.upper[row]), np.floor(problem.upper[row] * scale), total)
+    # Rounded supplies can miss a band that real amounts meet exactly: give each integer band the rounding slack
+    # of a territory's worth of units (the repair step settles the real band afterwards).
+    slack = int(np.ceil(0.5 * len(flowing) / k)) + 1
+    lower = np.where(np.isfinite(problem.lower[row]), np.floor(np.maximum(problem.lower[row], 0) * scale) - slack, 0)
+    upper = np.where(np.isfinite(problem.upper[row]), np.ceil(problem.upper[row] * scale) + slack, total)
+    lower = np.maximum(lower, 0)
     lower = np.minimum(lower, upper).astype(np.int64)
     upper = np.minimum(upper, total).astype(np.int64)
     if lower.sum() > total or upper.sum() < total:

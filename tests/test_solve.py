@@ -1,0 +1,213 @@
+"""The optimizer against hand-solved and brute-forced instances, plus properties on small random ones."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from terrplan.errors import InfeasibleError
+from terrplan.model import Problem, bands_hold, objective
+from terrplan.solve import SolveParams, solve
+
+PARAMS = SolveParams(time_limit_s=20.0, seed=3, bound_iterations=300)
+REL = 1e-9
+
+
+def line_problem(xs, k, weights=None, metric=None, lower=-np.inf, upper=np.inf, **extra) -> Problem:
+    xs = np.asarray(xs, dtype=float)
+    n = len(xs)
+    weights = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    metric = np.ones(n) if metric is None else np.asarray(metric, dtype=float)
+    return Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=metric[None, :],
+        metric_names=("m",),
+        lower=lower,
+        upper=upper,
+        coords=np.column_stack([xs, np.zeros(n)]),
+        geometry="euclidean",
+        **extra,
+    )
+
+
+def brute_force(problem: Problem) -> float:
+    """Optimum by enumeration: every set of K distinct centre sites x every assignment meeting the bands."""
+    n, k = problem.n_units, problem.n_territories
+    units = np.arange(n)
+    assignments = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int64)  # (k^n, n)
+    totals = np.stack(
+        [
+            np.stack([(problem.metrics[m] * (assignments == t)).sum(axis=1) for t in range(k)], axis=1)
+            for m in range(problem.metrics.shape[0])
+        ],
+        axis=1,
+    )  # (k^n, m, k)
+    tol = 1e-9 * max(1.0, np.abs(problem.upper[np.isfinite(problem.upper)]).max(initial=1.0))
+    ok = ((totals >= problem.lower[None] - tol) & (totals <= problem.upper[None] + tol)).all(axis=(1, 2))
+    assignments = assignments[ok]
+    if len(assignments) == 0:
+        return np.inf
+    best = np.inf
+    sites = range(problem.n_sites)
+    centre_sets = itertools.permutations(sites, k) if problem.fixed_sites is None else [tuple(range(k))]
+    for centres in centre_sets:
+        cost = problem.weights[:, None] * problem.distance_matrix(units, np.array(centres))  # (n, k)
+        values = cost[units[None, :], assignments].sum(axis=1)
+        best = min(best, float(values.min()))
+    return best
+
+
+def check_result(problem: Problem, result, params: SolveParams = PARAMS) -> None:
+    territory = result.alignment.territory
+    assert territory.shape == (problem.n_units,)
+    assert territory.min() >= 0 and territory.max() < problem.n_territories
+    assert len(result.alignment.centres) == problem.n_territories
+    if problem.fixed_sites is None:
+        assert len(set(result.alignment.centres.tolist())) == problem.n_territories
+    assert result.objective == pytest.approx(objective(problem, result.alignment), rel=1e-9, abs=1e-9)
+    if result.status != "infeasible":
+        assert bands_hold(problem, territory)
+        assert result.lower_bound is not None
+    if result.lower_bound is not None:
+        assert result.lower_bound <= result.objective * (1 + REL) + 1e-9
+
+
+# -- known by hand -------------------------------------------------------------------------------------------
+
+
+def test_two_clusters_unbalanced_is_optimal():
+    problem = line_problem([0, 1, 10, 11], 2)
+    result = solve(problem, PARAMS)
+    check_result(problem, result)
+    assert result.objective == pytest.approx(2.0)
+    assert result.status == "optimal"
+    assert result.lower_bound == pytest.approx(2.0)
+    territory = result.alignment.territory
+    assert territory[0] == territory[1] != territory[2] == territory[3]
+
+
+def test_balance_forces_a_longer_assignment():
+    # two units per territory: {0, 1} and {2, 10} cost 1 + 8 = 9; every other split costs more
+    problem = line_problem([0, 1, 2, 10], 2, lower=2, upper=2)
+    result = solve(problem, PARAMS)
+    check_result(problem, result)
+    assert result.objective == pytest.approx(9.0)
+    assert result.lower_bound <= 9.0 + 1e-9
+    assert brute_force(problem) == pytest.approx(9.0)
+
+
+def test_fixed_sites_assignment():
+    problem = line_problem([0, 1, 2, 10, 11, 12], 2, lower=3, upper=3, fixed_sites=np.array([[1.0, 0.0], [11.0, 0.0]]))
+    result = solve(problem, PARAMS)
+    check_result(problem, result)
+    assert result.objective == pytest.approx(4.0)
+    assert result.status == "optimal"
+
+
+def test_impossible_band_is_reported():
+    # one unit alone exceeds every territory's maximum
+    with pytest.raises(InfeasibleError):
+        solve(line_problem([0, 1, 2, 3], 2, metric=[10, 1, 1, 1], upper=7), PARAMS)
+
+
+# -- random instances ----------------------------------------------------------------------------------------
+
+
+@st.composite
+def small_problems(draw, max_units: int = 7, max_k: int = 3):
+    n = draw(st.integers(3, max_units))
+    k = draw(st.integers(1, min(max_k, n)))
+    xy = np.array(draw(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), min_size=n, max_size=n)), float)
+    weights = np.array(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), float)
+    same = draw(st.booleans())
+    metric = weights.copy() if same else np.array(draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)), float)
+    tol = draw(st.sampled_from([None, 0.1, 0.3, 0.6]))
+    if tol is None or metric.sum() == 0:
+        lower, upper = -np.inf, np.inf
+    else:
+        mean = metric.sum() / k
+        lower, upper = (1 - tol) * mean, (1 + tol) * mean
+    return Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=metric[None, :],
+        metric_names=("m",),
+        lower=lower,
+        upper=upper,
+        coords=xy,
+        geometry="euclidean",
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_problems())
+def test_random_small_against_brute_force(problem):
+    optimum = brute_force(problem)
+    try:
+        result = solve(problem, PARAMS)
+    except InfeasibleError:
+        assert optimum == np.inf
+        return
+    check_result(problem, result)
+    if result.status == "infeasible":
+        return
+    assert result.objective >= optimum - 1e-9 * max(optimum, 1.0)
+    assert result.lower_bound <= optimum + 1e-7 * max(optimum, 1.0)
+    # the reported gap covers the true distance to the optimum
+    if result.objective > 0:
+        assert (result.objective - optimum) / result.objective <= result.gap + 1e-7
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(30, 120), st.integers(2, 8), st.sampled_from([0.05, 0.2]), st.integers(0, 10_000))
+def test_random_medium_properties(n, k, tol, seed):
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0.0, 0.7, n)
+    mean = weights.sum() / k
+    problem = Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=weights[None, :],
+        metric_names=("w",),
+        lower=(1 - tol) * mean,
+        upper=(1 + tol) * mean,
+        coords=rng.uniform(0, 100, (n, 2)),
+        geometry="euclidean",
+    )
+    params = SolveParams(time_limit_s=20.0, seed=seed % 5, bound_iterations=100)
+    try:
+        first = solve(problem, params)
+    except InfeasibleError:
+        return
+    check_result(problem, first, params)
+    again = solve(problem, params)
+    np.testing.assert_array_equal(first.alignment.territory, again.alignment.territory)
+    np.testing.assert_array_equal(first.alignment.centres, again.alignment.centres)
+    assert first.objective == again.objective
+    assert first.lower_bound == again.lower_bound
+
+
+def test_matrix_geometry_small():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 10, (7, 2))
+    dist = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1))
+    problem = Problem(
+        n_territories=3,
+        weights=np.ones(7),
+        metrics=np.ones((1, 7)),
+        metric_names=("units",),
+        lower=-np.inf,
+        upper=np.inf,
+        geometry="matrix",
+        distances=dist,
+    )
+    result = solve(problem, PARAMS)
+    check_result(problem, result)
+    optimum = brute_force(problem)
+    assert result.lower_bound <= optimum + 1e-9
+    assert result.objective >= optimum - 1e-9
