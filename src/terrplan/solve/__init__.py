@@ -18,6 +18,7 @@ from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, repair_b
 from terrplan.solve.bound import lagrangian
 from terrplan.solve.centres import initial_centres, recentre
 from terrplan.solve.feasibility import check_feasible
+from terrplan.solve.interchange import fast_interchange
 
 __all__ = ["SolveParams", "check_feasible", "solve"]
 
@@ -36,6 +37,8 @@ class SolveParams:
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
 
 
+_SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
+
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
 
@@ -50,10 +53,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(params.starts - 1, 0)))]
     best: _Solution | None = None
     rounds = 0
+    swap_cost = _swap_cost(problem)
     for number, seed in enumerate(seeds):
         if number > 0 and (problem.fixed or time.perf_counter() > heuristic_deadline):
             break
-        found, used = _locate_allocate(problem, initial_centres(problem, seed), params, heuristic_deadline)
+        centres = initial_centres(problem, seed)
+        if swap_cost is not None:
+            centres = fast_interchange(swap_cost, centres, heuristic_deadline)
+        found, used = _locate_allocate(problem, centres, params, heuristic_deadline)
         rounds += used
         best = _better(best, found)
     assert best is not None
@@ -84,6 +91,16 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         else ("optimal" if bound is not None and value - bound <= 1e-9 * max(value, 1) else "feasible")
     )
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
+
+
+def _swap_cost(problem: Problem) -> np.ndarray | None:
+    """(n, S) weighted distances for vertex substitution: p-median mode without bands, when it fits in memory."""
+    if problem.fixed or np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any():
+        return None
+    if problem.n_units * problem.n_sites > _SWAP_CELLS:
+        return None
+    units = np.arange(problem.n_units)
+    return problem.weights[:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))
 
 
 def _better(best: _Solution | None, found: _Solution) -> _Solution:
