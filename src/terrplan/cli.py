@@ -28,6 +28,7 @@ from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_al
 from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
+from terrplan.report import report_files
 from terrplan.reps import territory_reps
 from terrplan.sizing import k_range as sizing_k_range
 from terrplan.sizing import needed_territories, recommended_k, size_table
@@ -149,6 +150,9 @@ def optimize(
     summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
     files = _output_files(metrics, summary, loaded)
     target = output if output is not None else str(config.resolve(config.output.dir))
+    if config.output.report and target != "-":
+        with report.status("writing the report…"):
+            files.update(report_files(metrics.assignments, metrics.territories, summary, config.plans, loaded.reps))
     if target == "-":
         sys.stdout.write(files["assignments.csv"])
         sys.stdout.flush()

@@ -58,6 +58,8 @@ def evaluate(
             "lon": accounts["lon"].to_numpy(),
             "territory": labels[territory],
             "segment": accounts["segment"].to_numpy(),
+            "type": accounts["type"].to_numpy(),
+            "volume": accounts["volume"].to_numpy(),
             "potential": accounts["potential"].to_numpy(),
             "workload_hours": accounts["workload_hours"].to_numpy(),
             "distance_km": distance,
