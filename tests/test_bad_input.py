@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 from conftest import TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, invoke, run_cli
 
@@ -198,3 +201,37 @@ def test_missing_config_file_is_bad_input(tmp_path):
     result = invoke("optimize", str(tmp_path / "nope.yaml"))
     assert result.exit_code == BAD_INPUT
     assert "config file not found" in result.stderr
+
+
+def test_rows_of_only_separators_are_skipped_and_counted(tiny):
+    tiny.write("accounts.csv", TINY_ACCOUNTS.replace("B1,", ",,,,,,,\n,,,,,,,\nB1,"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["accounts"]["empty_rows_skipped"] == 2
+    assert summary["accounts"]["used"] == 8
+
+
+def test_wide_volumes_with_declared_missing_values(tiny):
+    tiny.write(
+        "wide.csv",
+        "account_id,Knee Cases,Hip Cases\nA1,150,N/A\nA2,N/A,80\nA3,40,\nA4,N/A,30\n"
+        "B1,140,N/A\nB2,N/A,90\nB3,40,N/A\nB4,N/A,30\n",
+    )
+    wide = "  volumes: {path: wide.csv, wide: {Knee Cases: '27447', Hip Cases: '27130'}, missing: [N/A]}"
+    tiny.write("config.yaml", TINY_CONFIG.replace("  volumes: {path: volumes.csv}", wide))
+    result = invoke("optimize", str(tiny.config), "-q")
+    # A3's blank hip cell is a defect (blank is not declared as 'no data'): reported with the wide column's name.
+    assert result.exit_code == 3
+    assert "wide.csv:4: column 'Hip Cases': blank volume" in result.stderr
+    tiny.write("wide.csv", (tiny.dir / "wide.csv").read_text().replace("A3,40,", "A3,40,N/A"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["accounts"]["missing_volume_values"] == 8
+    assert pd.read_csv(tiny.out / "territories.csv")["potential"].tolist() == [300.0, 300.0]
+
+
+def test_not_a_number_volume_hints_at_declaring_missing_values(tiny):
+    tiny.write("volumes.csv", TINY_VOLUMES.replace("A3,27447,40", "A3,27447,N/A"))
+    check_fails(tiny, BAD_INPUT, "volume is not a number (got 'N/A')", "list it in inputs.volumes.missing")

@@ -24,7 +24,7 @@ def test_optimize_writes_all_outputs_and_balances_the_tiny_case(tiny):
     assert territories["in_band"].all()
     assert summary["status"] in ("optimal", "feasible")
     assert summary["lower_bound"] <= summary["objective"] + 1e-6
-    assert summary["accounts"] == {"used": 8, "rejected_rows": 0}
+    assert summary["accounts"] == {"used": 8, "rejected_rows": 0, "empty_rows_skipped": 0, "missing_volume_values": 0}
     assert [i["path"].rsplit("/", 1)[-1] for i in summary["inputs"]] == ["accounts.csv", "volumes.csv"]
     assert all(len(i["sha256"]) == 64 for i in summary["inputs"])
     assert (tiny.out / "rejects.csv").read_text() == "file,line,column,value,reason,hint\n"

@@ -22,6 +22,8 @@ from terrplan.score import assign_segments, code_matches, code_weight, potential
         ("02139", "02139"),
         ("27410.0", "27410"),
         ("02139-1234", "02139"),
+        ("41023134", "04102"),  # ZIP+4 stored as a number: 04102-3134
+        ("5011234", "00501"),
         ("021391234", "02139"),
         (" 501 ", "00501"),
         ("", None),

@@ -426,7 +426,7 @@ def _summary(
         **solver,
         "objective": round(metrics.objective, 6),
         "runtime_s": round(runtime_s, 3),
-        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings)},
+        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings), **loaded.counts},
         "territories": len(metrics.territories),
         "balance": metrics.balance,
     }

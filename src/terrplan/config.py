@@ -68,6 +68,10 @@ class VolumesInput:
     encoding: str = "utf-8"
     # Keep only these periods (blank = all).
     periods: tuple[str, ...] = ()
+    # A wide file: one volume column per code, {column: code}; then columns.code and columns.volume are unused.
+    wide: dict[str, str] = field(default_factory=dict)
+    # Values that mean "no data" (e.g. CMS's N/A for suppressed cells): left out and counted, not errors.
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 def normalize_zip(value: object) -> str | None:
     """A 5-digit ZIP from the shapes real files carry: '2139' (lost zero), '02139-1234', '021391234',
-    '27410.0'. None when the value is blank or not a ZIP."""
+    '41023134' (ZIP+4 stored as a number: 04102-3134), '27410.0'. None when blank or not a ZIP."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     text = str(value).strip()
     if not text:
         return None
-    if len(text) == 9 and text.isdigit():  # ZIP+4 without the dash
-        return text[:5]
+    if 7 <= len(text) <= 9 and text.isdigit():  # ZIP+4 without the dash, leading zeros lost if stored as a number
+        return text.zfill(9)[:5]
     match = _ZIP_DIGITS.match(text)
     if not match:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,15 @@ class Loaded:
     findings: tuple[Finding, ...]  # rows that could not be used
     inputs: tuple[dict[str, str], ...]  # path and sha256 of each input file
     reps: pd.DataFrame | None = None  # the roster, located, when the config names one
+    counts: dict[str, int] = field(default_factory=dict)  # rows left out that are not defects (blank, N/A)
 
 
 def load_accounts(config: Config) -> Loaded:
     """Read accounts and volumes, score them; bad rows stop the run or are set aside per `on_bad_rows`."""
     accounts_path = config.resolve(config.inputs.accounts.path)
-    accounts, findings, rejected_ids = read_accounts(config.inputs.accounts, accounts_path)
+    read = read_accounts(config.inputs.accounts, accounts_path)
+    accounts, findings = read.accounts, read.findings
+    counts = {"empty_rows_skipped": read.empty_rows, "missing_volume_values": 0}
     inputs = [_fingerprint(accounts_path)]
     volumes = pd.DataFrame({"account_id": [], "code": [], "volume": [], "period": []})
     if config.inputs.volumes is not None:
@@ -38,10 +41,10 @@ def load_accounts(config: Config) -> Loaded:
                 [Finding("config", "required key is missing", key="inputs.volumes.path")],
             )
         volumes_path = config.resolve(config.inputs.volumes.path)
-        volumes, volume_findings = read_volumes(
-            config.inputs.volumes, volumes_path, accounts["account_id"], rejected_ids
-        )
-        findings.extend(volume_findings)
+        volumes_read = read_volumes(config.inputs.volumes, volumes_path, accounts["account_id"], read.rejected_ids)
+        volumes = volumes_read.volumes
+        findings.extend(volumes_read.findings)
+        counts["missing_volume_values"] = volumes_read.missing
         if volumes_path != accounts_path:
             inputs.append(_fingerprint(volumes_path))
     if findings and config.inputs.on_bad_rows == "stop":
@@ -58,7 +61,7 @@ def load_accounts(config: Config) -> Loaded:
         reps = read_reps(config.inputs.reps, reps_path)
         inputs.append(_fingerprint(reps_path))
     scored = score_accounts(accounts, volumes, config.scoring, config.segments)
-    return Loaded(scored, tuple(findings), tuple(inputs), reps)
+    return Loaded(scored, tuple(findings), tuple(inputs), reps, counts)
 
 
 def _fingerprint(path: Path) -> dict[str, str]:

@@ -50,6 +50,7 @@ class Table:
     name: str
     frame: pd.DataFrame
     lines: np.ndarray
+    empty_rows: int = 0  # rows with every field blank, left out
 
 
 def read_table(path: Path, encoding: str = "utf-8") -> Table:
@@ -74,11 +75,15 @@ def read_table(path: Path, encoding: str = "utf-8") -> Table:
     except pd.errors.ParserError as exc:
         raise InputError(f"{name}: not a readable CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    # Rows of nothing but separators (",,,,") carry no data: drop them, but count them for the log.
+    empty = (frame == "").all(axis=1).to_numpy()
     # Physical line of each row: header is line 1; blank lines are skipped by the parser, so count them back in.
     lines = _row_lines(text, len(frame))
+    if empty.any():
+        frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
     if frame.empty:
         raise InputError(f"{name}: the file has a header but no rows", [Finding(name, "no data rows", line=2)])
-    return Table(name, frame, lines)
+    return Table(name, frame, lines, int(empty.sum()))
 
 
 def _decode(data: bytes, name: str, encoding: str) -> str:
@@ -155,9 +160,16 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
 # -- accounts ---------------------------------------------------------------------------------------------------
 
 
-def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[Finding], set[str]]:
-    """Accounts with id, text attributes, zip and lat/lon: the usable rows, findings on the others, and the ids of
-    rejected accounts (so their volume rows are set aside with them, not reported as unknown).
+@dataclass(frozen=True)
+class AccountsRead:
+    accounts: pd.DataFrame  # usable rows: account_id, text fields, zip, lat, lon, line
+    findings: list[Finding]  # one per row that cannot be used
+    rejected_ids: set[str]  # so their volume rows are set aside with them, not reported as unknown
+    empty_rows: int  # rows with every field blank, left out
+
+
+def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
+    """Accounts with id, text attributes, zip and lat/lon, and findings on the rows that cannot be used.
 
     Rows are located here: lat/lon when given and valid, else the ZIP centroid from the offline table.
     """
@@ -199,7 +211,7 @@ def read_accounts(spec: AccountsInput, path: Path) -> tuple[pd.DataFrame, list[F
     bad |= _locate(raw, cols, out, table.name, findings, bad, "account")
     usable = out.loc[~bad]
     rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
-    return usable.reset_index(drop=True), findings, rejected
+    return AccountsRead(usable.reset_index(drop=True), findings, rejected, table.empty_rows)
 
 
 def _locate(
@@ -298,74 +310,117 @@ def _parse_coordinates(
 # -- volumes ----------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class VolumesRead:
+    volumes: pd.DataFrame  # account_id, code, volume, period
+    findings: list[Finding]
+    missing: int  # values the config declares as "no data" (e.g. CMS's N/A for suppressed cells), left out
+
+
 def read_volumes(
     spec: VolumesInput, path: Path, account_ids: pd.Series, known_bad_ids: set[str] | None = None
-) -> tuple[pd.DataFrame, list[Finding]]:
-    """Long-form volumes (account_id, code, volume, period) for known accounts; findings for rows that cannot be used.
+) -> VolumesRead:
+    """Volumes for known accounts, from a long file (one row per account x code) or a wide one (one column per
+    code, `spec.wide`); findings for rows that cannot be used.
 
-    Rows of accounts that were themselves rejected (`known_bad_ids`) are dropped with the account, not reported twice.
+    Rows of accounts that were themselves rejected (`known_bad_ids`) go with the account, not reported twice.
     """
     table = read_table(path, spec.encoding)
-    cols = resolve_columns(table, spec.columns, ("account", "code", "volume"), "inputs.volumes")
-    raw = table.frame
-    out = pd.DataFrame(
-        {
-            "account_id": raw[cols["account"]].str.strip(),
-            "code": raw[cols["code"]].str.strip().map(_normalize_code),
-            "period": raw[cols["period"]].str.strip() if "period" in cols else "",
-            "line": table.lines,
-        }
-    )
-    text = raw[cols["volume"]].str.strip().str.replace(",", "", regex=False)
+    required = ("account",) if spec.wide else ("account", "code", "volume")
+    cols = resolve_columns(table, spec.columns, required, "inputs.volumes")
+    long = _long_volumes(table, cols, spec)
     if spec.periods:  # rows of other periods are not defects, just not wanted
-        keep = out["period"].isin(spec.periods).to_numpy()
-        out = out.loc[keep].reset_index(drop=True)
-        text = text.loc[keep].reset_index(drop=True)
+        long = long.loc[long["period"].isin(spec.periods)].reset_index(drop=True)
+    declared_missing = long["text"].isin(spec.missing).to_numpy()
+    missing = int(declared_missing.sum())
+    long = long.loc[~declared_missing].reset_index(drop=True)
+    text = long["text"].str.replace(",", "", regex=False)
     volume = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-    out["volume"] = volume
+    long["volume"] = volume
     findings: list[Finding] = []
-    bad = np.zeros(len(out), dtype=bool)
+    bad = long["account_id"].isin(known_bad_ids or set()).to_numpy().copy()
 
-    def report(mask: np.ndarray, message: str, column: str, values: pd.Series, hint: str) -> None:
+    def report(mask: np.ndarray, message: str, values: pd.Series, hint: str, column: str | None = None) -> None:
         nonlocal bad
         mask = mask & ~bad
         for i in np.flatnonzero(mask):
-            line = int(out["line"].iloc[i])
             findings.append(
-                Finding(table.name, message, line=line, column=column, value=str(values.iloc[i]), hint=hint)
+                Finding(
+                    table.name,
+                    message,
+                    line=int(long["line"].iloc[i]),
+                    column=column or long["column"].iloc[i],
+                    value=str(values.iloc[i]),
+                    hint=hint,
+                )
             )
         bad |= mask
 
-    skipped = out["account_id"].isin(known_bad_ids or set()).to_numpy()
-    bad |= skipped
+    account = cols["account"]
+    ids = long["account_id"]
+    report((ids == "").to_numpy(), "blank account id", ids, "every volume row names its account", account)
     report(
-        (out["account_id"] == "").to_numpy(),
-        "blank account id",
-        cols["account"],
-        out["account_id"],
-        "every volume row names its account",
-    )
-    report(
-        ~out["account_id"].isin(account_ids).to_numpy(),
+        ~ids.isin(account_ids).to_numpy(),
         "volume for an unknown account",
-        cols["account"],
-        out["account_id"],
+        ids,
         "the id is not in the accounts file; check both files use the same id",
+        account,
     )
     report(
-        (out["code"] == "").to_numpy(),
+        (long["code"] == "").to_numpy(),
         "blank procedure code",
-        cols["code"],
-        out["code"],
+        long["code"],
         "every volume row needs a code",
+        cols.get("code"),
     )
-    report(np.isnan(volume) & (text == "").to_numpy(), "blank volume", cols["volume"], text, "use 0 for no procedures")
-    report(
-        ~np.isfinite(volume), "volume is not a number", cols["volume"], text, "expected a number of procedures, e.g. 42"
-    )
-    report(volume < 0, "negative volume", cols["volume"], text, "volumes count procedures and must be 0 or more")
-    usable = out.loc[~bad, ["account_id", "code", "volume", "period"]].reset_index(drop=True)
-    return usable, findings
+    report(np.isnan(volume) & (text == "").to_numpy(), "blank volume", text, "use 0 for no procedures")
+    hint = "expected a number of procedures, e.g. 42"
+    if not spec.missing:
+        hint += "; if this value means 'no data' (e.g. N/A), list it in inputs.volumes.missing"
+    report(~np.isfinite(volume), "volume is not a number", text, hint)
+    report(volume < 0, "negative volume", text, "volumes count procedures and must be 0 or more")
+    usable = long.loc[~bad, ["account_id", "code", "volume", "period"]].reset_index(drop=True)
+    return VolumesRead(usable, findings, missing)
+
+
+def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.DataFrame:
+    """account_id, code, text (the raw volume), period, line and the volume's source column, one row per value."""
+    raw = table.frame
+    base = {
+        "account_id": raw[cols["account"]].str.strip(),
+        "period": raw[cols["period"]].str.strip() if "period" in cols else "",
+        "line": table.lines,
+    }
+    if not spec.wide:
+        return pd.DataFrame(
+            base
+            | {
+                "code": raw[cols["code"]].str.strip().map(_normalize_code),
+                "text": raw[cols["volume"]].str.strip(),
+                "column": cols["volume"],
+            }
+        )
+    absent = [c for c in spec.wide if c not in raw.columns]
+    if absent:
+        header = list(raw.columns)
+        raise InputError(
+            f"{table.name}: the header does not match the config",
+            [
+                Finding(
+                    table.name,
+                    "column named in inputs.volumes.wide is not in the header",
+                    line=1,
+                    column=c,
+                    hint=f"did you mean '{closest(c, header)}'?" if closest(c, header) else None,
+                )
+                for c in absent
+            ],
+        )
+    parts = [
+        pd.DataFrame(base | {"code": _normalize_code(code), "text": raw[column].str.strip(), "column": column})
+        for column, code in spec.wide.items()
+    ]
+    return pd.concat(parts, ignore_index=True).sort_values(["line", "code"], kind="stable", ignore_index=True)
 
 
 def _normalize_code(code: str) -> str:
