@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 from conftest import requires_shared, run_cli
 
 
+def optimize_config(name: str, out: Path, time_limit: int = 20) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Run a shipped config through the real CLI (reports off: these tests are about reading the data);
+    return summary, assignments and rejects."""
+    args = ("optimize", f"configs/{name}.yaml", "-o", str(out), "-q", "--time-limit", str(time_limit), "--no-report")
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads((out / "summary.json").read_text())
+    read = {"dtype": str, "keep_default_na": False}
+    return summary, pd.read_csv(out / "assignments.csv", **read), pd.read_csv(out / "rejects.csv", **read)
+
+
 @requires_shared
 def test_partb_mohs_raw_columns_load_and_balance(tmp_path):
-    proc = run_cli("optimize", "configs/cms-partb-mohs-2021.yaml", "-o", str(tmp_path), "-q", "--time-limit", "20")
-    assert proc.returncode == 0, proc.stderr.decode()
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assignments = pd.read_csv(tmp_path / "assignments.csv", dtype=str)
-    rejects = pd.read_csv(tmp_path / "rejects.csv", dtype=str)
+    summary, assignments, rejects = optimize_config("cms-partb-mohs-2021", tmp_path)
     # 2,826 NPIs in the file: each is assigned once or set aside with a reason, none lost.
     assert assignments["account_id"].is_unique
     assert len(assignments) + len(rejects) == 2826
@@ -24,9 +32,7 @@ def test_partb_mohs_raw_columns_load_and_balance(tmp_path):
 
 @requires_shared
 def test_nc_inpatient_drg_with_given_lat_lon(tmp_path):
-    proc = run_cli("optimize", "configs/cms-inpatient-drg-nc-2012.yaml", "-o", str(tmp_path), "-q")
-    assert proc.returncode == 0, proc.stderr.decode()
-    assignments = pd.read_csv(tmp_path / "assignments.csv", dtype=str)
+    _, assignments, _ = optimize_config("cms-inpatient-drg-nc-2012", tmp_path)
     territories = pd.read_csv(tmp_path / "territories.csv")
     assert len(assignments) == 87
     assert territories["in_band"].all()
@@ -36,11 +42,7 @@ def test_nc_inpatient_drg_with_given_lat_lon(tmp_path):
 
 @requires_shared
 def test_asc_wide_volumes_with_cms_suppression(tmp_path):
-    proc = run_cli("optimize", "configs/cms-asc-facility-2024.yaml", "-o", str(tmp_path), "-q", "--time-limit", "10")
-    assert proc.returncode == 0, proc.stderr.decode()
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assignments = pd.read_csv(tmp_path / "assignments.csv", dtype=str)
-    rejects = pd.read_csv(tmp_path / "rejects.csv", dtype=str)
+    summary, assignments, rejects = optimize_config("cms-asc-facility-2024", tmp_path, time_limit=10)
     # 5,518 facilities: each assigned once or set aside (blank or unknown ZIP), none lost.
     assert len(assignments) + len(rejects) == 5518
     assert summary["accounts"]["missing_volume_values"] > 0  # CMS's N/A cells, declared as no data
@@ -50,10 +52,7 @@ def test_asc_wide_volumes_with_cms_suppression(tmp_path):
 
 @requires_shared
 def test_maine_clinicians_dirty_zips_and_blank_rows(tmp_path):
-    proc = run_cli("optimize", "configs/cms-dac-clinicians-maine.yaml", "-o", str(tmp_path), "-q", "--time-limit", "10")
-    assert proc.returncode == 0, proc.stderr.decode()
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assignments = pd.read_csv(tmp_path / "assignments.csv", dtype=str)
+    summary, assignments, _ = optimize_config("cms-dac-clinicians-maine", tmp_path, time_limit=10)
     assert summary["accounts"]["empty_rows_skipped"] == 2574
     assert summary["accounts"]["rejected_rows"] == 0  # every 8-digit ZIP+4 without its leading zero resolves
     assert assignments["zip"].str.fullmatch(r"\d{5}").all()

@@ -75,6 +75,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "territories": "territories.count",
         "tolerance": "territories.balance.tolerance",
         "time_limit": "solver.time_limit",
+        "write_report": "output.report",
         "accounts": "inputs.accounts.path",
         "volumes": "inputs.volumes.path",
     }
@@ -111,11 +112,28 @@ def common_options(command):
 @click.option("-k", "--territories", type=int, help="Number of territories (overrides territories.count).")
 @click.option("--tolerance", type=float, help="Balance band, e.g. 0.05 for ±5 % (overrides the config).")
 @click.option("--time-limit", type=float, help="Solver time budget in seconds (overrides solver.time_limit).")
+@click.option(
+    "--report/--no-report",
+    "write_report",
+    default=None,
+    help="Write report.html, plans/, GeoJSON and the workbook (overrides output.report).",
+)
 @_handle_errors
 def optimize(
-    config_path, accounts, volumes, quiet, log_json, output, seed, territories, tolerance, time_limit, report
+    config_path,
+    accounts,
+    volumes,
+    quiet,
+    log_json,
+    output,
+    seed,
+    territories,
+    tolerance,
+    time_limit,
+    write_report,
+    report,
 ) -> None:
-    """Solve a balanced alignment and write assignments.csv, territories.csv, summary.json and rejects.csv."""
+    """Solve a balanced alignment; write the assignments, territories, summary, rejects and the report."""
     started = time.perf_counter()
     config = load_config(
         config_path,
@@ -124,6 +142,7 @@ def optimize(
             territories=territories,
             tolerance=tolerance,
             time_limit=time_limit,
+            write_report=write_report,
             accounts=accounts,
             volumes=volumes,
         ),
