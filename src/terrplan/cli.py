@@ -177,7 +177,8 @@ def optimize(
         sys.stdout.flush()
     else:
         write_files(Path(target), files)
-        report.info("wrote", f"wrote {', '.join(files)} to {target}", directory=target, files=list(files))
+        shown = ", ".join(name for name in files if "/" not in name)
+        report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     report.info(
         "solved",
