@@ -75,3 +75,33 @@ def test_optimize_reports_disruption_against_the_current_alignment(tiny):
     assert list(moves["account_id"]) == ["B4"] and list(moves["from_territory"]) == ["T1"]
     changes = pd.read_csv(tiny.out / "changes.csv").set_index("territory")
     assert changes.loc["T1", "accounts_lost"] == 1 and changes.loc["T2", "potential_gained"] == 30.0
+
+
+def test_refresh_repairs_the_current_alignment_with_the_fewest_moves(tiny):
+    # Current: T1 = A1-A4 + B4 = 330, T2 = B1-B3 = 270; band 285-315. Moving B4 (30) alone repairs both.
+    result = invoke("optimize", str(tiny.config), "--current", "accounts", "--budget", "0.10", "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["status"] == "refreshed"
+    assert summary["refresh"]["moved_share"] == 0.05
+    assert summary["refresh"]["needed_share_lower_bound"] == 0.025  # 15 above T1's maximum, of 600
+    territories = pd.read_csv(tiny.out / "territories.csv")
+    assert list(territories["territory"]) == ["T1", "T2"] and list(territories["potential"]) == [300.0, 300.0]
+    assert pd.read_csv(tiny.out / "moves.csv")["account_id"].tolist() == ["B4"]
+
+
+def test_refresh_from_a_file_is_the_same_as_from_the_accounts_column(tiny):
+    tiny.write("current.csv", "account_id,territory\nA1,T1\nA2,T1\nA3,T1\nA4,T1\nB1,T2\nB2,T2\nB3,T2\nB4,T1\n")
+    a = invoke("optimize", str(tiny.config), "--current", "accounts", "-o", "-", "-q")
+    b = invoke("optimize", str(tiny.config), "--current", str(tiny.dir / "current.csv"), "-o", "-", "-q")
+    assert a.exit_code == b.exit_code == 0
+    assert a.stdout == b.stdout
+
+
+def test_refresh_over_budget_says_what_budget_would_work(tiny):
+    result = invoke("optimize", str(tiny.config), "--current", "accounts", "--budget", "0.01", "-q")
+    assert result.exit_code == 4
+    assert "the refresh cannot bring every territory inside its band within the budget (2 outside)" in result.stderr
+    assert "any repair must move at least 2.5% of potential (what lies beyond the bands); the greedy repair moves 5.0%" in result.stderr
+    assert "hint: raise the budget to at least 5.0% (--budget 0.05)" in result.stderr
+    assert not tiny.out.exists()

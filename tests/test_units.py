@@ -112,6 +112,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "cli": 5,
     "write": 4,
     "pipeline": 4,
+    "refresh": 4.5,
     "hierarchy": 4,
     "sizing": 4,
     "compare": 4,

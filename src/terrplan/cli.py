@@ -28,6 +28,7 @@ from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_al
 from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
+from terrplan.refresh import run_refresh
 from terrplan.report import report_files
 from terrplan.reps import territory_reps
 from terrplan.sizing import k_range as sizing_k_range
@@ -76,6 +77,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "tolerance": "territories.balance.tolerance",
         "time_limit": "solver.time_limit",
         "write_report": "output.report",
+        "budget": "disruption.budget",
         "accounts": "inputs.accounts.path",
         "volumes": "inputs.volumes.path",
     }
@@ -118,6 +120,12 @@ def common_options(command):
     default=None,
     help="Write report.html, plans/, GeoJSON and the workbook (overrides output.report).",
 )
+@click.option(
+    "--current",
+    help="Refresh instead of redesign: repair this alignment (CSV with account_id, territory; 'accounts' for the "
+    "accounts' current territory column) with the fewest moves.",
+)
+@click.option("--budget", type=float, help="With --current: at most this share of potential may move (0.10 = 10 %).")
 @_handle_errors
 def optimize(
     config_path,
@@ -131,6 +139,8 @@ def optimize(
     tolerance,
     time_limit,
     write_report,
+    current,
+    budget,
     report,
 ) -> None:
     """Solve a balanced alignment; write the assignments, territories, summary, rejects and the report."""
@@ -143,11 +153,28 @@ def optimize(
             tolerance=tolerance,
             time_limit=time_limit,
             write_report=write_report,
+            budget=budget,
             accounts=accounts,
             volumes=volumes,
         ),
     )
     loaded = _load(config, report)
+    if current is not None:
+        table = None if current == "accounts" else read_alignment(Path(current))
+        run = run_refresh(loaded, config, table, config.disruption.budget)
+        if run.failure is not None:
+            raise run.failure
+        metrics = _with_hierarchy(run.metrics, config)
+        fields = {"status": "refreshed", "lower_bound": None, "gap": None, "refresh": run.figures}
+        summary = _summary(config, loaded, metrics, fields, time.perf_counter() - started)
+        _write_outputs(config, loaded, metrics, summary, output, report)
+        report.info(
+            "refreshed",
+            f"refreshed: moved {run.figures['moved_share']:.1%} of potential (at least "
+            f"{run.figures['needed_share_lower_bound']:.1%} had to move); every territory inside its band",
+            **run.figures,
+        )
+        return
     problem = build_problem(loaded.accounts, config, loaded.reps)
     check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
     report.info(
@@ -167,18 +194,7 @@ def optimize(
     if not metrics.all_in_band:
         raise _band_failure(metrics)
     summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
-    files = _output_files(metrics, summary, loaded)
-    target = output if output is not None else str(config.resolve(config.output.dir))
-    if config.output.report and target != "-":
-        with report.status("writing the report…"):
-            files.update(report_files(metrics.assignments, metrics.territories, summary, config.plans, loaded.reps))
-    if target == "-":
-        sys.stdout.write(files["assignments.csv"])
-        sys.stdout.flush()
-    else:
-        write_files(Path(target), files)
-        shown = ", ".join(name for name in files if "/" not in name)
-        report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
+    _write_outputs(config, loaded, metrics, summary, output, report)
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     report.info(
         "solved",
@@ -188,6 +204,24 @@ def optimize(
         f"{time.perf_counter() - started:.1f} s",
         **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
     )
+
+
+def _write_outputs(
+    config: Config, loaded: Loaded, metrics: Metrics, summary: dict[str, Any], output: str | None, report: Reporter
+) -> None:
+    """All files to the output folder (atomically), or the assignments CSV to stdout for '-o -'."""
+    files = _output_files(metrics, summary, loaded)
+    target = output if output is not None else str(config.resolve(config.output.dir))
+    if target == "-":
+        sys.stdout.write(files["assignments.csv"])
+        sys.stdout.flush()
+        return
+    if config.output.report:
+        with report.status("writing the report…"):
+            files.update(report_files(metrics.assignments, metrics.territories, summary, config.plans, loaded.reps))
+    write_files(Path(target), files)
+    shown = ", ".join(name for name in files if "/" not in name)
+    report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
 
 
 def _rep_labels(config: Config, loaded: Loaded, problem, result: Result) -> tuple[list[str] | None, Any]:

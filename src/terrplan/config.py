@@ -163,6 +163,13 @@ class Solver:
 
 
 @dataclass(frozen=True)
+class Disruption:
+    """Refresh mode (`optimize --current`): how much of the current alignment may change."""
+
+    budget: float | None = None  # at most this share of potential may change territory (e.g. 0.10)
+
+
+@dataclass(frozen=True)
 class Hierarchy:
     """Territories grouped into districts, districts into regions (1 = no level)."""
 
@@ -206,6 +213,7 @@ class Config:
     territories: Territories = field(default_factory=Territories)
     solver: Solver = field(default_factory=Solver)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
+    disruption: Disruption = field(default_factory=Disruption)
     plans: Plans = field(default_factory=Plans)
     sizing: Sizing = field(default_factory=Sizing)
     output: Output = field(default_factory=Output)
@@ -373,6 +381,17 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 "centres at rep homes need a rep roster",
                 key="territories.centres",
                 hint="add inputs.reps: {path: reps.csv}, or use centres: free",
+            )
+        )
+    budget = config.disruption.budget
+    if budget is not None and not 0 <= budget <= 1:
+        out.append(
+            Finding(
+                file,
+                "the budget is a share of potential in [0, 1]",
+                key="disruption.budget",
+                value=str(budget),
+                hint="0.10 lets at most 10 % of potential change territory",
             )
         )
     h = config.hierarchy

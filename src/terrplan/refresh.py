@@ -1,0 +1,160 @@
+"""Quarterly refresh: repair a drifted alignment with the fewest, smallest moves, inside a disruption budget.
+
+Start from the current alignment, centre each territory on its weighted 1-median (or its rep's home), then move
+one account at a time out of or into a territory that is outside its band, cheapest extra travel per unit of
+band violation removed first. Territories inside their band only give or take accounts when that helps a
+territory outside it. The same inputs give the same moves.
+
+A lower bound on what any repair must move: the potential above the upper bands, or below the lower bands,
+whichever is larger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from terrplan.config import Config
+from terrplan.errors import Finding, InfeasibleError, InputError
+from terrplan.metrics import Metrics, evaluate
+from terrplan.model import Alignment, Problem, band_violation, territory_totals
+from terrplan.pipeline import Loaded, alignment_centres, match_alignment
+from terrplan.problem import build_problem
+from terrplan.read import Table
+from terrplan.solve.assign import Arcs, primary_metric, repair_bands
+
+_ARCS = 30
+
+
+@dataclass(frozen=True)
+class Refresh:
+    territory: np.ndarray  # repaired alignment (territory index per unit)
+    moved_share: float  # share of the primary metric moved
+    needed_share_bound: float  # no repair can move less than this share
+    unlimited_share: float  # what the repair moves without a budget
+    bands_hold: bool
+
+
+def refresh(problem: Problem, current: np.ndarray, centres: np.ndarray, budget_share: float | None) -> Refresh:
+    """Repair `current` towards the bands, moving at most `budget_share` of the primary metric."""
+    row = primary_metric(problem)
+    amount = problem.metrics[row if row is not None else 0]
+    total = float(amount.sum()) or 1.0
+    arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
+    unlimited = repair_bands(problem, current, arcs)
+    unlimited_share = _moved(amount, current, unlimited) / total
+    territory = unlimited
+    if budget_share is not None and unlimited_share > budget_share + 1e-12:
+        territory = _within_budget(problem, current, arcs, amount, budget_share * total)
+    bound = needed_move_bound(problem, current, row) / total
+    holds = bool(band_violation(problem, territory).sum() <= 1e-9 * max(total, 1.0))
+    return Refresh(territory, _moved(amount, current, territory) / total, bound, unlimited_share, holds)
+
+
+def needed_move_bound(problem: Problem, territory: np.ndarray, row: int | None) -> float:
+    """Every unit of the primary metric above an upper band (or missing below a lower one) must move."""
+    if row is None:
+        return 0.0
+    totals = territory_totals(problem, territory)[row]
+    over = np.maximum(totals - problem.upper[row], 0).sum()
+    under = np.maximum(problem.lower[row] - totals, 0).sum()
+    return float(max(over, under))
+
+
+def _within_budget(problem: Problem, current: np.ndarray, arcs: Arcs, amount: np.ndarray, budget: float) -> np.ndarray:
+    """The repair one move at a time, stopping before the moved amount would pass the budget."""
+    territory = current.copy()
+    while True:
+        step = repair_bands(problem, territory, arcs, max_moves=1)
+        if np.array_equal(step, territory) or _moved(amount, current, step) > budget + 1e-9:
+            return territory
+        territory = step
+
+
+def _moved(amount: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
+    return float(amount[before != after].sum())
+
+
+@dataclass(frozen=True)
+class RefreshRun:
+    """What `optimize --current` reports: the repaired alignment's metrics and the refresh figures."""
+
+    metrics: Metrics
+    figures: dict[str, float | int | None]
+    failure: InfeasibleError | None  # set when the budget or the bands cannot be met
+
+
+def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_share: float | None) -> RefreshRun:
+    """Repair the current alignment (a file, or the accounts' current territory) within the budget."""
+    given = match_alignment(loaded.accounts, current)
+    blocking = [f for f in given.findings if "not assigned" not in f.message]
+    if blocking:  # twice-assigned or unknown accounts make the current alignment ambiguous
+        raise InputError("the current alignment cannot be used", blocking)
+    if not given.labels:
+        raise InputError("the current alignment assigns no account to a territory")
+    accounts = loaded.accounts.assign(territory=[given.labels[t] if t >= 0 else "" for t in given.territory])
+    sized = dataclasses.replace(
+        config, territories=dataclasses.replace(config.territories, count=len(given.labels), centres="free")
+    )
+    problem = build_problem(accounts, sized)
+    start = given.territory.copy()
+    placed = start >= 0
+    centres = _current_centres(problem, start, placed)
+    # New accounts (in no current territory) join the nearest territory first; that is not a move.
+    if not placed.all():
+        start[~placed] = Arcs.build(problem, centres, 1).territory[~placed, 0]
+    result = refresh(problem, start, centres, budget_share)
+    alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
+    metrics = evaluate(accounts, problem, alignment, given.labels, _reps_by_label(loaded, given.labels))
+    figures = {
+        "budget_share": budget_share,
+        "moved_share": round(result.moved_share, 6),
+        "needed_share_lower_bound": round(result.needed_share_bound, 6),
+        "unlimited_repair_share": round(result.unlimited_share, 6),
+        "new_accounts": int((~placed).sum()),
+    }
+    failure = None
+    if not result.bands_hold:
+        outside = metrics.territories.loc[~metrics.territories["in_band"], "territory"].tolist()
+        failure = InfeasibleError(
+            f"the refresh cannot bring every territory inside its band within the budget ({len(outside)} outside)",
+            [
+                Finding("refresh", f"still outside the band: {', '.join(outside)}"),
+                Finding(
+                    "refresh",
+                    f"any repair must move at least {result.needed_share_bound:.1%} of {problem.metric_names[0]} "
+                    f"(what lies beyond the bands); the greedy repair moves {result.unlimited_share:.1%}",
+                    hint=f"raise the budget to at least {result.unlimited_share:.1%} (--budget "
+                    f"{np.ceil(result.unlimited_share * 1000) / 1000:g}), widen the tolerance, or run a full "
+                    "optimize without --current",
+                ),
+            ],
+        )
+    return RefreshRun(metrics, figures, failure)
+
+
+def _current_centres(problem: Problem, territory: np.ndarray, placed: np.ndarray) -> np.ndarray:
+    """1-median of each current territory over its placed accounts (unit ids)."""
+    members = np.flatnonzero(placed)
+    sub = dataclasses.replace(
+        problem, weights=problem.weights[members], metrics=problem.metrics[:, members], coords=problem.coords[members]
+    )
+    return members[alignment_centres(sub, territory[members])]
+
+
+def _reps_by_label(loaded: Loaded, labels: tuple[str, ...]):
+    """Rep columns for territories whose name the roster's territory column gives."""
+    if loaded.reps is None:
+        return None
+    reps = loaded.reps.set_index("territory")
+    rows = [reps.loc[label] if label in reps.index else None for label in labels]
+    return pd.DataFrame(
+        {
+            "rep_id": [r["rep_id"] if r is not None else "" for r in rows],
+            "rep_name": [r["name"] if r is not None else "VACANT" for r in rows],
+            "fte": [r["fte"] if r is not None else 0.0 for r in rows],
+        }
+    )
