@@ -119,6 +119,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "progress": 4,
     "report": 4,
     "metrics": 3,
+    "units": 3.5,
     "reps": 3,
     "solve": 3,
     "score": 3,

@@ -24,8 +24,8 @@ from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, Infeasible
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Result
-from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment
-from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
+from terrplan.pipeline import Loaded, account_level, alignment_centres, load_accounts, match_alignment
+from terrplan.problem import METRIC_COLUMNS, build_problem, metric_values, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.refresh import run_refresh
@@ -34,6 +34,7 @@ from terrplan.reps import territory_reps
 from terrplan.sizing import k_range as sizing_k_range
 from terrplan.sizing import needed_territories, recommended_k, size_table
 from terrplan.solve import SolveParams, check_feasible, solve
+from terrplan.units import make_units
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
@@ -175,11 +176,14 @@ def optimize(
             **run.figures,
         )
         return
-    problem = build_problem(loaded.accounts, config, loaded.reps)
-    check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
+    weights = metric_values(loaded.accounts, config.territories.objective_weight)
+    units = make_units(loaded.accounts, config.units, weights)
+    problem = build_problem(units.frame, config, loaded.reps)
+    check_feasible(problem, list(units.frame["unit"]), what="territories")
+    what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
     report.info(
         "solving",
-        f"solving: {problem.n_units} accounts into {problem.n_territories} territories, "
+        f"solving: {problem.n_units} {what} into {problem.n_territories} territories, "
         f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}",
         accounts=problem.n_units,
         territories=problem.n_territories,
@@ -189,18 +193,26 @@ def optimize(
     )
     with report.status("optimizing territories…"):
         result = solve(problem, params)
-    metrics = evaluate(loaded.accounts, problem, result.alignment, *_rep_labels(config, loaded, problem, result))
-    metrics = _with_hierarchy(metrics, config)
+    labels, rep_columns = _rep_labels(config, loaded, problem, result)
+    by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps)
+    metrics = _with_hierarchy(evaluate(loaded.accounts, *by_account, labels, rep_columns), config)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
-    summary = _summary(config, loaded, metrics, _result_fields(result), time.perf_counter() - started)
+    fields = _result_fields(result)
+    if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
+        fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
+    summary = _summary(config, loaded, metrics, fields, time.perf_counter() - started)
     _write_outputs(config, loaded, metrics, summary, output, report)
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
+    bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"
+    quality = f"lower bound {bound}, gap {gap}"
+    if not units.trivial:  # the bound holds for the unit problem, whose objective differs from the per-account one
+        quality = f"units: objective {result.objective:,.1f}, {quality}"
+    balance = metrics.balance
     report.info(
         "solved",
-        f"{result.status}: objective {result.objective:,.1f}, lower bound "
-        f"{result.lower_bound if result.lower_bound is None else f'{result.lower_bound:,.1f}'}, gap {gap}; "
-        f"{metrics.balance['metric']} index {metrics.balance['min_index']:.1f}-{metrics.balance['max_index']:.1f}; "
+        f"{result.status}: objective {metrics.objective:,.1f}, {quality}; "
+        f"{balance['metric']} index {balance['min_index']:.1f}-{balance['max_index']:.1f}; "
         f"{time.perf_counter() - started:.1f} s",
         **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
     )
@@ -238,7 +250,7 @@ def _rep_labels(config: Config, loaded: Loaded, problem, result: Result) -> tupl
 
 def _with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
     """district and region columns in both tables (D1/R1 when the config sets no hierarchy)."""
-    column = METRIC_COLUMNS[config.territories.balance.metric] or "accounts"
+    column = METRIC_COLUMNS[config.territories.balance.metric]
     levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed)
     territories = metrics.territories.merge(levels, on="territory", how="left")
     assignments = metrics.assignments.merge(levels, on="territory", how="left")

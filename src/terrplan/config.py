@@ -44,6 +44,10 @@ class AccountColumns:
     territory: str | None = None
 
 
+#: Fields an account row has after reading (usable in units.keep_together).
+ACCOUNT_FIELDS = ("system", "address", "zip", "city", "state", "type", "specialty", "name", "territory")
+
+
 @dataclass(frozen=True)
 class VolumeColumns:
     account: str | None = None
@@ -138,6 +142,15 @@ DEFAULT_SEGMENTS = (
 
 
 @dataclass(frozen=True)
+class Units:
+    """What the optimizer moves: single accounts or whole ZIPs; accounts sharing a value in a keep-together
+    column (e.g. system) always move as one."""
+
+    by: Literal["account", "zip"] = "account"
+    keep_together: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Balance:
     metric: Literal["potential", "workload", "accounts"] = "potential"
     tolerance: float = 0.05  # each territory within mean x (1 +/- tolerance)
@@ -211,6 +224,7 @@ class Config:
     scoring: Scoring = field(default_factory=Scoring)
     segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
     territories: Territories = field(default_factory=Territories)
+    units: Units = field(default_factory=Units)
     solver: Solver = field(default_factory=Solver)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     disruption: Disruption = field(default_factory=Disruption)
@@ -383,6 +397,18 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 hint="add inputs.reps: {path: reps.csv}, or use centres: free",
             )
         )
+    for i, column in enumerate(config.units.keep_together):
+        if column not in ACCOUNT_FIELDS:
+            close = closest(column, list(ACCOUNT_FIELDS))
+            out.append(
+                Finding(
+                    file,
+                    "not an account field",
+                    key=f"units.keep_together[{i}]",
+                    value=column,
+                    hint=f"did you mean '{close}'?" if close else f"one of: {', '.join(ACCOUNT_FIELDS)}",
+                )
+            )
     budget = config.disruption.budget
     if budget is not None and not 0 <= budget <= 1:
         out.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,12 @@ import pandas as pd
 
 from terrplan.config import Config
 from terrplan.errors import ConfigError, Finding, InputError
-from terrplan.model import Problem
+from terrplan.model import Alignment, Problem
+from terrplan.problem import build_problem
 from terrplan.read import Table, read_accounts, read_reps, read_volumes
 from terrplan.score import score_accounts
 from terrplan.solve.centres import recentre
+from terrplan.units import Units
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,21 @@ def alignment_centres(problem: Problem, territory: np.ndarray) -> np.ndarray:
         if first_member[t] < 0:
             first_member[t] = unit
     return recentre(problem, territory, first_member)
+
+
+def account_level(
+    units: Units,
+    problem: Problem,
+    alignment: Alignment,
+    accounts: pd.DataFrame,
+    config: Config,
+    reps: pd.DataFrame | None,
+) -> tuple[Problem, Alignment]:
+    """The unit solution seen account by account: each account in its unit's territory, distances measured from
+    the account itself to the territory's centre (a fixed site at the centre unit's location)."""
+    if units.trivial:
+        return problem, alignment
+    by_account = build_problem(accounts, config, reps)
+    centres = problem.site_coords()[alignment.centres]
+    fixed = dataclasses.replace(by_account, fixed_sites=centres)
+    return fixed, Alignment(alignment.territory[units.of_account], np.arange(problem.n_territories))

@@ -9,14 +9,14 @@ from terrplan.config import Config
 from terrplan.errors import ConfigError, Finding, InfeasibleError
 from terrplan.model import Problem
 
-#: Config metric name -> scored-accounts column.
-METRIC_COLUMNS = {"potential": "potential", "workload": "workload_hours", "accounts": None}
+#: Config metric name -> column of the accounts (or units) table; a table without an `accounts` column counts 1 a row.
+METRIC_COLUMNS = {"potential": "potential", "workload": "workload_hours", "accounts": "accounts"}
 DEFAULT_TERRITORIES = 10
 
 
 def metric_values(accounts: pd.DataFrame, metric: str) -> np.ndarray:
     column = METRIC_COLUMNS[metric]
-    return np.ones(len(accounts)) if column is None else accounts[column].to_numpy(dtype=float)
+    return accounts[column].to_numpy(dtype=float) if column in accounts else np.ones(len(accounts))
 
 
 def territory_count(config: Config, reps: pd.DataFrame | None) -> int:

@@ -1,0 +1,92 @@
+"""Units: what the optimizer moves. One account each, or all accounts of a ZIP, with keep-together groups merged.
+
+Accounts that share a non-blank value in a keep-together column (e.g. `system`: all sites of one health system)
+form one unit, so they always land in one territory. Units chain: with `by: zip`, a health system spanning two
+ZIPs pulls both ZIPs into one unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from terrplan.config import Units as UnitsSpec
+
+
+@dataclass(frozen=True)
+class Units:
+    of_account: np.ndarray  # unit index per account
+    frame: pd.DataFrame  # per unit: unit (label), lat, lon, potential, workload_hours, accounts
+
+    @property
+    def trivial(self) -> bool:
+        return len(self.frame) == len(self.of_account)
+
+
+def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray) -> Units:
+    """Group accounts into units; a unit sits at its members' weighted mean location (weights, e.g. potential)."""
+    keys = [accounts["zip"].to_numpy()] if spec.by == "zip" else []
+    keys += [accounts[column].to_numpy() for column in spec.keep_together]
+    of_account = _components(len(accounts), keys)
+    # Number units by their first account so the order (and so every output) is stable.
+    _, first = np.unique(of_account, return_index=True)
+    order = np.argsort(first, kind="stable")
+    relabel = np.empty_like(order)
+    relabel[order] = np.arange(len(order))
+    of_account = relabel[of_account]
+    w = np.where(weights > 0, weights, 0.0) + 1e-9
+    frame = pd.DataFrame(
+        {
+            "unit": accounts["zip"] if spec.by == "zip" else accounts["account_id"],
+            "w": w,
+            "wlat": w * accounts["lat"].to_numpy(),
+            "wlon": w * accounts["lon"].to_numpy(),
+            "potential": accounts["potential"].to_numpy(),
+            "workload_hours": accounts["workload_hours"].to_numpy(),
+            "accounts": 1,
+            "of": of_account,
+        }
+    )
+    grouped = frame.groupby("of", sort=True).agg(
+        unit=("unit", "first"),
+        w=("w", "sum"),
+        wlat=("wlat", "sum"),
+        wlon=("wlon", "sum"),
+        potential=("potential", "sum"),
+        workload_hours=("workload_hours", "sum"),
+        accounts=("accounts", "sum"),
+    )
+    grouped["lat"] = grouped["wlat"] / grouped["w"]
+    grouped["lon"] = grouped["wlon"] / grouped["w"]
+    # Labels for messages: a group names its first account (or ZIP) and its size.
+    prefix = "ZIP " if spec.by == "zip" else ""
+    many = grouped["accounts"] > 1
+    grouped["unit"] = prefix + grouped["unit"].astype(str)
+    grouped.loc[many, "unit"] = (
+        "the unit of " + grouped.loc[many, "unit"] + " (" + grouped.loc[many, "accounts"].astype(str) + " accounts)"
+    )
+    return Units(
+        of_account, grouped[["unit", "lat", "lon", "potential", "workload_hours", "accounts"]].reset_index(drop=True)
+    )
+
+
+def _components(n: int, keys: list[np.ndarray]) -> np.ndarray:
+    """Connected components of accounts linked by equal non-blank key values."""
+    if not keys:
+        return np.arange(n)
+    rows, cols, offset = [], [], n
+    for values in keys:
+        text = pd.Series(values, dtype=str).fillna("").str.strip()
+        present = (text != "").to_numpy()
+        codes, _ = pd.factorize(text[present])
+        rows.append(np.flatnonzero(present))
+        cols.append(codes + offset)
+        offset += int(codes.max(initial=-1)) + 1
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(offset, offset))
+    _, labels = connected_components(graph, directed=False)
+    return labels[:n]
