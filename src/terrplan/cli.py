@@ -18,8 +18,10 @@ from rich.console import Console
 from rich.table import Table
 
 from terrplan import __version__
+from terrplan.adjacency import read_graph
 from terrplan.compare import Comparison, compare, disruption, load_side
 from terrplan.config import Config, load_config
+from terrplan.contiguity import add_empty_areas, contiguous_result, unit_neighbours
 from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, evaluate
@@ -178,6 +180,9 @@ def optimize(
         return
     weights = metric_values(loaded.accounts, config.territories.objective_weight)
     units = make_units(loaded.accounts, config.units, weights)
+    graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
+    if graph is not None:
+        units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
     check_feasible(problem, list(units.frame["unit"]), what="territories")
     what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
@@ -193,12 +198,17 @@ def optimize(
     )
     with report.status("optimizing territories…"):
         result = solve(problem, params)
+    contiguity = None
+    if graph is not None:
+        result, contiguity = contiguous_result(problem, result, unit_neighbours(units.areas, graph))
     labels, rep_columns = _rep_labels(config, loaded, problem, result)
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps)
     metrics = _with_hierarchy(evaluate(loaded.accounts, *by_account, labels, rep_columns), config)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
     fields = _result_fields(result)
+    if contiguity is not None:
+        fields["contiguity"] = contiguity
     if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
         fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
     summary = _summary(config, loaded, metrics, fields, time.perf_counter() - started)

@@ -146,7 +146,7 @@ class Units:
     """What the optimizer moves: single accounts or whole ZIPs; accounts sharing a value in a keep-together
     column (e.g. system) always move as one."""
 
-    by: Literal["account", "zip"] = "account"
+    by: Literal["account", "zip", "county"] = "account"
     keep_together: tuple[str, ...] = ()
 
 
@@ -173,6 +173,13 @@ class Solver:
     seed: int = 0
     time_limit: float = 60.0
     candidates: int = 30
+
+
+@dataclass(frozen=True)
+class Contiguity:
+    """Every territory one connected piece over an adjacency graph (needs units.by: zip or county)."""
+
+    graph: str | None = None  # a ZIP adjacency JSON ({"27601": [...]}) or the Census county_adjacency.txt
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,7 @@ class Config:
     solver: Solver = field(default_factory=Solver)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     disruption: Disruption = field(default_factory=Disruption)
+    contiguity: Contiguity = field(default_factory=Contiguity)
     plans: Plans = field(default_factory=Plans)
     sizing: Sizing = field(default_factory=Sizing)
     output: Output = field(default_factory=Output)
@@ -409,6 +417,15 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                     hint=f"did you mean '{close}'?" if close else f"one of: {', '.join(ACCOUNT_FIELDS)}",
                 )
             )
+    if config.contiguity.graph and config.units.by == "account":
+        out.append(
+            Finding(
+                file,
+                "contiguity needs area units",
+                key="contiguity.graph",
+                hint="set units.by: zip (with a ZIP graph) or units.by: county (with the county graph)",
+            )
+        )
     budget = config.disruption.budget
     if budget is not None and not 0 <= budget <= 1:
         out.append(

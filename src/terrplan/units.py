@@ -1,4 +1,5 @@
-"""Units: what the optimizer moves. One account each, or all accounts of a ZIP, with keep-together groups merged.
+"""Units: what the optimizer moves. One account each, or all accounts of a ZIP or county, with keep-together
+groups merged.
 
 Accounts that share a non-blank value in a keep-together column (e.g. `system`: all sites of one health system)
 form one unit, so they always land in one territory. Units chain: with `by: zip`, a health system spanning two
@@ -15,21 +16,25 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from terrplan.config import Units as UnitsSpec
+from terrplan.geo import county_of
 
 
 @dataclass(frozen=True)
 class Units:
     of_account: np.ndarray  # unit index per account
     frame: pd.DataFrame  # per unit: unit (label), lat, lon, potential, workload_hours, accounts
+    areas: tuple[frozenset[str], ...] = ()  # per unit, the ZIPs or counties it covers (units.by zip / county)
 
     @property
     def trivial(self) -> bool:
-        return len(self.frame) == len(self.of_account)
+        """One unit per account, in account order: the unit problem is the account problem."""
+        return len(self.frame) == len(self.of_account) and not self.areas
 
 
 def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray) -> Units:
     """Group accounts into units; a unit sits at its members' weighted mean location (weights, e.g. potential)."""
-    keys = [accounts["zip"].to_numpy()] if spec.by == "zip" else []
+    area = _area_keys(accounts, spec.by)
+    keys = [area] if area is not None else []
     keys += [accounts[column].to_numpy() for column in spec.keep_together]
     of_account = _components(len(accounts), keys)
     # Number units by their first account so the order (and so every output) is stable.
@@ -41,7 +46,7 @@ def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray) -> 
     w = np.where(weights > 0, weights, 0.0) + 1e-9
     frame = pd.DataFrame(
         {
-            "unit": accounts["zip"] if spec.by == "zip" else accounts["account_id"],
+            "unit": area if area is not None else accounts["account_id"],
             "w": w,
             "wlat": w * accounts["lat"].to_numpy(),
             "wlon": w * accounts["lon"].to_numpy(),
@@ -63,15 +68,27 @@ def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray) -> 
     grouped["lat"] = grouped["wlat"] / grouped["w"]
     grouped["lon"] = grouped["wlon"] / grouped["w"]
     # Labels for messages: a group names its first account (or ZIP) and its size.
-    prefix = "ZIP " if spec.by == "zip" else ""
+    prefix = {"zip": "ZIP ", "county": "county "}.get(spec.by, "")
     many = grouped["accounts"] > 1
     grouped["unit"] = prefix + grouped["unit"].astype(str)
     grouped.loc[many, "unit"] = (
         "the unit of " + grouped.loc[many, "unit"] + " (" + grouped.loc[many, "accounts"].astype(str) + " accounts)"
     )
-    return Units(
-        of_account, grouped[["unit", "lat", "lon", "potential", "workload_hours", "accounts"]].reset_index(drop=True)
-    )
+    columns = ["unit", "lat", "lon", "potential", "workload_hours", "accounts"]
+    areas: tuple[frozenset[str], ...] = ()
+    if area is not None:
+        per_unit = pd.Series(area).groupby(of_account).agg(frozenset)
+        areas = tuple(per_unit.sort_index())
+    return Units(of_account, grouped[columns].reset_index(drop=True), areas)
+
+
+def _area_keys(accounts: pd.DataFrame, by: str) -> np.ndarray | None:
+    """The ZIP or county FIPS of each account when units are areas."""
+    if by == "zip":
+        return accounts["zip"].to_numpy().astype(str)
+    if by == "county":
+        return county_of(accounts["zip"], accounts["lat"].to_numpy(), accounts["lon"].to_numpy())
+    return None
 
 
 def _components(n: int, keys: list[np.ndarray]) -> np.ndarray:
