@@ -93,8 +93,11 @@ def test_size_rejects_a_malformed_range(tiny):
 
 
 def test_hierarchy_puts_district_and_region_in_every_output(tiny):
-    tiny.write("config.yaml", TINY_CONFIG.replace("  count: 2\n", "  count: 4\n").replace("tolerance: 0.05", "tolerance: 0.5")
-               + "hierarchy: {districts: 2, regions: 1, tolerance: 0.5}\n")
+    tiny.write(
+        "config.yaml",
+        TINY_CONFIG.replace("  count: 2\n", "  count: 4\n").replace("tolerance: 0.05", "tolerance: 0.5")
+        + "hierarchy: {districts: 2, regions: 1, tolerance: 0.5}\n",
+    )
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 0, result.stderr
     territories = pd.read_csv(tiny.out / "territories.csv")
@@ -113,3 +116,23 @@ def test_more_districts_than_territories_is_a_config_error(tiny):
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 3
     assert "key 'hierarchy.districts': more districts than territories (got '3')" in result.stderr
+
+
+def test_min_and_max_accounts_per_territory_hold(tiny):
+    tiny.write(
+        "config.yaml",
+        TINY_CONFIG.replace("  count: 2\n", "  count: 3\n  min_accounts: 2\n  max_accounts: 3\n").replace(
+            "tolerance: 0.05", "tolerance: 0.9"
+        ),
+    )
+    result = invoke("optimize", str(tiny.config), "-q", "--no-report")
+    assert result.exit_code == 0, result.stderr
+    counts = pd.read_csv(tiny.out / "territories.csv")["accounts"]
+    assert counts.between(2, 3).all() and counts.sum() == 8
+
+
+def test_account_limits_that_cannot_add_up_are_explained(tiny):
+    tiny.write("config.yaml", TINY_CONFIG.replace("  count: 2\n", "  count: 2\n  max_accounts: 3\n"))
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 4
+    assert "total accounts 8 exceeds the sum of the territory maxima 6" in result.stderr

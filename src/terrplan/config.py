@@ -166,6 +166,9 @@ class Territories:
     balance: Balance = field(default_factory=Balance)
     # Objective weight: distance is weighted by this per account.
     objective_weight: Literal["potential", "workload", "accounts"] = "potential"
+    # Hard limits on the number of accounts per territory, on top of the balance band.
+    min_accounts: int | None = None
+    max_accounts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,15 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 key="territories.balance.tolerance",
                 value=str(t.balance.tolerance),
                 hint="0.05 means every territory within ±5 % of the mean",
+            )
+        )
+    if t.min_accounts is not None and t.max_accounts is not None and t.min_accounts > t.max_accounts:
+        out.append(
+            Finding(
+                file,
+                "min_accounts is above max_accounts",
+                key="territories.min_accounts",
+                value=f"{t.min_accounts} > {t.max_accounts}",
             )
         )
     if t.centres == "rep_homes" and config.inputs.reps is None:

@@ -74,13 +74,22 @@ def build_problem(accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | N
     fte = territory_fte(reps, k)
     target = balance.sum() * fte / fte.sum()
     tol = territories.balance.tolerance
+    metrics, names = [balance], [territories.balance.metric]
+    lower, upper = [target * (1 - tol)], [target * (1 + tol)]
+    if territories.min_accounts is not None or territories.max_accounts is not None:
+        metrics.append(metric_values(accounts, "accounts"))
+        names.append("accounts")
+        low = territories.min_accounts if territories.min_accounts is not None else -np.inf
+        high = territories.max_accounts if territories.max_accounts is not None else np.inf
+        lower.append(np.full(k, float(low)))
+        upper.append(np.full(k, float(high)))
     return Problem(
         n_territories=k,
         weights=metric_values(accounts, territories.objective_weight),
-        metrics=balance[None, :],
-        metric_names=(territories.balance.metric,),
-        lower=(target * (1 - tol))[None, :],
-        upper=(target * (1 + tol))[None, :],
+        metrics=np.array(metrics),
+        metric_names=tuple(names),
+        lower=np.array(lower),
+        upper=np.array(upper),
         coords=accounts[["lat", "lon"]].to_numpy(dtype=float),
         geometry="haversine",
         fixed_sites=reps[["lat", "lon"]].to_numpy(dtype=float) if anchored else None,
