@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from terrplan.errors import InfeasibleError
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
-from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, repair_bands
+from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import lagrangian
-from terrplan.solve.centres import initial_centres, recentre
+from terrplan.solve.centres import bisection_centres, initial_centres, recentre
 from terrplan.solve.feasibility import check_feasible
-from terrplan.solve.interchange import fast_interchange
+from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
 __all__ = ["SolveParams", "check_feasible", "solve"]
 
@@ -35,9 +34,14 @@ class SolveParams:
     bound_iterations: int = 400  # subgradient steps of the Lagrangian bound
     starts: int = 4  # location-allocation runs from different seeds (the clock may cut later ones)
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
+    swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
+    swap_candidates: int = 32  # most promising swaps re-solved per pass
 
 
 _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
+
+_SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
+_BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
@@ -47,22 +51,48 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     start = time.perf_counter()
     check_feasible(problem)
     deadline = start + params.time_limit_s
-    # The heuristic may use up to half the budget before the bound; only runs that hit the limit get cut.
+    # Multi-start may use a quarter of the budget, swaps up to half; only runs that hit the limit get cut.
+    starts_deadline = start + 0.25 * params.time_limit_s
     heuristic_deadline = start + 0.5 * params.time_limit_s
     rng = np.random.default_rng(params.seed)
     seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(params.starts - 1, 0)))]
     best: _Solution | None = None
     rounds = 0
-    swap_cost = _swap_cost(problem)
+    cost = _dense_cost(problem)
+    banded = bool(np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any())
+    row = primary_metric(problem)
+    bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
     for number, seed in enumerate(seeds):
-        if number > 0 and (problem.fixed or time.perf_counter() > heuristic_deadline):
+        if number > 0 and (problem.fixed or time.perf_counter() > starts_deadline):
             break
-        centres = initial_centres(problem, seed)
-        if swap_cost is not None:
-            centres = fast_interchange(swap_cost, centres, heuristic_deadline)
+        # Banded starts alternate k-means++ and recursive bisection; bisection comes first on large instances,
+        # whose k-means++ seeds are far from balanced and slow to repair.
+        if bisect and number % 2 == (0 if problem.n_units > _BISECT_FIRST else 1):
+            centres = bisection_centres(problem, number // 2, problem.metrics[row])
+        else:
+            centres = initial_centres(problem, seed)
+        if cost is not None and not banded:
+            centres = fast_interchange(cost, centres, heuristic_deadline)
         found, used = _locate_allocate(problem, centres, params, heuristic_deadline)
         rounds += used
         best = _better(best, found)
+    assert best is not None
+    swaps = params.swaps and problem.n_units <= _SWAP_UNITS
+    if cost is not None and banded and swaps and bands_hold(problem, best[1]):
+
+        def evaluate(trial: np.ndarray) -> tuple[float, np.ndarray]:
+            territory = _assign(problem, trial, params.candidates)
+            if not bands_hold(problem, territory):
+                return np.inf, territory
+            return objective(problem, Alignment(territory, trial)), territory
+
+        value, territory, centres = balanced_interchange(
+            cost, best[2], best[1], best[0], evaluate, heuristic_deadline, top=params.swap_candidates
+        )
+        if value < best[0]:
+            found, used = _locate_allocate(problem, centres, params, heuristic_deadline)
+            rounds += used
+            best = _better((value, territory, centres), found)
     assert best is not None
     feasible = bands_hold(problem, best[1])
     bound = None
@@ -74,7 +104,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
         relaxed = lagrangian(problem, value, own, remaining, params.bound_iterations)
         bound = relaxed.value
-        if params.polish and not problem.fixed and len(relaxed.sites) == problem.n_territories:
+        if params.polish and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = np.asarray(relaxed.sites, dtype=np.int64)
             if not np.array_equal(np.sort(sites), np.sort(centres)):
                 found, used = _locate_allocate(problem, sites, params, deadline + 0.1 * params.time_limit_s)
@@ -93,9 +123,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
 
 
-def _swap_cost(problem: Problem) -> np.ndarray | None:
-    """(n, S) weighted distances for vertex substitution: p-median mode without bands, when it fits in memory."""
-    if problem.fixed or np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any():
+def _dense_cost(problem: Problem) -> np.ndarray | None:
+    """(n, S) weighted distances for vertex substitution in p-median mode, when they fit in memory."""
+    if problem.fixed:
         return None
     if problem.n_units * problem.n_sites > _SWAP_CELLS:
         return None
@@ -133,15 +163,20 @@ def _locate_allocate(
 
 
 def _assign(problem: Problem, centres: np.ndarray, candidates: int) -> np.ndarray:
-    """Balanced assignment to fixed centres, widening the candidate arcs until the flow is feasible."""
+    """Balanced assignment to fixed centres.
+
+    The flow runs over each unit's nearest centres; if they cannot meet the bands, each centre also gets arcs from
+    its own nearest units, and if that still fails, the bands become soft (missed at a prohibitive cost) and the
+    repair step and later re-centering have to settle the rest.
+    """
     count = min(candidates, problem.n_territories)
-    while True:
-        arcs = Arcs.build(problem, centres, count)
+    arcs = Arcs.build(problem, centres, count)
+    territory = flow_assignment(problem, arcs)
+    if territory is None and count < problem.n_territories:
+        reverse = min(problem.n_units, 3 * problem.n_units // problem.n_territories + 10)
+        arcs = Arcs.build(problem, centres, count, reverse)
         territory = flow_assignment(problem, arcs)
-        if territory is not None:
-            break
-        if count >= problem.n_territories:
-            raise InfeasibleError("the balance bands cannot be met even with split accounts")
-        count = min(2 * count, problem.n_territories)
+    if territory is None:
+        territory = flow_assignment(problem, arcs, soft=True)
     territory = repair_bands(problem, territory, arcs)
     return improve_moves(problem, territory, arcs)

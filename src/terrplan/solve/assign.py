@@ -8,7 +8,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 
 from terrplan.model import Problem, territory_totals
-from terrplan.solve.candidates import nearest_sites
+from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _FLOW_TOTAL = 2e8  # total integer supply the primary metric is scaled to
 _COST_MAX = 1e7  # largest integer arc cost after scaling
@@ -22,9 +22,30 @@ class Arcs:
     distance: np.ndarray
 
     @classmethod
-    def build(cls, problem: Problem, centres: np.ndarray, count: int) -> Arcs:
+    def build(cls, problem: Problem, centres: np.ndarray, count: int, reverse: int = 0) -> Arcs:
+        """Each unit's `count` nearest centres, plus (reverse > 0) arcs from each centre's `reverse` nearest units,
+        so that an isolated centre can still gather its band. Rows are padded by repeating their nearest arc.
+        """
         territory, distance = nearest_sites(problem, centres, count)
-        return cls(territory, distance)
+        if reverse <= 0 or count >= len(centres):
+            return cls(territory, distance)
+        units = nearest_units(problem, centres, reverse)  # (K, reverse)
+        pair_u = units.ravel()
+        pair_t = np.repeat(np.arange(len(centres)), units.shape[1])
+        have = (territory[pair_u] == pair_t[:, None]).any(axis=1)
+        pair_u, pair_t = pair_u[~have], pair_t[~have]
+        if len(pair_u) == 0:
+            return cls(territory, distance)
+        order = np.lexsort((pair_t, pair_u))
+        pair_u, pair_t = pair_u[order], pair_t[order]
+        extra = np.bincount(pair_u, minlength=problem.n_units)
+        width = int(extra.max())
+        slot = np.arange(len(pair_u)) - np.searchsorted(pair_u, pair_u, side="left")
+        more_t = np.repeat(territory[:, :1], width, axis=1)
+        more_d = np.repeat(distance[:, :1], width, axis=1)
+        more_t[pair_u, slot] = pair_t
+        more_d[pair_u, slot] = problem.distance(pair_u, centres[pair_t])
+        return cls(np.hstack([territory, more_t]), np.hstack([distance, more_d]))
 
 
 def primary_metric(problem: Problem) -> int | None:
@@ -35,10 +56,12 @@ def primary_metric(problem: Problem) -> int | None:
     return None
 
 
-def flow_assignment(problem: Problem, arcs: Arcs) -> np.ndarray | None:
+def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndarray | None:
     """Optimal split assignment for the primary metric over the candidate arcs, rounded to the largest share.
 
-    Returns None when the candidate arcs admit no flow meeting the bands (widen the arcs and retry).
+    Returns None when the candidate arcs admit no flow meeting the bands (widen the arcs and retry). With `soft`,
+    a territory may fall short of its lower band or exceed its upper one at a prohibitive cost per unit, so there
+    is always a flow; it meets the bands whenever the arcs allow that.
     """
     n, k = problem.n_units, problem.n_territories
     row = primary_metric(problem)
@@ -60,7 +83,7 @@ def flow_assignment(problem: Problem, arcs: Arcs) -> np.ndarray | None:
     lower = np.maximum(lower, 0)
     lower = np.minimum(lower, upper).astype(np.int64)
     upper = np.minimum(upper, total).astype(np.int64)
-    if lower.sum() > total or upper.sum() < total:
+    if not soft and (lower.sum() > total or upper.sum() < total):
         return None
 
     C = arcs.territory.shape[1]
@@ -77,11 +100,25 @@ def flow_assignment(problem: Problem, arcs: Arcs) -> np.ndarray | None:
     smcf.add_arcs_with_capacity_and_unit_cost(
         np.arange(n, n + k), np.full(k, sink), (upper - lower).astype(np.int64), np.zeros(k, dtype=np.int64)
     )
-    supplies = np.zeros(n + k + 1, dtype=np.int64)
+    nodes = n + k + 1
+    supplies = np.zeros(n + k + 2, dtype=np.int64)
     supplies[flowing] = supply[flowing]
     supplies[n : n + k] = -lower
     supplies[sink] = -(total - int(lower.sum()))
-    smcf.set_nodes_supplies(np.arange(n + k + 1), supplies)
+    if soft:
+        # node `deficit` can stand in for up to every lower band (else its supply drains to the sink); every
+        # territory can pass any excess over its upper band to the sink. Both at a cost no real arc reaches.
+        deficit = nodes
+        nodes += 1
+        big = np.int64(100 * _COST_MAX)
+        terr = np.arange(n, n + k)
+        smcf.add_arcs_with_capacity_and_unit_cost(np.full(k, deficit), terr, lower, np.full(k, big))
+        smcf.add_arcs_with_capacity_and_unit_cost(np.array([deficit]), np.array([sink]), np.array([int(lower.sum())]),
+                                                  np.zeros(1, dtype=np.int64))  # fmt: skip
+        smcf.add_arcs_with_capacity_and_unit_cost(terr, np.full(k, sink), np.full(k, total), np.full(k, big))
+        supplies[deficit] = int(lower.sum())
+        supplies[sink] -= int(lower.sum())
+    smcf.set_nodes_supplies(np.arange(nodes), supplies[:nodes])
     if smcf.solve() != smcf.OPTIMAL:
         return None
     flows = smcf.flows(np.arange(len(tails))).reshape(len(flowing), C)
@@ -131,12 +168,22 @@ def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves:
             break
         extra = weights[cand_u] * (arcs.distance[cand_u, cand_c] - own_dist[cand_u])
         score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
-        best = int(np.argmin(score))
-        u, t = int(cand_u[best]), int(dst[best])
-        totals[:, territory[u]] -= metrics[:, u]
-        totals[:, t] += metrics[:, u]
-        territory[u] = t
-        own_dist[u] = arcs.distance[u, cand_c[best]]
+        # Apply the best moves whose two territories no earlier move of this pass touched (their scores still
+        # hold), cheapest first.
+        touched = np.zeros(problem.n_territories, dtype=bool)
+        order = np.argsort(score, kind="stable")[: 20 * problem.n_territories + 20]
+        for best in order.tolist():
+            if not np.isfinite(score[best]):
+                break
+            u, t = int(cand_u[best]), int(dst[best])
+            s = int(territory[u])
+            if touched[s] or touched[t]:
+                continue
+            touched[s] = touched[t] = True
+            totals[:, s] -= metrics[:, u]
+            totals[:, t] += metrics[:, u]
+            territory[u] = t
+            own_dist[u] = arcs.distance[u, cand_c[best]]
     return territory
 
 
@@ -159,7 +206,8 @@ def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: i
         cand_u, cand_c = np.nonzero((saving > 1e-9) & (arcs.territory != territory[:, None]))
         if len(cand_u) == 0:
             break
-        order = np.argsort(-saving[cand_u, cand_c], kind="stable")
+        # best savings first; a pass scans a bounded number of them (the next pass sees fresh totals)
+        order = np.argsort(-saving[cand_u, cand_c], kind="stable")[: 8 * problem.n_territories + 64]
         moved = 0
         touched = np.zeros(problem.n_territories, dtype=bool)
         for idx in order:

@@ -120,7 +120,9 @@ class _Relaxation:
     cost: np.ndarray  # dense: (S, n') site-major; sparse: (n', M) unit-major
     site: np.ndarray | None  # sparse: (n', M) site ids
     cap: np.ndarray  # upper limit of each multiplier
-    buffers: tuple[np.ndarray, np.ndarray] | None = None
+    buffers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # float32 cost, reduced, shifted
+    amount32: np.ndarray | None = None
+    scale: float = 1.0
 
     @classmethod
     def build(cls, problem: Problem) -> _Relaxation:
@@ -184,49 +186,58 @@ class _Relaxation:
         return np.sort(np.argpartition(rho, self.k - 1)[: self.k])
 
     def _evaluate_dense(self, lam):
-        if self.buffers is None:
-            self.buffers = (np.empty_like(self.cost), np.empty_like(self.cost))
-        reduced, shifted = self.buffers
-        np.subtract(self.cost, lam[None, :], out=reduced)
         n = len(lam)
         if not self.capacitated:
-            rho = np.minimum(reduced, 0.0, out=shifted).sum(axis=1)
+            reduced = self.cost - lam[None, :]
+            rho = np.minimum(reduced, 0.0).sum(axis=1)
             chosen = self._choose(rho)
             x_sum = (reduced[chosen] < 0).sum(axis=0).astype(float)
             return float(lam.sum() + rho[chosen].sum()), x_sum, chosen
+        if self.buffers is None:
+            cost32 = self.cost.astype(np.float32)
+            self.buffers = (cost32, np.empty_like(cost32), np.empty_like(cost32))
+            self.amount32 = self.amount.astype(np.float32)
+            self.scale = float(np.abs(self.cost).max(initial=0.0) + 1.0)
+        cost32, reduced, shifted = self.buffers
+        np.subtract(cost32, lam[None, :].astype(np.float32), out=reduced)
+        base = np.minimum(reduced, 0.0, out=shifted).sum(axis=1)
         value = float(lam.sum())
         x_sum = np.zeros(n)
         chosen_all = []
         for band in self.bands:
-            part, chosen = self._band_value(reduced, shifted, band, x_sum)
+            part, chosen = self._band_value(lam, reduced, base, band, x_sum)
             value += part
             chosen_all.append(chosen)
         return value, x_sum, np.concatenate(chosen_all)
 
-    def _band_value(self, reduced, shifted, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
+    def _band_value(self, lam, reduced, base, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
         """Sum of the `band.count` smallest site knapsack values; adds the chosen fractions to x_sum."""
         # A floor under each site's knapsack value, for any theta (a guess at the band's dual price, from the
         # site's last exact solution): sum_i min(r_i - theta a_i, 0) + theta L (theta >= 0) or theta U (theta < 0).
         # Solve exactly only the sites with the smallest floors, widening until the count-th best exact value is
         # below every floor left out: then no skipped site could be among the best.
+        # The floors only choose which sites to solve exactly, so they are summed in float32 and then lowered by
+        # far more than float32 rounding could have raised them.
         theta = band.theta
-        np.multiply.outer(theta, self.amount, out=shifted)
-        np.subtract(reduced, shifted, out=shifted)
-        np.minimum(shifted, 0.0, out=shifted)
-        floor = shifted.sum(axis=1)
+        floor = base.astype(np.float64)
+        priced = np.flatnonzero(theta != 0)  # sites solved exactly before; the rest have theta 0
+        if len(priced):
+            sub = reduced[priced] - np.multiply.outer(theta[priced].astype(np.float32), self.amount32)
+            floor[priced] = np.minimum(sub, 0.0).sum(axis=1)
+        floor -= 1e-4 * np.abs(floor) + 1e-6 * self.scale
         floor += np.where(theta >= 0, theta * band.lower, theta * np.where(np.isfinite(band.upper), band.upper, 0.0))
         order = np.argsort(floor, kind="stable")
         n_rows, k = len(floor), min(band.count, len(floor))
         end = min(n_rows, max(2 * k, 16))
         rows = order[:end]
-        rho, taken = self._exact(reduced, rows, band)
+        rho, taken = self._exact(lam, rows, band)
         while end < n_rows:
             kth = np.partition(rho, k - 1)[k - 1]
             if kth <= floor[order[end]]:
                 break
             more = order[end : min(n_rows, 2 * end)]
             end = min(n_rows, 2 * end)
-            rho_m, taken_m = self._exact(reduced, more, band)
+            rho_m, taken_m = self._exact(lam, more, band)
             rows = np.concatenate([rows, more])
             rho = np.concatenate([rho, rho_m])
             taken = taken + taken_m
@@ -236,11 +247,11 @@ class _Relaxation:
             x_sum += np.bincount(idx, weights=x, minlength=len(x_sum))
         return float(rho[pick].sum()), np.sort(rows[pick])
 
-    def _exact(self, reduced, rows, band: _Band):
+    def _exact(self, lam, rows, band: _Band):
         """Exact band knapsack values of the given site rows, and each row's (items, fractions) taken."""
-        n = reduced.shape[1]
+        n = len(lam)
         a = self.amount
-        sub = reduced[rows]
+        sub = self.cost[rows] - lam[None, :]
         positive = a > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = sub * np.where(positive, 1.0 / np.where(positive, a, 1.0), 0.0)[None, :]

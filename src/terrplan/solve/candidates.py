@@ -29,3 +29,16 @@ def nearest_sites(problem: Problem, sites: np.ndarray, count: int) -> tuple[np.n
         dist = problem.distance(units[:, None], sites[part])
     order = np.argsort(dist, axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(dist, order, axis=1)
+
+
+def nearest_units(problem: Problem, sites: np.ndarray, count: int) -> np.ndarray:
+    """For every one of `sites`, its `count` nearest units: (len(sites), count) unit ids."""
+    count = min(count, problem.n_units)
+    if problem.geometry == "matrix":
+        sub = problem.distances[:, sites].T
+        if count >= problem.n_units:
+            return np.tile(np.arange(problem.n_units), (len(sites), 1))
+        return np.argpartition(sub, count - 1, axis=1)[:, :count]
+    tree = cKDTree(problem.unit_points())
+    _, idx = tree.query(problem.site_points()[sites], k=count)
+    return np.asarray(idx).reshape(len(sites), count)

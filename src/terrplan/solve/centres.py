@@ -75,3 +75,50 @@ def _median_candidates(problem: Problem, members: np.ndarray) -> np.ndarray:
     mean = (points * w[:, None]).sum(axis=0) / w.sum()
     _, idx = cKDTree(points).query(mean, k=_MAX_MEDIAN_CANDIDATES)
     return members[np.sort(idx)]
+
+
+def bisection_centres(problem: Problem, seed: int, metric: np.ndarray) -> np.ndarray:
+    """K centres of compact regions of (nearly) equal `metric`, by recursive bisection of the unit points.
+
+    Each split cuts a region across its widest direction (seed 0) or a randomly tilted one (other seeds) so that
+    the two sides hold metric in proportion to the territories they get. Centre = the unit nearest the region's
+    weighted mean. Good seeds for banded problems: the first balanced assignment is then almost feasible.
+    """
+    k = problem.n_territories
+    rng = np.random.default_rng(seed)
+    points = problem.unit_points()
+    mass = np.maximum(metric, 0.0) + 1e-12 * max(float(np.abs(metric).max(initial=0.0)), 1.0)
+    regions: list[tuple[np.ndarray, int]] = [(np.arange(problem.n_units), k)]
+    done: list[np.ndarray] = []
+    while regions:
+        members, count = regions.pop()
+        if count == 1 or len(members) <= 1:
+            done.append(members)
+            continue
+        pts = points[members]
+        centred = pts - pts.mean(axis=0)
+        extent = centred.max(axis=0) - centred.min(axis=0)
+        direction = np.eye(pts.shape[1])[int(np.argmax(extent))]
+        if seed:
+            direction = direction + 0.5 * rng.normal(size=pts.shape[1])
+            direction /= np.linalg.norm(direction)
+        order = members[np.argsort(centred @ direction, kind="stable")]
+        left = count // 2
+        cum = np.cumsum(mass[order])
+        cut = int(np.searchsorted(cum, cum[-1] * left / count))
+        cut = min(max(cut, left), len(order) - (count - left))
+        regions.append((order[:cut], left))
+        regions.append((order[cut:], count - left))
+    centres = []
+    taken: set[int] = set()
+    tree_points = points
+    for members in done:
+        w = mass[members]
+        mean = (tree_points[members] * w[:, None]).sum(axis=0) / w.sum()
+        near = members[np.argsort(((tree_points[members] - mean) ** 2).sum(axis=1), kind="stable")]
+        pick = next((int(u) for u in near if int(u) not in taken), None)
+        if pick is None:
+            pick = next(i for i in range(problem.n_units) if i not in taken)
+        taken.add(pick)
+        centres.append(pick)
+    return np.array(centres, dtype=np.int64)
