@@ -64,3 +64,11 @@ def test_unknown_keep_together_field_suggests_one(tiny):
     assert result.exit_code == 3
     assert "key 'units.keep_together[0]': not an account field (got 'sytem')" in result.stderr
     assert "hint: did you mean 'system'?" in result.stderr
+
+
+def test_validate_checks_groups_the_way_optimize_does(tiny):
+    tiny.write("accounts.csv", TINY_ACCOUNTS.replace(",,,,T1\nA4", ",,,Duke,T1\nA4"))
+    tiny.write("config.yaml", TINY_CONFIG.replace("  count: 2", "  count: 4") + "units: {keep_together: [system]}\n")
+    result = invoke("validate", str(tiny.config))
+    assert result.exit_code == 4
+    assert "the unit of A1 (2 accounts) alone holds potential 190" in result.stderr

@@ -18,16 +18,15 @@ from rich.console import Console
 from rich.table import Table
 
 from terrplan import __version__
-from terrplan.adjacency import read_graph
 from terrplan.compare import Comparison, compare, disruption, load_side
 from terrplan.config import Config, load_config
-from terrplan.contiguity import add_empty_areas, contiguous_result, unit_neighbours
+from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Result
-from terrplan.pipeline import Loaded, account_level, alignment_centres, load_accounts, match_alignment
-from terrplan.problem import METRIC_COLUMNS, build_problem, metric_values, territory_fte
+from terrplan.pipeline import Loaded, account_level, alignment_centres, load_accounts, match_alignment, prepare
+from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.refresh import run_refresh
@@ -35,8 +34,7 @@ from terrplan.report import report_files
 from terrplan.reps import territory_reps
 from terrplan.sizing import k_range as sizing_k_range
 from terrplan.sizing import needed_territories, recommended_k, size_table
-from terrplan.solve import SolveParams, check_feasible, solve
-from terrplan.units import make_units
+from terrplan.solve import SolveParams, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
@@ -178,13 +176,8 @@ def optimize(
             **run.figures,
         )
         return
-    weights = metric_values(loaded.accounts, config.territories.objective_weight)
-    units = make_units(loaded.accounts, config.units, weights)
-    graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
-    if graph is not None:
-        units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
-    problem = build_problem(units.frame, config, loaded.reps)
-    check_feasible(problem, list(units.frame["unit"]), what="territories")
+    prepared = prepare(loaded, config)
+    units, problem, graph = prepared.units, prepared.problem, prepared.graph
     what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
     report.info(
         "solving",
@@ -284,8 +277,7 @@ def validate(config_path, accounts, volumes, quiet, log_json, report) -> None:
     """Check the config and inputs without solving; report every problem found."""
     config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes))
     loaded = _load(config, report)
-    problem = build_problem(loaded.accounts, config, loaded.reps)
-    check_feasible(problem, list(loaded.accounts["account_id"]), what="territories")
+    problem = prepare(loaded, config).problem
     report.info(
         "valid",
         f"ok: {len(loaded.accounts)} accounts, {problem.n_territories} territories; config and inputs are valid",

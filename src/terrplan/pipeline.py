@@ -10,14 +10,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terrplan.adjacency import read_graph
 from terrplan.config import Config
+from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.model import Alignment, Problem
-from terrplan.problem import build_problem
+from terrplan.problem import build_problem, metric_values
 from terrplan.read import Table, read_accounts, read_reps, read_volumes
 from terrplan.score import score_accounts
+from terrplan.solve import check_feasible
 from terrplan.solve.centres import recentre
-from terrplan.units import Units
+from terrplan.units import Units, make_units
 
 
 @dataclass(frozen=True)
@@ -163,3 +166,25 @@ def account_level(
     centres = problem.site_coords()[alignment.centres]
     fixed = dataclasses.replace(by_account, fixed_sites=centres)
     return fixed, Alignment(alignment.territory[units.of_account], np.arange(problem.n_territories))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The optimizer's input for a config: units (accounts or groups of them), their problem, the graph."""
+
+    units: Units
+    problem: Problem
+    graph: dict[str, set[str]] | None
+
+
+def prepare(loaded: Loaded, config: Config) -> Prepared:
+    """Units from the accounts (groups, areas, and empty areas when contiguity asks for them), then the problem;
+    its necessary conditions are checked here so `validate` and `optimize` say the same."""
+    weights = metric_values(loaded.accounts, config.territories.objective_weight)
+    units = make_units(loaded.accounts, config.units, weights)
+    graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
+    if graph is not None:
+        units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
+    problem = build_problem(units.frame, config, loaded.reps)
+    check_feasible(problem, list(units.frame["unit"]), what="territories")
+    return Prepared(units, problem, graph)
