@@ -127,11 +127,15 @@ def small_problems(draw, max_units: int = 7, max_k: int = 3):
     same = draw(st.booleans())
     metric = weights.copy() if same else np.array(draw(st.lists(st.integers(1, 5), min_size=n, max_size=n)), float)
     tol = draw(st.sampled_from([None, 0.1, 0.3, 0.6]))
+    half = k > 1 and draw(st.booleans())  # the last territory has a half-time rep: half the target
     if tol is None or metric.sum() == 0:
         lower, upper = -np.inf, np.inf
     else:
-        mean = metric.sum() / k
-        lower, upper = (1 - tol) * mean, (1 + tol) * mean
+        share = np.ones(k)
+        if half:
+            share[-1] = 0.5
+        target = metric.sum() * share / share.sum()
+        lower, upper = ((1 - tol) * target)[None, :], ((1 + tol) * target)[None, :]
     return Problem(
         n_territories=k,
         weights=weights,
@@ -144,7 +148,7 @@ def small_problems(draw, max_units: int = 7, max_k: int = 3):
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_problems())
 def test_random_small_against_brute_force(problem):
     optimum = brute_force(problem)
@@ -190,6 +194,34 @@ def test_random_medium_properties(n, k, tol, seed):
     np.testing.assert_array_equal(first.alignment.centres, again.alignment.centres)
     assert first.objective == again.objective
     assert first.lower_bound == again.lower_bound
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_problems(max_units=7, max_k=3), st.integers(0, 100))
+def test_random_fixed_sites_against_brute_force(problem, seed):
+    rng = np.random.default_rng(seed)
+    sites = rng.integers(0, 21, (problem.n_territories, 2)).astype(float)
+    fixed = Problem(
+        n_territories=problem.n_territories,
+        weights=problem.weights,
+        metrics=problem.metrics,
+        metric_names=problem.metric_names,
+        lower=problem.lower,
+        upper=problem.upper,
+        coords=problem.coords,
+        geometry="euclidean",
+        fixed_sites=sites,
+    )
+    optimum = brute_force(fixed)
+    try:
+        result = solve(fixed, PARAMS)
+    except InfeasibleError:
+        assert optimum == np.inf
+        return
+    check_result(fixed, result)
+    if result.status != "infeasible":
+        assert result.objective >= optimum - 1e-9 * max(optimum, 1.0)
+        assert result.lower_bound <= optimum + 1e-7 * max(optimum, 1.0)
 
 
 def test_matrix_geometry_small():

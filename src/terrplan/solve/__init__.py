@@ -59,11 +59,12 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     best: _Solution | None = None
     rounds = 0
     cost = _dense_cost(problem)
+    slowest = [0.0]  # longest assignment round so far: later rounds start only if one more still fits
     banded = bool(np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any())
     row = primary_metric(problem)
     bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
     for number, seed in enumerate(seeds):
-        if number > 0 and (problem.fixed or time.perf_counter() > starts_deadline):
+        if number > 0 and (problem.fixed or time.perf_counter() + slowest[0] > starts_deadline):
             break
         # Banded starts alternate k-means++ and recursive bisection; bisection comes first on large instances,
         # whose k-means++ seeds are far from balanced and slow to repair.
@@ -73,9 +74,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             centres = initial_centres(problem, seed)
         if cost is not None and not banded:
             centres = fast_interchange(cost, centres, heuristic_deadline)
-        found, used = _locate_allocate(problem, centres, params, heuristic_deadline)
+        found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest)
         rounds += used
-        best = _better(best, found)
+        best = _better(problem, best, found)
     assert best is not None
     swaps = params.swaps and problem.n_units <= _SWAP_UNITS
     if cost is not None and banded and swaps and bands_hold(problem, best[1]):
@@ -90,9 +91,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             cost, best[2], best[1], best[0], evaluate, heuristic_deadline, top=params.swap_candidates
         )
         if value < best[0]:
-            found, used = _locate_allocate(problem, centres, params, heuristic_deadline)
+            found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest)
             rounds += used
-            best = _better((value, territory, centres), found)
+            best = _better(problem, (value, territory, centres), found)
     assert best is not None
     feasible = bands_hold(problem, best[1])
     bound = None
@@ -104,13 +105,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
         relaxed = lagrangian(problem, value, own, remaining, params.bound_iterations)
         bound = relaxed.value
-        if params.polish and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
+        room = time.perf_counter() + slowest[0] <= deadline
+        if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = np.asarray(relaxed.sites, dtype=np.int64)
             if not np.array_equal(np.sort(sites), np.sort(centres)):
-                found, used = _locate_allocate(problem, sites, params, deadline + 0.1 * params.time_limit_s)
+                found, used = _locate_allocate(problem, sites, params, deadline, slowest)
                 rounds += used
                 if bands_hold(problem, found[1]):
-                    best = _better(best, found)
+                    best = _better(problem, best, found)
     value, territory, centres = best
     feasible = bands_hold(problem, territory)
     if bound is not None:
@@ -133,27 +135,37 @@ def _dense_cost(problem: Problem) -> np.ndarray | None:
     return problem.weights[:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))
 
 
-def _better(best: _Solution | None, found: _Solution) -> _Solution:
-    """The better of two solutions: feasible first, then lower objective (ties keep the earlier one)."""
+def _better(problem: Problem, best: _Solution | None, found: _Solution) -> _Solution:
+    """The better of two solutions: meeting the bands first, then lower objective (ties keep `best`)."""
     if best is None:
         return found
+    ok_best, ok_found = bands_hold(problem, best[1]), bands_hold(problem, found[1])
+    if ok_best != ok_found:
+        return found if ok_found else best
     return found if found[0] < best[0] - 1e-9 * max(abs(best[0]), 1.0) else best
 
 
 def _locate_allocate(
-    problem: Problem, centres: np.ndarray, params: SolveParams, deadline: float
+    problem: Problem, centres: np.ndarray, params: SolveParams, deadline: float, slowest: list[float] | None = None
 ) -> tuple[_Solution, int]:
-    """Alternate balanced assignment and re-centering from the given centres until no improvement."""
+    """Alternate balanced assignment and re-centering from the given centres until no improvement.
+
+    A round starts only if the slowest round so far (`slowest[0]`, updated here) would still end by the deadline;
+    the first round always runs.
+    """
+    slowest = slowest if slowest is not None else [0.0]
     best: _Solution | None = None
     rounds = 0
     for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported
+        if best is not None and time.perf_counter() + slowest[0] > deadline:
+            break
+        began = time.perf_counter()
         territory = _assign(problem, centres, params.candidates)
-        value = objective(problem, Alignment(territory, centres))
-        if best is not None and value >= best[0] - 1e-9 * max(abs(best[0]), 1.0):
+        slowest[0] = max(slowest[0], time.perf_counter() - began)
+        found = (objective(problem, Alignment(territory, centres)), territory, centres)
+        if best is not None and _better(problem, best, found) is best:
             break
-        best = (value, territory, centres)
-        if time.perf_counter() > deadline:
-            break
+        best = found
         moved = recentre(problem, territory, centres)
         if np.array_equal(moved, centres):
             break

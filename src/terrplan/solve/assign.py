@@ -144,7 +144,8 @@ def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves:
     scale = _metric_scale(problem)
     totals = territory_totals(problem, territory)
     own_dist = _own_distance(territory, arcs)
-    limit = max_moves if max_moves is not None else 4 * problem.n_units
+    # each pass applies a batch of moves; passes are capped (a residual violation is left to later rounds)
+    limit = max_moves if max_moves is not None else min(4 * problem.n_units, 500)
     for _ in range(limit):
         viol = _violation(totals, lower, upper, scale)
         bad = viol.sum(axis=0) > 1e-12

@@ -32,6 +32,7 @@ from terrplan.solve.candidates import nearest_sites
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
 _PATIENCE = 20  # non-improving steps before the step factor halves
 _MU_START, _MU_MIN = 2.0, 1e-3
+_DEFLECT = 0.3  # weight of the previous direction in the next step
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ def lagrangian(
     target = float(upper_bound)
     best, best_sites = -np.inf, np.zeros(0, dtype=np.int64)
     mu, stall, it = _MU_START, 0, 0
+    direction: np.ndarray | None = None
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
         value, x_sum, sites = relax.evaluate(lam)
         if value > best + 1e-12 * max(abs(value), 1.0):
@@ -76,12 +78,14 @@ def lagrangian(
         if target - best <= 1e-7 * max(abs(target), 1.0) or mu < _MU_MIN:
             break
         g = 1.0 - x_sum
-        norm = float(g @ g)
-        if norm <= 1e-12:
+        if float(g @ g) <= 1e-12:
             break  # the relaxed solution assigns every unit exactly once: the bound is exact
         if time.perf_counter() - t0 > time_limit_s:
             break
-        lam = relax.clip(lam + mu * max(target - value, 1e-9 * abs(target)) / norm * g)
+        # deflected direction (Camerini, Fratta & Maffioli): damps the zig-zag of plain subgradient steps
+        direction = g if direction is None else g + _DEFLECT * direction
+        norm = float(direction @ direction)
+        lam = relax.clip(lam + mu * max(target - value, 1e-9 * abs(target)) / norm * direction)
     return Bound(float(best), best_sites, it)
 
 
