@@ -32,7 +32,7 @@ class SolveParams:
     max_rounds: int = 50  # location-allocation rounds
     lower_bound: bool = True  # compute a lower bound (and so a gap) for the result
     bound_iterations: int = 400  # subgradient steps of the Lagrangian bound
-    starts: int = 4  # location-allocation runs from different seeds (the clock may cut later ones)
+    starts: int = 12  # location-allocation runs from different seeds (the clock may cut later ones)
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
     swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
     swap_candidates: int = 32  # most promising swaps re-solved per pass
