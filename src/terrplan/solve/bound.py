@@ -126,7 +126,7 @@ class _Relaxation:
     cap: np.ndarray  # upper limit of each multiplier
     buffers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # float32 cost, reduced, shifted
     amount32: np.ndarray | None = None
-    scale: float = 1.0
+    row_abs: np.ndarray | None = None  # (S,) sum over units of |cost|, for the float32 error margin
 
     @classmethod
     def build(cls, problem: Problem) -> _Relaxation:
@@ -201,7 +201,7 @@ class _Relaxation:
             cost32 = self.cost.astype(np.float32)
             self.buffers = (cost32, np.empty_like(cost32), np.empty_like(cost32))
             self.amount32 = self.amount.astype(np.float32)
-            self.scale = float(np.abs(self.cost).max(initial=0.0) + 1.0)
+            self.row_abs = np.abs(self.cost).sum(axis=1)
         cost32, reduced, shifted = self.buffers
         np.subtract(cost32, lam[None, :].astype(np.float32), out=reduced)
         base = np.minimum(reduced, 0.0, out=shifted).sum(axis=1)
@@ -228,7 +228,9 @@ class _Relaxation:
         if len(priced):
             sub = reduced[priced] - np.multiply.outer(theta[priced].astype(np.float32), self.amount32)
             floor[priced] = np.minimum(sub, 0.0).sum(axis=1)
-        floor -= 1e-4 * np.abs(floor) + 1e-6 * self.scale
+        # float32 rounding moves each term by under ~1e-7 x (|cost| + |lam| + |theta a|), the pairwise sum by a
+        # small multiple of that: 1e-5 of those magnitudes is a safe margin.
+        floor -= 1e-5 * (self.row_abs + float(np.abs(lam).sum()) + np.abs(theta) * float(self.amount.sum())) + 1e-9
         floor += np.where(theta >= 0, theta * band.lower, theta * np.where(np.isfinite(band.upper), band.upper, 0.0))
         order = np.argsort(floor, kind="stable")
         n_rows, k = len(floor), min(band.count, len(floor))
