@@ -15,6 +15,7 @@ import numpy as np
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import lagrangian
+from terrplan.solve.candidates import nearest_sites
 from terrplan.solve.centres import bisection_centres, initial_centres, recentre
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
@@ -38,6 +39,7 @@ class SolveParams:
     swap_candidates: int = 32  # most promising swaps re-solved per pass
 
 
+_OPTIMAL_RTOL = 1e-6  # a gap this small (relative) is reported as optimal; the bound stops at 1e-7
 _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
@@ -100,10 +102,13 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     if params.lower_bound and feasible:
         value, territory, centres = best
         own = problem.weights * problem.distance(np.arange(problem.n_units), centres[territory])
+        # start the multipliers halfway between each unit's own cost and its cost at the second-nearest centre
+        _, near = nearest_sites(problem, centres, min(2, len(centres)))
+        start_lam = 0.5 * (own + problem.weights * near[:, -1])
         # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
         # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s)
-        relaxed = lagrangian(problem, value, own, remaining, params.bound_iterations)
+        relaxed = lagrangian(problem, value, start_lam, remaining, params.bound_iterations)
         bound = relaxed.value
         room = time.perf_counter() + slowest[0] <= deadline
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
@@ -120,7 +125,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     status = (
         "infeasible"
         if not feasible
-        else ("optimal" if bound is not None and value - bound <= 1e-9 * max(value, 1) else "feasible")
+        else ("optimal" if bound is not None and value - bound <= _OPTIMAL_RTOL * max(value, 1) else "feasible")
     )
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
 
