@@ -20,33 +20,12 @@ def fast_interchange(
     p = len(centres)
     if p >= n_sites or p == 0:
         return centres
-    units = np.arange(n)
     for _ in range(max_swaps):
         if time.perf_counter() > deadline:
             break
-        open_cost = cost[:, centres]  # (n, p)
-        if p == 1:
-            nearest = np.zeros(n, dtype=np.int64)
-            d1 = open_cost[:, 0]
-            d2 = np.full(n, np.inf)
-        else:
-            two = np.argpartition(open_cost, 1, axis=1)[:, :2]
-            first = open_cost[units, two[:, 0]] <= open_cost[units, two[:, 1]]
-            nearest = np.where(first, two[:, 0], two[:, 1])
-            d1 = open_cost[units, nearest]
-            d2 = open_cost[units, np.where(first, two[:, 1], two[:, 0])]
-        total = float(d1.sum())
-        # change when c opens and j closes = -gain(c) + sum over j's units of [min(c, d2) - min(c, d1)]
-        gain = np.maximum(d1[:, None] - cost, 0.0).sum(axis=0)  # (S,)
-        d2f = np.where(np.isfinite(d2), d2, np.finfo(float).max / 4)
-        extra = np.minimum(cost, d2f[:, None]) - np.minimum(cost, d1[:, None])  # (n, S)
-        member = np.zeros((n, p))
-        member[units, nearest] = 1.0
-        term = extra.T @ member  # (S, p)
-        delta = term - gain[:, None]
-        delta[centres, :] = np.inf
-        flat = int(np.argmin(delta))
-        c, j = divmod(flat, p)
+        delta = swap_deltas(cost, centres)
+        c, j = divmod(int(np.argmin(delta)), p)
+        total = float(cost[np.arange(n)[:, None], centres[None, :]].min(axis=1).sum())
         if not delta[c, j] < -rtol * max(abs(total), 1.0):
             break
         centres[j] = c
