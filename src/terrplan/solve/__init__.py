@@ -195,5 +195,5 @@ def _assign(problem: Problem, centres: np.ndarray, candidates: int) -> np.ndarra
         territory = flow_assignment(problem, arcs)
     if territory is None:
         territory = flow_assignment(problem, arcs, soft=True)
-    territory = repair_bands(problem, territory, arcs)
+    territory = repair_bands(problem, territory, arcs, batch=True)
     return improve_moves(problem, territory, arcs)

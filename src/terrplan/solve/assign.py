@@ -136,16 +136,22 @@ def _metric_scale(problem: Problem) -> np.ndarray:
     return np.maximum(np.abs(problem.metrics).sum(axis=1) / problem.n_territories, 1e-12)[:, None]
 
 
-def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves: int | None = None) -> np.ndarray:
-    """Greedy moves that shrink total band violation, cheapest cost per unit of violation removed first."""
+def repair_bands(
+    problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves: int | None = None, batch: bool = False
+) -> np.ndarray:
+    """Greedy moves that shrink total band violation, cheapest cost per unit of violation removed first.
+
+    One move per pass, at most `max_moves` (default 4n). With `batch`, a pass applies every best move whose two
+    territories no earlier move of the pass touched, and at most 500 passes run (what the optimizer uses on large
+    instances; a residual violation is left to later rounds).
+    """
     territory = territory.copy()
     metrics, weights = problem.metrics, problem.weights
     lower, upper = problem.lower, problem.upper
     scale = _metric_scale(problem)
     totals = territory_totals(problem, territory)
     own_dist = _own_distance(territory, arcs)
-    # each pass applies a batch of moves; passes are capped (a residual violation is left to later rounds)
-    limit = max_moves if max_moves is not None else min(4 * problem.n_units, 500)
+    limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
     for _ in range(limit):
         viol = _violation(totals, lower, upper, scale)
         bad = viol.sum(axis=0) > 1e-12
@@ -169,8 +175,8 @@ def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves:
             break
         extra = weights[cand_u] * (arcs.distance[cand_u, cand_c] - own_dist[cand_u])
         score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
-        # Apply the best moves whose two territories no earlier move of this pass touched (their scores still
-        # hold), cheapest first.
+        # Apply the best moves (only the best one unless batching) whose two territories no earlier move of this
+        # pass touched, so their scores still hold; cheapest first.
         touched = np.zeros(problem.n_territories, dtype=bool)
         order = np.argsort(score, kind="stable")[: 20 * problem.n_territories + 20]
         for best in order.tolist():
@@ -185,6 +191,8 @@ def repair_bands(problem: Problem, territory: np.ndarray, arcs: Arcs, max_moves:
             totals[:, t] += metrics[:, u]
             territory[u] = t
             own_dist[u] = arcs.distance[u, cand_c[best]]
+            if not batch:
+                break
     return territory
 
 
