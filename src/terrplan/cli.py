@@ -186,8 +186,13 @@ def optimize(
         accounts=problem.n_units,
         territories=problem.n_territories,
     )
+    solver = config.solver
     params = SolveParams(
-        time_limit_s=config.solver.time_limit, seed=config.solver.seed, candidates=config.solver.candidates
+        time_limit_s=solver.time_limit,
+        seed=solver.seed,
+        candidates=solver.candidates,
+        starts=solver.starts,
+        bound_iterations=solver.bound_iterations,
     )
     with report.status("optimizing territories…"):
         result = solve(problem, params)

@@ -174,8 +174,11 @@ class Territories:
 @dataclass(frozen=True)
 class Solver:
     seed: int = 0
+    # Seconds. The iteration caps below normally end a run first, so results repeat; a run the clock cuts may not.
     time_limit: float = 60.0
-    candidates: int = 30
+    candidates: int = 30  # nearest centres per account in the assignment step
+    starts: int = 12  # location-allocation runs from different seeds
+    bound_iterations: int = 400  # subgradient steps of the lower bound: more gives a tighter gap, slower
 
 
 @dataclass(frozen=True)
