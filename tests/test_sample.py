@@ -58,3 +58,17 @@ def test_same_seed_gives_byte_identical_outputs(sample_runs):
     # Wall time is the one figure that may differ between runs.
     a.pop("runtime_s"), b.pop("runtime_s")
     assert a == b
+
+
+def test_evaluate_scores_the_optimized_sample_like_optimize_did(sample_runs, tmp_path):
+    # An output folder as the alignment: its territories.csv gives each territory's FTE, so targets match.
+    proc = run_cli("evaluate", "configs/sample.yaml", "--alignment", str(sample_runs[0]), "-o", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    evaluated = json.loads((tmp_path / "summary.json").read_text())
+    optimized = json.loads((sample_runs[0] / "summary.json").read_text())
+    assert evaluated["balance"]["territories_in_band"] == 12
+    assert evaluated["objective"] <= optimized["objective"] + 1e-6  # re-centring can only help
+    # The sample's current alignment is visibly unbalanced: evaluate flags it (exit 5).
+    current = run_cli("evaluate", "configs/sample.yaml", "-q")
+    assert current.returncode == 5
+    assert b"check(s) failed" in current.stderr

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -297,7 +299,7 @@ def validate(config_path, accounts, volumes, quiet, log_json, report) -> None:
 @common_options
 @click.option(
     "--alignment",
-    help="CSV with account_id and territory ('-' for stdin; an assignments.csv works). "
+    help="CSV with account_id and territory ('-' for stdin), or an output folder of optimize. "
     "Default: the accounts' current territory column.",
 )
 @click.option(
@@ -316,13 +318,19 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     started = time.perf_counter()
     config = load_config(config_path, _overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
     loaded = _load(config, report)
-    given = match_alignment(loaded.accounts, read_alignment(Path(alignment)) if alignment else None)
+    path = Path(alignment) if alignment else None
+    folder = path if path is not None and path.is_dir() else None
+    given = match_alignment(
+        loaded.accounts, read_alignment(folder / "assignments.csv" if folder else path) if path else None
+    )
     if not given.labels:
         raise InputError("the alignment assigns no account to a territory")
     assigned = given.territory >= 0
     scored = loaded.accounts.loc[assigned].reset_index(drop=True)
-    sized = dataclasses.replace(config, territories=dataclasses.replace(config.territories, count=len(given.labels)))
-    problem = build_problem(scored, sized)
+    sized = dataclasses.replace(
+        config, territories=dataclasses.replace(config.territories, count=len(given.labels), centres="free")
+    )
+    problem = build_problem(scored, sized, fte=_label_fte(given.labels, folder, loaded.reps))
     territory = given.territory[assigned]
     metrics = evaluate(scored, problem, Alignment(territory, alignment_centres(problem, territory)), given.labels)
     metrics = _with_hierarchy(metrics, config)
@@ -455,6 +463,21 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
             f"recommended: {best} territories (smallest K with workload incl. travel within capacity)",
             k=best,
         )
+
+
+def _label_fte(labels: tuple[str, ...], folder: Path | None, reps) -> np.ndarray | None:
+    """FTE per territory name, so targets match what optimize used: from an output folder's territories.csv,
+    else from the roster's territory column; None (equal targets) when neither names every territory."""
+    if folder is not None and (folder / "territories.csv").exists():
+        table = pd.read_csv(folder / "territories.csv", dtype={"territory": str})
+        if "fte" in table:
+            by_label = dict(zip(table["territory"], table["fte"], strict=True))
+            if set(labels) <= set(by_label):
+                return np.array([by_label[label] for label in labels], dtype=float)
+    if reps is not None and set(labels) <= set(reps["territory"]):
+        by_label = dict(zip(reps["territory"], reps["fte"], strict=True))
+        return np.array([by_label[label] for label in labels], dtype=float)
+    return None
 
 
 def _band_findings(metrics: Metrics) -> list[Finding]:

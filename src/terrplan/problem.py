@@ -50,11 +50,13 @@ def territory_fte(reps: pd.DataFrame | None, k: int) -> np.ndarray:
     return np.ones(k)
 
 
-def build_problem(accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | None = None) -> Problem:
+def build_problem(
+    accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | None = None, fte: np.ndarray | None = None
+) -> Problem:
     """One unit per account, K territories, the balance metric within target x (1 +/- tolerance).
 
-    The target is the mean territory; with centres at rep homes it is scaled by each rep's FTE, and the
-    territory's centre is fixed at the rep's home.
+    The target is the mean territory scaled by each territory's FTE (`fte`, else from the roster); with centres at
+    rep homes, each territory's centre is fixed at its rep's home.
     """
     territories = config.territories
     k = territory_count(config, reps)
@@ -71,7 +73,7 @@ def build_problem(accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | N
         )
     balance = metric_values(accounts, territories.balance.metric)
     anchored = territories.centres == "rep_homes"
-    fte = territory_fte(reps, k)
+    fte = territory_fte(reps, k) if fte is None else np.asarray(fte, dtype=float)
     target = balance.sum() * fte / fte.sum()
     tol = territories.balance.tolerance
     metrics, names = [balance], [territories.balance.metric]
