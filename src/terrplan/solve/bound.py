@@ -95,14 +95,6 @@ def lagrangian(
 
 
 @dataclass
-class _Relaxation:
-    problem: Problem
-    units: np.ndarray  # units that can matter (non-zero weight or metric)
-    k: int
-    fixed: bool
-
-
-@dataclass
 class _Band:
     """Sites that may open under one band: per site lower/upper limit, how many open, last dual guesses."""
 
