@@ -113,6 +113,8 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "write": 4,
     "pipeline": 4,
     "refresh": 4.5,
+    "design": 4.5,
+    "rules": 3.6,
     "hierarchy": 4,
     "sizing": 4,
     "compare": 4,

@@ -22,21 +22,19 @@ from rich.table import Table
 from terrplan import __version__
 from terrplan.compare import Comparison, compare, disruption, load_side
 from terrplan.config import Config, load_config
-from terrplan.contiguity import contiguous_result, unit_neighbours
+from terrplan.design import run_design
 from terrplan.errors import EXIT_INTERNAL, CheckFailedError, Finding, InfeasibleError, InputError, TerrplanError
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, evaluate
-from terrplan.model import Alignment, Result
-from terrplan.pipeline import Loaded, account_level, alignment_centres, load_accounts, match_alignment, prepare
-from terrplan.problem import METRIC_COLUMNS, build_problem, territory_fte
+from terrplan.model import Alignment
+from terrplan.pipeline import Loaded, alignment_centres, load_accounts, match_alignment, prepare, use_current
+from terrplan.problem import METRIC_COLUMNS, build_problem
 from terrplan.progress import Reporter
 from terrplan.read import read_alignment
 from terrplan.refresh import run_refresh
 from terrplan.report import report_files
-from terrplan.reps import territory_reps
 from terrplan.sizing import k_range as sizing_k_range
 from terrplan.sizing import needed_territories, recommended_k, size_table
-from terrplan.solve import SolveParams, solve
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
@@ -162,7 +160,10 @@ def optimize(
         ),
     )
     loaded = _load(config, report)
-    if current is not None:
+    current = _current_source(current, config)
+    if current is not None and config.disruption.move_cost_km > 0:
+        loaded = use_current(loaded, current)
+    elif current is not None:
         table = None if current == "accounts" else read_alignment(Path(current))
         run = run_refresh(loaded, config, table, config.disruption.budget)
         if run.failure is not None:
@@ -178,39 +179,12 @@ def optimize(
             **run.figures,
         )
         return
-    prepared = prepare(loaded, config)
-    units, problem, graph = prepared.units, prepared.problem, prepared.graph
-    what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
-    report.info(
-        "solving",
-        f"solving: {problem.n_units} {what} into {problem.n_territories} territories, "
-        f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}",
-        accounts=problem.n_units,
-        territories=problem.n_territories,
-    )
-    solver = config.solver
-    params = SolveParams(
-        time_limit_s=solver.time_limit,
-        seed=solver.seed,
-        candidates=solver.candidates,
-        starts=solver.starts,
-        bound_iterations=solver.bound_iterations,
-    )
-    with report.status("optimizing territories…"):
-        result = solve(problem, params)
-    contiguity = None
-    if graph is not None:
-        result, contiguity = contiguous_result(problem, result, unit_neighbours(units.areas, graph))
-    labels, rep_columns = _rep_labels(config, loaded, problem, result)
-    by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps)
-    metrics = _with_hierarchy(evaluate(loaded.accounts, *by_account, labels, rep_columns), config)
+    design = run_design(loaded, config, current, report)
+    result, units = design.result, design.prepared.units
+    metrics = _with_hierarchy(design.metrics, config)
     if not metrics.all_in_band:
         raise _band_failure(metrics)
-    fields = _result_fields(result)
-    if contiguity is not None:
-        fields["contiguity"] = contiguity
-    if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
-        fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
+    fields = design.fields
     summary = _summary(config, loaded, metrics, fields, time.perf_counter() - started)
     _write_outputs(config, loaded, metrics, summary, output, report)
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
@@ -226,6 +200,15 @@ def optimize(
         f"{time.perf_counter() - started:.1f} s",
         **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
     )
+
+
+def _current_source(flag: str | None, config: Config) -> str | None:
+    """'accounts' or an absolute path: the flag (relative to the working directory), else disruption.current
+    (relative to the config)."""
+    if flag is not None:
+        return flag if flag == "accounts" else str(Path(flag).resolve())
+    given = config.disruption.current
+    return given if given in (None, "accounts") else str(config.resolve(given))
 
 
 def _write_outputs(
@@ -244,18 +227,6 @@ def _write_outputs(
     write_files(Path(target), files)
     shown = ", ".join(name for name in files if "/" not in name)
     report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
-
-
-def _rep_labels(config: Config, loaded: Loaded, problem, result: Result) -> tuple[list[str] | None, Any]:
-    """Territory names and rep columns: anchored territories keep the roster's names when it gives them."""
-    if loaded.reps is None:
-        return None, None
-    anchored = config.territories.centres == "rep_homes"
-    centres = problem.site_coords()[result.alignment.centres]
-    names = loaded.reps["territory"]
-    labels = list(names) if anchored and (names != "").all() and names.is_unique else None
-    fte = territory_fte(loaded.reps, problem.n_territories)
-    return labels, territory_reps(loaded.reps, centres, anchored, fte)
 
 
 def _with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
@@ -525,15 +496,6 @@ def _summary(
         "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings), **loaded.counts},
         "territories": len(metrics.territories),
         "balance": metrics.balance,
-    }
-
-
-def _result_fields(result: Result) -> dict[str, Any]:
-    return {
-        "status": result.status,
-        "lower_bound": None if result.lower_bound is None else round(result.lower_bound, 6),
-        "gap": None if result.gap is None else round(result.gap, 8),
-        "solver_rounds": result.iterations,
     }
 
 

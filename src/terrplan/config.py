@@ -190,9 +190,29 @@ class Contiguity:
 
 @dataclass(frozen=True)
 class Disruption:
-    """Refresh mode (`optimize --current`): how much of the current alignment may change."""
+    """The alignment in force now and what changing it costs.
 
+    With a current alignment and no move cost, `optimize` refreshes: it repairs the current alignment with the
+    fewest moves. With a move cost it redesigns, paying that cost for every account that changes territory; a
+    budget then caps what may move (the cost is raised until the design fits in it).
+    """
+
+    current: str | None = None  # 'accounts' (their current-territory column) or a CSV of account_id, territory
     budget: float | None = None  # at most this share of potential may change territory (e.g. 0.10)
+    # Redesign: moving an account costs as much as this many km of its weighted travel (0: refresh instead).
+    move_cost_km: float = 0.0
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Locks and forbidden pairs, and a distance limit.
+
+    The rules file has columns territory, rule (lock or forbid) and account_id or zip (a ZIP rule covers every
+    account in that ZIP). Territory names are the roster's, else the current alignment's, else T01, T02, ...
+    """
+
+    path: str | None = None
+    max_distance_km: float | None = None  # no account farther than this from its territory centre (rep home)
 
 
 @dataclass(frozen=True)
@@ -241,6 +261,7 @@ class Config:
     solver: Solver = field(default_factory=Solver)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
     disruption: Disruption = field(default_factory=Disruption)
+    rules: Rules = field(default_factory=Rules)
     contiguity: Contiguity = field(default_factory=Contiguity)
     plans: Plans = field(default_factory=Plans)
     sizing: Sizing = field(default_factory=Sizing)
@@ -452,6 +473,12 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 hint="0.10 lets at most 10 % of potential change territory",
             )
         )
+    if config.disruption.move_cost_km < 0:
+        out.append(Finding(file, "must not be negative", key="disruption.move_cost_km",
+                           value=str(config.disruption.move_cost_km)))  # fmt: skip
+    limit = config.rules.max_distance_km
+    if limit is not None and limit <= 0:
+        out.append(Finding(file, "must be positive", key="rules.max_distance_km", value=str(limit)))
     h = config.hierarchy
     if h.districts < 1 or h.regions < 1 or h.regions > h.districts:
         out.append(

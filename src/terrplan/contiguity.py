@@ -90,6 +90,9 @@ def _reattach(problem: Problem, territory: np.ndarray, centres: np.ndarray, neig
                 border = np.concatenate([neighbours[u] for u in part])
                 others = territory[border][territory[border] != t]
                 counts = np.bincount(others, minlength=problem.n_territories)
+                counts[[d for d in range(problem.n_territories) if not _may_move(problem, part, d)]] = 0
+                if counts.max() == 0:
+                    continue  # its rules keep the piece here (locks win over contiguity)
                 best = np.flatnonzero(counts == counts.max())
                 if len(best) > 1:  # a tie: the centre nearest the piece
                     middle = problem.coords[part].mean(axis=0)
@@ -99,6 +102,13 @@ def _reattach(problem: Problem, territory: np.ndarray, centres: np.ndarray, neig
         if not moved:
             break
     return territory
+
+
+def _may_move(problem: Problem, chunk: np.ndarray, destination: int) -> bool:
+    """Do the rules (locks, forbidden pairs) let every unit of the chunk join `destination`?"""
+    if problem.rules is None:
+        return True
+    return bool(problem.rules.allowed(chunk, np.full(len(chunk), destination), problem.n_territories).all())
 
 
 def _main_piece(parts: list[np.ndarray], centre: int, weights: np.ndarray) -> np.ndarray:
@@ -127,6 +137,8 @@ def _repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, neighb
             if u == centres[s]:
                 continue
             chunk = _chunk(territory, int(s), int(u), int(centres[s]), neighbours)
+            if not _may_move(problem, chunk, int(d)):
+                continue
             a = problem.metrics[:, chunk].sum(axis=1)
             before = viol[:, s].sum() + viol[:, d].sum()
             after = _violation(totals[:, s] - a, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
@@ -175,6 +187,8 @@ def _best_swap(problem, territory, centres, neighbours, totals, viol, scale):
             continue
         for a in give:
             for b in borders.get((d, s), []):
+                if not (_may_move(problem, np.array([a]), d) and _may_move(problem, np.array([b]), s)):
+                    continue
                 delta = problem.metrics[:, a] - problem.metrics[:, b]
                 before = viol[:, s].sum() + viol[:, d].sum()
                 after = _violation(totals[:, s] - delta, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
@@ -208,7 +222,7 @@ def _best_region_move(problem, territory, centres, neighbours, totals, viol, sca
             if s == d or viol[:, s].sum() + viol[:, d].sum() <= 1e-12:
                 continue
             region = _grow(territory, s, d, int(centres[s]), neighbours, problem, totals)
-            if region is None:
+            if region is None or not _may_move(problem, np.asarray(region), d):
                 continue
             a = problem.metrics[:, region].sum(axis=1)
             before = viol[:, s].sum() + viol[:, d].sum()

@@ -25,6 +25,55 @@ def _frozen(array: np.ndarray | None, dtype: type = np.float64) -> np.ndarray | 
 
 
 @dataclass(frozen=True, eq=False)
+class Rules:
+    """What each unit may do beyond the bands: locks, forbidden territories, a distance limit, and the price of
+    leaving its current territory (the soft disruption term of the objective).
+
+    Attributes:
+        locked: (n,) the territory a unit must be in, -1 where free.
+        forbidden: (p,) sorted codes unit * K + territory of pairs that must not be used.
+        max_distance: no unit farther than this from its territory's centre (inf: no limit). Hard where some
+            allowed centre is close enough; a unit with none goes to its nearest allowed centre and is reported.
+        home: (n,) the unit's current territory, -1 where it has none.
+        move_cost: (n,) added to the objective when a unit with a home is placed elsewhere.
+    """
+
+    locked: np.ndarray
+    forbidden: np.ndarray
+    max_distance: float
+    home: np.ndarray
+    move_cost: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "locked", _frozen(self.locked, np.int64))
+        object.__setattr__(self, "forbidden", _frozen(np.unique(np.asarray(self.forbidden, np.int64)), np.int64))
+        object.__setattr__(self, "home", _frozen(self.home, np.int64))
+        object.__setattr__(self, "move_cost", _frozen(self.move_cost))
+
+    @classmethod
+    def none(cls, n: int) -> Rules:
+        """No rule for any of n units (start from this and replace fields)."""
+        return cls(np.full(n, -1), np.zeros(0), np.inf, np.full(n, -1), np.zeros(n))
+
+    def allowed(self, units: np.ndarray, territories: np.ndarray, k: int) -> np.ndarray:
+        """Element-wise: may units[i] be in territories[i]? (locks and forbidden pairs; not the distance)"""
+        units, territories = np.broadcast_arrays(np.asarray(units), np.asarray(territories))
+        lock = self.locked[units]
+        ok = (lock < 0) | (lock == territories)
+        if len(self.forbidden):
+            codes = units.astype(np.int64) * k + territories
+            at = np.minimum(np.searchsorted(self.forbidden, codes), len(self.forbidden) - 1)
+            ok &= self.forbidden[at] != codes
+        return ok
+
+    def move_penalty(self, units: np.ndarray, territories: np.ndarray) -> np.ndarray:
+        """Element-wise disruption cost of placing units[i] in territories[i]."""
+        units, territories = np.broadcast_arrays(np.asarray(units), np.asarray(territories))
+        home = self.home[units]
+        return np.where((home >= 0) & (home != territories), self.move_cost[units], 0.0)
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """A balanced territory-design instance.
 
@@ -43,6 +92,7 @@ class Problem:
         distances: (n, n_sites) explicit distance matrix when geometry == "matrix".
         fixed_sites: (K, 2) fixed centre coordinates, or None for p-median.
         floor_distances: round distances down to integers (the OR-Library capacitated p-median convention).
+        rules: locks, forbidden pairs, a distance limit and disruption costs per unit, or None.
     """
 
     n_territories: int
@@ -56,6 +106,7 @@ class Problem:
     distances: np.ndarray | None = None
     fixed_sites: np.ndarray | None = None
     floor_distances: bool = False
+    rules: Rules | None = None
     _xyz: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +157,8 @@ class Problem:
             raise ValueError("fixed_sites needs one site per territory")
         if self.fixed_sites is None and self.n_sites < k:
             raise ValueError(f"{k} territories need at least {k} candidate centres, got {self.n_sites}")
+        if self.rules is not None and self.rules.locked.shape != (n,):
+            raise ValueError(f"rules cover {self.rules.locked.shape[0]} units, expected {n}")
 
     # -- geometry -------------------------------------------------------------------------------------------
 
@@ -198,10 +251,18 @@ class Result:
 
 
 def objective(problem: Problem, alignment: Alignment) -> float:
-    """sum(weight * distance(unit, centre of its territory))."""
+    """sum(weight * distance(unit, centre of its territory)), plus the disruption cost of units that left home."""
     units = np.arange(problem.n_units)
     sites = alignment.centres[alignment.territory]
-    return float(np.dot(problem.weights, problem.distance(units, sites)))
+    travel = float(np.dot(problem.weights, problem.distance(units, sites)))
+    return travel + disruption_cost(problem, alignment.territory)
+
+
+def disruption_cost(problem: Problem, territory: np.ndarray) -> float:
+    """The objective's price for units placed outside their current territory (0 without rules)."""
+    if problem.rules is None:
+        return 0.0
+    return float(problem.rules.move_penalty(np.arange(problem.n_units), territory).sum())
 
 
 def territory_totals(problem: Problem, territory: np.ndarray) -> np.ndarray:

@@ -16,7 +16,8 @@ from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.model import Alignment, Problem
 from terrplan.problem import build_problem, metric_values
-from terrplan.read import Table, read_accounts, read_reps, read_volumes
+from terrplan.read import Table, read_accounts, read_alignment, read_reps, read_volumes
+from terrplan.rules import AccountRules, account_rules, territory_names
 from terrplan.score import score_accounts
 from terrplan.solve import check_feasible
 from terrplan.solve.centres import recentre
@@ -157,6 +158,7 @@ def account_level(
     accounts: pd.DataFrame,
     config: Config,
     reps: pd.DataFrame | None,
+    rules: AccountRules | None = None,
 ) -> tuple[Problem, Alignment]:
     """The unit solution seen account by account: each account in its unit's territory, distances measured from
     the account itself to the territory's centre (a fixed site at the centre unit's location)."""
@@ -164,27 +166,68 @@ def account_level(
         return problem, alignment
     by_account = build_problem(accounts, config, reps)
     centres = problem.site_coords()[alignment.centres]
-    fixed = dataclasses.replace(by_account, fixed_sites=centres)
+    account_rules_ = rules.for_accounts(problem.n_territories) if rules is not None else None
+    fixed = dataclasses.replace(by_account, fixed_sites=centres, rules=account_rules_)
     return fixed, Alignment(alignment.territory[units.of_account], np.arange(problem.n_territories))
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """The optimizer's input for a config: units (accounts or groups of them), their problem, the graph."""
+    """The optimizer's input for a config: units (accounts or groups of them), their problem, the graph, and the
+    rules (with the territory names they fix) when the config has any."""
 
     units: Units
     problem: Problem
     graph: dict[str, set[str]] | None
+    rules: AccountRules | None = None
 
 
-def prepare(loaded: Loaded, config: Config) -> Prepared:
-    """Units from the accounts (groups, areas, and empty areas when contiguity asks for them), then the problem;
-    its necessary conditions are checked here so `validate` and `optimize` say the same."""
+def use_current(loaded: Loaded, current: str) -> Loaded:
+    """The accounts with their current territory from `current` ('accounts': their own column, else a CSV of
+    account_id, territory); accounts the file does not name have none."""
+    if current == "accounts":
+        return loaded
+    given = match_alignment(loaded.accounts, read_alignment(Path(current)))
+    labels = np.array([*given.labels, ""], dtype=object)
+    accounts = loaded.accounts.assign(territory=labels[given.territory])
+    return dataclasses.replace(loaded, accounts=accounts, inputs=(*loaded.inputs, _fingerprint(Path(current))))
+
+
+def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepared:
+    """Units from the accounts (groups, areas, and empty areas when contiguity asks for them), then the problem
+    with its rules; its necessary conditions are checked here so `validate` and `optimize` say the same.
+
+    `current`: set when the accounts' current territory (see `use_current`) is the alignment in force, which the
+    disruption cost prices leaving."""
     weights = metric_values(loaded.accounts, config.territories.objective_weight)
     units = make_units(loaded.accounts, config.units, weights)
     graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
     if graph is not None:
         units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
-    check_feasible(problem, list(units.frame["unit"]), what="territories")
-    return Prepared(units, problem, graph)
+    rules = _rules(loaded, config, problem.n_territories, weights, current)
+    if rules is not None:
+        ids = loaded.accounts["account_id"].to_numpy()
+        # empty areas (contiguity) are units with no account: they carry no rule
+        of_account = units.of_account
+        problem = dataclasses.replace(problem, rules=rules.for_units(of_account, list(units.frame["unit"]), ids))
+    names = rules.names if rules is not None else None
+    check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
+    return Prepared(units, problem, graph, rules)
+
+
+def _rules(loaded: Loaded, config: Config, k: int, weights: np.ndarray, current: str | None) -> AccountRules | None:
+    """The config's rules per account, or None when it sets none (territories then get names after solving)."""
+    priced = config.disruption.move_cost_km > 0 and current is not None
+    if not (config.rules.path or config.rules.max_distance_km is not None or priced):
+        return None
+    home = None
+    labels: tuple[str, ...] | None = None
+    if priced:
+        given = match_alignment(loaded.accounts, None)
+        labels = given.labels
+    names = territory_names(loaded.reps, labels, k)
+    if priced:
+        index = {name: i for i, name in enumerate(names)}
+        home = np.array([index.get(given.labels[t], -1) if t >= 0 else -1 for t in given.territory], dtype=np.int64)
+    return account_rules(config, loaded.accounts, names, home, weights)

@@ -16,7 +16,7 @@ from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import lagrangian
 from terrplan.solve.candidates import nearest_sites
-from terrplan.solve.centres import bisection_centres, initial_centres, recentre
+from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
@@ -76,6 +76,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             centres = initial_centres(problem, seed)
         if cost is not None and not banded:
             centres = fast_interchange(cost, centres, heuristic_deadline)
+        centres = fit_to_rules(problem, centres)
         found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest)
         rounds += used
         best = _better(problem, best, found)
@@ -112,7 +113,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         bound = relaxed.value
         room = time.perf_counter() + slowest[0] <= deadline
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
-            sites = np.asarray(relaxed.sites, dtype=np.int64)
+            sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
             if not np.array_equal(np.sort(sites), np.sort(centres)):
                 found, used = _locate_allocate(problem, sites, params, deadline, slowest)
                 rounds += used

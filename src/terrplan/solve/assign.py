@@ -16,10 +16,13 @@ _COST_MAX = 1e7  # largest integer arc cost after scaling
 
 @dataclass(frozen=True)
 class Arcs:
-    """Each unit's nearest centres: territory index (n, C) and distance (n, C), nearest first."""
+    """Each unit's candidate territories, nearest first: territory index (n, C), distance (n, C) and cost (n, C),
+    the objective's price of the arc (weighted distance plus any disruption cost). Under rules, only allowed
+    arcs appear; a row is padded by repeating its first arc."""
 
     territory: np.ndarray
     distance: np.ndarray
+    cost: np.ndarray
 
     @classmethod
     def build(cls, problem: Problem, centres: np.ndarray, count: int, reverse: int = 0) -> Arcs:
@@ -27,25 +30,70 @@ class Arcs:
         so that an isolated centre can still gather its band. Rows are padded by repeating their nearest arc.
         """
         territory, distance = nearest_sites(problem, centres, count)
-        if reverse <= 0 or count >= len(centres):
-            return cls(territory, distance)
-        units = nearest_units(problem, centres, reverse)  # (K, reverse)
-        pair_u = units.ravel()
-        pair_t = np.repeat(np.arange(len(centres)), units.shape[1])
-        have = (territory[pair_u] == pair_t[:, None]).any(axis=1)
-        pair_u, pair_t = pair_u[~have], pair_t[~have]
-        if len(pair_u) == 0:
-            return cls(territory, distance)
-        order = np.lexsort((pair_t, pair_u))
-        pair_u, pair_t = pair_u[order], pair_t[order]
-        extra = np.bincount(pair_u, minlength=problem.n_units)
-        width = int(extra.max())
-        slot = np.arange(len(pair_u)) - np.searchsorted(pair_u, pair_u, side="left")
-        more_t = np.repeat(territory[:, :1], width, axis=1)
-        more_d = np.repeat(distance[:, :1], width, axis=1)
-        more_t[pair_u, slot] = pair_t
-        more_d[pair_u, slot] = problem.distance(pair_u, centres[pair_t])
-        return cls(np.hstack([territory, more_t]), np.hstack([distance, more_d]))
+        if reverse > 0 and count < len(centres):
+            territory, distance = _with_reverse(problem, centres, territory, distance, reverse)
+        if problem.rules is not None:
+            territory, distance = _allowed_only(problem, centres, territory, distance)
+        cost = problem.weights[:, None] * distance
+        if problem.rules is not None:
+            cost = cost + problem.rules.move_penalty(np.arange(problem.n_units)[:, None], territory)
+        return cls(territory, distance, cost)
+
+
+def _with_reverse(
+    problem: Problem, centres: np.ndarray, territory: np.ndarray, distance: np.ndarray, reverse: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add arcs from each centre to its `reverse` nearest units that do not already have one."""
+    units = nearest_units(problem, centres, reverse)  # (K, reverse)
+    pair_u = units.ravel()
+    pair_t = np.repeat(np.arange(len(centres)), units.shape[1])
+    have = (territory[pair_u] == pair_t[:, None]).any(axis=1)
+    pair_u, pair_t = pair_u[~have], pair_t[~have]
+    if len(pair_u) == 0:
+        return territory, distance
+    order = np.lexsort((pair_t, pair_u))
+    pair_u, pair_t = pair_u[order], pair_t[order]
+    extra = np.bincount(pair_u, minlength=problem.n_units)
+    width = int(extra.max())
+    slot = np.arange(len(pair_u)) - np.searchsorted(pair_u, pair_u, side="left")
+    more_t = np.repeat(territory[:, :1], width, axis=1)
+    more_d = np.repeat(distance[:, :1], width, axis=1)
+    more_t[pair_u, slot] = pair_t
+    more_d[pair_u, slot] = problem.distance(pair_u, centres[pair_t])
+    return np.hstack([territory, more_t]), np.hstack([distance, more_d])
+
+
+def _allowed_only(
+    problem: Problem, centres: np.ndarray, territory: np.ndarray, distance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop arcs the rules forbid (locks, forbidden pairs, beyond the distance limit).
+
+    A row left with no arc gets its nearest allowed centres among all of them; if none lies within the distance
+    limit, its nearest allowed centre regardless of distance (the limit cannot hold there; metrics report it).
+    """
+    rules = problem.rules
+    assert rules is not None
+    n, k = problem.n_units, problem.n_territories
+    units = np.arange(n)
+    ok = rules.allowed(units[:, None], territory, k) & (distance <= rules.max_distance)
+    empty = np.flatnonzero(~ok.any(axis=1))
+    if len(empty):
+        every = np.broadcast_to(np.arange(k), (len(empty), k))
+        full_d = problem.distance_matrix(empty, centres)
+        allowed = rules.allowed(empty[:, None], every, k)
+        near = allowed & (full_d <= rules.max_distance)
+        usable = np.where(near.any(axis=1)[:, None], near, allowed)
+        ranked = np.argsort(np.where(usable, full_d, np.inf), axis=1, kind="stable")[:, : territory.shape[1]]
+        keep = np.take_along_axis(usable, ranked, axis=1)
+        # pad each row's unusable tail with its first (usable) entry
+        ranked = np.where(keep, ranked, ranked[:, :1])
+        territory[empty] = ranked
+        distance[empty] = np.take_along_axis(full_d, ranked, axis=1)
+        ok[empty] = True
+    first = np.argmax(ok, axis=1)
+    territory = np.where(ok, territory, territory[units, first][:, None])
+    distance = np.where(ok, distance, distance[units, first][:, None])
+    return territory, distance
 
 
 def primary_metric(problem: Problem) -> int | None:
@@ -87,7 +135,7 @@ def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndar
         return None
 
     C = arcs.territory.shape[1]
-    unit_cost = (problem.weights[flowing] / amount[flowing])[:, None] * arcs.distance[flowing]
+    unit_cost = arcs.cost[flowing] / amount[flowing][:, None]
     cost_scale = _COST_MAX / max(unit_cost.max(), 1e-300)
     tails = np.repeat(flowing, C)
     heads = n + arcs.territory[flowing].ravel()
@@ -146,11 +194,11 @@ def repair_bands(
     instances; a residual violation is left to later rounds).
     """
     territory = territory.copy()
-    metrics, weights = problem.metrics, problem.weights
+    metrics = problem.metrics
     lower, upper = problem.lower, problem.upper
     scale = _metric_scale(problem)
     totals = territory_totals(problem, territory)
-    own_dist = _own_distance(territory, arcs)
+    own_cost = _own_cost(territory, arcs)
     limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
     for _ in range(limit):
         viol = _violation(totals, lower, upper, scale)
@@ -173,7 +221,7 @@ def repair_bands(
         ok = gain > 1e-12
         if not ok.any():
             break
-        extra = weights[cand_u] * (arcs.distance[cand_u, cand_c] - own_dist[cand_u])
+        extra = arcs.cost[cand_u, cand_c] - own_cost[cand_u]
         score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
         # Apply the best moves (only the best one unless batching) whose two territories no earlier move of this
         # pass touched, so their scores still hold; cheapest first.
@@ -190,28 +238,28 @@ def repair_bands(
             totals[:, s] -= metrics[:, u]
             totals[:, t] += metrics[:, u]
             territory[u] = t
-            own_dist[u] = arcs.distance[u, cand_c[best]]
+            own_cost[u] = arcs.cost[u, cand_c[best]]
             if not batch:
                 break
     return territory
 
 
-def _own_distance(territory: np.ndarray, arcs: Arcs) -> np.ndarray:
-    """Distance of each unit to its own territory's centre, via the arcs (inf when not among them)."""
+def _own_cost(territory: np.ndarray, arcs: Arcs) -> np.ndarray:
+    """Each unit's cost in its own territory, via the arcs (inf when not among them)."""
     hit = arcs.territory == territory[:, None]
-    return np.where(hit.any(axis=1), np.where(hit, arcs.distance, np.inf).min(axis=1), np.inf)
+    return np.where(hit.any(axis=1), np.where(hit, arcs.cost, np.inf).min(axis=1), np.inf)
 
 
 def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: int = 20) -> np.ndarray:
     """Single-unit moves to a nearer centre that keep every band satisfied (or no worse), until none is left."""
     territory = territory.copy()
-    metrics, weights = problem.metrics, problem.weights
+    metrics = problem.metrics
     lower, upper = problem.lower, problem.upper
     scale = _metric_scale(problem)
     totals = territory_totals(problem, territory)
     for _ in range(rounds):
-        own = _own_distance(territory, arcs)
-        saving = weights[:, None] * (own[:, None] - arcs.distance)
+        own = _own_cost(territory, arcs)
+        saving = own[:, None] - arcs.cost
         cand_u, cand_c = np.nonzero((saving > 1e-9) & (arcs.territory != territory[:, None]))
         if len(cand_u) == 0:
             break

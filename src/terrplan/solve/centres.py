@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 from sklearn.cluster import kmeans_plusplus
 
@@ -122,3 +123,28 @@ def bisection_centres(problem: Problem, seed: int, metric: np.ndarray) -> np.nda
         taken.add(pick)
         centres.append(pick)
     return np.array(centres, dtype=np.int64)
+
+
+def fit_to_rules(problem: Problem, centres: np.ndarray) -> np.ndarray:
+    """Centres reordered so territory t's centre lies near the units pinned to t (locked there, or at home there).
+
+    Under rules territories have identities; seeds from k-means++ or bisection do not. A minimum-cost matching of
+    centres to territories (cost: the pinned units' weighted distance) gives each identity its nearest seed, and
+    a territory with pinned units then starts from their 1-median.
+    """
+    rules = problem.rules
+    if rules is None or problem.fixed:
+        return centres
+    pin = np.where(rules.locked >= 0, rules.locked, rules.home)
+    pinned = np.flatnonzero(pin >= 0)
+    if len(pinned) == 0:
+        return centres
+    # a lock binds harder than a home: its units count ten times
+    strength = np.where(rules.locked[pinned] >= 0, 10.0, 1.0) * (problem.weights[pinned] + 1e-9)
+    k = problem.n_territories
+    cost = np.zeros((k, k))
+    distance = problem.distance_matrix(pinned, centres)  # (pinned, K) - only when rules pin units
+    np.add.at(cost, pin[pinned], strength[:, None] * distance)
+    rows, cols = linear_sum_assignment(cost)
+    ordered = centres[cols[np.argsort(rows)]]
+    return recentre(problem, np.where(pin >= 0, pin, -1), ordered)

@@ -10,8 +10,15 @@ from terrplan.errors import Finding, InfeasibleError
 from terrplan.model import Problem
 
 
-def check_feasible(problem: Problem, labels: Sequence[str] | None = None, what: str = "problem") -> None:
-    """Raise InfeasibleError naming every violated necessary condition and the smallest fix we can compute."""
+def check_feasible(
+    problem: Problem,
+    labels: Sequence[str] | None = None,
+    what: str = "problem",
+    territory_names: Sequence[str] | None = None,
+) -> None:
+    """Raise InfeasibleError naming every violated necessary condition and the smallest fix we can compute.
+
+    `labels` name the units, `territory_names` the territories, in messages."""
     findings: list[Finding] = []
     k = problem.n_territories
     if problem.n_units < k:
@@ -24,6 +31,9 @@ def check_feasible(problem: Problem, labels: Sequence[str] | None = None, what: 
         )
     for row, name in enumerate(problem.metric_names):
         findings.extend(_metric_findings(problem, row, name, labels, what))
+    if problem.rules is not None and not findings:
+        names = territory_names or [f"territory {t + 1}" for t in range(k)]
+        findings.extend(rule_findings(problem, labels or [f"unit {u}" for u in range(problem.n_units)], names))
     if findings:
         raise InfeasibleError("no alignment can meet the balance bands", findings)
 
@@ -78,4 +88,51 @@ def _metric_findings(problem: Problem, row: int, name: str, labels, what: str) -
                 hint=f"use at most {positive} territories or drop the minimum",
             )
         )
+    return out
+
+
+def rule_findings(problem: Problem, labels: Sequence[str], names: Sequence[str]) -> list[Finding]:
+    """Locks and forbidden pairs against the bands: a unit with nowhere to go, locks that overfill a territory,
+    a territory that cannot reach its minimum from the units allowed there; each with the smallest relaxation."""
+    rules = problem.rules
+    assert rules is not None
+    n, k = problem.n_units, problem.n_territories
+    allowed = rules.allowed(np.arange(n)[:, None], np.arange(k)[None, :], k)  # (n, K)
+    out: list[Finding] = []
+    for unit in np.flatnonzero(~allowed.any(axis=1))[:20]:
+        out.append(Finding("rules", f"{labels[unit]} is forbidden in every territory it could be in",
+                           hint="drop one of its forbid rules"))  # fmt: skip
+    if out:
+        return out
+    for row, metric in enumerate(problem.metric_names):
+        values = problem.metrics[row]
+        locked = rules.locked >= 0
+        locked_total = np.bincount(rules.locked[locked], weights=values[locked], minlength=k)
+        reach = (allowed * values[:, None]).sum(axis=0)
+        for t in range(k):
+            upper, lower = problem.upper[row, t], problem.lower[row, t]
+            if np.isfinite(upper) and locked_total[t] > upper + 1e-9 * max(abs(upper), 1.0):
+                excess = locked_total[t] - upper
+                members = np.flatnonzero(rules.locked == t)
+                members = members[np.argsort(-values[members], kind="stable")]
+                freed = np.cumsum(values[members])
+                fewest = members[: int(np.searchsorted(freed, excess - 1e-9)) + 1]
+                out.append(
+                    Finding(
+                        "rules",
+                        f"locks put {metric} {locked_total[t]:,.6g} into {names[t]}, above its maximum {upper:,.6g}",
+                        hint=f"unlock at least {excess:,.6g} of {metric}: the fewest locks that do it are "
+                        + ", ".join(labels[u] for u in fewest[:5])
+                        + (f" and {len(fewest) - 5} more" if len(fewest) > 5 else ""),
+                    )
+                )
+            if np.isfinite(lower) and reach[t] < lower - 1e-9 * max(abs(lower), 1.0):
+                out.append(
+                    Finding(
+                        "rules",
+                        f"{names[t]} can reach at most {metric} {reach[t]:,.6g} from the units its locks and "
+                        f"forbid rules allow, below its minimum {lower:,.6g}",
+                        hint=f"allow it at least {lower - reach[t]:,.6g} more {metric}, or lower its minimum",
+                    )
+                )
     return out

@@ -1,0 +1,156 @@
+"""Redesign: the config's problem solved (rules and disruption cost included), made contiguous when asked, and
+measured account by account, with each territory's name and rep.
+
+With a move cost and a disruption budget, the budget is kept by pricing: if the design moves more potential than
+the budget allows, the move cost is raised (x4, at most three times) and the design solved again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from terrplan.config import Config
+from terrplan.contiguity import contiguous_result, unit_neighbours
+from terrplan.errors import Finding, InfeasibleError
+from terrplan.metrics import Metrics, evaluate
+from terrplan.model import Result
+from terrplan.pipeline import Loaded, Prepared, account_level, prepare
+from terrplan.problem import territory_fte
+from terrplan.progress import Reporter
+from terrplan.reps import territory_reps
+from terrplan.rules import rule_figures
+from terrplan.solve import SolveParams, solve
+
+_PRICE_STEPS = 3  # times the move cost is raised (x4 each) to fit a disruption budget
+_PRICE_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class Design:
+    prepared: Prepared
+    result: Result
+    metrics: Metrics  # account level, without hierarchy columns
+    fields: dict[str, Any]  # solver figures for summary.json
+
+
+def run_design(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
+    """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price."""
+    budget = config.disruption.budget
+    priced = current is not None and config.disruption.move_cost_km > 0
+    potential = loaded.accounts["potential"].to_numpy(dtype=float)
+    design = _solve_once(loaded, config, current, report)
+    for _ in range(_PRICE_STEPS if priced and budget is not None else 0):
+        moved = moved_share(design, potential)
+        if moved <= budget + 1e-12:
+            break
+        cost = config.disruption.move_cost_km * _PRICE_FACTOR
+        report.info(
+            "repricing",
+            f"the design moves {moved:.1%} of potential, over the {budget:.0%} budget: move cost raised to "
+            f"{cost:g} km",
+            moved_share=moved,
+            move_cost_km=cost,
+        )
+        config = dataclasses.replace(config, disruption=dataclasses.replace(config.disruption, move_cost_km=cost))
+        design = _solve_once(loaded, config, current, report)
+    if priced:
+        moved = moved_share(design, potential)
+        design.fields["pricing"] = {"move_cost_km": config.disruption.move_cost_km, "moved_share": round(moved, 6)}
+        if budget is not None and moved > budget + 1e-12:
+            raise InfeasibleError(
+                "the redesign cannot keep inside the disruption budget",
+                [
+                    Finding(
+                        "disruption",
+                        f"at move cost {config.disruption.move_cost_km:g} km the design still moves {moved:.1%} of "
+                        f"potential, over the budget of {budget:.1%}",
+                        key="disruption.budget",
+                        hint=f"raise the budget to {np.ceil(moved * 1000) / 1000:.1%}, or refresh instead "
+                        "(move_cost_km: 0) to move only what the bands need",
+                    )
+                ],
+            )
+    return design
+
+
+def moved_share(design: Design, potential: np.ndarray) -> float:
+    """Share of potential (of accounts with a current territory) placed outside that territory; `potential`
+    per account, in the accounts' order."""
+    rules = design.prepared.rules
+    if rules is None:
+        return 0.0
+    territory = design.result.alignment.territory[design.prepared.units.of_account]
+    has = rules.home >= 0
+    total = float(potential[has].sum())
+    return float(potential[has & (territory != rules.home)].sum()) / total if total > 0 else 0.0
+
+
+def _solve_once(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
+    prepared = prepare(loaded, config, current)
+    units, problem = prepared.units, prepared.problem
+    what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
+    report.info(
+        "solving",
+        f"solving: {problem.n_units} {what} into {problem.n_territories} territories, "
+        f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}",
+        accounts=problem.n_units,
+        territories=problem.n_territories,
+    )
+    solver = config.solver
+    params = SolveParams(
+        time_limit_s=solver.time_limit,
+        seed=solver.seed,
+        candidates=solver.candidates,
+        starts=solver.starts,
+        bound_iterations=solver.bound_iterations,
+    )
+    with report.status("optimizing territories…"):
+        result = solve(problem, params)
+    fields = _result_fields(result)
+    if prepared.graph is not None:
+        result, fields["contiguity"] = contiguous_result(problem, result, unit_neighbours(units.areas, prepared.graph))
+        fields["status"] = result.status
+    labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
+    by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
+    metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)
+    if prepared.rules is not None:
+        account_problem, alignment = by_account
+        distance = account_problem.distance(np.arange(account_problem.n_units), alignment.centres[alignment.territory])
+        fields["rules"] = rule_figures(prepared.rules, alignment.territory, distance)
+    if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
+        fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
+    return Design(prepared, result, metrics, fields)
+
+
+def _result_fields(result: Result) -> dict[str, Any]:
+    return {
+        "status": result.status,
+        "lower_bound": None if result.lower_bound is None else round(result.lower_bound, 6),
+        "gap": None if result.gap is None else round(result.gap, 8),
+        "solver_rounds": result.iterations,
+    }
+
+
+def _names_and_reps(
+    config: Config, loaded: Loaded, prepared: Prepared, result: Result
+) -> tuple[list[str] | None, pd.DataFrame | None]:
+    """Territory names and rep columns. Rules fix the names (a lock says 'T03'); anchored territories keep the
+    roster's; otherwise names come later, north to south. Reps follow the names when the roster gives them."""
+    problem = prepared.problem
+    names = list(prepared.rules.names) if prepared.rules is not None else None
+    reps = loaded.reps
+    anchored = config.territories.centres == "rep_homes"
+    if reps is not None and anchored and names is None:
+        roster = reps["territory"]
+        names = list(roster) if (roster != "").all() and roster.is_unique else None
+    if reps is None:
+        return names, None
+    centres = problem.site_coords()[result.alignment.centres]
+    by_name = names is not None and len(reps) == len(names) and list(reps["territory"]) == names
+    fte = territory_fte(reps, problem.n_territories)
+    return names, territory_reps(reps, centres, anchored or by_name, fte)

@@ -1,0 +1,151 @@
+"""Locks, forbidden pairs, the distance limit and the disruption cost: small instances whose answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import invoke
+
+from terrplan.errors import InfeasibleError
+from terrplan.model import Problem, Rules, objective
+from terrplan.solve import SolveParams, solve
+
+PARAMS = SolveParams(time_limit_s=20, seed=1, bound_iterations=100)
+
+
+def line_problem(xs, weights=None, sites=(0.0, 10.0), per_territory=None, rules=None) -> Problem:
+    """Units on the x axis, territories centred at fixed sites; optional exact count per territory."""
+    xs = np.asarray(xs, dtype=float)
+    n, k = len(xs), len(sites)
+    band = np.inf if per_territory is None else per_territory
+    return Problem(
+        n_territories=k,
+        weights=np.ones(n) if weights is None else np.asarray(weights, dtype=float),
+        metrics=np.ones((1, n)),
+        metric_names=("accounts",),
+        lower=np.full((1, k), -np.inf if per_territory is None else band),
+        upper=np.full((1, k), band),
+        coords=np.column_stack([xs, np.zeros(n)]),
+        geometry="euclidean",
+        fixed_sites=np.column_stack([np.asarray(sites, float), np.zeros(k)]),
+        rules=rules,
+    )
+
+
+def rules_for(n: int, **fields) -> Rules:
+    base = Rules.none(n)
+    values = {name: getattr(base, name) for name in ("locked", "forbidden", "max_distance", "home", "move_cost")}
+    return Rules(**(values | fields))
+
+
+def test_a_lock_overrides_the_nearest_centre():
+    locked = np.array([-1, 1, -1, -1])  # unit at x=2 must join the far territory
+    problem = line_problem([1, 2, 8, 9], rules=rules_for(4, locked=locked))
+    territory = solve(problem, PARAMS).alignment.territory
+    assert territory.tolist() == [0, 1, 1, 1]
+
+
+def test_a_forbidden_pair_sends_the_unit_to_its_next_choice():
+    forbidden = np.array([0 * 2 + 0])  # unit 0 may not be in territory 0
+    problem = line_problem([1, 2, 8, 9], rules=rules_for(4, forbidden=forbidden))
+    assert solve(problem, PARAMS).alignment.territory.tolist() == [1, 0, 1, 1]
+
+
+def test_the_distance_limit_changes_who_crosses_over():
+    # Two per territory: one of the three left units must cross to the site at x=10. Cheapest is the unit at 2
+    # (extra 6; the heavy unit at 3 would add 40). Within 7.5 km of x=10, only the heavy unit at 3 may go.
+    xs, weights = [1, 2, 3, 9], [1, 1, 10, 1]
+    free = solve(line_problem(xs, weights, per_territory=2), PARAMS)
+    assert free.alignment.territory.tolist() == [0, 1, 0, 1]
+    limited = line_problem(xs, weights, per_territory=2, rules=rules_for(4, max_distance=7.5))
+    result = solve(limited, PARAMS)
+    assert result.alignment.territory.tolist() == [0, 0, 1, 1]
+    assert result.objective == pytest.approx(1 + 2 + 10 * 7 + 1)
+
+
+def test_the_move_cost_keeps_units_home_until_moving_pays():
+    # The unit at 4 lives in territory 1 (x=10): moving it to territory 0 saves 2 km of travel.
+    home = np.array([0, 1, 1])
+    cheap = line_problem([1, 4, 9], rules=rules_for(3, home=home, move_cost=np.array([0, 1.0, 0])))
+    dear = line_problem([1, 4, 9], rules=rules_for(3, home=home, move_cost=np.array([0, 3.0, 0])))
+    assert solve(cheap, PARAMS).alignment.territory.tolist() == [0, 0, 1]
+    kept = solve(dear, PARAMS)
+    assert kept.alignment.territory.tolist() == [0, 1, 1]
+    assert kept.objective == pytest.approx(1 + 6 + 1)
+    # the objective prices the move: moved, it would be 1 + 4 + 1 travel plus 3
+    assert objective(dear, kept.alignment) == pytest.approx(8)
+
+
+def test_locks_that_overfill_a_territory_name_the_fewest_to_unlock():
+    locked = np.array([0, 0, 0, -1])
+    problem = line_problem([1, 2, 3, 9], per_territory=2, rules=rules_for(4, locked=locked))
+    with pytest.raises(InfeasibleError) as error:
+        solve(problem, PARAMS)
+    text = str(error.value.problems[0])
+    assert "locks put accounts 3 into territory 1, above its maximum 2" in text
+    assert "unlock at least 1 of accounts: the fewest locks that do it are unit 0" in text
+
+
+def test_a_territory_starved_by_forbid_rules_is_named():
+    forbidden = np.array([u * 2 + 1 for u in range(3)])  # only unit 3 may join territory 2
+    problem = line_problem([1, 2, 3, 9], per_territory=2, rules=rules_for(4, forbidden=forbidden))
+    with pytest.raises(InfeasibleError) as error:
+        solve(problem, PARAMS)
+    assert "territory 2 can reach at most accounts 1 from the units its locks and forbid rules allow, below its " \
+        "minimum 2" in str(error.value.problems[0])  # fmt: skip
+
+
+# -- through the CLI, on the tiny NC universe (A* around Raleigh, B* around Charlotte) --------------------------
+
+RULES_CONFIG = """
+rules: {path: rules.csv}
+"""
+
+
+def test_cli_locks_and_forbids_are_honoured_and_name_the_territories(tiny):
+    tiny.write("config.yaml", tiny.config.read_text() + RULES_CONFIG)
+    # A4 (Cary, near Raleigh) locked into the Charlotte territory's name; B4 (Concord) forbidden there.
+    tiny.write("rules.csv", "account_id,territory,rule\nA4,T02,lock\nB4,T02,forbid\n")
+    result = invoke("optimize", str(tiny.config), "-q")  # A1-3 + B4 and B1-3 + A4 balance exactly
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split(",")[0]: line for line in (tiny.out / "assignments.csv").read_text().splitlines()[1:]}
+    territory = {account: line.split(",")[6] for account, line in rows.items()}
+    assert territory["A4"] == "T02"
+    assert territory["B4"] != "T02"
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["rules"] == {"locked_accounts": 1, "locks_kept": 1, "forbidden_pairs": 1, "forbidden_kept": 1}
+
+
+def test_cli_bad_rules_rows_are_reported_with_line_and_column(tiny):
+    tiny.write("config.yaml", tiny.config.read_text() + RULES_CONFIG)
+    tiny.write("rules.csv", "account_id,territory,rule\nA4,T2,lock\nZZ,T01,forbid\nA1,T01,pin\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 3
+    err = result.stderr
+    assert "rules.csv:2: column 'territory': unknown territory (got 'T2')\n    hint: did you mean 'T02'?" in err
+    assert "rules.csv:3: column 'account_id': not among the usable accounts (got 'ZZ')" in err
+    assert "rules.csv:4: column 'rule': unknown rule (got 'pin')\n    hint: use lock or forbid" in err
+    assert not tiny.out.exists()
+
+
+def test_cli_locks_split_by_a_keep_together_group_are_a_named_conflict(tiny):
+    tiny.write("config.yaml", tiny.config.read_text() + RULES_CONFIG + "units: {keep_together: [system]}\n")
+    tiny.write("accounts.csv", tiny.dir.joinpath("accounts.csv").read_text().replace("27607,,,,T1", "27607,,,Duke,T1"))
+    tiny.write("rules.csv", "account_id,territory,rule\nA1,T01,lock\nA2,T02,lock\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 4
+    assert "moves as one, but A1 is locked to T01 and A2 to T02" in result.stderr
+
+
+def test_cli_move_cost_redesign_stays_inside_the_budget(tiny):
+    # The current alignment puts Concord (B4, 30 potential) with Raleigh: 330 vs 270, outside ±5 %.
+    config = tiny.config.read_text() + "disruption: {current: accounts, move_cost_km: 50, budget: 0.10}\n"
+    tiny.write("config.yaml", config)
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["pricing"]["moved_share"] <= 0.10
+    assert summary["disruption"]["moved_accounts"] == 1  # only B4 moves home to Charlotte
+    assert summary["balance"]["territories_in_band"] == 2
