@@ -11,6 +11,7 @@ from conftest import invoke
 from terrplan.errors import InfeasibleError
 from terrplan.model import Problem, Rules, objective
 from terrplan.solve import SolveParams, solve
+from terrplan.solve.disruption import disruption_floor, forced_move
 
 PARAMS = SolveParams(time_limit_s=20, seed=1, bound_iterations=100)
 
@@ -149,3 +150,32 @@ def test_cli_move_cost_redesign_stays_inside_the_budget(tiny):
     assert summary["pricing"]["moved_share"] <= 0.10
     assert summary["disruption"]["moved_accounts"] == 1  # only B4 moves home to Charlotte
     assert summary["balance"]["territories_in_band"] == 2
+
+
+def test_the_disruption_floor_is_the_cheapest_fractional_way_out_of_an_overfull_territory():
+    # Territory 0's home units hold 3 + 2 + 1 = 6 against a maximum of 4: 2 must leave. Cheapest per unit of metric
+    # is unit 0 (cost 3 for 3), so the floor is 2 x 1 = 2. Territory 1 (home: unit 3) is inside its band.
+    problem = Problem(
+        n_territories=2,
+        weights=np.ones(4),
+        metrics=np.array([[3.0, 2.0, 1.0, 2.0]]),
+        metric_names=("potential",),
+        lower=np.zeros((1, 2)),
+        upper=np.full((1, 2), 4.0),
+        coords=np.zeros((4, 2)),
+        geometry="euclidean",
+        rules=rules_for(4, home=np.array([0, 0, 0, 1]), move_cost=np.array([3.0, 4.0, 10.0, 1.0])),
+    )
+    assert disruption_floor(problem) == pytest.approx(2.0)
+    assert forced_move(problem, problem.rules.home, 0) == pytest.approx(2.0)
+
+
+def test_the_priced_redesign_stops_early_when_the_bands_force_more_than_the_budget(tiny):
+    config = tiny.config.read_text() + "disruption: {current: accounts, move_cost_km: 50, budget: 0.01}\n"
+    tiny.write("config.yaml", config)
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 4
+    # T1 holds 330 against a maximum of 315: 15 of 600 (2.5 %) must move
+    assert "hold 2.5% of potential beyond their bands; at least that much must move, over the budget of 1.0%" in (
+        result.stderr
+    )

@@ -72,3 +72,21 @@ def test_evaluate_scores_the_optimized_sample_like_optimize_did(sample_runs, tmp
     current = run_cli("evaluate", "configs/sample.yaml", "-q")
     assert current.returncode == 5
     assert b"check(s) failed" in current.stderr
+
+
+def test_the_sample_keeps_its_rules_groups_and_hierarchy(sample_runs):
+    summary = json.loads((sample_runs[0] / "summary.json").read_text())
+    assert summary["rules"] == {"locked_accounts": 4, "locks_kept": 4, "forbidden_pairs": 1, "forbidden_kept": 1}
+    assert summary["split_groups"] == ["Five Boroughs Health System"]  # too big for any territory
+    accounts = pd.read_csv(ROOT / "data/samples/accounts.csv", dtype=str, keep_default_na=False)
+    rules = pd.read_csv(ROOT / "data/samples/rules.csv", dtype=str, keep_default_na=False)
+    assignments = pd.read_csv(sample_runs[0] / "assignments.csv", dtype=str, keep_default_na=False)
+    placed = assignments.merge(accounts[["account_id", "system"]], on="account_id")
+    by_id = placed.set_index("account_id")["territory"]
+    for rule in rules.itertuples():
+        ids = [rule.account_id] if rule.account_id else list(accounts.loc[accounts["zip"] == rule.zip, "account_id"])
+        for account in ids:
+            assert (by_id[account] == rule.territory) == (rule.rule == "lock"), (account, rule)
+    systems = placed.loc[placed["system"] != ""].groupby("system")["territory"].nunique()
+    assert (systems.drop("Five Boroughs Health System") == 1).all()
+    assert set(assignments["district"]) == {"D1", "D2", "D3", "D4"} and set(assignments["region"]) == {"R1", "R2"}

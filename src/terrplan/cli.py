@@ -79,6 +79,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         "time_limit": "solver.time_limit",
         "write_report": "output.report",
         "budget": "disruption.budget",
+        "move_cost": "disruption.move_cost_km",
         "accounts": "inputs.accounts.path",
         "volumes": "inputs.volumes.path",
     }
@@ -127,6 +128,12 @@ def common_options(command):
     "accounts' current territory column) with the fewest moves.",
 )
 @click.option("--budget", type=float, help="With --current: at most this share of potential may move (0.10 = 10 %).")
+@click.option(
+    "--move-cost",
+    type=float,
+    help="With --current: redesign, each moved account costing this many km of its weighted travel "
+    "(overrides disruption.move_cost_km); 0 refreshes instead.",
+)
 @_handle_errors
 def optimize(
     config_path,
@@ -142,6 +149,7 @@ def optimize(
     write_report,
     current,
     budget,
+    move_cost,
     report,
 ) -> None:
     """Solve a balanced alignment; write the assignments, territories, summary, rejects and the report."""
@@ -155,6 +163,7 @@ def optimize(
             time_limit=time_limit,
             write_report=write_report,
             budget=budget,
+            move_cost=move_cost,
             accounts=accounts,
             volumes=volumes,
         ),

@@ -148,6 +148,9 @@ class Units:
 
     by: Literal["account", "zip", "county"] = "account"
     keep_together: tuple[str, ...] = ()
+    # A group too big for any territory's band: 'error' stops with its name; 'split' lets its accounts move
+    # separately (each such group is named in the log and summary.json).
+    oversize: Literal["error", "split"] = "error"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from terrplan.progress import Reporter
 from terrplan.reps import territory_reps
 from terrplan.rules import rule_figures
 from terrplan.solve import SolveParams, solve
+from terrplan.solve.assign import primary_metric
+from terrplan.solve.disruption import forced_move
 
 _PRICE_STEPS = 3  # times the move cost is raised (x4 each) to fit a disruption budget
 _PRICE_FACTOR = 4.0
@@ -41,14 +43,18 @@ class Design:
 def run_design(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
     """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price."""
     budget = config.disruption.budget
-    priced = current is not None and config.disruption.move_cost_km > 0
+    prepared = prepare(loaded, config, current)
+    priced = prepared.rules is not None and bool((prepared.rules.move_cost > 0).any())
+    if priced and budget is not None:
+        _check_budget(prepared, budget)
     potential = loaded.accounts["potential"].to_numpy(dtype=float)
-    design = _solve_once(loaded, config, current, report)
+    design = _solve_once(prepared, loaded, config, report)
+    cost = config.disruption.move_cost_km
     for _ in range(_PRICE_STEPS if priced and budget is not None else 0):
         moved = moved_share(design, potential)
         if moved <= budget + 1e-12:
             break
-        cost = config.disruption.move_cost_km * _PRICE_FACTOR
+        cost *= _PRICE_FACTOR
         report.info(
             "repricing",
             f"the design moves {moved:.1%} of potential, over the {budget:.0%} budget: move cost raised to "
@@ -56,26 +62,60 @@ def run_design(loaded: Loaded, config: Config, current: str | None, report: Repo
             moved_share=moved,
             move_cost_km=cost,
         )
-        config = dataclasses.replace(config, disruption=dataclasses.replace(config.disruption, move_cost_km=cost))
-        design = _solve_once(loaded, config, current, report)
+        design = _solve_once(_repriced(prepared, cost / config.disruption.move_cost_km), loaded, config, report)
     if priced:
         moved = moved_share(design, potential)
-        design.fields["pricing"] = {"move_cost_km": config.disruption.move_cost_km, "moved_share": round(moved, 6)}
+        design.fields["pricing"] = {"move_cost_km": cost, "moved_share": round(moved, 6)}
         if budget is not None and moved > budget + 1e-12:
             raise InfeasibleError(
                 "the redesign cannot keep inside the disruption budget",
                 [
                     Finding(
                         "disruption",
-                        f"at move cost {config.disruption.move_cost_km:g} km the design still moves {moved:.1%} of "
-                        f"potential, over the budget of {budget:.1%}",
+                        f"at move cost {cost:g} km the design still moves {moved:.1%} of potential, over the "
+                        f"budget of {budget:.1%}",
                         key="disruption.budget",
                         hint=f"raise the budget to {np.ceil(moved * 1000) / 1000:.1%}, or refresh instead "
-                        "(move_cost_km: 0) to move only what the bands need",
+                        "(--move-cost 0) to move only what the bands need",
                     )
                 ],
             )
     return design
+
+
+def _check_budget(prepared: Prepared, budget: float) -> None:
+    """Stop before solving when the bands alone force more potential to move than the budget allows."""
+    problem, rules = prepared.problem, prepared.rules
+    row = primary_metric(problem)
+    if rules is None or row is None or problem.metric_names[row] != "potential" or problem.rules is None:
+        return
+    total = float(problem.metrics[row][problem.rules.home >= 0].sum())
+    forced = forced_move(problem, problem.rules.home, row) / total if total > 0 else 0.0
+    if forced > budget + 1e-12:
+        raise InfeasibleError(
+            "no alignment inside the bands keeps within the disruption budget",
+            [
+                Finding(
+                    "disruption",
+                    f"the current territories hold {forced:.1%} of potential beyond their bands; at least that "
+                    f"much must move, over the budget of {budget:.1%}",
+                    key="disruption.budget",
+                    hint=f"raise the budget to at least {np.ceil(forced * 1000) / 1000:.1%}, or widen the tolerance",
+                )
+            ],
+        )
+
+
+def _repriced(prepared: Prepared, factor: float) -> Prepared:
+    """The same preparation with every move cost multiplied by `factor`."""
+    rules, problem = prepared.rules, prepared.problem
+    assert rules is not None and problem.rules is not None
+    unit_rules = dataclasses.replace(problem.rules, move_cost=problem.rules.move_cost * factor)
+    return dataclasses.replace(
+        prepared,
+        problem=dataclasses.replace(problem, rules=unit_rules),
+        rules=dataclasses.replace(rules, move_cost=rules.move_cost * factor),
+    )
 
 
 def moved_share(design: Design, potential: np.ndarray) -> float:
@@ -90,9 +130,15 @@ def moved_share(design: Design, potential: np.ndarray) -> float:
     return float(potential[has & (territory != rules.home)].sum()) / total if total > 0 else 0.0
 
 
-def _solve_once(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
-    prepared = prepare(loaded, config, current)
+def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Reporter) -> Design:
     units, problem = prepared.units, prepared.problem
+    if prepared.split_groups:
+        report.warn(
+            "split",
+            f"{len(prepared.split_groups)} keep-together group(s) too big for any territory, split: "
+            + ", ".join(prepared.split_groups),
+            groups=list(prepared.split_groups),
+        )
     what = "accounts" if units.trivial else f"units ({len(loaded.accounts)} accounts)"
     report.info(
         "solving",
@@ -112,6 +158,8 @@ def _solve_once(loaded: Loaded, config: Config, current: str | None, report: Rep
     with report.status("optimizing territories…"):
         result = solve(problem, params)
     fields = _result_fields(result)
+    if prepared.split_groups:
+        fields["split_groups"] = list(prepared.split_groups)
     if prepared.graph is not None:
         result, fields["contiguity"] = contiguous_result(problem, result, unit_neighbours(units.areas, prepared.graph))
         fields["status"] = result.status

@@ -180,6 +180,7 @@ class Prepared:
     problem: Problem
     graph: dict[str, set[str]] | None
     rules: AccountRules | None = None
+    split_groups: tuple[str, ...] = ()  # keep-together groups split because no territory could hold them
 
 
 def use_current(loaded: Loaded, current: str) -> Loaded:
@@ -205,6 +206,10 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
     if graph is not None:
         units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
+    split: tuple[str, ...] = ()
+    if config.units.oversize == "split" and config.units.keep_together:
+        units, split = _split_oversize(loaded.accounts, units, problem, config, weights)
+        problem = build_problem(units.frame, config, loaded.reps) if split else problem
     rules = _rules(loaded, config, problem.n_territories, weights, current)
     if rules is not None:
         ids = loaded.accounts["account_id"].to_numpy()
@@ -213,7 +218,23 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
         problem = dataclasses.replace(problem, rules=rules.for_units(of_account, list(units.frame["unit"]), ids))
     names = rules.names if rules is not None else None
     check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
-    return Prepared(units, problem, graph, rules)
+    return Prepared(units, problem, graph, rules, split)
+
+
+def _split_oversize(
+    accounts: pd.DataFrame, units: Units, problem: Problem, config: Config, weights: np.ndarray
+) -> tuple[Units, tuple[str, ...]]:
+    """Units again with every keep-together group that exceeds the largest band maximum let loose."""
+    too_big = (problem.metrics > problem.upper.max(axis=1, keepdims=True) + 1e-9).any(axis=0)
+    grouped = too_big & (units.frame["accounts"].to_numpy() > 1)
+    if not grouped.any():
+        return units, ()
+    loose = grouped[units.of_account]
+    names = tuple(
+        sorted({str(accounts[column].iat[a]) for a in np.flatnonzero(loose) for column in config.units.keep_together}
+               - {""})
+    )  # fmt: skip
+    return make_units(accounts, config.units, weights, loose), names
 
 
 def _rules(loaded: Loaded, config: Config, k: int, weights: np.ndarray, current: str | None) -> AccountRules | None:

@@ -20,11 +20,12 @@ import pandas as pd
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError, InputError
 from terrplan.metrics import Metrics, evaluate
-from terrplan.model import Alignment, Problem, band_violation, territory_totals
+from terrplan.model import Alignment, Problem, band_violation
 from terrplan.pipeline import Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
 from terrplan.solve.assign import Arcs, primary_metric, repair_bands
+from terrplan.solve.disruption import forced_move
 
 _ARCS = 30
 
@@ -49,19 +50,9 @@ def refresh(problem: Problem, current: np.ndarray, centres: np.ndarray, budget_s
     territory = unlimited
     if budget_share is not None and unlimited_share > budget_share + 1e-12:
         territory = _within_budget(problem, current, arcs, amount, budget_share * total)
-    bound = needed_move_bound(problem, current, row) / total
+    bound = forced_move(problem, current, row) / total
     holds = bool(band_violation(problem, territory).sum() <= 1e-9 * max(total, 1.0))
     return Refresh(territory, _moved(amount, current, territory) / total, bound, unlimited_share, holds)
-
-
-def needed_move_bound(problem: Problem, territory: np.ndarray, row: int | None) -> float:
-    """Every unit of the primary metric above an upper band (or missing below a lower one) must move."""
-    if row is None:
-        return 0.0
-    totals = territory_totals(problem, territory)[row]
-    over = np.maximum(totals - problem.upper[row], 0).sum()
-    under = np.maximum(problem.lower[row] - totals, 0).sum()
-    return float(max(over, under))
 
 
 def _within_budget(problem: Problem, current: np.ndarray, arcs: Arcs, amount: np.ndarray, budget: float) -> np.ndarray:
@@ -99,7 +90,9 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_sh
     sized = dataclasses.replace(
         config, territories=dataclasses.replace(config.territories, count=len(given.labels), centres="free")
     )
-    problem = build_problem(accounts, sized)
+    reps = _reps_by_label(loaded, given.labels)
+    fte = None if reps is None else np.where(reps["fte"].to_numpy(float) > 0, reps["fte"].to_numpy(float), 1.0)
+    problem = build_problem(accounts, sized, fte=fte)
     start = given.territory.copy()
     placed = start >= 0
     centres = _current_centres(problem, start, placed)
@@ -108,7 +101,7 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_sh
         start[~placed] = Arcs.build(problem, centres, 1).territory[~placed, 0]
     result = refresh(problem, start, centres, budget_share)
     alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
-    metrics = evaluate(accounts, problem, alignment, given.labels, _reps_by_label(loaded, given.labels))
+    metrics = evaluate(accounts, problem, alignment, given.labels, reps)
     figures = {
         "budget_share": budget_share,
         "moved_share": round(result.moved_share, 6),

@@ -31,11 +31,15 @@ class Units:
         return len(self.frame) == len(self.of_account) and not self.areas
 
 
-def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray) -> Units:
-    """Group accounts into units; a unit sits at its members' weighted mean location (weights, e.g. potential)."""
+def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray, loose: np.ndarray | None = None) -> Units:
+    """Group accounts into units; a unit sits at its members' weighted mean location (weights, e.g. potential).
+
+    `loose` (bool per account): accounts whose keep-together groups are ignored (groups split as too big)."""
     area = _area_keys(accounts, spec.by)
     keys = [area] if area is not None else []
-    keys += [accounts[column].to_numpy() for column in spec.keep_together]
+    for column in spec.keep_together:
+        values = accounts[column].to_numpy().astype(str)
+        keys.append(np.where(loose, "", values) if loose is not None else values)
     of_account = _components(len(accounts), keys)
     # Number units by their first account so the order (and so every output) is stable.
     _, first = np.unique(of_account, return_index=True)

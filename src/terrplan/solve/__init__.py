@@ -17,6 +17,7 @@ from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_
 from terrplan.solve.bound import lagrangian
 from terrplan.solve.candidates import nearest_sites
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
+from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
@@ -122,6 +123,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     value, territory, centres = best
     feasible = bands_hold(problem, territory)
     if bound is not None:
+        bound += disruption_floor(problem)  # the relaxation sees travel only
         bound = min(bound, value)  # a bound above a feasible objective can only be rounding noise
     status = (
         "infeasible"

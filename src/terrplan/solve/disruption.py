@@ -1,0 +1,52 @@
+"""A lower bound on the disruption cost any alignment within the bands must pay.
+
+A territory whose current (home) units hold more of the primary metric than its upper band must let at least the
+excess go; the cheapest way to do that is a fractional knapsack over its home units by move cost per unit of
+metric. Territories have disjoint home units, so the floors add up. Added to the travel bound (which ignores
+disruption), the sum stays a valid lower bound on travel + disruption.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from terrplan.model import Problem
+from terrplan.solve.assign import primary_metric
+
+
+def forced_move(problem: Problem, home: np.ndarray, row: int | None) -> float:
+    """Least amount of metric `row` that must leave its home territory (`home`, -1: none) for the bands to hold:
+    what lies above the upper bands, or (when every unit has a home) below the lower bands, whichever is larger."""
+    if row is None:
+        return 0.0
+    placed = home >= 0
+    totals = np.bincount(home[placed], weights=problem.metrics[row][placed], minlength=problem.n_territories)
+    over = float(np.maximum(totals - problem.upper[row], 0).sum())
+    if not placed.all():
+        return over  # units without a home could fill any shortfall without a move
+    return max(over, float(np.maximum(problem.lower[row] - totals, 0).sum()))
+
+
+def disruption_floor(problem: Problem) -> float:
+    """Least disruption cost the bands force (0 without move costs or a primary metric)."""
+    rules, row = problem.rules, primary_metric(problem)
+    if rules is None or row is None or not (rules.move_cost > 0).any():
+        return 0.0
+    amount = problem.metrics[row]
+    if (amount < 0).any():
+        return 0.0  # negative amounts could offset an excess without moving it: no floor
+    floor = 0.0
+    for t in range(problem.n_territories):
+        home = np.flatnonzero(rules.home == t)
+        excess = amount[home].sum() - problem.upper[row, t]
+        if len(home) == 0 or not excess > 0:
+            continue
+        home = home[amount[home] > 0]
+        ratio = rules.move_cost[home] / amount[home]
+        order = np.argsort(ratio, kind="stable")
+        carried = np.cumsum(amount[home][order])
+        full = int(np.searchsorted(carried, excess))  # units moved whole before the one that covers the rest
+        paid = rules.move_cost[home][order][:full].sum()
+        left = excess - (carried[full - 1] if full else 0.0)
+        floor += float(paid + left * ratio[order][min(full, len(order) - 1)])
+    return floor
