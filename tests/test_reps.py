@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 from conftest import TINY_CONFIG, invoke
+
+from terrplan.reps import kept_potential, rep_for_territory
 
 REPS = "rep_id,name,home_zip,fte,territory\nR1,Ann,27601,1.0,EAST\nR2,Bob,28202,0.5,WEST\n"
 
@@ -136,3 +139,24 @@ def test_account_limits_that_cannot_add_up_are_explained(tiny):
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 4
     assert "total accounts 8 exceeds the sum of the territory maxima 6" in result.stderr
+
+
+def test_free_territories_go_to_the_rep_whose_book_they_keep_before_the_nearest_home():
+    reps = pd.DataFrame(
+        {
+            "rep_id": ["R1", "R2"],
+            "name": ["a", "b"],
+            "territory": ["T1", "T2"],
+            "fte": [1.0, 1.0],
+            "vacant": [False, False],
+            "lat": [35.0, 35.0],
+            "lon": [-80.0, -79.0],  # homes ~91 km apart
+        }
+    )
+    centres = np.array([[35.0, -80.05], [35.0, -78.95]])  # territory 0 by R1's home, 1 by R2's (~9 km apart)
+    assert rep_for_territory(reps, centres, False, np.ones(2)).tolist() == [0, 1]
+    # R1's current accounts (T1) all land in territory 1, R2's in territory 0: swapping costs each rep ~86 km
+    # more driving but keeps both books (each worth BOOK_KM = 200 km), so the books win.
+    kept = kept_potential(reps, np.array(["T1", "T1", "T2"]), np.array([1, 1, 0]), np.array([5.0, 3.0, 4.0]), 2)
+    assert kept.tolist() == [[0.0, 8.0], [4.0, 0.0]]
+    assert rep_for_territory(reps, centres, False, np.ones(2), kept).tolist() == [1, 0]

@@ -11,7 +11,7 @@ from conftest import invoke
 from terrplan.errors import InfeasibleError
 from terrplan.model import Problem, Rules, objective
 from terrplan.solve import SolveParams, solve
-from terrplan.solve.disruption import disruption_floor, forced_move
+from terrplan.solve.disruption import Budget, disruption_floor, forced_move
 
 PARAMS = SolveParams(time_limit_s=20, seed=1, bound_iterations=100)
 
@@ -179,3 +179,33 @@ def test_the_priced_redesign_stops_early_when_the_bands_force_more_than_the_budg
     assert "hold 2.5% of potential beyond their bands; at least that much must move, over the budget of 1.0%" in (
         result.stderr
     )
+
+
+def test_a_budget_names_each_limit_a_move_breaks():
+    potential = np.array([10.0, 20.0, 30.0, 40.0])
+    home = np.array([0, 0, 1, -1])  # the last account is new: placing it is not a move
+    after = np.array([1, 0, 0, 0])  # accounts 0 and 2 move
+    budget = Budget(share=0.7, accounts=1, per_territory=0.2)  # 40 of 60 homed potential moves: the share holds
+    assert budget.breaches(potential, home, after, ["North", "South"]) == [
+        "2 accounts move, over the budget of 1",
+        "North loses 33.3% of its potential, over the per-territory budget of 20.0%",
+        "South loses 100.0% of its potential, over the per-territory budget of 20.0%",
+    ]
+    assert Budget(share=0.6).breaches(potential, home, after) == ["66.7% of potential moves, over the budget of 60.0%"]
+    assert Budget(share=0.7, accounts=2).breaches(potential, home, after) == []
+
+
+def test_refresh_with_no_account_allowed_to_move_says_which_limit_to_relax(tiny):
+    tiny.write("config.yaml", tiny.config.read_text() + "disruption: {budget_accounts: 0}\n")
+    result = invoke("optimize", str(tiny.config), "--current", "accounts", "-q")
+    assert result.exit_code == 4
+    assert "relax budget_accounts / budget_per_territory" in result.stderr
+
+
+def test_refresh_within_an_account_budget_moves_one_account(tiny):
+    tiny.write("config.yaml", tiny.config.read_text() + "disruption: {budget_accounts: 1}\n")
+    result = invoke("optimize", str(tiny.config), "--current", "accounts", "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["refresh"]["moved_accounts"] == 1
+    assert summary["balance"]["territories_in_band"] == 2

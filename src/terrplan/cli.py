@@ -174,7 +174,7 @@ def optimize(
         loaded = use_current(loaded, current)
     elif current is not None:
         table = None if current == "accounts" else read_alignment(Path(current))
-        run = run_refresh(loaded, config, table, config.disruption.budget)
+        run = run_refresh(loaded, config, table)
         if run.failure is not None:
             raise run.failure
         metrics = _with_hierarchy(run.metrics, config)

@@ -202,6 +202,8 @@ class Disruption:
 
     current: str | None = None  # 'accounts' (their current-territory column) or a CSV of account_id, territory
     budget: float | None = None  # at most this share of potential may change territory (e.g. 0.10)
+    budget_accounts: int | None = None  # at most this many accounts may change territory
+    budget_per_territory: float | None = None  # at most this share of each current territory's potential may leave
     # Redesign: moving an account costs as much as this many km of its weighted travel (0: refresh instead).
     move_cost_km: float = 0.0
 
@@ -476,6 +478,12 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 hint="0.10 lets at most 10 % of potential change territory",
             )
         )
+    share = config.disruption.budget_per_territory
+    if share is not None and not 0 <= share <= 1:
+        out.append(Finding(file, "a share in [0, 1]", key="disruption.budget_per_territory", value=str(share)))
+    if config.disruption.budget_accounts is not None and config.disruption.budget_accounts < 0:
+        out.append(Finding(file, "must not be negative", key="disruption.budget_accounts",
+                           value=str(config.disruption.budget_accounts)))  # fmt: skip
     if config.disruption.move_cost_km < 0:
         out.append(Finding(file, "must not be negative", key="disruption.move_cost_km",
                            value=str(config.disruption.move_cost_km)))  # fmt: skip

@@ -22,11 +22,11 @@ from terrplan.model import Result
 from terrplan.pipeline import Loaded, Prepared, account_level, prepare
 from terrplan.problem import territory_fte
 from terrplan.progress import Reporter
-from terrplan.reps import territory_reps
+from terrplan.reps import kept_potential, territory_reps
 from terrplan.rules import rule_figures
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
-from terrplan.solve.disruption import forced_move
+from terrplan.solve.disruption import Budget, forced_move
 
 _PRICE_STEPS = 3  # times the move cost is raised (x4 each) to fit a disruption budget
 _PRICE_FACTOR = 4.0
@@ -42,45 +42,50 @@ class Design:
 
 def run_design(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
     """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price."""
-    budget = config.disruption.budget
+    limits = config.disruption
+    budget = Budget(limits.budget, limits.budget_accounts, limits.budget_per_territory)
     prepared = prepare(loaded, config, current)
     priced = prepared.rules is not None and bool((prepared.rules.move_cost > 0).any())
-    if priced and budget is not None:
-        _check_budget(prepared, budget)
+    if priced and budget.share is not None:
+        _check_budget(prepared, budget.share)
     potential = loaded.accounts["potential"].to_numpy(dtype=float)
     design = _solve_once(prepared, loaded, config, report)
-    cost = config.disruption.move_cost_km
-    for _ in range(_PRICE_STEPS if priced and budget is not None else 0):
-        moved = moved_share(design, potential)
-        if moved <= budget + 1e-12:
+    cost = limits.move_cost_km
+    for _ in range(_PRICE_STEPS if priced and budget.set else 0):
+        breaches = _breaches(design, budget, potential)
+        if not breaches:
             break
         cost *= _PRICE_FACTOR
         report.info(
             "repricing",
-            f"the design moves {moved:.1%} of potential, over the {budget:.0%} budget: move cost raised to "
-            f"{cost:g} km",
-            moved_share=moved,
+            f"over the disruption budget ({breaches[0]}): move cost raised to {cost:g} km",
             move_cost_km=cost,
         )
-        design = _solve_once(_repriced(prepared, cost / config.disruption.move_cost_km), loaded, config, report)
+        design = _solve_once(_repriced(prepared, cost / limits.move_cost_km), loaded, config, report)
     if priced:
         moved = moved_share(design, potential)
         design.fields["pricing"] = {"move_cost_km": cost, "moved_share": round(moved, 6)}
-        if budget is not None and moved > budget + 1e-12:
+        breaches = _breaches(design, budget, potential)
+        if breaches:
             raise InfeasibleError(
                 "the redesign cannot keep inside the disruption budget",
                 [
                     Finding(
                         "disruption",
-                        f"at move cost {cost:g} km the design still moves {moved:.1%} of potential, over the "
-                        f"budget of {budget:.1%}",
-                        key="disruption.budget",
-                        hint=f"raise the budget to {np.ceil(moved * 1000) / 1000:.1%}, or refresh instead "
-                        "(--move-cost 0) to move only what the bands need",
+                        f"at move cost {cost:g} km: {breach}",
+                        hint="raise the budget, or refresh instead (--move-cost 0) to move only what the bands need",
                     )
+                    for breach in breaches
                 ],
             )
     return design
+
+
+def _breaches(design: Design, budget: Budget, potential: np.ndarray) -> list[str]:
+    rules = design.prepared.rules
+    assert rules is not None
+    territory = design.result.alignment.territory[design.prepared.units.of_account]
+    return budget.breaches(potential, rules.home, territory, rules.names)
 
 
 def _check_budget(prepared: Prepared, budget: float) -> None:
@@ -201,4 +206,7 @@ def _names_and_reps(
     centres = problem.site_coords()[result.alignment.centres]
     by_name = names is not None and len(reps) == len(names) and list(reps["territory"]) == names
     fte = territory_fte(reps, problem.n_territories)
-    return names, territory_reps(reps, centres, anchored or by_name, fte)
+    territory = result.alignment.territory[prepared.units.of_account]
+    potential = loaded.accounts["potential"].to_numpy(dtype=float)
+    kept = kept_potential(reps, loaded.accounts["territory"].to_numpy(), territory, potential, problem.n_territories)
+    return names, territory_reps(reps, centres, anchored or by_name, fte, kept)

@@ -20,12 +20,12 @@ import pandas as pd
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError, InputError
 from terrplan.metrics import Metrics, evaluate
-from terrplan.model import Alignment, Problem, band_violation
+from terrplan.model import Alignment, Problem, Rules, band_violation
 from terrplan.pipeline import Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
 from terrplan.solve.assign import Arcs, primary_metric, repair_bands
-from terrplan.solve.disruption import forced_move
+from terrplan.solve.disruption import Budget, forced_move
 
 _ARCS = 30
 
@@ -39,30 +39,45 @@ class Refresh:
     bands_hold: bool
 
 
-def refresh(problem: Problem, current: np.ndarray, centres: np.ndarray, budget_share: float | None) -> Refresh:
-    """Repair `current` towards the bands, moving at most `budget_share` of the primary metric."""
+def refresh(
+    problem: Problem, current: np.ndarray, centres: np.ndarray, budget: Budget, potential: np.ndarray | None = None
+) -> Refresh:
+    """Repair `current` towards the bands within the budget (shares of `potential`, default the primary metric)."""
     row = primary_metric(problem)
     amount = problem.metrics[row if row is not None else 0]
-    total = float(amount.sum()) or 1.0
+    potential = amount if potential is None else potential
+    total = float(potential.sum()) or 1.0
     arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
     unlimited = repair_bands(problem, current, arcs)
-    unlimited_share = _moved(amount, current, unlimited) / total
     territory = unlimited
-    if budget_share is not None and unlimited_share > budget_share + 1e-12:
-        territory = _within_budget(problem, current, arcs, amount, budget_share * total)
-    bound = forced_move(problem, current, row) / total
-    holds = bool(band_violation(problem, territory).sum() <= 1e-9 * max(total, 1.0))
-    return Refresh(territory, _moved(amount, current, territory) / total, bound, unlimited_share, holds)
+    if budget.breaches(potential, current, unlimited):
+        territory = _within_budget(problem, current, centres, potential, budget)
+    bound = forced_move(problem, current, row) / float(amount.sum() or 1.0)
+    holds = bool(band_violation(problem, territory).sum() <= 1e-9 * max(float(amount.sum()), 1.0))
+    moved = _moved(potential, current, territory) / total
+    return Refresh(territory, moved, bound, _moved(potential, current, unlimited) / total, holds)
 
 
-def _within_budget(problem: Problem, current: np.ndarray, arcs: Arcs, amount: np.ndarray, budget: float) -> np.ndarray:
-    """The repair one move at a time, stopping before the moved amount would pass the budget."""
+def _within_budget(
+    problem: Problem, current: np.ndarray, centres: np.ndarray, potential: np.ndarray, budget: Budget
+) -> np.ndarray:
+    """The repair one move at a time. A move that would break the budget is not made: its unit is pinned where it
+    is and the repair looks for another move, until none is left."""
     territory = current.copy()
+    pinned = np.full(problem.n_units, -1, dtype=np.int64)
+    count = min(_ARCS, problem.n_territories)
+    arcs = Arcs.build(problem, centres, count)
     while True:
         step = repair_bands(problem, territory, arcs, max_moves=1)
-        if np.array_equal(step, territory) or _moved(amount, current, step) > budget + 1e-9:
+        if np.array_equal(step, territory):
             return territory
-        territory = step
+        if not budget.breaches(potential, current, step):
+            territory = step
+            continue
+        moved = np.flatnonzero(step != territory)
+        pinned[moved] = territory[moved]
+        rules = dataclasses.replace(Rules.none(problem.n_units), locked=pinned)
+        arcs = Arcs.build(dataclasses.replace(problem, rules=rules), centres, count)
 
 
 def _moved(amount: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
@@ -78,7 +93,7 @@ class RefreshRun:
     failure: InfeasibleError | None  # set when the budget or the bands cannot be met
 
 
-def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_share: float | None) -> RefreshRun:
+def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> RefreshRun:
     """Repair the current alignment (a file, or the accounts' current territory) within the budget."""
     given = match_alignment(loaded.accounts, current)
     blocking = [f for f in given.findings if "not assigned" not in f.message]
@@ -99,17 +114,23 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_sh
     # New accounts (in no current territory) join the nearest territory first; that is not a move.
     if not placed.all():
         start[~placed] = Arcs.build(problem, centres, 1).territory[~placed, 0]
-    result = refresh(problem, start, centres, budget_share)
+    limits = config.disruption
+    budget = Budget(limits.budget, limits.budget_accounts, limits.budget_per_territory)
+    result = refresh(problem, start, centres, budget, accounts["potential"].to_numpy(dtype=float))
     alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
     metrics = evaluate(accounts, problem, alignment, given.labels, reps)
     figures = {
-        "budget_share": budget_share,
+        "budget_share": limits.budget,
+        "budget_accounts": limits.budget_accounts,
+        "budget_per_territory": limits.budget_per_territory,
+        "moved_accounts": int((result.territory != start).sum()),
         "moved_share": round(result.moved_share, 6),
         "needed_share_lower_bound": round(result.needed_share_bound, 6),
         "unlimited_repair_share": round(result.unlimited_share, 6),
         "new_accounts": int((~placed).sum()),
     }
     failure = None
+    more_limits = limits.budget_accounts is not None or limits.budget_per_territory is not None
     if not result.bands_hold:
         outside = metrics.territories.loc[~metrics.territories["in_band"], "territory"].tolist()
         failure = InfeasibleError(
@@ -121,8 +142,9 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None, budget_sh
                     f"any repair must move at least {result.needed_share_bound:.1%} of {problem.metric_names[0]} "
                     f"(what lies beyond the bands); the greedy repair moves {result.unlimited_share:.1%}",
                     hint=f"raise the budget to at least {result.unlimited_share:.1%} (--budget "
-                    f"{np.ceil(result.unlimited_share * 1000) / 1000:g}), widen the tolerance, or run a full "
-                    "optimize without --current",
+                    f"{np.ceil(result.unlimited_share * 1000) / 1000:g})"
+                    + (", relax budget_accounts / budget_per_territory" if more_limits else "")
+                    + ", widen the tolerance, or run a full optimize without --current",
                 ),
             ],
         )

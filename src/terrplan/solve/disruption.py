@@ -8,6 +8,9 @@ disruption), the sum stays a valid lower bound on travel + disruption.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from terrplan.model import Problem
@@ -50,3 +53,39 @@ def disruption_floor(problem: Problem) -> float:
         left = excess - (carried[full - 1] if full else 0.0)
         floor += float(paid + left * ratio[order][min(full, len(order) - 1)])
     return floor
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What may change territory: a share of potential, a number of accounts, a share of each territory's."""
+
+    share: float | None = None
+    accounts: int | None = None
+    per_territory: float | None = None
+
+    @property
+    def set(self) -> bool:
+        return self.share is not None or self.accounts is not None or self.per_territory is not None
+
+    def breaches(
+        self, potential: np.ndarray, home: np.ndarray, territory: np.ndarray, names: Sequence[str] | None = None
+    ) -> list[str]:
+        """Each limit the move from `home` (-1: none, never a move) to `territory` breaks, in words."""
+        moved = (home >= 0) & (territory != home)
+        total = float(potential[home >= 0].sum())
+        out = []
+        if self.share is not None and potential[moved].sum() > self.share * total + 1e-9 * max(total, 1.0):
+            out.append(f"{potential[moved].sum() / total:.1%} of potential moves, over the budget of {self.share:.1%}")
+        if self.accounts is not None and moved.sum() > self.accounts:
+            out.append(f"{int(moved.sum())} accounts move, over the budget of {self.accounts}")
+        if self.per_territory is not None:
+            k = int(max(home.max(initial=-1), territory.max(initial=-1))) + 1
+            held = np.bincount(home[home >= 0], weights=potential[home >= 0], minlength=k)
+            left = np.bincount(home[moved], weights=potential[moved], minlength=k)
+            for t in np.flatnonzero(left > self.per_territory * held + 1e-9 * np.maximum(held, 1.0)):
+                name = names[t] if names is not None else f"territory {t + 1}"
+                out.append(
+                    f"{name} loses {left[t] / held[t]:.1%} of its potential, over the per-territory budget of "
+                    f"{self.per_territory:.1%}"
+                )
+        return out
