@@ -209,3 +209,22 @@ def test_refresh_within_an_account_budget_moves_one_account(tiny):
     summary = json.loads((tiny.out / "summary.json").read_text())
     assert summary["refresh"]["moved_accounts"] == 1
     assert summary["balance"]["territories_in_band"] == 2
+
+
+def test_accounts_sharing_an_address_move_as_one(tiny):
+    accounts = (tiny.dir / "accounts.csv").read_text().splitlines()
+    accounts[0] = accounts[0].replace(",system,", ",system,address,")
+    rows = [accounts[0]]
+    for line in accounts[1:]:
+        head, tail = line.rsplit(",", 1)
+        address = {"A3": "100 Oak St", "A4": "100 OAK ST "}.get(line.split(",")[0], "")
+        rows.append(f"{head},{address},{tail}".replace("A4,Cary Knee,Practice,27518", "A4,Cary Knee,Practice,27610"))
+    tiny.write("accounts.csv", "\n".join(rows) + "\n")
+    tiny.write("config.yaml", tiny.config.read_text() + "units: {keep_together: [address+zip]}\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())
+    assert summary["units"] == 7  # A3 and A4 (same address, any case, same ZIP) are one unit
+    lines = (tiny.out / "assignments.csv").read_text().splitlines()[1:]
+    territory = {line.split(",")[0]: line.split(",")[6] for line in lines}
+    assert territory["A3"] == territory["A4"]

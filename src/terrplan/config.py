@@ -446,7 +446,8 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 hint="add inputs.reps: {path: reps.csv}, or use centres: free",
             )
         )
-    for i, column in enumerate(config.units.keep_together):
+    parts = [(i, column) for i, spec in enumerate(config.units.keep_together) for column in spec.split("+")]
+    for i, column in parts:
         if column not in ACCOUNT_FIELDS:
             close = closest(column, list(ACCOUNT_FIELDS))
             out.append(

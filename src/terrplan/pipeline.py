@@ -21,7 +21,7 @@ from terrplan.rules import AccountRules, account_rules, territory_names
 from terrplan.score import score_accounts
 from terrplan.solve import check_feasible
 from terrplan.solve.centres import recentre
-from terrplan.units import Units, make_units
+from terrplan.units import Units, group_key, make_units
 
 
 @dataclass(frozen=True)
@@ -230,11 +230,12 @@ def _split_oversize(
     if not grouped.any():
         return units, ()
     loose = grouped[units.of_account]
-    names = tuple(
-        sorted({str(accounts[column].iat[a]) for a in np.flatnonzero(loose) for column in config.units.keep_together}
-               - {""})
-    )  # fmt: skip
-    return make_units(accounts, config.units, weights, loose), names
+    names: set[str] = set()
+    for spec in config.units.keep_together:
+        key = group_key(accounts, spec)  # blank where the account is in no group
+        for a in np.flatnonzero(loose & (key != "")):
+            names.add(" + ".join(str(accounts[column].iat[a]).strip() for column in spec.split("+")))
+    return make_units(accounts, config.units, weights, loose), tuple(sorted(names))
 
 
 def _rules(loaded: Loaded, config: Config, k: int, weights: np.ndarray, current: str | None) -> AccountRules | None:

@@ -38,7 +38,7 @@ def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray, loo
     area = _area_keys(accounts, spec.by)
     keys = [area] if area is not None else []
     for column in spec.keep_together:
-        values = accounts[column].to_numpy().astype(str)
+        values = group_key(accounts, column)
         keys.append(np.where(loose, "", values) if loose is not None else values)
     of_account = _components(len(accounts), keys)
     # Number units by their first account so the order (and so every output) is stable.
@@ -84,6 +84,17 @@ def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray, loo
         per_unit = pd.Series(area).groupby(of_account).agg(frozenset)
         areas = tuple(per_unit.sort_index())
     return Units(of_account, grouped[columns].reset_index(drop=True), areas)
+
+
+def group_key(accounts: pd.DataFrame, spec: str) -> np.ndarray:
+    """Values of a keep-together column, or of several joined by '+' (e.g. address+zip: accounts sharing an
+    address); blank when any part is blank."""
+    parts = [accounts[column].astype(str).str.strip().str.upper() for column in spec.split("+")]
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined + "|" + part
+    blank = np.logical_or.reduce([(part == "").to_numpy() for part in parts])
+    return np.where(blank, "", joined.to_numpy())
 
 
 def _area_keys(accounts: pd.DataFrame, by: str) -> np.ndarray | None:
