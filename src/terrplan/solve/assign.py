@@ -265,22 +265,23 @@ def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: i
             break
         # best savings first; a pass scans a bounded number of them (the next pass sees fresh totals)
         order = np.argsort(-saving[cand_u, cand_c], kind="stable")[: 8 * problem.n_territories + 64]
+        u_all, src_all, dst_all = cand_u[order], territory[cand_u[order]], arcs.territory[cand_u[order], cand_c[order]]
+        # A pass moves at most one unit in or out of each territory, so every move it makes sees the pass-start
+        # totals of its two territories: whether it keeps the bands can be judged for all candidates at once.
+        a = metrics[:, u_all]
+        before = _violation(totals[:, src_all], lower[:, src_all], upper[:, src_all], scale).sum(axis=0)
+        before += _violation(totals[:, dst_all], lower[:, dst_all], upper[:, dst_all], scale).sum(axis=0)
+        after = _violation(totals[:, src_all] - a, lower[:, src_all], upper[:, src_all], scale).sum(axis=0)
+        after += _violation(totals[:, dst_all] + a, lower[:, dst_all], upper[:, dst_all], scale).sum(axis=0)
+        keeps = after <= before + 1e-12
         moved = 0
         touched = np.zeros(problem.n_territories, dtype=bool)
-        for idx in order:
-            u, c = int(cand_u[idx]), int(cand_c[idx])
-            src, dst = int(territory[u]), int(arcs.territory[u, c])
+        for i in np.flatnonzero(keeps).tolist():
+            u, src, dst = int(u_all[i]), int(src_all[i]), int(dst_all[i])
             if touched[src] or touched[dst]:
                 continue  # re-evaluate next round with fresh totals
-            a = metrics[:, u]
-            new_src, new_dst = totals[:, src] - a, totals[:, dst] + a
-            before = _violation(totals[:, [src, dst]], lower[:, [src, dst]], upper[:, [src, dst]], scale).sum()
-            after = _violation(
-                np.column_stack([new_src, new_dst]), lower[:, [src, dst]], upper[:, [src, dst]], scale
-            ).sum()
-            if after > before + 1e-12:
-                continue
-            totals[:, src], totals[:, dst] = new_src, new_dst
+            totals[:, src] -= metrics[:, u]
+            totals[:, dst] += metrics[:, u]
             territory[u] = dst
             touched[src] = touched[dst] = True
             moved += 1
