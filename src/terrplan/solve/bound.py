@@ -10,9 +10,10 @@ lower bound. Subgradient steps (Held & Karp, Polyak step towards the best known 
 Two layouts:
 
 * dense (sites x units fits in memory): every site sees every unit, the lower band is kept.
-* sparse: each unit keeps only its M nearest sites, and lam_i is capped at w_i x (distance to its M-th nearest
-  site); then no arc outside the list can have a negative reduced cost. Outside arcs could still be needed to
-  fill a site's LOWER band (at a non-negative cost we do not see), so the sparse layout drops the lower band.
+* sparse: each unit lists its M nearest sites at their true cost; every other site is priced at a lower estimate,
+  w_i x (distance to the unit's M-th nearest site), which no site outside the list can beat. lam_i is capped at
+  that estimate, so outside arcs never pay but can still fill a site's LOWER band: the band is kept. Each site's
+  band knapsack is solved through its dual price (bisection), see `_SparseRelaxation`.
 
 Results are deterministic: the iteration cap, the step rule or a closed gap end the loop; the clock only cuts
 runs that hit the time limit.
@@ -30,6 +31,7 @@ from terrplan.solve.assign import primary_metric
 from terrplan.solve.candidates import nearest_sites
 
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
+_MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each unit lists
 _PATIENCE = 20  # non-improving steps before the step factor halves
 _MU_START, _MU_MIN = 2.0, 1e-3
 _DEFLECT = 0.3  # weight of the previous direction in the next step
@@ -107,6 +109,10 @@ class _Band:
 _MAX_BAND_CLASSES = 4  # territories with more distinct bands than this share the loosest one
 
 
+def _list_size(n_units: int, n_sites: int, k: int) -> int:
+    return min(n_sites, _MAX_LIST, max(_MIN_LIST, 4 * n_units // k))
+
+
 @dataclass
 class _Relaxation:
     problem: Problem
@@ -114,72 +120,29 @@ class _Relaxation:
     k: int
     fixed: bool
     amount: np.ndarray  # primary metric of `units`
-    bands: list[_Band]  # dense: one entry per class of territories with the same band
-    upper: np.ndarray  # sparse: (S,) capacity per site
+    bands: list[_Band]  # one entry per class of territories with the same band
     capacitated: bool
-    dense: bool
-    cost: np.ndarray  # dense: (S, n') site-major; sparse: (n', M) unit-major
-    site: np.ndarray | None  # sparse: (n', M) site ids
-    cap: np.ndarray  # upper limit of each multiplier
+    cost: np.ndarray  # (S, n') site-major
     buffers: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # float32 cost, reduced, shifted
     amount32: np.ndarray | None = None
     row_abs: np.ndarray | None = None  # (S,) sum over units of |cost|, for the float32 error margin
 
     @classmethod
-    def build(cls, problem: Problem) -> _Relaxation:
-        k, n_sites = problem.n_territories, problem.n_sites
-        row = primary_metric(problem)
-        amount_all = problem.metrics[row] if row is not None else np.zeros(problem.n_units)
-        units = np.flatnonzero((problem.weights != 0) | (amount_all != 0))
-        if len(units) == 0:
-            units = np.arange(min(1, problem.n_units))
-        amount = amount_all[units]
-        capacitated = row is not None and bool((amount >= 0).all())
-        bands = [_Band(np.zeros(n_sites), np.full(n_sites, np.inf), n_sites if problem.fixed else k, np.zeros(n_sites))]
-        if capacitated:
-            lo, hi = np.maximum(problem.lower[row], 0.0), problem.upper[row]
-            if problem.fixed:
-                bands = [_Band(lo.copy(), hi.copy(), n_sites, np.zeros(n_sites))]
-            else:
-                pairs = sorted(set(zip(lo.tolist(), hi.tolist(), strict=True)))
-                if len(pairs) > _MAX_BAND_CLASSES:
-                    pairs, counts = [(float(lo.min()), float(hi.max()))], [k]
-                else:
-                    counts = [int(((lo == a) & (hi == b)).sum()) for a, b in pairs]
-                # A site opened for territory t meets t's band. Each class of equal bands opens its own count of
-                # sites; letting classes share a site only loosens the bound.
-                bands = [
-                    _Band(np.full(n_sites, a), np.full(n_sites, b), c, np.zeros(n_sites))
-                    for (a, b), c in zip(pairs, counts, strict=True)
-                ]
-            capacitated = any(np.isfinite(b.upper).any() or (b.lower > 0).any() for b in bands)
-        upper = np.maximum.reduce([b.upper for b in bands])
-        dense = n_sites * len(units) <= _DENSE_CELLS
-        if dense:
-            cost = np.ascontiguousarray(
-                (problem.weights[units][:, None] * problem.distance_matrix(units, np.arange(n_sites))).T
-            )
-            return cls(
-                problem, units, k, problem.fixed, amount, bands, upper, capacitated, True, cost, None,
-                np.full(len(units), np.inf),
-            )  # fmt: skip
-        m = min(n_sites, max(64, 4 * problem.n_units // k), 384)
-        site, dist = nearest_sites(problem, np.arange(n_sites), m)
-        site, dist = site[units], dist[units]
-        cost = problem.weights[units][:, None] * dist
-        return cls(
-            problem, units, k, problem.fixed, amount, bands, upper, bool(np.isfinite(upper).any()), False, cost,
-            site, cost[:, -1].copy(),
-        )  # fmt: skip
+    def build(cls, problem: Problem) -> _Relaxation | _SparseRelaxation:
+        units, amount, bands, capacitated = _bands(problem)
+        if problem.n_sites * len(units) > _DENSE_CELLS:
+            return _SparseRelaxation.build(problem, units, amount if capacitated else np.zeros_like(amount), bands)
+        cost = np.ascontiguousarray(
+            (problem.weights[units][:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))).T
+        )
+        return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
-        if self.dense:
-            return lam
-        return np.clip(lam, 0.0, self.cap)
+        return lam
 
     def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
-        return self._evaluate_dense(lam) if self.dense else self._evaluate_sparse(lam)
+        return self._evaluate_dense(lam)
 
     def _choose(self, rho: np.ndarray) -> np.ndarray:
         if self.fixed or self.k >= len(rho):
@@ -283,39 +246,6 @@ class _Relaxation:
             count = min(n, 2 * count)
         return rho, out
 
-    def _evaluate_sparse(self, lam):
-        n_sites = self.problem.n_sites
-        reduced = self.cost - lam[:, None]
-        unit, col = np.nonzero(reduced < 0)
-        r = reduced[unit, col]
-        s = self.site[unit, col]
-        a = self.amount[unit]
-        x = _fractional_knapsack(r, s, a, self.upper) if self.capacitated else np.ones_like(r)
-        rho = np.bincount(s, weights=r * x, minlength=n_sites)
-        chosen = self._choose(rho)
-        taken = np.zeros(n_sites, dtype=bool)
-        taken[chosen] = True
-        keep = taken[s]
-        x_sum = np.bincount(unit[keep], weights=x[keep], minlength=len(lam))
-        return float(lam.sum() + rho[chosen].sum()), x_sum, chosen
-
-
-def _fractional_knapsack(r, s, a, capacity):
-    """Per site, take items by most negative reduced cost per unit of metric until the capacity is full."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(a > 0, r / np.where(a > 0, a, 1.0), -np.inf)
-    order = np.lexsort((ratio, s))
-    s_sorted, a_sorted = s[order], a[order]
-    cum = np.cumsum(a_sorted)
-    starts = np.searchsorted(s_sorted, s_sorted, side="left")
-    before = cum - a_sorted - np.where(starts > 0, cum[starts - 1], 0.0)
-    room = capacity[s_sorted] - before
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_sorted = np.where(a_sorted > 0, np.clip(room / np.where(a_sorted > 0, a_sorted, 1.0), 0.0, 1.0), 1.0)
-    x = np.empty_like(x_sorted)
-    x[order] = x_sorted
-    return x
-
 
 def _knapsack(reduced, ratio, amount, lower, upper, count):
     """Greedy fractional knapsack with a band, one per row, over each row's `count` smallest ratios.
@@ -338,3 +268,221 @@ def _knapsack(reduced, ratio, amount, lower, upper, count):
     with np.errstate(divide="ignore", invalid="ignore"):
         x = np.where(a > 0, np.clip(room / np.where(a > 0, a, 1.0), 0.0, 1.0), (r < 0).astype(float))
     return (red * x).sum(axis=1), idx, x, r
+
+
+def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool]:
+    """Units that can matter, their primary metric, the band classes, and whether any band limits a site."""
+    k, n_sites = problem.n_territories, problem.n_sites
+    row = primary_metric(problem)
+    amount_all = problem.metrics[row] if row is not None else np.zeros(problem.n_units)
+    units = np.flatnonzero((problem.weights != 0) | (amount_all != 0))
+    if len(units) == 0:
+        units = np.arange(min(1, problem.n_units))
+    amount = amount_all[units]
+    capacitated = row is not None and bool((amount >= 0).all())
+    bands = [_Band(np.zeros(n_sites), np.full(n_sites, np.inf), n_sites if problem.fixed else k, np.zeros(n_sites))]
+    if not capacitated:
+        return units, amount, bands, False
+    lo, hi = np.maximum(problem.lower[row], 0.0), problem.upper[row]
+    if problem.fixed:
+        bands = [_Band(lo.copy(), hi.copy(), n_sites, np.zeros(n_sites))]
+    else:
+        pairs = sorted(set(zip(lo.tolist(), hi.tolist(), strict=True)))
+        if len(pairs) > _MAX_BAND_CLASSES:
+            pairs, counts = [(float(lo.min()), float(hi.max()))], [k]
+        else:
+            counts = [int(((lo == a) & (hi == b)).sum()) for a, b in pairs]
+        # A site opened for territory t meets t's band. Each class of equal bands opens its own count of sites;
+        # letting classes share a site only loosens the bound.
+        bands = [
+            _Band(np.full(n_sites, a), np.full(n_sites, b), c, np.zeros(n_sites))
+            for (a, b), c in zip(pairs, counts, strict=True)
+        ]
+    capacitated = any(np.isfinite(b.upper).any() or (b.lower > 0).any() for b in bands)
+    return units, amount, bands, capacitated
+
+
+_BISECTIONS = 48  # halvings of each site's dual-price bracket (the value is valid at any price; this is precision)
+
+
+@dataclass
+class _SparseRelaxation:
+    """The relaxation over each unit's M nearest sites, the other sites seen at a lower estimate of their cost.
+
+    A site outside unit i's list is at least as far as its M-th nearest site, so pricing the arc at
+    base_i = w_i x (that distance) underestimates its cost: the relaxation stays valid and every site sees every
+    unit, which keeps the lower band. With lam_i <= base_i, outside arcs never pay (reduced cost >= 0); they only
+    fill lower bands, and the same for every site, so they form one "filler" list sorted once per evaluation. To
+    stay simple a listed unit is also offered to its listed sites as filler: a relaxation, so still valid.
+
+    Each site's band knapsack is solved through its dual: for any price theta of the band,
+    sum_i min(r_i - theta a_i, 0) + theta L (theta >= 0) or theta U (theta < 0) is a lower bound on it, and the
+    best theta (found by bisection) attains it.
+    """
+
+    problem: Problem
+    units: np.ndarray
+    k: int
+    amount: np.ndarray  # (n',) primary metric; zeros when no band limits a site
+    bands: list[_Band]
+    indptr: np.ndarray  # (S + 1,) site-major list entries
+    entry_unit: np.ndarray  # (E,) local unit of each entry
+    entry_cost: np.ndarray  # (E,)
+    entry_amount: np.ndarray  # (E,)
+    entry_site: np.ndarray  # (E,)
+    cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
+
+    @classmethod
+    def build(cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band]) -> _SparseRelaxation:
+        n_sites = problem.n_sites
+        m = _list_size(problem.n_units, n_sites, problem.n_territories)
+        site, dist = nearest_sites(problem, np.arange(n_sites), m)
+        site, dist = site[units], dist[units]
+        cost = problem.weights[units][:, None] * dist
+        entry_site = site.ravel()
+        order = np.argsort(entry_site, kind="stable")
+        entry_site = entry_site[order]
+        entry_unit = np.repeat(np.arange(len(units)), site.shape[1])[order]
+        indptr = np.searchsorted(entry_site, np.arange(n_sites + 1))
+        return cls(
+            problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost.ravel()[order],
+            amount[entry_unit], entry_site, cost[:, -1].copy(),
+        )  # fmt: skip
+
+    def clip(self, lam: np.ndarray) -> np.ndarray:
+        return np.clip(lam, 0.0, self.cap)
+
+    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
+        reduced = self.entry_cost - lam[self.entry_unit]
+        filler = _Filler.build(self.cap - lam, self.amount)
+        x_sum = np.zeros(len(lam))
+        value, chosen = float(lam.sum()), []
+        for band in self.bands:
+            part, sites = self._band_value(reduced, filler, band, x_sum)
+            value += part
+            chosen.append(sites)
+        return value, x_sum, np.concatenate(chosen)
+
+    def _band_value(self, reduced, filler: _Filler, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
+        """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum.
+
+        Every site's dual at its last price is a floor under its value; the sites with the smallest floors get
+        their best price, widening until the count-th best value is below every floor left out.
+        """
+        theta = band.theta
+        n_rows, k = len(theta), min(band.count, len(theta))
+        terms = np.minimum(reduced - theta[self.entry_site] * self.entry_amount, 0.0)
+        floor = np.bincount(self.entry_site, weights=terms, minlength=n_rows) + _band_term(theta, band, filler)
+        order = np.argsort(floor, kind="stable")
+        end = min(n_rows, max(2 * k, 16))
+        values = self._best_price(reduced, filler, band, order[:end], floor)
+        while end < n_rows and np.partition(values, k - 1)[k - 1] > floor[order[end]]:
+            more = order[end : min(n_rows, 2 * end)]
+            end = min(n_rows, 2 * end)
+            values = np.concatenate([values, self._best_price(reduced, filler, band, more, floor)])
+        rows = order[:end]
+        pick = np.arange(len(rows)) if k >= len(rows) else np.argpartition(values, k - 1)[:k]
+        self._take(reduced, filler, band, rows[pick], x_sum)
+        return float(values[pick].sum()), np.sort(rows[pick])
+
+    def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Entries of the given sites, and the position in `rows` each belongs to."""
+        start, stop = self.indptr[rows], self.indptr[rows + 1]
+        length = stop - start
+        seg = np.repeat(np.arange(len(rows)), length)
+        offset = np.arange(len(seg)) - np.repeat(np.cumsum(length) - length, length)
+        return start[seg] + offset, seg
+
+    def _best_price(self, reduced, filler: _Filler, band: _Band, rows: np.ndarray, floor: np.ndarray) -> np.ndarray:
+        """Bisect each site's band price to the dual maximum; store it in band.theta; return the values."""
+        idx, seg = self._gather(rows)
+        r, a = reduced[idx], self.entry_amount[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(a > 0, r / np.where(a > 0, a, 1.0), np.where(r < 0, -np.inf, np.inf))
+        finite = np.where(np.isfinite(ratio), ratio, 0.0)
+        lo = np.minimum(_segment_min(finite, seg, len(rows)), 0.0) - 1.0
+        hi = np.maximum(_segment_max(finite, seg, len(rows)), filler.price_of(band.lower[rows])) + 1.0
+        lower, upper = band.lower[rows], band.upper[rows]
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            taken = np.bincount(seg, weights=a * (ratio < mid[seg]), minlength=len(rows)) + filler.amount_below(mid)
+            rising = np.where(mid >= 0, lower, upper) > taken  # the dual still increases at mid
+            lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+        best = floor[rows].copy()
+        for price in (lo, hi):
+            price = np.where((price < 0) & ~np.isfinite(upper), 0.0, price)
+            terms = np.minimum(r - price[seg] * a, 0.0)
+            value = np.bincount(seg, weights=terms, minlength=len(rows)) + _band_term(price, band, filler, rows)
+            better = value > best
+            best = np.where(better, value, best)
+            band.theta[rows] = np.where(better, price, band.theta[rows])
+        return best
+
+    def _take(self, reduced, filler: _Filler, band: _Band, rows: np.ndarray, x_sum: np.ndarray) -> None:
+        """Add to x_sum what each chosen site takes at its price: items below it, listed ones and filler."""
+        idx, seg = self._gather(rows)
+        price = band.theta[rows]
+        r, a = reduced[idx], self.entry_amount[idx]
+        taken = (r - price[seg] * a < 0) | ((r < 0) & (a == 0))
+        x_sum += np.bincount(self.entry_unit[idx[taken]], minlength=len(x_sum))
+        filler.add_taken(price, x_sum)
+
+
+def _segment_min(values: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, np.inf)
+    np.minimum.at(out, seg, values)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def _segment_max(values: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
+    out = np.full(n, -np.inf)
+    np.maximum.at(out, seg, values)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
+def _band_term(theta, band: _Band, filler: _Filler, rows: np.ndarray | None = None) -> np.ndarray:
+    """The filler's part of each site's dual plus theta L (theta >= 0) or theta U (theta < 0)."""
+    rows = slice(None) if rows is None else rows
+    upper = np.where(np.isfinite(band.upper[rows]), band.upper[rows], 0.0)
+    return filler.value_below(theta) + np.where(theta >= 0, theta * band.lower[rows], theta * upper)
+
+
+@dataclass
+class _Filler:
+    """Units offered to every site at their lower-estimate cost, sorted by (cost - lam) per unit of metric."""
+
+    price: np.ndarray  # sorted ratios (non-negative)
+    amount: np.ndarray  # cumulative metric, with a leading 0
+    cost: np.ndarray  # cumulative reduced cost, with a leading 0
+    order: np.ndarray  # local unit of each sorted position
+
+    @classmethod
+    def build(cls, reduced: np.ndarray, amount: np.ndarray) -> _Filler:
+        useful = np.flatnonzero(amount > 0)  # a unit without metric and reduced cost >= 0 never helps a site
+        ratio = reduced[useful] / amount[useful]
+        order = np.argsort(ratio, kind="stable")
+        unit = useful[order]
+        return cls(ratio[order], np.r_[0.0, np.cumsum(amount[unit])], np.r_[0.0, np.cumsum(reduced[unit])], unit)
+
+    def _count(self, theta: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.price, np.maximum(theta, 0.0), side="left")  # items strictly below theta
+
+    def value_below(self, theta: np.ndarray) -> np.ndarray:
+        """sum over filler of min(reduced - theta a, 0): only items priced below theta count."""
+        at = self._count(theta)
+        return np.where(theta > 0, self.cost[at] - theta * self.amount[at], 0.0)
+
+    def amount_below(self, theta: np.ndarray) -> np.ndarray:
+        return np.where(theta > 0, self.amount[self._count(theta)], 0.0)
+
+    def price_of(self, need: np.ndarray) -> np.ndarray:
+        """A price at which the filler alone holds at least `need` (0 where it never does)."""
+        at = np.minimum(np.searchsorted(self.amount[1:], need, side="left"), len(self.price) - 1)
+        return self.price[at] if len(self.price) else np.zeros_like(need)
+
+    def add_taken(self, theta: np.ndarray, x_sum: np.ndarray) -> None:
+        """Each site at price theta takes every filler item below it: add one per site to those units."""
+        counts = np.bincount(self._count(theta[theta > 0]), minlength=len(self.price) + 1)
+        times = counts[::-1].cumsum()[::-1][1:]  # items at sorted position p are taken by sites with count > p
+        x_sum[self.order] += times

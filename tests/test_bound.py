@@ -1,0 +1,97 @@
+"""The Lagrangian bound never exceeds the optimum: small random instances against enumeration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from terrplan.model import Problem
+from terrplan.solve import bound
+
+
+def exact_optimum(problem: Problem) -> float:
+    """Optimum by enumeration: every assignment meeting the bands x every injective choice of centre sites."""
+    n, k = problem.n_units, problem.n_territories
+    assignments = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int64)  # (k^n, n)
+    member = (assignments[:, :, None] == np.arange(k)).astype(float)  # (k^n, n, k)
+    totals = np.einsum("mn,tnk->tmk", problem.metrics, member)
+    ok = ((totals >= problem.lower[None] - 1e-9) & (totals <= problem.upper[None] + 1e-9)).all(axis=(1, 2))
+    if not ok.any():
+        return np.inf
+    cost = problem.weights[:, None] * problem.distance_matrix(np.arange(n), np.arange(problem.n_sites))
+    per_site = np.einsum("tnk,ns->tks", member[ok], cost)  # territory k centred at site s
+    if problem.fixed:
+        return float(per_site[:, np.arange(k), np.arange(k)].sum(axis=1).min())
+    best = np.inf
+    for centres in itertools.permutations(range(problem.n_sites), k):
+        best = min(best, float(per_site[:, np.arange(k), list(centres)].sum(axis=1).min()))
+    return best
+
+
+@st.composite
+def instances(draw) -> tuple[Problem, np.ndarray]:
+    n = draw(st.integers(3, 7))
+    k = draw(st.integers(1, min(3, n)))
+    ints = st.integers(0, 9)
+    coords = np.array(draw(st.lists(st.tuples(ints, ints), min_size=n, max_size=n)), dtype=float)
+    weights = np.array(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), dtype=float)
+    metric = np.array(draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)), dtype=float)
+    mean = metric.sum() / k
+    slack = np.array(draw(st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0, np.inf]), min_size=k, max_size=k)))
+    lower, upper = mean * (1 - np.minimum(slack, 1.0)), mean * (1 + slack)
+    fixed = draw(st.booleans())
+    sites = np.array(draw(st.lists(st.tuples(ints, ints), min_size=k, max_size=k)), dtype=float) if fixed else None
+    problem = Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=metric[None, :],
+        metric_names=("m",),
+        lower=lower[None, :],
+        upper=upper[None, :],
+        coords=coords,
+        geometry="euclidean",
+        fixed_sites=sites,
+    )
+    start = np.array(draw(st.lists(st.floats(0, 60, allow_nan=False), min_size=n, max_size=n)))
+    return problem, start
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=instances(), slack=st.sampled_from([1.0, 1.3]))
+def test_bound_never_exceeds_the_optimum(monkeypatch, layout: str, case, slack: float) -> None:
+    problem, start = case
+    if layout == "sparse":  # every site in the sparse layout, each unit listing only its nearest two sites
+        monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
+        monkeypatch.setattr(bound, "_MIN_LIST", 2)
+        monkeypatch.setattr(bound, "_MAX_LIST", 2)
+    optimum = exact_optimum(problem)
+    if not np.isfinite(optimum):
+        return
+    # the bound aims at the upper bound it is given: the optimum itself is the hardest target
+    result = bound.lagrangian(problem, optimum * slack, start, time_limit_s=60.0, max_iter=60)
+    assert result.value <= optimum + 1e-6 * max(1.0, optimum)
+
+
+def test_bound_is_deterministic() -> None:
+    rng = np.random.default_rng(5)
+    n = 60
+    metric = rng.uniform(1, 3, n)
+    band = metric.sum() / 4
+    problem = Problem(
+        n_territories=4,
+        weights=rng.uniform(0.5, 2, n),
+        metrics=metric[None, :],
+        metric_names=("m",),
+        lower=0.9 * band,
+        upper=1.1 * band,
+        coords=rng.uniform(0, 10, (n, 2)),
+        geometry="euclidean",
+    )
+    runs = [bound.lagrangian(problem, 100.0, np.ones(n), 60.0, 50) for _ in range(2)]
+    assert runs[0].value == runs[1].value
+    assert np.array_equal(runs[0].sites, runs[1].sites)
