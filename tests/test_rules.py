@@ -228,3 +228,22 @@ def test_accounts_sharing_an_address_move_as_one(tiny):
     lines = (tiny.out / "assignments.csv").read_text().splitlines()[1:]
     territory = {line.split(",")[0]: line.split(",")[6] for line in lines}
     assert territory["A3"] == territory["A4"]
+
+
+def test_a_zip_alignment_refreshes_like_the_account_alignment_it_implies(tiny):
+    # Every tiny account has its own ZIP, so a ZIP file can say exactly what the accounts' column says.
+    tiny.write(
+        "zips.csv",
+        "zip,territory\n27710,T1\n27607,T1\n27610,T1\n27518,T1\n28203,T2\n28207,T2\n28105,T2\n28025,T1\n",
+    )
+    by_zip = invoke("optimize", str(tiny.config), "--current", str(tiny.dir / "zips.csv"), "-o", "-", "-q")
+    by_account = invoke("optimize", str(tiny.config), "--current", "accounts", "-o", "-", "-q")
+    assert by_zip.exit_code == by_account.exit_code == 0, by_zip.stderr
+    assert by_zip.stdout == by_account.stdout
+
+
+def test_a_zip_listed_twice_in_an_alignment_is_reported(tiny):
+    tiny.write("zips.csv", "zip,territory\n27710,T1\n27710,T2\n")
+    result = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.dir / "zips.csv"), "-o", "-", "-q")
+    assert result.exit_code == 5
+    assert "zips.csv:3: column 'zip': ZIP assigned twice (got '27710')" in result.stderr

@@ -51,6 +51,12 @@ def load_side(path: Path) -> Side:
             ],
         )
     table = read_alignment(file).frame
+    if "account_id" not in table:
+        raise InputError(
+            f"{file}: compare needs account_id",
+            [Finding(str(file), "a ZIP -> territory alignment names no accounts", line=1,
+                     hint="score it first: terrplan evaluate CONFIG --alignment FILE -o DIR, then compare DIR")],
+        )  # fmt: skip
     frame = table[["account_id", "territory"]].assign(
         potential=pd.to_numeric(table["potential"], errors="coerce").fillna(0.0) if "potential" in table else 0.0,
         segment=table.get("segment", ""),

@@ -98,6 +98,9 @@ def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignme
         )
     else:
         name, frame = table.name, table.frame.assign(line=table.lines)
+        if "account_id" not in frame:
+            frame, zip_findings = _by_zip(name, frame, accounts)
+            findings.extend(zip_findings)
     frame = frame.loc[frame["territory"] != ""]
     duplicated = frame["account_id"].duplicated(keep="first")
     first_line = frame.groupby("account_id")["line"].transform("min")
@@ -140,6 +143,18 @@ def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignme
     index = {label: i for i, label in enumerate(labels)}
     territory = np.array([index.get(label, -1) for label in assigned], dtype=np.int64)
     return GivenAlignment(territory, labels, tuple(findings))
+
+
+def _by_zip(name: str, frame: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    """A ZIP -> territory alignment as account rows: every account of a listed ZIP gets the ZIP's territory."""
+    findings = [
+        Finding(name, "ZIP assigned twice", line=int(row.line), column="zip", value=row.zip,
+                hint="each ZIP belongs to one territory")
+        for row in frame.loc[frame["zip"].duplicated(keep="first")].itertuples()
+    ]  # fmt: skip
+    frame = frame.drop_duplicates("zip", keep="first")
+    rows = accounts[["account_id", "zip"]].merge(frame[["zip", "territory", "line"]], on="zip", how="inner")
+    return rows, findings
 
 
 def alignment_centres(problem: Problem, territory: np.ndarray) -> np.ndarray:

@@ -434,24 +434,31 @@ def _normalize_code(code: str) -> str:
 
 
 def read_alignment(path: Path) -> Table:
-    """An alignment file: account_id and territory (other columns, e.g. of an assignments.csv, are kept)."""
+    """An alignment file: territory and account_id, or territory and zip (every account of the ZIP goes there).
+    Other columns, e.g. of an assignments.csv, are kept."""
     table = read_table(path)
     header = list(table.frame.columns)
-    findings = [
-        Finding(
-            table.name,
-            f"missing required column '{name}'",
-            line=1,
-            hint=f"an alignment has columns account_id and territory; closest here: {closest(name, header)}",
-        )
-        for name in ("account_id", "territory")
-        if name not in header
-    ]
+    keys = [name for name in ("account_id", "zip") if name in header]
+    findings = []
+    if "territory" not in header:
+        findings.append(
+            Finding(table.name, "missing required column 'territory'", line=1,
+                    hint=f"an alignment has columns account_id (or zip) and territory; closest here: "
+                    f"{closest('territory', header)}")
+        )  # fmt: skip
+    if not keys:
+        findings.append(
+            Finding(table.name, "missing required column 'account_id' (or 'zip')", line=1,
+                    hint=f"an alignment has columns account_id (or zip) and territory; closest here: "
+                    f"{closest('account_id', header)}")
+        )  # fmt: skip
     if findings:
         raise InputError(f"{table.name}: not an alignment file", findings)
-    frame = table.frame.assign(
-        account_id=table.frame["account_id"].str.strip(), territory=table.frame["territory"].str.strip()
-    )
+    frame = table.frame.assign(territory=table.frame["territory"].str.strip())
+    if "account_id" in header:
+        frame = frame.assign(account_id=frame["account_id"].str.strip())
+    else:
+        frame = frame.assign(zip=[normalize_zip(z) or str(z).strip() for z in frame["zip"]])
     return Table(table.name, frame, table.lines)
 
 
