@@ -90,3 +90,26 @@ def test_the_sample_keeps_its_rules_groups_and_hierarchy(sample_runs):
     systems = placed.loc[placed["system"] != ""].groupby("system")["territory"].nunique()
     assert (systems.drop("Five Boroughs Health System") == 1).all()
     assert set(assignments["district"]) == {"D1", "D2", "D3", "D4"} and set(assignments["region"]) == {"R1", "R2"}
+
+
+def test_the_sample_redesign_from_its_current_alignment_keeps_inside_the_budget(tmp_path):
+    proc = run_cli("optimize", "configs/sample.yaml", "--current", "accounts", "-o", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pricing"]["moved_share"] <= summary["config"]["disruption"]["budget"] == 0.25
+    assert summary["disruption"]["moved_potential_share"] == pytest.approx(summary["pricing"]["moved_share"])
+    assert summary["balance"]["territories_in_band"] == 12
+    assert summary["rules"]["locks_kept"] == summary["rules"]["locked_accounts"] == 4
+    assert 0 <= summary["lower_bound"] <= summary["unit_objective"]  # the bound is the unit problem's
+
+
+def test_a_ten_percent_refresh_of_the_sample_says_which_territories_cannot_be_fixed_and_why(tmp_path):
+    proc = run_cli(
+        "optimize", "configs/sample.yaml", "--current", "accounts", "--budget", "0.10", "--move-cost", "0",
+        "-o", str(tmp_path), "-q",
+    )  # fmt: skip
+    assert proc.returncode == 4
+    err = proc.stderr.decode()
+    assert "the refresh cannot bring every territory inside its band within the budget" in err
+    assert "any repair must move at least 12.9% of potential (what lies beyond the bands)" in err
+    assert not (tmp_path / "assignments.csv").exists()
