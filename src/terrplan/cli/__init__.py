@@ -1,0 +1,92 @@
+"""Command line: click commands, progress on stderr, and the one place where errors become exit codes.
+
+stdout carries data only (CSV with `-o -`); everything for people goes to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from terrplan import __version__
+from terrplan.errors import EXIT_INTERNAL, TerrplanError
+from terrplan.progress import Reporter
+
+EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
+
+
+def handle_errors(command):
+    """Turn our errors into a message and exit code; anything else is an internal error (exit 1), no traceback
+    unless TERRPLAN_DEBUG is set."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        report = Reporter(kwargs.get("quiet", False), kwargs.get("log_json", False))
+        try:
+            return command(*args, report=report, **kwargs)
+        except TerrplanError as exc:
+            report.error("failed", str(exc), exit_code=exc.exit_code, findings=[str(f) for f in exc.problems])
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("TERRPLAN_DEBUG"):
+                raise
+            report.error(
+                "internal", f"internal error: {type(exc).__name__}: {exc}\n(set TERRPLAN_DEBUG=1 for a traceback)"
+            )
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="terrplan")
+def main() -> None:
+    """terrplan: balanced, compact sales territories with a proven quality gap."""
+
+
+def config_overrides(**flags: Any) -> dict[str, Any]:
+    keys = {
+        "seed": "solver.seed",
+        "territories": "territories.count",
+        "tolerance": "territories.balance.tolerance",
+        "time_limit": "solver.time_limit",
+        "write_report": "output.report",
+        "budget": "disruption.budget",
+        "move_cost": "disruption.move_cost_km",
+        "accounts": "inputs.accounts.path",
+        "volumes": "inputs.volumes.path",
+    }
+    out = {keys[name]: value for name, value in flags.items() if value is not None}
+    # Paths given on the command line are relative to the working directory, not the config file.
+    for key in ("inputs.accounts.path", "inputs.volumes.path"):
+        if key in out and out[key] != "-":
+            out[key] = str(Path(out[key]).resolve())
+    return out
+
+
+_common_options = [
+    click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False)),
+    click.option("--accounts", help="Accounts CSV ('-' for stdin); overrides inputs.accounts.path."),
+    click.option("--volumes", help="Volumes CSV; overrides inputs.volumes.path."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr (warnings and errors still print)."),
+    click.option("--log-json", is_flag=True, help="Every stderr line as a JSON object, for log collectors."),
+]
+
+
+def common_options(command):
+    for option in reversed(_common_options):
+        command = option(command)
+    return command
+
+
+# The commands register themselves on `main` when imported.
+from terrplan.cli import check, compare, optimize, size  # noqa: E402, F401
+
+__all__ = ["main"]

@@ -1,0 +1,136 @@
+"""`terrplan optimize`: redesign, refresh, or a priced redesign from the current alignment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
+from terrplan.cli.outputs import (
+    band_failure,
+    load_inputs,
+    summary_fields,
+    with_hierarchy,
+    write_outputs,
+)
+from terrplan.config import Config, load_config
+from terrplan.design import run_design
+from terrplan.pipeline import use_current
+from terrplan.read import read_alignment
+from terrplan.refresh import run_refresh
+
+
+@main.command(
+    epilog="Example: terrplan optimize configs/sample.yaml -o out/sample\n\n"
+    "Pipe: terrplan optimize configs/sample.yaml -o - -q | head\n\n" + EXIT_CODES_HELP
+)
+@common_options
+@click.option("-o", "--output", help="Output directory, or '-' for the assignments CSV on stdout. Default: output.dir.")
+@click.option("--seed", type=int, help="Random seed (overrides solver.seed).")
+@click.option("-k", "--territories", type=int, help="Number of territories (overrides territories.count).")
+@click.option("--tolerance", type=float, help="Balance band, e.g. 0.05 for ±5 % (overrides the config).")
+@click.option("--time-limit", type=float, help="Solver time budget in seconds (overrides solver.time_limit).")
+@click.option(
+    "--report/--no-report",
+    "write_report",
+    default=None,
+    help="Write report.html, plans/, GeoJSON and the workbook (overrides output.report).",
+)
+@click.option(
+    "--current",
+    help="Refresh instead of redesign: repair this alignment (CSV with account_id, territory; 'accounts' for the "
+    "accounts' current territory column) with the fewest moves.",
+)
+@click.option("--budget", type=float, help="With --current: at most this share of potential may move (0.10 = 10 %).")
+@click.option(
+    "--move-cost",
+    type=float,
+    help="With --current: redesign, each moved account costing this many km of its weighted travel "
+    "(overrides disruption.move_cost_km); 0 refreshes instead.",
+)
+@handle_errors
+def optimize(
+    config_path,
+    accounts,
+    volumes,
+    quiet,
+    log_json,
+    output,
+    seed,
+    territories,
+    tolerance,
+    time_limit,
+    write_report,
+    current,
+    budget,
+    move_cost,
+    report,
+) -> None:
+    """Solve a balanced alignment; write the assignments, territories, summary, rejects and the report."""
+    started = time.perf_counter()
+    config = load_config(
+        config_path,
+        config_overrides(
+            seed=seed,
+            territories=territories,
+            tolerance=tolerance,
+            time_limit=time_limit,
+            write_report=write_report,
+            budget=budget,
+            move_cost=move_cost,
+            accounts=accounts,
+            volumes=volumes,
+        ),
+    )
+    loaded = load_inputs(config, report)
+    current = _current_source(current, config)
+    if current is not None and config.disruption.move_cost_km > 0:
+        loaded = use_current(loaded, current)
+    elif current is not None:
+        table = None if current == "accounts" else read_alignment(Path(current))
+        run = run_refresh(loaded, config, table)
+        if run.failure is not None:
+            raise run.failure
+        metrics = with_hierarchy(run.metrics, config)
+        fields = {"status": "refreshed", "lower_bound": None, "gap": None, "refresh": run.figures}
+        summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
+        write_outputs(config, loaded, metrics, summary, output, report)
+        report.info(
+            "refreshed",
+            f"refreshed: moved {run.figures['moved_share']:.1%} of potential (at least "
+            f"{run.figures['needed_share_lower_bound']:.1%} had to move); every territory inside its band",
+            **run.figures,
+        )
+        return
+    design = run_design(loaded, config, current, report)
+    result, units = design.result, design.prepared.units
+    metrics = with_hierarchy(design.metrics, config)
+    if not metrics.all_in_band:
+        raise band_failure(metrics)
+    fields = design.fields
+    summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
+    write_outputs(config, loaded, metrics, summary, output, report)
+    gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
+    bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"
+    quality = f"lower bound {bound}, gap {gap}"
+    if not units.trivial:  # the bound holds for the unit problem, whose objective differs from the per-account one
+        quality = f"units: objective {result.objective:,.1f}, {quality}"
+    balance = metrics.balance
+    report.info(
+        "solved",
+        f"{result.status}: objective {metrics.objective:,.1f}, {quality}; "
+        f"{balance['metric']} index {balance['min_index']:.1f}-{balance['max_index']:.1f}; "
+        f"{time.perf_counter() - started:.1f} s",
+        **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
+    )
+
+
+def _current_source(flag: str | None, config: Config) -> str | None:
+    """'accounts' or an absolute path: the flag (relative to the working directory), else disruption.current
+    (relative to the config)."""
+    if flag is not None:
+        return flag if flag == "accounts" else str(Path(flag).resolve())
+    given = config.disruption.current
+    return given if given in (None, "accounts") else str(config.resolve(given))

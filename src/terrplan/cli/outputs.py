@@ -1,0 +1,136 @@
+"""What the commands share: loading with progress, the summary, output files, hierarchy columns, band checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from terrplan import __version__
+from terrplan.compare import disruption
+from terrplan.config import Config
+from terrplan.errors import Finding, InfeasibleError
+from terrplan.hierarchy import assign_hierarchy
+from terrplan.metrics import Metrics
+from terrplan.pipeline import Loaded, load_accounts
+from terrplan.problem import METRIC_COLUMNS
+from terrplan.progress import Reporter
+from terrplan.report import report_files
+from terrplan.write import csv_text, json_text, rejects_frame, write_files
+
+
+def write_outputs(
+    config: Config, loaded: Loaded, metrics: Metrics, summary: dict[str, Any], output: str | None, report: Reporter
+) -> None:
+    """All files to the output folder (atomically), or the assignments CSV to stdout for '-o -'."""
+    files = output_files(metrics, summary, loaded)
+    target = output if output is not None else str(config.resolve(config.output.dir))
+    if target == "-":
+        sys.stdout.write(files["assignments.csv"])
+        sys.stdout.flush()
+        return
+    if config.output.report:
+        with report.status("writing the report…"):
+            files.update(report_files(metrics.assignments, metrics.territories, summary, config.plans, loaded.reps))
+    write_files(Path(target), files)
+    shown = ", ".join(name for name in files if "/" not in name)
+    report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
+
+
+def with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
+    """district and region columns in both tables (D1/R1 when the config sets no hierarchy)."""
+    column = METRIC_COLUMNS[config.territories.balance.metric]
+    levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed)
+    territories = metrics.territories.merge(levels, on="territory", how="left")
+    assignments = metrics.assignments.merge(levels, on="territory", how="left")
+    return dataclasses.replace(metrics, territories=territories, assignments=assignments)
+
+
+def band_failure(metrics: Metrics) -> InfeasibleError:
+    """The solver ended outside the band: name the territories and by how much (no files are written)."""
+    findings = band_findings(metrics)
+    return InfeasibleError(
+        f"no alignment found with every territory inside the band ({len(findings)} outside); widen the tolerance "
+        "(--tolerance) or change the number of territories (-k)",
+        findings,
+    )
+
+
+def band_findings(metrics: Metrics) -> list[Finding]:
+    low, high = metrics.balance["band_low_index"], metrics.balance["band_high_index"]
+    metric = metrics.balance["metric"]
+    column = f"{metric}_index" if metric != "accounts" else None
+    return [
+        Finding(
+            "territories",
+            f"{row.territory} is outside the band" + (f": index {getattr(row, column):.1f}" if column else ""),
+            hint=f"band {low:.1f}-{high:.1f}",
+        )
+        for row in metrics.territories.loc[~metrics.territories["in_band"]].itertuples()
+    ]
+
+
+def load_inputs(config: Config, report: Reporter) -> Loaded:
+    loaded = load_accounts(config)
+    if loaded.findings:
+        report.warn(
+            "rejects",
+            f"{len(loaded.findings)} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}",
+            rows=len(loaded.findings),
+        )
+    report.info(
+        "read",
+        f"read {len(loaded.accounts)} accounts, total potential {loaded.accounts['potential'].sum():,.1f}, "
+        f"{int((loaded.accounts['potential'] > 0).sum())} with volume",
+        accounts=len(loaded.accounts),
+    )
+    return loaded
+
+
+def summary_fields(
+    config: Config, loaded: Loaded, metrics: Metrics, solver: dict[str, Any], runtime_s: float
+) -> dict[str, Any]:
+    return {
+        "terrplan_version": __version__,
+        "seed": config.solver.seed,
+        "inputs": list(loaded.inputs),
+        "config": config.as_dict(),
+        **solver,
+        "objective": round(metrics.objective, 6),
+        "runtime_s": round(runtime_s, 3),
+        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings), **loaded.counts},
+        "territories": len(metrics.territories),
+        "balance": metrics.balance,
+    }
+
+
+def output_files(metrics: Metrics, summary: dict[str, Any], loaded: Loaded) -> dict[str, str | bytes]:
+    """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv."""
+    files: dict[str, str | bytes] = {
+        "assignments.csv": csv_text(metrics.assignments),
+        "territories.csv": csv_text(metrics.territories),
+    }
+    change = disruption(metrics.assignments)
+    if change is not None:
+        fig = change.figures
+        summary["disruption"] = {key: _rounded(fig[key]) for key in DISRUPTION_KEYS}
+        files["moves.csv"] = csv_text(change.moves)
+        files["changes.csv"] = csv_text(change.changes)
+    files["summary.json"] = json_text(summary)
+    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings))
+    return files
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+DISRUPTION_KEYS = (
+    "moved_accounts",
+    "moved_accounts_share",
+    "moved_potential",
+    "moved_potential_share",
+    "accounts_in_both",
+    "territory_match",
+)
