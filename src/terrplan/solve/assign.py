@@ -202,11 +202,12 @@ def repair_bands(
     limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
     for _ in range(limit):
         viol = _violation(totals, lower, upper, scale)
-        bad = viol.sum(axis=0) > 1e-12
-        if not bad.any():
+        if not (viol.sum(axis=0) > 1e-12).any():
             break
-        # Moves out of a violated territory, or into one, along candidate arcs.
-        touches = bad[territory][:, None] | bad[arcs.territory]
+        # Only a move out of a territory above a band, or into one below a band, can shrink the violation.
+        over = ((totals - upper) / scale > 1e-12).any(axis=0)
+        under = ((lower - totals) / scale > 1e-12).any(axis=0)
+        touches = over[territory][:, None] | under[arcs.territory]
         cand_u, cand_c = np.nonzero(touches & (arcs.territory != territory[:, None]))
         if len(cand_u) == 0:
             break
@@ -226,7 +227,7 @@ def repair_bands(
         # Apply the best moves (only the best one unless batching) whose two territories no earlier move of this
         # pass touched, so their scores still hold; cheapest first.
         touched = np.zeros(problem.n_territories, dtype=bool)
-        order = np.argsort(score, kind="stable")[: 20 * problem.n_territories + 20]
+        order = _cheapest(score, 20 * problem.n_territories + 20)
         for best in order.tolist():
             if not np.isfinite(score[best]):
                 break
@@ -242,6 +243,14 @@ def repair_bands(
             if not batch:
                 break
     return territory
+
+
+def _cheapest(score: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest scores, ascending (ties by position), without sorting them all."""
+    if len(score) <= count:
+        return np.argsort(score, kind="stable")
+    top = np.argpartition(score, count)[:count]
+    return top[np.lexsort((top, score[top]))]
 
 
 def _own_cost(territory: np.ndarray, arcs: Arcs) -> np.ndarray:
