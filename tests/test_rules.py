@@ -328,3 +328,55 @@ def test_rules_hold_and_the_bound_stays_below_the_optimum(problem):
         return
     assert result.objective >= optimum - 1e-9 * max(optimum, 1.0)
     assert result.lower_bound <= optimum + 1e-7 * max(optimum, 1.0)
+
+
+def test_units_whose_rules_leave_two_small_territories_are_named_as_a_group():
+    # Territories hold 2-4 each. Units 0-4 (9 in all) may not join territory 3, so they must fit into
+    # territories 1 and 2, which hold at most 8. Every single-territory check passes (territory 3 can draw
+    # unit 5's 3, no territory is overfilled by locks); only the group is impossible.
+    metric = [1.0, 2.0, 3.0, 2.0, 1.0, 3.0]
+    k = 3
+    forbidden = np.array([u * k + 2 for u in range(5)])
+    problem = Problem(
+        n_territories=k,
+        weights=np.ones(6),
+        metrics=np.array([metric]),
+        metric_names=("potential",),
+        lower=np.full((1, k), 2.0),
+        upper=np.full((1, k), 4.0),
+        coords=np.column_stack([np.arange(6.0), np.zeros(6)]),
+        geometry="euclidean",
+        rules=rules_for(6, forbidden=forbidden),
+    )
+    with pytest.raises(InfeasibleError) as error:
+        solve(problem, PARAMS)
+    assert [str(f) for f in error.value.problems] == [
+        "rules: 5 units (unit 0, unit 1, unit 2, ...) may only join territory 1, territory 2, which hold at most "
+        "potential 8 together, but they carry 9\n    hint: allow them elsewhere (at least 1 of potential), or raise "
+        "those territories' maxima"
+    ]
+
+
+def test_territories_that_together_cannot_reach_their_minima_are_named():
+    # Territories need at least 2.5 each. Units 0 and 1 (2 each) are the only ones allowed into territories 1 and
+    # 2 (the others are forbidden there): each territory alone can reach 4 >= 2.5, together only 4 < 5.
+    k = 3
+    forbidden = np.array([u * k + t for u in range(2, 6) for t in (0, 1)])
+    problem = Problem(
+        n_territories=k,
+        weights=np.ones(6),
+        metrics=np.array([[2.0, 2.0, 1.0, 1.0, 1.0, 1.0]]),
+        metric_names=("potential",),
+        lower=np.full((1, k), 2.5),
+        upper=np.full((1, k), 5.0),
+        coords=np.column_stack([np.arange(6.0), np.zeros(6)]),
+        geometry="euclidean",
+        rules=rules_for(6, forbidden=forbidden),
+    )
+    with pytest.raises(InfeasibleError) as error:
+        solve(problem, PARAMS)
+    assert [str(f) for f in error.value.problems] == [
+        "rules: territory 1, territory 2 can draw at most potential 4 together from the units their locks and "
+        "forbid rules allow, below their combined minimum 5\n    hint: allow them at least 1 more potential, or "
+        "lower their minima"
+    ]

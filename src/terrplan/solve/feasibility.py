@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from ortools.graph.python import max_flow
 
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.model import Problem
@@ -33,7 +34,10 @@ def check_feasible(
         findings.extend(_metric_findings(problem, row, name, labels, what))
     if problem.rules is not None and not findings:
         names = territory_names or [f"territory {t + 1}" for t in range(k)]
-        findings.extend(rule_findings(problem, labels or [f"unit {u}" for u in range(problem.n_units)], names))
+        unit_labels = labels or [f"unit {u}" for u in range(problem.n_units)]
+        findings.extend(rule_findings(problem, unit_labels, names))
+        if not findings:
+            findings.extend(hall_findings(problem, unit_labels, names))
     if findings:
         raise InfeasibleError("no alignment can meet the balance bands", findings)
 
@@ -136,3 +140,122 @@ def rule_findings(problem: Problem, labels: Sequence[str], names: Sequence[str])
                     )
                 )
     return out
+
+
+_FLOW_SCALE = 1e9  # the primary metric's total in integer flow units
+
+
+def hall_findings(problem: Problem, labels: Sequence[str], names: Sequence[str]) -> list[Finding]:
+    """Groups the single-territory checks miss: accounts whose rules leave them only territories too small to
+    hold them, or territories that together cannot draw their minimum from the accounts allowed to them.
+
+    Two max flows over the allowed pairs (unrestricted units pooled into one node), with supplies rounded down
+    and capacities up so rounding never invents a conflict; a short flow's minimum cut names the group.
+    """
+    rules = problem.rules
+    assert rules is not None
+    out: list[Finding] = []
+    for row, metric in enumerate(problem.metric_names):
+        amount = problem.metrics[row]
+        if (amount < 0).any() or amount.sum() <= 0:
+            continue
+        graph = _AllowedGraph.build(problem, amount)
+        upper = problem.upper[row]
+        if np.isfinite(upper).all():
+            units, territories, carried, room = graph.overfull(upper)
+            if units:
+                out.append(
+                    Finding(
+                        "rules",
+                        f"{_some(units, labels)} may only join {', '.join(names[t] for t in territories)}, which "
+                        f"hold at most {metric} {room:,.6g} together, but they carry {carried:,.6g}",
+                        hint=f"allow them elsewhere (at least {carried - room:,.6g} of {metric}), or raise those "
+                        "territories' maxima",
+                    )
+                )
+        lower = problem.lower[row]
+        if (lower > 0).any():
+            territories, reach, need = graph.starved(np.maximum(np.where(np.isfinite(lower), lower, 0), 0))
+            if territories:
+                out.append(
+                    Finding(
+                        "rules",
+                        f"{', '.join(names[t] for t in territories)} can draw at most {metric} {reach:,.6g} together "
+                        f"from the units their locks and forbid rules allow, below their combined minimum "
+                        f"{need:,.6g}",
+                        hint=f"allow them at least {need - reach:,.6g} more {metric}, or lower their minima",
+                    )
+                )
+    return out
+
+
+def _some(units: list[int], labels: Sequence[str]) -> str:
+    shown = ", ".join(labels[u] for u in units[:3])
+    return f"{len(units)} units ({shown}{', ...' if len(units) > 3 else ''})"
+
+
+class _AllowedGraph:
+    """Restricted units (a lock or a forbidden pair) each with their allowed territories; the rest pooled."""
+
+    def __init__(self, k: int, restricted: np.ndarray, pairs: np.ndarray, supply: np.ndarray, pool: int, scale: float):
+        self.k, self.restricted, self.pairs, self.supply, self.pool = k, restricted, pairs, supply, pool
+        self.scale = scale  # flow units per unit of the metric
+
+    @classmethod
+    def build(cls, problem: Problem, amount: np.ndarray) -> _AllowedGraph:
+        rules = problem.rules
+        assert rules is not None
+        n, k = problem.n_units, problem.n_territories
+        restricted = np.zeros(n, dtype=bool)
+        restricted[rules.locked >= 0] = True
+        restricted[rules.forbidden // k] = True
+        units = np.flatnonzero(restricted)
+        allowed = rules.allowed(units[:, None], np.arange(k)[None, :], k)
+        rows, cols = np.nonzero(allowed)
+        scale = _FLOW_SCALE / amount.sum()
+        supply = np.floor(amount * scale).astype(np.int64)
+        pool = int(supply[~restricted].sum())
+        return cls(k, units, np.column_stack([rows, cols]), supply[units], pool, scale)
+
+    def overfull(self, upper: np.ndarray) -> tuple[list[int], list[int], float, float]:
+        """Units that cannot all be placed under the maxima, their territories, what they carry and hold."""
+        r, k = len(self.restricted), self.k
+        source, sink, pool = r + k + 1, r + k + 2, r + k
+        scale = self.scale
+        flow = max_flow.SimpleMaxFlow()
+        big = np.int64(4 * _FLOW_SCALE)
+        tails = [np.full(r, source), self.pairs[:, 0], [source], np.full(k, pool), r + np.arange(k)]
+        heads = [np.arange(r), r + self.pairs[:, 1], [pool], r + np.arange(k), np.full(k, sink)]
+        caps = [self.supply, np.full(len(self.pairs), big), [self.pool], np.full(k, big),
+                np.ceil(np.maximum(upper, 0) * scale).astype(np.int64) + 1]  # fmt: skip
+        flow.add_arcs_with_capacity(*(np.concatenate(part).astype(np.int64) for part in (tails, heads, caps)))
+        flow.solve(source, sink)
+        if flow.optimal_flow() >= int(self.supply.sum()) + self.pool:
+            return [], [], 0.0, 0.0
+        side = set(flow.get_source_side_min_cut())
+        units = [int(self.restricted[i]) for i in range(r) if i in side]
+        territories = [t for t in range(k) if r + t in side]
+        carried = float(self.supply[[i for i in range(r) if i in side]].sum() / scale)
+        if pool in side:
+            carried += self.pool / scale
+        return units, territories, carried, float(np.maximum(upper[territories], 0).sum())
+
+    def starved(self, lower: np.ndarray) -> tuple[list[int], float, float]:
+        """Territories that cannot together reach their minima, what they can reach and what they need."""
+        r, k = len(self.restricted), self.k
+        source, sink, pool = r + k + 1, r + k + 2, r + k
+        scale = self.scale
+        need = np.floor(lower * scale).astype(np.int64)
+        big = np.int64(4 * _FLOW_SCALE)
+        flow = max_flow.SimpleMaxFlow()
+        tails = [np.full(k, source), r + self.pairs[:, 1], r + np.arange(k), np.arange(r), [pool]]
+        heads = [r + np.arange(k), self.pairs[:, 0], np.full(k, pool), np.full(r, sink), [sink]]
+        caps = [need, np.full(len(self.pairs), big), np.full(k, big), self.supply + 1, [self.pool + k]]
+        flow.add_arcs_with_capacity(*(np.concatenate(part).astype(np.int64) for part in (tails, heads, caps)))
+        flow.solve(source, sink)
+        if flow.optimal_flow() >= int(need.sum()):
+            return [], 0.0, 0.0
+        side = set(flow.get_source_side_min_cut())
+        territories = [t for t in range(k) if r + t in side]
+        reach = sum(self.supply[i] for i in range(r) if i in side) + (self.pool if pool in side else 0)
+        return territories, float(reach / scale), float(lower[territories].sum())
