@@ -18,7 +18,7 @@ from terrplan.config import Config
 from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import Metrics, evaluate
-from terrplan.model import Result
+from terrplan.model import Result, disruption_cost
 from terrplan.pipeline import Loaded, Prepared, account_level, prepare
 from terrplan.problem import territory_fte
 from terrplan.progress import Reporter
@@ -175,6 +175,9 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         account_problem, alignment = by_account
         distance = account_problem.distance(np.arange(account_problem.n_units), alignment.centres[alignment.territory])
         fields["rules"] = rule_figures(prepared.rules, alignment.territory, distance)
+        if account_problem.rules is not None and (account_problem.rules.move_cost > 0).any():
+            moving = disruption_cost(account_problem, alignment.territory)
+            fields["objective_parts"] = {"travel": round(metrics.objective - moving, 6), "disruption": round(moving, 6)}
     if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
         fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
     return Design(prepared, result, metrics, fields)
