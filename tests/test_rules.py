@@ -330,24 +330,27 @@ def test_rules_hold_and_the_bound_stays_below_the_optimum(problem):
     assert result.lower_bound <= optimum + 1e-7 * max(optimum, 1.0)
 
 
+def three_territories(metric: list[float], lower: float, upper: float, forbidden: list[int]) -> Problem:
+    """Units on a line, 3 territories with one band, and forbidden pairs (codes unit * 3 + territory)."""
+    n = len(metric)
+    return Problem(
+        n_territories=3,
+        weights=np.ones(n),
+        metrics=np.array([metric], dtype=float),
+        metric_names=("potential",),
+        lower=np.full((1, 3), lower),
+        upper=np.full((1, 3), upper),
+        coords=np.column_stack([np.arange(float(n)), np.zeros(n)]),
+        geometry="euclidean",
+        rules=rules_for(n, forbidden=np.array(forbidden)),
+    )
+
+
 def test_units_whose_rules_leave_two_small_territories_are_named_as_a_group():
     # Territories hold 2-4 each. Units 0-4 (9 in all) may not join territory 3, so they must fit into
     # territories 1 and 2, which hold at most 8. Every single-territory check passes (territory 3 can draw
     # unit 5's 3, no territory is overfilled by locks); only the group is impossible.
-    metric = [1.0, 2.0, 3.0, 2.0, 1.0, 3.0]
-    k = 3
-    forbidden = np.array([u * k + 2 for u in range(5)])
-    problem = Problem(
-        n_territories=k,
-        weights=np.ones(6),
-        metrics=np.array([metric]),
-        metric_names=("potential",),
-        lower=np.full((1, k), 2.0),
-        upper=np.full((1, k), 4.0),
-        coords=np.column_stack([np.arange(6.0), np.zeros(6)]),
-        geometry="euclidean",
-        rules=rules_for(6, forbidden=forbidden),
-    )
+    problem = three_territories([1, 2, 3, 2, 1, 3], 2.0, 4.0, forbidden=[u * 3 + 2 for u in range(5)])
     with pytest.raises(InfeasibleError) as error:
         solve(problem, PARAMS)
     assert [str(f) for f in error.value.problems] == [
@@ -360,18 +363,8 @@ def test_units_whose_rules_leave_two_small_territories_are_named_as_a_group():
 def test_territories_that_together_cannot_reach_their_minima_are_named():
     # Territories need at least 2.5 each. Units 0 and 1 (2 each) are the only ones allowed into territories 1 and
     # 2 (the others are forbidden there): each territory alone can reach 4 >= 2.5, together only 4 < 5.
-    k = 3
-    forbidden = np.array([u * k + t for u in range(2, 6) for t in (0, 1)])
-    problem = Problem(
-        n_territories=k,
-        weights=np.ones(6),
-        metrics=np.array([[2.0, 2.0, 1.0, 1.0, 1.0, 1.0]]),
-        metric_names=("potential",),
-        lower=np.full((1, k), 2.5),
-        upper=np.full((1, k), 5.0),
-        coords=np.column_stack([np.arange(6.0), np.zeros(6)]),
-        geometry="euclidean",
-        rules=rules_for(6, forbidden=forbidden),
+    problem = three_territories(
+        [2, 2, 1, 1, 1, 1], 2.5, 5.0, forbidden=[u * 3 + t for u in range(2, 6) for t in (0, 1)]
     )
     with pytest.raises(InfeasibleError) as error:
         solve(problem, PARAMS)

@@ -152,16 +152,8 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         accounts=problem.n_units,
         territories=problem.n_territories,
     )
-    solver = config.solver
-    params = SolveParams(
-        time_limit_s=solver.time_limit,
-        seed=solver.seed,
-        candidates=solver.candidates,
-        starts=solver.starts,
-        bound_iterations=solver.bound_iterations,
-    )
     with report.status("optimizing territories…"):
-        result = solve(problem, params)
+        result = solve(problem, SolveParams.from_config(config.solver))
     fields = _result_fields(result)
     if prepared.split_groups:
         fields["split_groups"] = list(prepared.split_groups)

@@ -47,7 +47,7 @@ def size_table(
             config, territories=dataclasses.replace(config.territories, count=k, centres="free")
         )
         problem = build_problem(accounts, sized)
-        result = solve(problem, SolveParams(time_limit_s=time_limit_s, seed=config.solver.seed))
+        result = solve(problem, SolveParams.from_config(config.solver, time_limit_s))
         metrics = evaluate(accounts, problem, result.alignment)
         distance = metrics.assignments.set_index("account_id").loc[accounts["account_id"], "distance_km"].to_numpy()
         travel = float(np.sum(calls * 2 * distance) / sizing.travel_speed_kmh / sizing.calls_per_trip)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import lagrangian
@@ -38,6 +39,17 @@ class SolveParams:
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
     swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
     swap_candidates: int = 32  # most promising swaps re-solved per pass
+
+    @classmethod
+    def from_config(cls, solver: SolverConfig, time_limit_s: float | None = None) -> SolveParams:
+        """The config's solver section (the time limit overridable, e.g. per K in sizing)."""
+        return cls(
+            time_limit_s=solver.time_limit if time_limit_s is None else time_limit_s,
+            seed=solver.seed,
+            candidates=solver.candidates,
+            starts=solver.starts,
+            bound_iterations=solver.bound_iterations,
+        )
 
 
 _OPTIMAL_RTOL = 1e-6  # a gap this small (relative) is reported as optimal; the bound stops at 1e-7
