@@ -1,12 +1,18 @@
 """Quarterly refresh: repair a drifted alignment with the fewest, smallest moves, inside a disruption budget.
 
-Start from the current alignment, centre each territory on its weighted 1-median (or its rep's home), then move
-one account at a time out of or into a territory that is outside its band, cheapest extra travel per unit of
-band violation removed first. Territories inside their band only give or take accounts when that helps a
-territory outside it. The same inputs give the same moves.
+Start from the current alignment with each territory centred on its weighted 1-median. Two repairs compete:
+
+* least potential moved: a balanced min-cost flow in which leaving one's current territory costs far more than
+  any travel (ten times a long arc per unit of potential), so it moves the least potential the bands allow and
+  travel only breaks ties; rounding is repaired the same way;
+* greedy: one account at a time out of or into a territory outside its band, cheapest extra travel per unit of
+  band violation removed first.
+
+The one that meets the bands and the budget with less potential moved wins. Under an account or per-territory
+budget, moves that would break it are skipped (the greedy repair pins them). The same inputs give the same moves.
 
 A lower bound on what any repair must move: the potential above the upper bands, or below the lower bands,
-whichever is larger.
+whichever is larger; the refresh reports it beside what it moved.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from terrplan.model import Alignment, Problem, Rules, band_violation
 from terrplan.pipeline import Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
-from terrplan.solve.assign import Arcs, primary_metric, repair_bands
+from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.disruption import Budget, forced_move
 
 _ARCS = 30
@@ -48,14 +54,42 @@ def refresh(
     potential = amount if potential is None else potential
     total = float(potential.sum()) or 1.0
     arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
-    unlimited = repair_bands(problem, current, arcs)
+    scale = max(float(amount.sum()), 1.0)
+
+    def rank(territory: np.ndarray) -> tuple[bool, bool, float]:
+        holds = band_violation(problem, territory).sum() <= 1e-9 * scale
+        return (not holds, bool(budget.breaches(potential, current, territory)), _moved(potential, current, territory))
+
+    unlimited = min(
+        (_fewest_moves(problem, current, centres, potential), repair_bands(problem, current, arcs)), key=rank
+    )
     territory = unlimited
-    if budget.breaches(potential, current, unlimited):
-        territory = _within_budget(problem, current, centres, potential, budget)
+    if rank(territory)[1]:
+        territory = min((territory, _within_budget(problem, current, centres, potential, budget)), key=rank)
+        if rank(territory)[1]:  # still over: keep the budget, leave bands unmet
+            territory = _within_budget(problem, current, centres, potential, budget)
     bound = forced_move(problem, current, row) / float(amount.sum() or 1.0)
-    holds = bool(band_violation(problem, territory).sum() <= 1e-9 * max(float(amount.sum()), 1.0))
+    holds = not rank(territory)[0]
     moved = _moved(potential, current, territory) / total
     return Refresh(territory, moved, bound, _moved(potential, current, unlimited) / total, holds)
+
+
+_LEXICOGRAPHIC = 10.0  # a move costs this many long arcs of travel per unit of potential: moves first, travel second
+
+
+def _fewest_moves(problem: Problem, current: np.ndarray, centres: np.ndarray, potential: np.ndarray) -> np.ndarray:
+    """The balanced assignment to the current centres that moves the least potential (travel breaks ties)."""
+    count = min(_ARCS, problem.n_territories)
+    long_arc = float(np.percentile(Arcs.build(problem, centres, count).distance[:, -1], 99))
+    per_potential = problem.weights.sum() / max(float(potential.sum()), 1e-300)
+    cost = _LEXICOGRAPHIC * max(long_arc, 1e-9) * per_potential * potential
+    rules = dataclasses.replace(Rules.none(problem.n_units), home=current, move_cost=cost)
+    priced = dataclasses.replace(problem, rules=rules)
+    arcs = Arcs.build(priced, centres, count)
+    territory = flow_assignment(priced, arcs)
+    if territory is None:
+        territory = flow_assignment(priced, arcs, soft=True)
+    return improve_moves(priced, repair_bands(priced, territory, arcs, batch=True), arcs)
 
 
 def _within_budget(
@@ -140,7 +174,7 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
                 Finding(
                     "refresh",
                     f"any repair must move at least {result.needed_share_bound:.1%} of {problem.metric_names[0]} "
-                    f"(what lies beyond the bands); the greedy repair moves {result.unlimited_share:.1%}",
+                    f"(what lies beyond the bands); without a budget the refresh moves {result.unlimited_share:.1%}",
                     hint=f"raise the budget to at least {result.unlimited_share:.1%} (--budget "
                     f"{np.ceil(result.unlimited_share * 1000) / 1000:g})"
                     + (", relax budget_accounts / budget_per_territory" if more_limits else "")
