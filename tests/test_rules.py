@@ -120,6 +120,9 @@ def test_cli_locks_and_forbids_are_honoured_and_name_the_territories(tiny):
     assert territory["B4"] != "T02"
     summary = json.loads((tiny.out / "summary.json").read_text())
     assert summary["rules"] == {"locked_accounts": 1, "locks_kept": 1, "forbidden_pairs": 1, "forbidden_kept": 1}
+    header = (tiny.out / "assignments.csv").read_text().splitlines()[0].split(",")
+    locked_to = {account: line.split(",")[header.index("locked_to")] for account, line in rows.items()}
+    assert locked_to == {"A1": "", "A2": "", "A3": "", "A4": "T02", "B1": "", "B2": "", "B3": "", "B4": ""}
 
 
 def test_cli_bad_rules_rows_are_reported_with_line_and_column(tiny):

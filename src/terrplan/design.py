@@ -23,7 +23,7 @@ from terrplan.pipeline import Loaded, Prepared, account_level, prepare
 from terrplan.problem import territory_fte
 from terrplan.progress import Reporter
 from terrplan.reps import kept_potential, territory_reps
-from terrplan.rules import rule_figures
+from terrplan.rules import AccountRules, rule_figures
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.disruption import Budget, forced_move
@@ -167,12 +167,21 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         account_problem, alignment = by_account
         distance = account_problem.distance(np.arange(account_problem.n_units), alignment.centres[alignment.territory])
         fields["rules"] = rule_figures(prepared.rules, alignment.territory, distance)
+        metrics = _with_locks(metrics, prepared.rules, loaded.accounts["account_id"].to_numpy())
         if account_problem.rules is not None and (account_problem.rules.move_cost > 0).any():
             moving = disruption_cost(account_problem, alignment.territory)
             fields["objective_parts"] = {"travel": round(metrics.objective - moving, 6), "disruption": round(moving, 6)}
     if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
         fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
     return Design(prepared, result, metrics, fields)
+
+
+def _with_locks(metrics: Metrics, rules: AccountRules, account_ids: np.ndarray) -> Metrics:
+    """assignments.csv gains `locked_to`: the territory a rule locks the account to (blank when free)."""
+    names = np.array([*rules.names, ""], dtype=object)
+    locked = pd.Series(names[rules.locked], index=account_ids)
+    assignments = metrics.assignments.assign(locked_to=metrics.assignments["account_id"].map(locked).fillna(""))
+    return dataclasses.replace(metrics, assignments=assignments)
 
 
 def _result_fields(result: Result) -> dict[str, Any]:
