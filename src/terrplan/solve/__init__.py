@@ -19,6 +19,7 @@ from terrplan.solve.bound import lagrangian
 from terrplan.solve.candidates import nearest_sites
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
+from terrplan.solve.exact import exact_applies, solve_exact
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
@@ -39,6 +40,7 @@ class SolveParams:
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
     swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
     swap_candidates: int = 32  # most promising swaps re-solved per pass
+    exact: bool = True  # small instances: a mixed-integer model (SCIP) with the time left proves or tightens the gap
 
     @classmethod
     def from_config(cls, solver: SolverConfig, time_limit_s: float | None = None) -> SolveParams:
@@ -137,6 +139,10 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     feasible = bands_hold(problem, territory)
     if bound is not None:
         bound += disruption_floor(problem)  # the relaxation sees travel only
+        open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
+        if params.exact and feasible and open_gap and exact_applies(problem):
+            best, bound = _exact_pass(problem, best, bound, deadline)
+            value, territory, centres = best
         bound = min(bound, value)  # a bound above a feasible objective can only be rounding noise
     status = (
         "infeasible"
@@ -144,6 +150,18 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         else ("optimal" if bound is not None and value - bound <= _OPTIMAL_RTOL * max(value, 1) else "feasible")
     )
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
+
+
+def _exact_pass(problem: Problem, best: _Solution, bound: float, deadline: float) -> tuple[_Solution, float]:
+    """The exact model with the time left (small instances): a better alignment and a bound, or the proof."""
+    left = deadline - time.perf_counter()
+    if left <= 0.05:
+        return best, bound
+    found = solve_exact(problem, best[1], best[2], left)
+    if found.territory is not None and bands_hold(problem, found.territory):
+        alignment = Alignment(found.territory, found.centres)
+        best = _better(problem, best, (objective(problem, alignment), found.territory, found.centres))
+    return best, max(bound, found.bound)
 
 
 def _dense_cost(problem: Problem) -> np.ndarray | None:
