@@ -43,7 +43,7 @@ class Design:
 def run_design(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
     """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price."""
     limits = config.disruption
-    budget = Budget(limits.budget, limits.budget_accounts, limits.budget_per_territory)
+    budget = Budget.from_config(limits)
     prepared = prepare(loaded, config, current)
     priced = prepared.rules is not None and bool((prepared.rules.move_cost > 0).any())
     if priced and budget.share is not None:

@@ -217,20 +217,18 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
     disruption cost prices leaving."""
     weights = metric_values(loaded.accounts, config.territories.objective_weight)
     units = make_units(loaded.accounts, config.units, weights)
+    split: tuple[str, ...] = ()
+    if config.units.oversize == "split" and config.units.keep_together:
+        grouped = build_problem(units.frame, config, loaded.reps)
+        units, split = _split_oversize(loaded.accounts, units, grouped, config, weights)
     graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
     if graph is not None:
         units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
-    split: tuple[str, ...] = ()
-    if config.units.oversize == "split" and config.units.keep_together:
-        units, split = _split_oversize(loaded.accounts, units, problem, config, weights)
-        problem = build_problem(units.frame, config, loaded.reps) if split else problem
     rules = _rules(loaded, config, problem.n_territories, weights, current)
-    if rules is not None:
+    if rules is not None:  # empty areas (contiguity) are units without accounts: they carry no rule
         ids = loaded.accounts["account_id"].to_numpy()
-        # empty areas (contiguity) are units with no account: they carry no rule
-        of_account = units.of_account
-        problem = dataclasses.replace(problem, rules=rules.for_units(of_account, list(units.frame["unit"]), ids))
+        problem = dataclasses.replace(problem, rules=rules.for_units(units.of_account, list(units.frame["unit"]), ids))
     names = rules.names if rules is not None else None
     check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
     return Prepared(units, problem, graph, rules, split)
@@ -250,6 +248,8 @@ def _split_oversize(
         key = group_key(accounts, spec)  # blank where the account is in no group
         for a in np.flatnonzero(loose & (key != "")):
             names.add(" + ".join(str(accounts[column].iat[a]).strip() for column in spec.split("+")))
+    if not names:  # too big as an area (ZIP, county), not as a group: nothing to split
+        return units, ()
     return make_units(accounts, config.units, weights, loose), tuple(sorted(names))
 
 

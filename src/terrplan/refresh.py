@@ -149,7 +149,7 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
     if not placed.all():
         start[~placed] = Arcs.build(problem, centres, 1).territory[~placed, 0]
     limits = config.disruption
-    budget = Budget(limits.budget, limits.budget_accounts, limits.budget_per_territory)
+    budget = Budget.from_config(limits)
     result = refresh(problem, start, centres, budget, accounts["potential"].to_numpy(dtype=float))
     alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
     metrics = evaluate(accounts, problem, alignment, given.labels, reps)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from terrplan.config import Disruption as DisruptionConfig
 from terrplan.model import Problem
 from terrplan.solve.assign import primary_metric
 
@@ -62,6 +63,10 @@ class Budget:
     share: float | None = None
     accounts: int | None = None
     per_territory: float | None = None
+
+    @classmethod
+    def from_config(cls, disruption: DisruptionConfig) -> Budget:
+        return cls(disruption.budget, disruption.budget_accounts, disruption.budget_per_territory)
 
     @property
     def set(self) -> bool:
