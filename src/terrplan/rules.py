@@ -7,6 +7,7 @@ locked where any member is locked, forbidden where any member is, and pays the m
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def _check_row(record: dict, index: dict, ids: pd.Series, by_zip: pd.Series, nam
         return "rule", record.get("rule", ""), "unknown rule", "use lock or forbid"
     territory = str(record.get("territory", "")).strip()
     if territory not in index:
-        near = closest(territory, list(names))
+        near = _same_number(territory, names) or closest(territory, list(names))
         hint = f"did you mean '{near}'?" if near else f"territories are {', '.join(names[:12])}"
         return "territory", territory, "unknown territory", hint
     account = str(record.get("account_id", "") or "").strip()
@@ -205,6 +206,18 @@ def _check_row(record: dict, index: dict, ids: pd.Series, by_zip: pd.Series, nam
             return "zip", zip_code, "no account in this ZIP", "check the ZIP"
         return None
     return "account_id", "", "names neither an account nor a ZIP", _COLUMNS_HINT
+
+
+def _same_number(text: str, names: tuple[str, ...]) -> str | None:
+    """The name with the same prefix and number, padding aside ('T1' -> 'T01'), if there is one."""
+    match = re.fullmatch(r"(\D*)0*(\d+)", text)
+    if match is None:
+        return None
+    for name in names:
+        other = re.fullmatch(r"(\D*)0*(\d+)", name)
+        if other is not None and other.groups() == match.groups():
+            return name
+    return None
 
 
 def _members(record: dict, ids: pd.Series, by_zip: pd.Series) -> list[int]:
