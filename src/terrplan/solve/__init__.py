@@ -58,6 +58,7 @@ _OPTIMAL_RTOL = 1e-6  # a gap this small (relative) is reported as optimal; the 
 _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
+_STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the time limit: multi-start, then the whole heuristic may use
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
@@ -69,8 +70,8 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     check_feasible(problem)
     deadline = start + params.time_limit_s
     # Multi-start may use 40 % of the budget, swaps up to half; normally the counts, not these clocks, end them.
-    starts_deadline = start + 0.4 * params.time_limit_s
-    heuristic_deadline = start + 0.5 * params.time_limit_s
+    starts_deadline = start + _STARTS_SHARE * params.time_limit_s
+    heuristic_deadline = start + _HEURISTIC_SHARE * params.time_limit_s
     rng = np.random.default_rng(params.seed)
     seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(params.starts - 1, 0)))]
     best: _Solution | None = None
