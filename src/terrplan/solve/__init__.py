@@ -69,7 +69,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     start = time.perf_counter()
     check_feasible(problem)
     deadline = start + params.time_limit_s
-    # Multi-start may use 40 % of the budget, swaps up to half; normally the counts, not these clocks, end them.
+    # Multi-start and swaps stop at these shares of the budget (the rest is the bound's); normally the counts end them.
     starts_deadline = start + _STARTS_SHARE * params.time_limit_s
     heuristic_deadline = start + _HEURISTIC_SHARE * params.time_limit_s
     rng = np.random.default_rng(params.seed)
