@@ -19,7 +19,7 @@ from terrplan.solve.bound import lagrangian
 from terrplan.solve.candidates import nearest_sites
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
-from terrplan.solve.exact import exact_applies, solve_exact
+from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
@@ -40,7 +40,9 @@ class SolveParams:
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
     swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
     swap_candidates: int = 32  # most promising swaps re-solved per pass
-    exact: bool = True  # small instances: a mixed-integer model (SCIP) with the time left proves or tightens the gap
+    # Small instances: a mixed-integer model (SCIP) with the time left proves or tightens the gap; fixed centres
+    # also get the assignment's LP bound.
+    exact: bool = True
 
     @classmethod
     def from_config(cls, solver: SolverConfig, time_limit_s: float | None = None) -> SolveParams:
@@ -141,6 +143,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     if bound is not None:
         bound += disruption_floor(problem)  # the relaxation sees travel only
         open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
+        if params.exact and open_gap and problem.fixed and problem.n_units * problem.n_territories <= LP_CELLS:
+            bound = max(bound, lp_bound(problem))  # fixed centres: the assignment's LP is tighter, and fast
+            open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
         if params.exact and feasible and open_gap and exact_applies(problem):
             best, bound = _exact_pass(problem, best, bound, start, deadline)
             value, territory, centres = best

@@ -104,7 +104,7 @@ def _median_model(solver, problem: Problem, territory: np.ndarray, centres: np.n
     return x, y, hint
 
 
-def _fixed_model(solver, problem: Problem, territory: np.ndarray):
+def _fixed_model(solver, problem: Problem, territory: np.ndarray, relaxed: bool = False):
     n, k = problem.n_units, problem.n_territories
     units = np.arange(n)
     cost = problem.weights[:, None] * problem.distance_matrix(units, np.arange(k))
@@ -115,7 +115,8 @@ def _fixed_model(solver, problem: Problem, territory: np.ndarray):
         allowed = rules.allowed(units[:, None], np.arange(k)[None, :], k)
         near = allowed & (problem.distance_matrix(units, np.arange(k)) <= rules.max_distance)
         allowed = np.where(near.any(axis=1)[:, None], near, allowed)  # the limit, where some centre meets it
-    x = [[solver.BoolVar(f"x{i}_{t}") if allowed[i, t] else 0 for t in range(k)] for i in range(n)]
+    make = (lambda name: solver.NumVar(0.0, 1.0, name)) if relaxed else solver.BoolVar
+    x = [[make(f"x{i}_{t}") if allowed[i, t] else 0 for t in range(k)] for i in range(n)]
     for i in range(n):
         solver.Add(solver.Sum(x[i]) == 1)
     for row in range(len(problem.metric_names)):
@@ -129,3 +130,17 @@ def _fixed_model(solver, problem: Problem, territory: np.ndarray):
     solver.Minimize(solver.Sum([float(cost[i, t]) * x[i][t] for i in range(n) for t in range(k) if allowed[i, t]]))
     hint = [(x[i][t], float(territory[i] == t)) for i in range(n) for t in range(k) if allowed[i, t]]
     return x, None, hint
+
+
+LP_CELLS = 200_000  # units x territories up to which fixed-centre problems get the LP bound
+
+
+def lp_bound(problem: Problem) -> float:
+    """Fixed centres: the linear relaxation of the assignment (fractional units, every band, every rule) solved by
+    GLOP, a lower bound at least as tight as the Lagrangian one; -inf when it does not solve."""
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    _fixed_model(solver, problem, np.zeros(problem.n_units, dtype=np.int64), relaxed=True)
+    if solver.Solve() != solver.OPTIMAL:
+        return -np.inf
+    value = solver.Objective().Value()
+    return value - 1e-7 * max(abs(value), 1.0)  # below the solver's tolerances, so still a bound
