@@ -42,7 +42,8 @@ def instances(draw) -> tuple[Problem, np.ndarray]:
     metric = np.array(draw(st.lists(st.integers(0, 6), min_size=n, max_size=n)), dtype=float)
     mean = metric.sum() / k
     slack = np.array(draw(st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0, np.inf]), min_size=k, max_size=k)))
-    lower, upper = mean * (1 - np.minimum(slack, 1.0)), mean * (1 + slack)
+    lower = mean * (1 - np.minimum(slack, 1.0))
+    upper = np.where(np.isinf(slack), np.inf, mean * (1 + np.where(np.isinf(slack), 0.0, slack)))  # 0 x inf: no band
     fixed = draw(st.booleans())
     sites = np.array(draw(st.lists(st.tuples(ints, ints), min_size=k, max_size=k)), dtype=float) if fixed else None
     problem = Problem(
