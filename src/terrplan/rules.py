@@ -34,12 +34,6 @@ class AccountRules:
     move_cost: np.ndarray  # (accounts,) objective cost of moving the account out of its home
     max_distance: float
 
-    @property
-    def any(self) -> bool:
-        return bool((self.locked >= 0).any() or len(self.forbidden) or (self.move_cost > 0).any()) or bool(
-            np.isfinite(self.max_distance)
-        )
-
     def for_accounts(self, k: int) -> Rules:
         """The rules of the account-level problem."""
         codes = self.forbidden[:, 0] * k + self.forbidden[:, 1] if len(self.forbidden) else np.zeros(0)

@@ -47,17 +47,6 @@ class Bound:
     iterations: int
 
 
-def lagrangian_bound(
-    problem: Problem,
-    upper_bound: float,
-    start: np.ndarray,
-    time_limit_s: float,
-    max_iter: int = 400,
-) -> float:
-    """Best Lagrangian bound found within the time limit; `start` gives initial multipliers (e.g. current costs)."""
-    return lagrangian(problem, upper_bound, start, time_limit_s, max_iter).value
-
-
 def lagrangian(
     problem: Problem, upper_bound: float, start: np.ndarray, time_limit_s: float, max_iter: int = 400
 ) -> Bound:
