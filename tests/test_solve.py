@@ -247,22 +247,28 @@ def test_matrix_geometry_small():
     assert result.objective >= optimum - 1e-9
 
 
-def test_the_exact_pass_proves_what_the_lagrangian_bound_cannot():
-    # 25 units, 3 territories within ±5 %: the Lagrangian bound leaves a gap of about 12 %; the exact model
-    # (SCIP, bounded by nodes, not the clock) closes it, and the proven result repeats exactly.
-    rng = np.random.default_rng(11)
-    weights = rng.lognormal(0.0, 0.7, 25)
-    mean = weights.sum() / 3
-    problem = Problem(
-        n_territories=3,
+def banded_random(n: int, k: int, seed: int, sites: np.ndarray | None = None) -> Problem:
+    """n units in a 100 x 100 square with lognormal weights (also the balance metric), K territories within ±5 %."""
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0.0, 0.7, n)
+    mean = weights.sum() / k
+    return Problem(
+        n_territories=k,
         weights=weights,
         metrics=weights[None, :],
         metric_names=("w",),
         lower=0.95 * mean,
         upper=1.05 * mean,
-        coords=rng.uniform(0, 100, (25, 2)),
+        coords=rng.uniform(0, 100, (n, 2)),
         geometry="euclidean",
+        fixed_sites=sites,
     )
+
+
+def test_the_exact_pass_proves_what_the_lagrangian_bound_cannot():
+    # 25 units, 3 territories within ±5 %: the Lagrangian bound leaves a gap of about 12 %; the exact model
+    # (SCIP, bounded by nodes, not the clock) closes it, and the proven result repeats exactly.
+    problem = banded_random(25, 3, seed=11)
     without = solve(problem, SolveParams(time_limit_s=30, seed=1, exact=False))
     assert without.gap > 0.05
     proven = solve(problem, SolveParams(time_limit_s=30, seed=1))
@@ -276,20 +282,7 @@ def test_the_exact_pass_proves_what_the_lagrangian_bound_cannot():
 def test_fixed_centres_get_the_assignment_lp_bound():
     # 300 units to 4 fixed centres within ±5 %: the assignment's LP relaxation bounds at least as tightly as the
     # Lagrangian relaxation, stays below the objective, and solve() reports a bound no weaker than it.
-    rng = np.random.default_rng(5)
-    weights = rng.lognormal(0.0, 0.7, 300)
-    mean = weights.sum() / 4
-    problem = Problem(
-        n_territories=4,
-        weights=weights,
-        metrics=weights[None, :],
-        metric_names=("w",),
-        lower=0.95 * mean,
-        upper=1.05 * mean,
-        coords=rng.uniform(0, 100, (300, 2)),
-        geometry="euclidean",
-        fixed_sites=np.array([[20.0, 20.0], [80.0, 20.0], [20.0, 80.0], [80.0, 80.0]]),
-    )
+    problem = banded_random(300, 4, seed=5, sites=np.array([[20.0, 20.0], [80.0, 20.0], [20.0, 80.0], [80.0, 80.0]]))
     lagrangian_only = solve(problem, SolveParams(time_limit_s=30, seed=1, exact=False))
     lp = lp_bound(problem)
     assert lagrangian_only.lower_bound - 1e-6 * lagrangian_only.objective <= lp <= lagrangian_only.objective
