@@ -104,6 +104,23 @@ def _reattach(problem: Problem, territory: np.ndarray, centres: np.ndarray, neig
     return territory
 
 
+def _gain(problem: Problem, totals, viol, scale, s: int, d: int, amount: np.ndarray) -> float:
+    """Band violation removed by moving `amount` (per metric) from territory s to d."""
+    before = viol[:, s].sum() + viol[:, d].sum()
+    after = _violation(totals[:, s] - amount, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
+    after += _violation(totals[:, d] + amount, problem.lower[:, d], problem.upper[:, d], scale[:, 0]).sum()
+    return float(before - after)
+
+
+def _extra_cost(problem: Problem, centres: np.ndarray, units: np.ndarray, to: np.ndarray, away: np.ndarray) -> float:
+    """Objective change when `units` move from territories `away` to `to`: weighted travel, plus the rules' move
+    costs (as the solver's arcs price them)."""
+    change = problem.weights[units] @ (problem.distance(units, centres[to]) - problem.distance(units, centres[away]))
+    if problem.rules is not None:
+        change += float((problem.rules.move_penalty(units, to) - problem.rules.move_penalty(units, away)).sum())
+    return float(change)
+
+
 def _may_move(problem: Problem, chunk: np.ndarray, destination: int) -> bool:
     """Do the rules (locks, forbidden pairs) let every unit of the chunk join `destination`?"""
     if problem.rules is None:
@@ -139,17 +156,10 @@ def _repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, neighb
             chunk = _chunk(territory, int(s), int(u), int(centres[s]), neighbours)
             if not _may_move(problem, chunk, int(d)):
                 continue
-            a = problem.metrics[:, chunk].sum(axis=1)
-            before = viol[:, s].sum() + viol[:, d].sum()
-            after = _violation(totals[:, s] - a, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
-            after += _violation(totals[:, d] + a, problem.lower[:, d], problem.upper[:, d], scale[:, 0]).sum()
-            gain = before - after
+            gain = _gain(problem, totals, viol, scale, int(s), int(d), problem.metrics[:, chunk].sum(axis=1))
             if gain <= 1e-12:
                 continue
-            extra = problem.weights[chunk] @ (
-                problem.distance(chunk, np.full(len(chunk), centres[d]))
-                - problem.distance(chunk, np.full(len(chunk), centres[s]))
-            )
+            extra = _extra_cost(problem, centres, chunk, np.full(len(chunk), d), np.full(len(chunk), s))
             key = (extra / gain, int(u), int(d))
             if best is None or key < best[0]:
                 best = (key, chunk, int(s), int(d))
@@ -189,11 +199,7 @@ def _best_swap(problem, territory, centres, neighbours, totals, viol, scale):
             for b in borders.get((d, s), []):
                 if not (_may_move(problem, np.array([a]), d) and _may_move(problem, np.array([b]), s)):
                     continue
-                delta = problem.metrics[:, a] - problem.metrics[:, b]
-                before = viol[:, s].sum() + viol[:, d].sum()
-                after = _violation(totals[:, s] - delta, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
-                after += _violation(totals[:, d] + delta, problem.lower[:, d], problem.upper[:, d], scale[:, 0]).sum()
-                gain = before - after
+                gain = _gain(problem, totals, viol, scale, s, d, problem.metrics[:, a] - problem.metrics[:, b])
                 if gain <= 1e-12:
                     continue
                 trial = territory.copy()
@@ -202,10 +208,7 @@ def _best_swap(problem, territory, centres, neighbours, totals, viol, scale):
                     continue
                 if len(pieces(np.flatnonzero(trial == d), neighbours)) > 1:
                     continue
-                pair = np.array([a, b])
-                extra = problem.weights[pair] @ (
-                    problem.distance(pair, centres[[d, s]]) - problem.distance(pair, centres[[s, d]])
-                )
+                extra = _extra_cost(problem, centres, np.array([a, b]), np.array([d, s]), np.array([s, d]))
                 key = (extra / gain, a, b)
                 if best is None or key < best[0]:
                     best = (key, a, b, s, d)
@@ -224,17 +227,11 @@ def _best_region_move(problem, territory, centres, neighbours, totals, viol, sca
             region = _grow(territory, s, d, int(centres[s]), neighbours, problem, totals)
             if region is None or not _may_move(problem, np.asarray(region), d):
                 continue
-            a = problem.metrics[:, region].sum(axis=1)
-            before = viol[:, s].sum() + viol[:, d].sum()
-            after = _violation(totals[:, s] - a, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
-            after += _violation(totals[:, d] + a, problem.lower[:, d], problem.upper[:, d], scale[:, 0]).sum()
-            gain = before - after
+            gain = _gain(problem, totals, viol, scale, s, d, problem.metrics[:, region].sum(axis=1))
             if gain <= 1e-12 or not _stays_whole(territory, s, region, neighbours):
                 continue
-            extra = problem.weights[region] @ (
-                problem.distance(region, np.full(len(region), centres[d]))
-                - problem.distance(region, np.full(len(region), centres[s]))
-            )
+            region = np.asarray(region)
+            extra = _extra_cost(problem, centres, region, np.full(len(region), d), np.full(len(region), s))
             key = (extra / gain, s, d)
             if best is None or key < best[0]:
                 best = (key, region, s, d)
