@@ -15,8 +15,7 @@ import numpy as np
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
-from terrplan.solve.bound import lagrangian
-from terrplan.solve.candidates import nearest_sites
+from terrplan.solve.bound import lagrangian, start_multipliers
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
@@ -120,14 +119,11 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     bound = None
     if params.lower_bound and feasible:
         value, territory, centres = best
-        own = problem.weights * problem.distance(np.arange(problem.n_units), centres[territory])
-        # start the multipliers halfway between each unit's own cost and its cost at the second-nearest centre
-        _, near = nearest_sites(problem, centres, min(2, len(centres)))
-        start_lam = 0.5 * (own + problem.weights * near[:, -1])
         # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
         # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
         # (2 % of the budget is kept back: the bound checks the clock between iterations, so it may overrun)
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s) - 0.02 * params.time_limit_s
+        start_lam = start_multipliers(problem, territory, centres)
         relaxed = lagrangian(problem, value, start_lam, remaining, params.bound_iterations)
         bound = relaxed.value
         room = time.perf_counter() + slowest[0] <= deadline

@@ -38,6 +38,29 @@ _DEFLECT = 0.3  # weight of the previous direction in the next step
 _RESET = False  # when the step halves, restart from the best multipliers (tried: worse on the sample)
 
 
+def start_multipliers(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Where the subgradient starts, from a known alignment: each unit's price for being assigned.
+
+    Measured on the bundled sample (dense layout): 0.8 x the weighted distance to the nearest centre starts at
+    a 57 % gap and reaches 3.1 % in 400 steps; the midpoint below starts far below zero and reaches 3.5 %. On the
+    national benchmark (sparse layout) the midpoint is better: 21 % after 100 steps against 36-47 % from scaled
+    nearest or own costs, whose higher start values do not carry over.
+    """
+    units = np.arange(problem.n_units)
+    _, near = nearest_sites(problem, centres, min(2, len(centres)))
+    if _is_dense(problem):
+        return _DENSE_START * problem.weights * near[:, 0]
+    own = problem.weights * problem.distance(units, centres[territory])
+    return 0.5 * (own + problem.weights * near[:, -1])  # halfway between own cost and second-nearest centre's
+
+
+_DENSE_START = 0.8
+
+
+def _is_dense(problem: Problem) -> bool:
+    return problem.n_sites * problem.n_units <= _DENSE_CELLS
+
+
 @dataclass(frozen=True)
 class Bound:
     """The best Lagrangian value, the sites its relaxation opened, and the iterations run."""
@@ -119,7 +142,7 @@ class _Relaxation:
     @classmethod
     def build(cls, problem: Problem) -> _Relaxation | _SparseRelaxation:
         units, amount, bands, capacitated = _bands(problem)
-        if problem.n_sites * len(units) > _DENSE_CELLS:
+        if not _is_dense(problem):
             return _SparseRelaxation.build(problem, units, amount if capacitated else np.zeros_like(amount), bands)
         cost = np.ascontiguousarray(
             (problem.weights[units][:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))).T
