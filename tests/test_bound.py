@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terrplan.model import Problem
+from terrplan.model import Members, Problem
 from terrplan.solve import bound
 
 
@@ -22,7 +22,7 @@ def exact_optimum(problem: Problem) -> float:
     ok = ((totals >= problem.lower[None] - 1e-9) & (totals <= problem.upper[None] + 1e-9)).all(axis=(1, 2))
     if not ok.any():
         return np.inf
-    cost = problem.weights[:, None] * problem.distance_matrix(np.arange(n), np.arange(problem.n_sites))
+    cost = problem.travel_matrix(np.arange(n), np.arange(problem.n_sites))
     per_site = np.einsum("tnk,ns->tks", member[ok], cost)  # territory k centred at site s
     if problem.fixed:
         return float(per_site[:, np.arange(k), np.arange(k)].sum(axis=1).min())
@@ -46,6 +46,12 @@ def instances(draw) -> tuple[Problem, np.ndarray]:
     upper = np.where(np.isinf(slack), np.inf, mean * (1 + np.where(np.isinf(slack), 0.0, slack)))  # 0 x inf: no band
     fixed = draw(st.booleans())
     sites = np.array(draw(st.lists(st.tuples(ints, ints), min_size=k, max_size=k)), dtype=float) if fixed else None
+    members = None
+    if draw(st.booleans()):  # every unit holds two accounts elsewhere, splitting its weight: travel is theirs
+        spots = np.array(draw(st.lists(st.tuples(ints, ints), min_size=2 * n, max_size=2 * n)), dtype=float)
+        share = np.array(draw(st.lists(st.sampled_from([0.0, 0.3, 0.5, 1.0]), min_size=n, max_size=n)))
+        split = np.column_stack([share * weights, (1 - share) * weights]).ravel()
+        members = Members.of_units(np.repeat(np.arange(n), 2), spots, split, n)
     problem = Problem(
         n_territories=k,
         weights=weights,
@@ -56,6 +62,7 @@ def instances(draw) -> tuple[Problem, np.ndarray]:
         coords=coords,
         geometry="euclidean",
         fixed_sites=sites,
+        members=members,
     )
     start = np.array(draw(st.lists(st.floats(0, 60, allow_nan=False), min_size=n, max_size=n)))
     return problem, start

@@ -75,4 +75,4 @@ def test_nc_hospitals_in_contiguous_county_territories(tmp_path):
     assert summary["contiguity"]["territories_contiguous"] == 4
     assert summary["units"] == 100  # all 100 NC counties, with or without a hospital
     assert summary["balance"]["territories_in_band"] == 4
-    assert summary["lower_bound"] <= summary["unit_objective"]
+    assert summary["lower_bound"] <= summary["objective"]

@@ -6,9 +6,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import TINY_ACCOUNTS, TINY_CONFIG, invoke
 
-from terrplan.config import Units
+from terrplan.config import Units, load_config
+from terrplan.model import Members, Problem, objective
+from terrplan.pipeline import account_level, load_accounts, prepare
+from terrplan.solve import SolveParams, solve
 from terrplan.units import make_units
 
 
@@ -47,7 +51,7 @@ def test_keep_together_keeps_a_health_system_in_one_territory(tiny):
     assert assignments.loc["A1", "territory"] == assignments.loc["B2", "territory"]
     summary = json.loads((tiny.out / "summary.json").read_text())
     assert summary["units"] == 7  # 8 accounts, two of them one unit
-    assert summary["lower_bound"] <= summary["unit_objective"] + 1e-6
+    assert summary["lower_bound"] <= summary["objective"] + 1e-6
 
 
 def test_a_group_too_big_for_any_territory_is_named(tiny):
@@ -72,3 +76,41 @@ def test_validate_checks_groups_the_way_optimize_does(tiny):
     result = invoke("validate", str(tiny.config))
     assert result.exit_code == 4
     assert "the unit of A1 (2 accounts) alone holds potential 190" in result.stderr
+
+
+def test_a_units_travel_is_the_sum_of_its_accounts_travel():
+    # unit 0 holds accounts at (0, 0) weight 1 and (4, 0) weight 3; unit 1 is one account at (10, 0) weight 2
+    members = Members.of_units(np.array([0, 0, 1]), np.array([[0.0, 0.0], [4.0, 0.0], [10.0, 0.0]]), np.ones(3), 2)
+    members = Members(members.indptr, members.coords, np.array([1.0, 3.0]))
+    problem = Problem(
+        n_territories=1,
+        weights=np.array([4.0, 2.0]),
+        metrics=np.ones((1, 2)),
+        metric_names=("accounts",),
+        lower=np.zeros((1, 1)),
+        upper=np.full((1, 1), np.inf),
+        coords=np.array([[3.0, 0.0], [10.0, 0.0]]),  # unit 0 sits at its accounts' weighted mean
+        geometry="euclidean",
+        members=members,
+    )
+    assert members.indptr.tolist() == [0, 2, 2]  # a one-account unit keeps no member list
+    # to its own site (3, 0): 1 x 3 + 3 x 1 = 6, where its centroid would say 0; to (10, 0): 1 x 10 + 3 x 6
+    assert problem.travel(np.array([0, 0, 1]), np.array([0, 1, 0])).tolist() == [1 * 3 + 3 * 1, 28.0, 14.0]
+    matrix = problem.travel_matrix(np.arange(2), np.arange(2))
+    assert matrix.tolist() == [[6.0, 28.0], [14.0, 0.0]]
+    assert problem.member_spread().tolist() == [6.0, 0.0]
+
+
+def test_the_optimizer_prices_a_group_by_its_accounts_own_travel(tiny):
+    tiny.write("accounts.csv", TINY_ACCOUNTS.replace("Mercy Ortho,ASC,28207,,,,", "Mercy Ortho,ASC,28207,,,Duke,"))
+    tiny.write(
+        "config.yaml", TINY_CONFIG.replace("tolerance: 0.05", "tolerance: 0.5") + "units: {keep_together: [system]}\n"
+    )
+    config = load_config(tiny.config)
+    loaded = load_accounts(config)
+    prepared = prepare(loaded, config)
+    assert prepared.problem.member_spread().max() > 0  # the group's accounts are apart: its centroid would err
+    result = solve(prepared.problem, SolveParams(time_limit_s=10.0))
+    by_account = account_level(prepared.units, prepared.problem, result.alignment, loaded.accounts, config, None)
+    assert result.objective == pytest.approx(objective(*by_account), rel=1e-12)
+    assert result.lower_bound is not None and result.lower_bound <= result.objective + 1e-6

@@ -115,7 +115,7 @@ def _gain(problem: Problem, totals, viol, scale, s: int, d: int, amount: np.ndar
 def _extra_cost(problem: Problem, centres: np.ndarray, units: np.ndarray, to: np.ndarray, away: np.ndarray) -> float:
     """Objective change when `units` move from territories `away` to `to`: weighted travel, plus the rules' move
     costs (as the solver's arcs price them)."""
-    change = problem.weights[units] @ (problem.distance(units, centres[to]) - problem.distance(units, centres[away]))
+    change = float((problem.travel(units, centres[to]) - problem.travel(units, centres[away])).sum())
     if problem.rules is not None:
         change += float((problem.rules.move_penalty(units, to) - problem.rules.move_penalty(units, away)).sum())
     return float(change)

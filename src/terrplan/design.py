@@ -171,8 +171,8 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         if account_problem.rules is not None and (account_problem.rules.move_cost > 0).any():
             moving = disruption_cost(account_problem, alignment.territory)
             fields["objective_parts"] = {"travel": round(metrics.objective - moving, 6), "disruption": round(moving, 6)}
-    if not units.trivial:  # the bound and gap are the unit problem's; the objective in the summary is per account
-        fields |= {"units": len(units.frame), "unit_objective": round(result.objective, 6)}
+    if not units.trivial:
+        fields["units"] = len(units.frame)
     return Design(prepared, result, metrics, fields)
 
 

@@ -74,6 +74,36 @@ class Rules:
 
 
 @dataclass(frozen=True, eq=False)
+class Members:
+    """The accounts inside units that hold several (keep-together groups, ZIP or county units), so that such a
+    unit's travel is its members' own, sum_m w_m d(m, centre), not its total weight times its centroid's distance.
+
+    Attributes:
+        indptr: (n + 1,) members of unit u are rows indptr[u]:indptr[u + 1] (none for single-account units).
+        coords: (M, 2) each member's location, in the problem's geometry.
+        weights: (M,) each member's objective weight; a unit's weight is the sum of its members'.
+    """
+
+    indptr: np.ndarray
+    coords: np.ndarray
+    weights: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "indptr", _frozen(self.indptr, np.int64))
+        object.__setattr__(self, "coords", _frozen(self.coords))
+        object.__setattr__(self, "weights", _frozen(self.weights))
+
+    @classmethod
+    def of_units(cls, unit_of: np.ndarray, coords: np.ndarray, weights: np.ndarray, n_units: int) -> Members:
+        """From each account's unit: units with two or more accounts keep them as members."""
+        counts = np.bincount(unit_of, minlength=n_units)
+        kept = np.flatnonzero(counts[unit_of] > 1)
+        kept = kept[np.argsort(unit_of[kept], kind="stable")]
+        indptr = np.r_[0, np.cumsum(np.where(counts > 1, counts, 0))]
+        return cls(indptr, coords[kept], weights[kept])
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """A balanced territory-design instance.
 
@@ -93,6 +123,7 @@ class Problem:
         fixed_sites: (K, 2) fixed centre coordinates, or None for p-median.
         floor_distances: round distances down to integers (the OR-Library capacitated p-median convention).
         rules: locks, forbidden pairs, a distance limit and disruption costs per unit, or None.
+        members: the accounts of multi-account units, whose travel is then measured per account; or None.
     """
 
     n_territories: int
@@ -107,6 +138,7 @@ class Problem:
     fixed_sites: np.ndarray | None = None
     floor_distances: bool = False
     rules: Rules | None = None
+    members: Members | None = None
     _xyz: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +191,8 @@ class Problem:
             raise ValueError(f"{k} territories need at least {k} candidate centres, got {self.n_sites}")
         if self.rules is not None and self.rules.locked.shape != (n,):
             raise ValueError(f"rules cover {self.rules.locked.shape[0]} units, expected {n}")
+        if self.members is not None and (self.geometry == "matrix" or self.members.indptr.shape != (n + 1,)):
+            raise ValueError(f"members need coordinates and an indptr of {n + 1} entries")
 
     # -- geometry -------------------------------------------------------------------------------------------
 
@@ -195,6 +229,55 @@ class Problem:
         units = np.asarray(units)
         sites = np.asarray(sites)
         return self.distance(units[:, None], sites[None, :])
+
+    def travel(self, units: np.ndarray, sites: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
+        """Element-wise weighted travel of units[i] to sites[i] (broadcasting): weight x distance, or for a unit
+        with members the sum of its members' weight x distance. `distance`: the units' distances, if known."""
+        units, sites = np.asarray(units), np.asarray(sites)
+        cost = self.weights[units] * (self.distance(units, sites) if distance is None else distance)
+        if self.members is None or not self._has_members()[units].any():
+            return cost
+        units, sites = np.broadcast_arrays(units, sites)
+        grouped = np.flatnonzero(self._has_members()[units].ravel())
+        unit, site = units.ravel()[grouped], sites.ravel()[grouped]
+        indptr = self.members.indptr
+        start, length = indptr[unit], indptr[unit + 1] - indptr[unit]
+        pair = np.repeat(np.arange(len(grouped)), length)
+        member = start[pair] + np.arange(len(pair)) - np.repeat(np.cumsum(length) - length, length)
+        d = self._member_distance(self.members.coords[member], self.site_coords()[site[pair]])
+        cost = np.array(np.broadcast_to(cost, units.shape)).reshape(-1)
+        cost[grouped] = np.bincount(pair, weights=self.members.weights[member] * d, minlength=len(grouped))
+        return cost.reshape(units.shape)
+
+    def travel_matrix(self, units: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """(len(units), len(sites)) weighted travel."""
+        units, sites = np.asarray(units), np.asarray(sites)
+        cost = self.weights[units][:, None] * self.distance_matrix(units, sites)
+        if self.members is None:
+            return cost
+        indptr = self.members.indptr
+        for row in np.flatnonzero(self._has_members()[units]):  # row by row: no units x sites x members array
+            rows = slice(indptr[units[row]], indptr[units[row] + 1])
+            d = self._member_distance(self.members.coords[rows][:, None], self.site_coords()[sites][None, :])
+            cost[row] = self.members.weights[rows] @ d
+        return cost
+
+    def member_spread(self) -> np.ndarray:
+        """(n,) sum over each unit's members of weight x distance to the unit's own location (0 without members)."""
+        spread = np.zeros(self.n_units)
+        if self.members is not None:
+            unit = np.repeat(np.arange(self.n_units), np.diff(self.members.indptr))
+            d = self._member_distance(self.members.coords, self.coords[unit])
+            spread += np.bincount(unit, weights=self.members.weights * d, minlength=self.n_units)
+        return spread
+
+    def _has_members(self) -> np.ndarray:
+        assert self.members is not None
+        return self.members.indptr[1:] > self.members.indptr[:-1]
+
+    def _member_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        d = _point_distance(a, b, self.geometry)
+        return np.floor(d) if self.floor_distances else d
 
 
 def _point_distance(a: np.ndarray, b: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -254,8 +337,7 @@ def objective(problem: Problem, alignment: Alignment) -> float:
     """sum(weight * distance(unit, centre of its territory)), plus the disruption cost of units that left home."""
     units = np.arange(problem.n_units)
     sites = alignment.centres[alignment.territory]
-    travel = float(np.dot(problem.weights, problem.distance(units, sites)))
-    return travel + disruption_cost(problem, alignment.territory)
+    return float(problem.travel(units, sites).sum()) + disruption_cost(problem, alignment.territory)
 
 
 def disruption_cost(problem: Problem, territory: np.ndarray) -> float:

@@ -14,7 +14,7 @@ from terrplan.adjacency import read_graph
 from terrplan.config import Config
 from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
-from terrplan.model import Alignment, Problem
+from terrplan.model import Alignment, Members, Problem
 from terrplan.problem import build_problem, metric_values
 from terrplan.read import Table, read_accounts, read_alignment, read_reps, read_volumes
 from terrplan.rules import AccountRules, account_rules, territory_names
@@ -225,6 +225,10 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
     if graph is not None:
         units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
+    if not units.trivial:  # units of several accounts: travel is measured per account, as the outputs report it
+        coords = loaded.accounts[["lat", "lon"]].to_numpy(dtype=float)
+        members = Members.of_units(units.of_account, coords, weights, problem.n_units)
+        problem = dataclasses.replace(problem, members=members)
     rules = _rules(loaded, config, problem.n_territories, weights, current)
     if rules is not None:  # empty areas (contiguity) are units without accounts: they carry no rule
         ids = loaded.accounts["account_id"].to_numpy()

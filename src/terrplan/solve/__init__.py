@@ -175,7 +175,7 @@ def _dense_cost(problem: Problem) -> np.ndarray | None:
     if problem.n_units * problem.n_sites > _SWAP_CELLS:
         return None
     units = np.arange(problem.n_units)
-    return problem.weights[:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))
+    return problem.travel_matrix(units, np.arange(problem.n_sites))
 
 
 def _better(problem: Problem, best: _Solution | None, found: _Solution) -> _Solution:

@@ -34,7 +34,7 @@ class Arcs:
             territory, distance = _with_reverse(problem, centres, territory, distance, reverse)
         if problem.rules is not None:
             territory, distance = _allowed_only(problem, centres, territory, distance)
-        cost = problem.weights[:, None] * distance
+        cost = problem.travel(np.arange(problem.n_units)[:, None], centres[territory], distance)
         if problem.rules is not None:
             cost = cost + problem.rules.move_penalty(np.arange(problem.n_units)[:, None], territory)
         return cls(territory, distance, cost)

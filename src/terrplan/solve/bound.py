@@ -47,11 +47,11 @@ def start_multipliers(problem: Problem, territory: np.ndarray, centres: np.ndarr
     nearest or own costs, whose higher start values do not carry over.
     """
     units = np.arange(problem.n_units)
-    _, near = nearest_sites(problem, centres, min(2, len(centres)))
+    near, distance = nearest_sites(problem, centres, min(2, len(centres)))
     if _is_dense(problem):
-        return _DENSE_START * problem.weights * near[:, 0]
-    own = problem.weights * problem.distance(units, centres[territory])
-    return 0.5 * (own + problem.weights * near[:, -1])  # halfway between own cost and second-nearest centre's
+        return _DENSE_START * problem.travel(units, centres[near[:, 0]], distance[:, 0])
+    own = problem.travel(units, centres[territory])
+    return 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))  # own, second-nearest
 
 
 _DENSE_START = 0.8
@@ -144,9 +144,7 @@ class _Relaxation:
         units, amount, bands, capacitated = _bands(problem)
         if not _is_dense(problem):
             return _SparseRelaxation.build(problem, units, amount if capacitated else np.zeros_like(amount), bands)
-        cost = np.ascontiguousarray(
-            (problem.weights[units][:, None] * problem.distance_matrix(units, np.arange(problem.n_sites))).T
-        )
+        cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
         return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
@@ -350,7 +348,12 @@ class _SparseRelaxation:
         m = _list_size(problem.n_units, n_sites, problem.n_territories)
         site, dist = nearest_sites(problem, np.arange(n_sites), m)
         site, dist = site[units], dist[units]
-        cost = problem.weights[units][:, None] * dist
+        cost = problem.travel(units[:, None], site, dist)
+        # A site beyond the list is at least the M-th site's distance from the unit's centroid, and each member
+        # is at most its own distance from that centroid farther (triangle inequality): the cap stays a lower
+        # estimate for units with members.
+        spread = problem.member_spread()[units]
+        cap = np.maximum(problem.weights[units] * dist[:, -1] - spread, 0.0)
         entry_site = site.ravel()
         order = np.argsort(entry_site, kind="stable")
         entry_site = entry_site[order]
@@ -358,7 +361,7 @@ class _SparseRelaxation:
         indptr = np.searchsorted(entry_site, np.arange(n_sites + 1))
         return cls(
             problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost.ravel()[order],
-            amount[entry_unit], entry_site, cost[:, -1].copy(),
+            amount[entry_unit], entry_site, cap,
         )  # fmt: skip
 
     def clip(self, lam: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ def recentre(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np
         if len(members) == 0:
             continue
         candidates = _median_candidates(problem, members)
-        cost = problem.weights[members] @ problem.distance_matrix(members, candidates)
+        cost = problem.travel_matrix(members, candidates).sum(axis=0)
         best = int(candidates[int(np.argmin(cost))])
         if best in taken:  # two territories cannot share a centre unit
             best = int(centres[t])

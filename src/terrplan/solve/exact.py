@@ -78,7 +78,7 @@ def solve_exact(
 
 def _median_model(solver, problem: Problem, territory: np.ndarray, centres: np.ndarray):
     n, s = problem.n_units, problem.n_sites
-    cost = problem.weights[:, None] * problem.distance_matrix(np.arange(n), np.arange(s))
+    cost = problem.travel_matrix(np.arange(n), np.arange(s))
     x = [[solver.BoolVar(f"x{i}_{j}") for j in range(s)] for i in range(n)]
     y = [solver.BoolVar(f"y{j}") for j in range(s)]
     for i in range(n):
@@ -107,7 +107,7 @@ def _median_model(solver, problem: Problem, territory: np.ndarray, centres: np.n
 def _fixed_model(solver, problem: Problem, territory: np.ndarray, relaxed: bool = False):
     n, k = problem.n_units, problem.n_territories
     units = np.arange(n)
-    cost = problem.weights[:, None] * problem.distance_matrix(units, np.arange(k))
+    cost = problem.travel_matrix(units, np.arange(k))
     allowed = np.ones((n, k), dtype=bool)
     rules = problem.rules
     if rules is not None:
