@@ -32,7 +32,9 @@ def test_evaluate_the_optimized_alignment_passes_with_the_same_objective(tiny):
     assert result.exit_code == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
     assert list(table["potential_index"]) == [100.0, 100.0]
-    evaluated = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.out / "assignments.csv"), "-o", str(tiny.dir / "ev"))
+    evaluated = invoke(
+        "evaluate", str(tiny.config), "--alignment", str(tiny.out / "assignments.csv"), "-o", str(tiny.dir / "ev")
+    )
     summary = json.loads((tiny.dir / "ev" / "summary.json").read_text())
     # Same metrics as optimize: re-scoring its alignment cannot be worse than what it reported.
     assert summary["objective"] <= optimized["objective"] + 1e-6
@@ -44,7 +46,10 @@ def test_evaluate_reports_unassigned_twice_assigned_and_unknown_accounts(tiny):
     result = invoke("evaluate", str(tiny.config), "--alignment", str(tiny.dir / "alignment.csv"), "-q")
     assert result.exit_code == CHECK_FAILED
     assert "alignment.csv:4: column 'account_id': account assigned twice (first on line 3) (got 'A2')" in result.stderr
-    assert "alignment.csv:10: column 'account_id': alignment names an account that is not among the usable accounts (got 'ZZ')" in result.stderr
+    assert (
+        "alignment.csv:10: column 'account_id': alignment names an account that is not among the usable accounts (got 'ZZ')"
+        in result.stderr
+    )
     assert "account is not assigned to any territory (got 'B4')" in result.stderr
 
 
@@ -102,8 +107,9 @@ def test_refresh_over_budget_says_what_budget_would_work(tiny):
     result = invoke("optimize", str(tiny.config), "--current", "accounts", "--budget", "0.01", "-q")
     assert result.exit_code == 4
     assert "the refresh cannot bring every territory inside its band within the budget (2 outside)" in result.stderr
-    assert "any repair must move at least 2.5% of potential (what lies beyond the bands); without a budget the refresh moves 5.0%" in (
-        result.stderr
+    assert (
+        "any repair must move at least 2.5% of potential (what lies beyond the bands); without a budget the refresh moves 5.0%"
+        in (result.stderr)
     )
     assert "hint: raise the budget to at least 5.0% (--budget 0.05)" in result.stderr
     assert not tiny.out.exists()

@@ -292,7 +292,9 @@ def test_tiny_plans(tiny_outputs):
     assert "Durham County, NC" in raleigh and "Wake County, NC" in raleigh
     table = re.findall(r"^\| (\d) \| (\w+) \|", raleigh, flags=re.M)
     assert table == [("1", "A1"), ("2", "A2"), ("3", "A3")]  # top 3 by potential: 150, 80, 40
-    assert "| 1 | A1 | Duke Ortho | 27710 | A | Hospital | 24 | 150 | 150.0 | 0.0 |" in raleigh  # segment A: 24 calls/year
+    assert (
+        "| 1 | A1 | Duke Ortho | 27710 | A | Hospital | 24 | 150 | 150.0 | 0.0 |" in raleigh
+    )  # segment A: 24 calls/year
     assert "- Workload: 31.3 hours/year" in raleigh
     assert "The top 3 accounts hold 90.0 % of the territory's potential." in raleigh  # 270 / 300
     assert "1 account(s) are farther than 40 km from the centre" in raleigh  # A3 at 44.2 km
