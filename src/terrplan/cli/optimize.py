@@ -105,7 +105,7 @@ def optimize(
         )
         return
     design = run_design(loaded, config, current, report)
-    result, units = design.result, design.prepared.units
+    result = design.result
     metrics = with_hierarchy(design.metrics, config)
     if not metrics.all_in_band:
         raise band_failure(metrics)
@@ -115,8 +115,6 @@ def optimize(
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"
     quality = f"lower bound {bound}, gap {gap}"
-    if not units.trivial:  # the bound holds for the unit problem, whose objective differs from the per-account one
-        quality = f"units: objective {result.objective:,.1f}, {quality}"
     balance = metrics.balance
     report.info(
         "solved",
