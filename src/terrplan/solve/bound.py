@@ -38,22 +38,23 @@ _DEFLECT = 0.3  # weight of the previous direction in the next step
 _RESET = False  # when the step halves, restart from the best multipliers (tried: worse on the sample)
 
 
-def start_multipliers(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Where the subgradient starts, from a known alignment: each unit's price for being assigned.
+def multiplier_starts(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> list[np.ndarray]:
+    """Where the subgradient starts, from a known alignment: per start, each unit's price for being assigned.
 
-    Dense layout: the unit's travel to its nearest centre. Sparse layout: halfway between its travel in the
-    alignment and to its second-nearest centre. The path of the subgradient, and so where 400 steps end, depends
-    on the start in ways no start value predicts. Gaps after 400 steps on the sample (units with rules, and one
-    unit per account without), midpoint: 4.6 % and 2.0 %; nearest: 2.7 % and 3.1 %; own travel: 2.7 % and 3.4 %;
-    0.8 x nearest: 4.0 % and 3.8 %. On `national` the midpoint leads after 100 steps (21 %, against 24-47 % from
-    own, nearest or scaled ones).
+    Where a run ends depends on its start in ways no start value predicts, so the dense layout (small instances,
+    cheap steps) runs from two starts and keeps the better bound: halfway between each unit's travel in the
+    alignment and to its second-nearest centre, and its travel to its nearest centre. Gap to the objective after
+    300 steps from each (NC county units / the sample with rules and groups / the sample one unit per account):
+    5.4 / 5.1 / 2.1 % and 32.9 / 2.8 / 3.6 %. The sparse layout (national scale, where the clock allows about
+    120 steps) runs from the midpoint alone: 21 % after 100 steps on `national`, 24-47 % from the others.
     """
     units = np.arange(problem.n_units)
     near, distance = nearest_sites(problem, centres, min(2, len(centres)))
-    if _is_dense(problem):
-        return problem.travel(units, centres[near[:, 0]], distance[:, 0])
     own = problem.travel(units, centres[territory])
-    return 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))
+    midpoint = 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))
+    if not _is_dense(problem):
+        return [midpoint]
+    return [midpoint, problem.travel(units, centres[near[:, 0]], distance[:, 0])]
 
 
 def _is_dense(problem: Problem) -> bool:
