@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from terrplan.errors import InfeasibleError
 from terrplan.model import Problem, bands_hold, objective
 from terrplan.solve import SolveParams, solve
+from terrplan.solve.assign import Arcs, flow_assignment
 from terrplan.solve.exact import lp_bound
 
 PARAMS = SolveParams(time_limit_s=20.0, seed=3, bound_iterations=300)
@@ -289,3 +290,23 @@ def test_fixed_centres_get_the_assignment_lp_bound():
     with_lp = solve(problem, SolveParams(time_limit_s=30, seed=1))
     assert with_lp.lower_bound >= lp - 1e-9 * abs(lp)
     assert with_lp.lower_bound <= with_lp.objective
+
+
+def test_a_split_lump_is_fixed_and_the_flow_rebalances_the_rest():
+    # Two rep homes at x=0 and x=10. A 30-unit system midway and 30 one-unit practices near each home: the flow
+    # splits the system, and rounding it whole into one territory would put 60 there against a band of 42.75-47.25.
+    coords = np.array([[5.0, 0.0]] + [[0.5, 0.0]] * 30 + [[9.5, 0.0]] * 30)
+    amount = np.array([30.0] + [1.0] * 60)
+    problem = Problem(
+        n_territories=2,
+        weights=amount,
+        metrics=amount[None, :],
+        metric_names=("potential",),
+        lower=np.full((1, 2), 42.75),
+        upper=np.full((1, 2), 47.25),
+        coords=coords,
+        geometry="euclidean",
+        fixed_sites=np.array([[0.0, 0.0], [10.0, 0.0]]),
+    )
+    territory = flow_assignment(problem, Arcs.build(problem, np.arange(2), 2))
+    assert territory is not None and bands_hold(problem, territory)  # nothing left for the repair step

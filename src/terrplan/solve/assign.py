@@ -104,12 +104,15 @@ def primary_metric(problem: Problem) -> int | None:
     return None
 
 
-def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndarray | None:
+def flow_assignment(
+    problem: Problem, arcs: Arcs, soft: bool = False, fixed: np.ndarray | None = None
+) -> np.ndarray | None:
     """Optimal split assignment for the primary metric over the candidate arcs, rounded to the largest share.
 
     Returns None when the candidate arcs admit no flow meeting the bands (widen the arcs and retry). With `soft`,
     a territory may fall short of its lower band or exceed its upper one at a prohibitive cost per unit, so there
-    is always a flow; it meets the bands whenever the arcs allow that.
+    is always a flow; it meets the bands whenever the arcs allow that. `fixed`: per unit a territory it stays in
+    (-1: free); the bands left for the others shrink by what the fixed units bring.
     """
     n, k = problem.n_units, problem.n_territories
     row = primary_metric(problem)
@@ -119,6 +122,12 @@ def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndar
     amount = problem.metrics[row]
     scale = _FLOW_TOTAL / max(amount.sum(), 1e-300)
     supply = np.rint(amount * scale).astype(np.int64)
+    held = np.zeros(k)
+    if fixed is not None:
+        pinned = fixed >= 0
+        nearest[pinned] = fixed[pinned]
+        held = np.bincount(fixed[pinned], weights=amount[pinned], minlength=k)
+        supply[pinned] = 0
     flowing = np.flatnonzero(supply > 0)
     if len(flowing) == 0:
         return nearest
@@ -126,8 +135,9 @@ def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndar
     # Rounded supplies can miss a band that real amounts meet exactly: give each integer band the rounding slack
     # of a territory's worth of units (the repair step settles the real band afterwards).
     slack = int(np.ceil(0.5 * len(flowing) / k)) + 1
-    lower = np.where(np.isfinite(problem.lower[row]), np.floor(np.maximum(problem.lower[row], 0) * scale) - slack, 0)
-    upper = np.where(np.isfinite(problem.upper[row]), np.ceil(problem.upper[row] * scale) + slack, total)
+    band_lower = np.maximum(problem.lower[row], 0) - held
+    lower = np.where(np.isfinite(problem.lower[row]), np.floor(np.maximum(band_lower, 0) * scale) - slack, 0)
+    upper = np.where(np.isfinite(problem.upper[row]), np.ceil((problem.upper[row] - held) * scale) + slack, total)
     lower = np.maximum(lower, 0)
     lower = np.minimum(lower, upper).astype(np.int64)
     upper = np.minimum(upper, total).astype(np.int64)
@@ -172,6 +182,17 @@ def flow_assignment(problem: Problem, arcs: Arcs, soft: bool = False) -> np.ndar
     flows = smcf.flows(np.arange(len(tails))).reshape(len(flowing), C)
     territory = nearest
     territory[flowing] = arcs.territory[flowing, np.argmax(flows, axis=1)]
+    if fixed is None and not soft:
+        # A unit split across territories and bigger than twice a band's width (a big health system) breaks
+        # the band wherever it is rounded to: fix such units where they went and let the flow rebalance the rest.
+        split = flowing[(flows > 0).sum(axis=1) > 1]
+        lumps = split[amount[split] > 2 * (problem.upper[row] - problem.lower[row]).min()]
+        if len(lumps):
+            pinned = np.full(n, -1)
+            pinned[lumps] = territory[lumps]
+            refit = flow_assignment(problem, arcs, fixed=pinned)
+            if refit is not None:
+                return refit
     return territory
 
 
