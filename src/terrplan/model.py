@@ -235,10 +235,12 @@ class Problem:
         with members the sum of its members' weight x distance. `distance`: the units' distances, if known."""
         units, sites = np.asarray(units), np.asarray(sites)
         cost = self.weights[units] * (self.distance(units, sites) if distance is None else distance)
-        if self.members is None or not self._has_members()[units].any():
+        if self.members is None:
             return cost
         units, sites = np.broadcast_arrays(units, sites)
         grouped = np.flatnonzero(self._has_members()[units].ravel())
+        if len(grouped) == 0:
+            return cost
         unit, site = units.ravel()[grouped], sites.ravel()[grouped]
         indptr = self.members.indptr
         start, length = indptr[unit], indptr[unit + 1] - indptr[unit]
