@@ -124,7 +124,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         # (2 % of the budget is kept back: the bound checks the clock between iterations, so it may overrun)
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s) - 0.02 * params.time_limit_s
         starts = multiplier_starts(problem, territory, centres)
-        runs = [lagrangian(problem, value, lam, remaining / len(starts), params.bound_iterations) for lam in starts]
+        runs = [lagrangian(problem, value, at, remaining / len(starts), params.bound_iterations) for at in starts]
         relaxed = max(runs, key=lambda run: run.value)  # every run's value is a valid bound: keep the best
         bound = relaxed.value
         room = time.perf_counter() + slowest[0] <= deadline
