@@ -33,7 +33,7 @@ def exact_optimum(problem: Problem) -> float:
 
 
 @st.composite
-def instances(draw) -> tuple[Problem, bound.Start]:
+def instances(draw) -> tuple[Problem, np.ndarray]:
     n = draw(st.integers(3, 7))
     k = draw(st.integers(1, min(3, n)))
     ints = st.integers(0, 9)
@@ -65,9 +65,7 @@ def instances(draw) -> tuple[Problem, bound.Start]:
         members=members,
     )
     start = np.array(draw(st.lists(st.floats(0, 60, allow_nan=False), min_size=n, max_size=n)))
-    # steps alike for every unit, or scaled per unit (the preconditioned run): the bound holds either way
-    scale = draw(st.none() | st.lists(st.floats(0.01, 100, allow_nan=False), min_size=n, max_size=n))
-    return problem, bound.Start(start, None if scale is None else np.array(scale))
+    return problem, start
 
 
 @pytest.mark.parametrize("layout", ["dense", "sparse"])
@@ -102,8 +100,6 @@ def test_bound_is_deterministic() -> None:
         coords=rng.uniform(0, 10, (n, 2)),
         geometry="euclidean",
     )
-    runs = [
-        bound.lagrangian(problem, 100.0, bound.Start(np.ones(n), np.arange(1.0, n + 1)), 60.0, 50) for _ in range(2)
-    ]
+    runs = [bound.lagrangian(problem, 100.0, np.ones(n), 60.0, 50) for _ in range(2)]
     assert runs[0].value == runs[1].value
     assert np.array_equal(runs[0].sites, runs[1].sites)

@@ -181,7 +181,7 @@ class Solver:
     time_limit: float = 60.0
     candidates: int = 30  # nearest centres per account in the assignment step
     starts: int = 12  # location-allocation runs from different seeds
-    bound_iterations: int = 300  # subgradient steps of the lower bound per start: more gives a tighter gap, slower
+    bound_iterations: int = 300  # subgradient steps of the lower bound: more gives a tighter gap, slower
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
-from terrplan.solve.bound import lagrangian, multiplier_starts
+from terrplan.solve.bound import lagrangian, multiplier_start
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
@@ -34,7 +34,7 @@ class SolveParams:
     candidates: int = 30  # nearest centres considered per unit in the assignment step
     max_rounds: int = 50  # location-allocation rounds
     lower_bound: bool = True  # compute a lower bound (and so a gap) for the result
-    bound_iterations: int = 300  # subgradient steps of the Lagrangian bound, per start (small instances run two)
+    bound_iterations: int = 300  # subgradient steps of the Lagrangian bound
     starts: int = 12  # location-allocation runs from different seeds (the clock may cut later ones)
     polish: bool = True  # restart location-allocation from the sites the Lagrangian relaxation opens
     swaps: bool = True  # centre swaps under the bands (p-median mode, when the cost matrix fits in memory)
@@ -123,9 +123,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
         # (2 % of the budget is kept back: the bound checks the clock between iterations, so it may overrun)
         remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s) - 0.02 * params.time_limit_s
-        starts = multiplier_starts(problem, territory, centres)
-        runs = [lagrangian(problem, value, at, remaining / len(starts), params.bound_iterations) for at in starts]
-        relaxed = max(runs, key=lambda run: run.value)  # every run's value is a valid bound: keep the best
+        relaxed = lagrangian(
+            problem, value, multiplier_start(problem, territory, centres), remaining, params.bound_iterations
+        )
         bound = relaxed.value
         room = time.perf_counter() + slowest[0] <= deadline
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:

@@ -33,42 +33,18 @@ from terrplan.solve.candidates import nearest_sites
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
 _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each unit lists
 _PATIENCE = 20  # non-improving steps before the step factor halves
-_MU_START, _MU_MIN = 2.0, 1e-3
+_MU_START, _MU_MIN = 1.0, 1e-3
 _DEFLECT = 0.3  # weight of the previous direction in the next step
 _RESET = False  # when the step halves, restart from the best multipliers (tried: worse on the sample)
 
 
-@dataclass(frozen=True)
-class Start:
-    """Where a subgradient run starts (each unit's price for being assigned) and how far each price moves.
-
-    `scale`: per unit, what a step multiplies its direction by (a diagonal preconditioner; None: alike for all).
-    """
-
-    multipliers: np.ndarray
-    scale: np.ndarray | None = None
-
-
-def multiplier_starts(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> list[Start]:
-    """Where the subgradient starts, from a known alignment.
-
-    Every start is halfway between each unit's travel in the alignment and to its second-nearest centre. Where a
-    run ends depends on its start and steps in ways no formula predicts, so the dense layout (small instances,
-    cheap steps) runs twice and keeps the better bound: once moving every price alike, once moving each in
-    proportion to its start, i.e. to the unit's own cost scale. Units' weights can span four orders of magnitude
-    (the sample: potential 0.6 to 6,060), and a step that suits the largest throws the smallest from site to site.
-    Gap to the objective after 300 steps, alike / scaled: the sample 5.6 / 1.55 %, the sample one unit per account
-    2.1 / 1.4 %, NC county units 5.4 / 18 %. The sparse layout (national scale, where the clock allows about 120
-    steps) runs once, alike: 17.4 % after 100 steps on `national`, 18.2 % scaled.
-    """
+def multiplier_start(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Where the subgradient starts, from a known alignment: each unit's price for being assigned, halfway between
+    its travel in the alignment and to its second-nearest centre."""
     units = np.arange(problem.n_units)
     near, distance = nearest_sites(problem, centres, min(2, len(centres)))
     own = problem.travel(units, centres[territory])
-    midpoint = 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))
-    if not _is_dense(problem):
-        return [Start(midpoint)]
-    floor = 1e-3 * max(float(midpoint.mean()), 1e-12)  # a unit whose price starts at 0 still moves
-    return [Start(midpoint), Start(midpoint, scale=midpoint + floor)]
+    return 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))
 
 
 def _is_dense(problem: Problem) -> bool:
@@ -84,11 +60,24 @@ class Bound:
     iterations: int
 
 
-def lagrangian(problem: Problem, upper_bound: float, start: Start, time_limit_s: float, max_iter: int = 400) -> Bound:
+def lagrangian(
+    problem: Problem, upper_bound: float, start: np.ndarray, time_limit_s: float, max_iter: int = 400
+) -> Bound:
+    """The best bound over `max_iter` subgradient steps from the multipliers `start` (or until the clock runs out).
+
+    Each unit's price moves in proportion to its start, i.e. to the unit's own cost scale (a diagonal
+    preconditioner). Units' weights can span four orders of magnitude (the sample: potential 0.6 to 6,060), and a
+    step that moves every price alike either throws the smallest from site to site or barely moves the largest.
+    Gap to the objective after 300 steps, alike (step factor 2) / scaled (1): the sample 5.6 / 1.19 %, the sample one
+    unit per account 2.1 / 0.75 %, NC county units 5.4 / 2.4 %, pmed16 0.88 / 0.86 %, pmedcap1_20 6.60 / 6.49 %;
+    `national` after 100 steps 17.4 / 17.9 %. Scaled, first step factor 0.5 / 1 / 2 / 4: the sample 1.22 / 1.19 /
+    1.74 / 145 %, one unit per account 0.91 / 0.75 / 1.40 / 152 %.
+    """
     t0 = time.perf_counter()
     relax = _Relaxation.build(problem)
-    lam = relax.clip(np.asarray(start.multipliers, dtype=float)[relax.units])
-    scale = np.ones(len(lam)) if start.scale is None else np.asarray(start.scale, dtype=float)[relax.units]
+    start = np.asarray(start, dtype=float)[relax.units]
+    lam = relax.clip(start)
+    scale = np.abs(start) + 1e-3 * max(float(np.abs(start).mean()), 1e-12)  # a price starting at 0 still moves
     target = float(upper_bound)
     best, best_sites = -np.inf, np.zeros(0, dtype=np.int64)
     mu, stall, it = _MU_START, 0, 0
