@@ -94,7 +94,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         if cost is not None and not banded:
             centres = fast_interchange(cost, centres, heuristic_deadline)
         centres = fit_to_rules(problem, centres)
-        found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest)
+        found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest, cost)
         rounds += used
         best = _better(problem, best, found)
     assert best is not None
@@ -111,7 +111,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             cost, best[2], best[1], best[0], evaluate, heuristic_deadline, top=params.swap_candidates
         )
         if value < best[0]:
-            found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest)
+            found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest, cost)
             rounds += used
             best = _better(problem, (value, territory, centres), found)
     assert best is not None
@@ -131,7 +131,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
             if not np.array_equal(np.sort(sites), np.sort(centres)):
-                found, used = _locate_allocate(problem, sites, params, deadline, slowest)
+                found, used = _locate_allocate(problem, sites, params, deadline, slowest, cost)
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
@@ -190,7 +190,12 @@ def _better(problem: Problem, best: _Solution | None, found: _Solution) -> _Solu
 
 
 def _locate_allocate(
-    problem: Problem, centres: np.ndarray, params: SolveParams, deadline: float, slowest: list[float] | None = None
+    problem: Problem,
+    centres: np.ndarray,
+    params: SolveParams,
+    deadline: float,
+    slowest: list[float] | None = None,
+    cost: np.ndarray | None = None,
 ) -> tuple[_Solution, int]:
     """Alternate balanced assignment and re-centering from the given centres until no improvement.
 
@@ -210,7 +215,7 @@ def _locate_allocate(
         if best is not None and _better(problem, best, found) is best:
             break
         best = found
-        moved = recentre(problem, territory, centres)
+        moved = recentre(problem, territory, centres, cost)
         if np.array_equal(moved, centres):
             break
         centres = moved
