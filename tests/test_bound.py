@@ -103,3 +103,10 @@ def test_bound_is_deterministic() -> None:
     runs = [bound.lagrangian(problem, 100.0, np.ones(n), 60.0, 50) for _ in range(2)]
     assert runs[0].value == runs[1].value
     assert np.array_equal(runs[0].sites, runs[1].sites)
+
+
+def test_site_sums_gives_empty_sites_zero() -> None:
+    # sites 0, 2 and 5 have no entries: at the start, between two others and at the end
+    indptr = np.array([0, 0, 2, 2, 3, 5, 5])
+    padded = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 0.0])
+    assert bound._site_sums(padded, indptr).tolist() == [0.0, 3.0, 0.0, 4.0, 24.0, 0.0]

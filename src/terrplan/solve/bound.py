@@ -22,7 +22,7 @@ runs that hit the time limit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -355,6 +355,10 @@ class _SparseRelaxation:
     entry_amount: np.ndarray  # (E,)
     entry_site: np.ndarray  # (E,)
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
+    _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
+
+    def __post_init__(self) -> None:
+        self._buffer = np.zeros(len(self.entry_cost) + 1)
 
     @classmethod
     def build(cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band]) -> _SparseRelaxation:
@@ -401,8 +405,12 @@ class _SparseRelaxation:
         """
         theta = band.theta
         n_rows, k = len(theta), min(band.count, len(theta))
-        terms = np.minimum(reduced - theta[self.entry_site] * self.entry_amount, 0.0)
-        floor = np.bincount(self.entry_site, weights=terms, minlength=n_rows) + _band_term(theta, band, filler)
+        # sum_i min(r_i - theta a_i, 0) per site, in place over the site-major entries (the iteration's main cost)
+        terms = self._buffer[:-1]
+        np.multiply(np.repeat(theta, np.diff(self.indptr)), self.entry_amount, out=terms)
+        np.subtract(reduced, terms, out=terms)
+        np.minimum(terms, 0.0, out=terms)
+        floor = _site_sums(self._buffer, self.indptr) + _band_term(theta, band, filler)
         order = np.argsort(floor, kind="stable")
         end = min(n_rows, max(2 * k, 16))
         values = self._best_price(reduced, filler, band, order[:end], floor)
@@ -456,6 +464,13 @@ class _SparseRelaxation:
         taken = (r - price[seg] * a < 0) | ((r < 0) & (a == 0))
         x_sum += np.bincount(self.entry_unit[idx[taken]], minlength=len(x_sum))
         filler.add_taken(price, x_sum)
+
+
+def _site_sums(padded: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Per site, the sum of its entries; `padded` holds the entries and one trailing 0, so that every start in
+    indptr is a valid index (reduceat would give a site without entries the next site's first value: masked)."""
+    sums = np.add.reduceat(padded, indptr[:-1])
+    return np.where(indptr[1:] > indptr[:-1], sums, 0.0)
 
 
 def _segment_min(values: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
