@@ -35,7 +35,6 @@ _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each uni
 _PATIENCE = 20  # non-improving steps before the step factor halves
 _MU_START, _MU_MIN = 1.0, 1e-3
 _DEFLECT = 0.3  # weight of the previous direction in the next step
-_RESET = False  # when the step halves, restart from the best multipliers (tried: worse on the sample)
 
 
 def multiplier_start(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -82,22 +81,18 @@ def lagrangian(
     best, best_sites = -np.inf, np.zeros(0, dtype=np.int64)
     mu, stall, it = _MU_START, 0, 0
     direction: np.ndarray | None = None
-    best_lam = lam
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
         value, x_sum, sites = relax.evaluate(lam)
         if value > best + 1e-12 * max(abs(value), 1.0):
             improved = value > best + 1e-6 * max(abs(value), 1.0)
-            best, best_sites, best_lam = value, sites, lam
+            best, best_sites = value, sites
             stall = 0 if improved else stall + 1
         else:
             stall += 1
         if target - best <= 1e-7 * max(abs(target), 1.0) or mu < _MU_MIN:
             break
-        if stall >= _PATIENCE:
+        if stall >= _PATIENCE:  # (going back to the best multipliers as well was tried: worse on the sample)
             mu, stall = mu / 2, 0
-            if _RESET and best_lam is not lam:
-                lam, direction = best_lam, None  # halve the step and go back to the best multipliers
-                continue
         g = 1.0 - x_sum
         if float(g @ g) <= 1e-12:
             break  # the relaxed solution assigns every unit exactly once: the bound is exact
