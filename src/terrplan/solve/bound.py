@@ -46,10 +46,6 @@ def multiplier_start(problem: Problem, territory: np.ndarray, centres: np.ndarra
     return 0.5 * (own + problem.travel(units, centres[near[:, -1]], distance[:, -1]))
 
 
-def _is_dense(problem: Problem) -> bool:
-    return problem.n_sites * problem.n_units <= _DENSE_CELLS
-
-
 @dataclass(frozen=True)
 class Bound:
     """The best Lagrangian value, the sites its relaxation opened, and the iterations run."""
@@ -141,7 +137,7 @@ class _Relaxation:
     @classmethod
     def build(cls, problem: Problem) -> _Relaxation | _SparseRelaxation:
         units, amount, bands, capacitated = _bands(problem)
-        if not _is_dense(problem):
+        if problem.n_sites * problem.n_units > _DENSE_CELLS:
             return _SparseRelaxation.build(problem, units, amount if capacitated else np.zeros_like(amount), bands)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
         return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
