@@ -42,6 +42,7 @@ class AccountColumns:
     lon: str | None = None
     system: str | None = None
     territory: str | None = None
+    county: str | None = None  # 5-digit county FIPS; county units use it instead of the ZIP's county
 
 
 #: Fields an account row has after reading (usable in units.keep_together).
@@ -63,6 +64,9 @@ class AccountsInput:
     encoding: str = "utf-8"
     # A long file (e.g. CMS Part B: one row per provider x code) repeats each account; take its first row.
     one_row_per_account: bool = True
+    # lat/lon farther than this from the account's ZIP centroid are counted, warned about and listed in
+    # location_warnings.csv (null: no check).
+    zip_mismatch_km: float | None = 100.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class VolumesInput:
     wide: dict[str, str] = field(default_factory=dict)
     # Values that mean "no data" (e.g. CMS's N/A for suppressed cells): left out and counted, not errors.
     missing: tuple[str, ...] = ()
+    # Two rows of one account x code (x period): 'error' reports them; 'sum' adds them up.
+    duplicates: Literal["error", "sum"] = "error"
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,9 @@ class Contiguity:
     """Every territory one connected piece over an adjacency graph (needs units.by: zip or county)."""
 
     graph: str | None = None  # a ZIP adjacency JSON ({"27601": [...]}) or the Census county_adjacency.txt
+    # queen: areas touching at a single point are neighbours (the Census county file's convention);
+    # rook: only areas sharing a stretch of border (the usual districting rule).
+    neighbours: Literal["queen", "rook"] = "queen"
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,9 @@ class Disruption:
     budget_per_territory: float | None = None  # at most this share of each current territory's potential may leave
     # Redesign: moving an account costs as much as this many km of its weighted travel (0: refresh instead).
     move_cost_km: float = 0.0
+    # Refresh: an account whose location moved farther than this since the current alignment (or that lies this
+    # far beyond its current territory's reach) is reassigned and reported as relocated (null: never).
+    relocated_km: float | None = 100.0
 
 
 @dataclass(frozen=True)
@@ -254,6 +266,9 @@ class Plans:
 class Output:
     dir: str = "out"
     report: bool = True  # report.html, plans/, GeoJSON and the workbook beside the CSVs
+    # Text cells starting with = + - @ tab or CR get a leading ' in CSVs and the workbook (OWASP CSV injection);
+    # false writes raw values, for pipelines that need them.
+    escape_formulas: bool = True
 
 
 @dataclass(frozen=True)
