@@ -221,7 +221,8 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
     if config.units.oversize == "split" and config.units.keep_together:
         grouped = build_problem(units.frame, config, loaded.reps)
         units, split = _split_oversize(loaded.accounts, units, grouped, config, weights)
-    graph = read_graph(config.resolve(config.contiguity.graph)) if config.contiguity.graph else None
+    contiguity = config.contiguity
+    graph = read_graph(config.resolve(contiguity.graph), contiguity.neighbours) if contiguity.graph else None
     if graph is not None:
         units = add_empty_areas(units, config.units.by, graph, set(loaded.accounts["state"]))
     problem = build_problem(units.frame, config, loaded.reps)
