@@ -3,12 +3,20 @@
 Every section is a dataclass; `load_config` walks the YAML against them, so an unknown key is rejected with the
 closest valid name, a wrong type names its dotted path, and all problems are reported at once.
 Paths in the config are relative to the config file.
+
+The YAML is read strictly: anchors and aliases are refused (an alias bomb fails at its first anchor, before anything
+is expanded), a key given twice in one mapping is an error naming both lines, and where the config expects text
+(codes, names, periods, every mapping key) a plain scalar keeps its source text, so `01402` stays '01402' rather than
+YAML 1.1's octal 770, and `1:30` stays '1:30' rather than the sexagesimal 90. NaN and infinity are refused everywhere.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import math
 import os
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -305,80 +313,304 @@ class Config:
 
 # -- loading ----------------------------------------------------------------------------------------------------
 
+#: A value shown in a finding is cut to this many characters, so no message can explode.
+SHOW_LIMIT = 80
+
+
+class _Plain:
+    """A plain YAML scalar that YAML 1.1 resolved to something other than text (a bool, a date), with its source."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, value: Any, text: str):
+        self.value = value
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _PlainInt(int):
+    """An int read from a plain scalar; `text` is the scalar as written (`01402`, not 770)."""
+
+    text: str
+
+
+class _PlainFloat(float):
+    """A float read from a plain scalar; `text` is the scalar as written."""
+
+    text: str
+
+
+class _AliasRefused(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
+
+
+_RESOLVED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("int", "float", "bool", "timestamp")}
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases and keeps every plain scalar's text."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _AliasRefused(event.start_mark.line + 1)
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node, deep=False):
+        if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _RESOLVED_TAGS:
+            try:
+                value = super().construct_object(node, deep)
+            except (ValueError, OverflowError):  # e.g. `0b_`, `2025-13-45` or a 5,000-digit number: it is text
+                return node.value
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return _Plain(value, node.value)
+            plain = _PlainInt(value) if isinstance(value, int) else _PlainFloat(value)
+            plain.text = node.value
+            return plain
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep)
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            # Every mapping key in the config is text: a scalar key is taken as written.
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
+            if isinstance(key, dict | list):
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+                )
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+def _duplicate_keys(root: yaml.Node | None) -> list[tuple[str, int, int]]:
+    """Keys given twice in one mapping, as (dotted key, first line, repeated line); PyYAML keeps the last silently."""
+    out: list[tuple[str, int, int]] = []
+    stack: list[tuple[yaml.Node | None, str]] = [(root, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                dotted = f"{where}.{_key(key_node.value)}" if where else _key(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    out.append((dotted, seen[key_node.value], line))
+                else:
+                    seen[key_node.value] = line
+                stack.append((value_node, dotted))
+    return sorted(out, key=lambda item: item[2])
+
+
+def _value(value: Any) -> Any:
+    """The resolved value of a scalar (a bool or date from YAML 1.1 unwrapped)."""
+    return value.value if isinstance(value, _Plain) else value
+
+
+def _text(value: Any) -> str:
+    """A scalar as text: a plain YAML scalar's source text, else str()."""
+    if isinstance(value, _Plain | _PlainInt | _PlainFloat):
+        return value.text
+    return str(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother = 2, 4, 6, 40, 40
+
+
+def _cut(text: str, limit: int = SHOW_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show(value: Any) -> str:
+    """A value for a finding: a scalar's text, a short sketch of a list or mapping, at most SHOW_LIMIT characters."""
+    if isinstance(value, dict | list | tuple):
+        return _cut(_SHORT.repr(value))
+    if value is None:
+        return "nothing"
+    if type(value) is float and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # 0, not 0.0: as the user most likely wrote it
+    return _cut(_text(value))
+
+
+def _key(key: Any) -> str:
+    """A mapping key for a dotted path: its text, control characters escaped, cut short."""
+    text = _text(key)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return _cut(text, 40)
+
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read and validate a YAML config; `overrides` maps dotted keys (e.g. 'solver.seed') to values that win."""
+    """Read and validate a YAML config; `overrides` maps dotted keys (e.g. 'solver.seed') to values that win.
+
+    Everything is checked before any input is read; all problems are reported at once (ConfigError, exit 3).
+    """
     path = Path(path)
+    raw = _read_yaml(path)
+    findings = [
+        Finding(
+            str(path),
+            f"duplicate key (first on line {first})",
+            line=line,
+            key=key,
+            hint="YAML keeps only the last value silently; remove one of them",
+        )
+        for key, first, line in raw[1]
+    ]
+    raw = raw[0]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        kind = type(_value(raw)).__name__
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {kind}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    built: list[Finding] = []
+    config = _build(Config, raw, str(path), "", built)
+    findings.extend(built)
+    if config is not None:
+        config = dataclasses.replace(config, base_dir=str(path.parent.resolve()))
+        # A key that failed to read kept its default; a check that involves it would only repeat the problem.
+        failed = [f.key for f in built if f.key]
+        findings.extend(f for f in _check_semantics(config, str(path)) if not _overlaps(f.key, failed))
+    if findings:
+        cli_keys = set(overrides or {})
+        findings = [_mark_cli(f, cli_keys) for f in findings]
+        raise ConfigError(f"{path}: the config has {len(findings)} problem(s)", findings)
+    return config
+
+
+def _read_yaml(path: Path) -> tuple[Any, list[tuple[str, int, int]]]:
+    """The parsed YAML document and the duplicate keys seen, or a ConfigError saying why the file cannot be used."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: the config path is a folder, not a file") from None
+    except OSError as exc:
+        if path.is_dir():  # some systems say "permission denied" for a folder
+            raise ConfigError(f"{path}: the config path is a folder, not a file") from None
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+    loader = None
+    try:
+        loader = _ConfigLoader(text)  # checks for unprintable characters already
+        root = loader.get_single_node()
+        duplicates = _duplicate_keys(root)
+        return (loader.construct_document(root) if root is not None else None), duplicates
+    except _AliasRefused as exc:
+        raise ConfigError(
+            f"{path}:{exc.line}: config uses YAML aliases (&anchor / *alias); write the values out"
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"{path}:{line}: not valid YAML: {exc.reason} (character U+{exc.character:04X})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
-    findings: list[Finding] = []
-    config = _build(Config, raw, str(path), "", findings)
-    if config is not None and not findings:
-        config = dataclasses.replace(config, base_dir=str(path.parent.resolve()))
-        findings.extend(_check_semantics(config, str(path)))
-    if findings:
-        raise ConfigError(f"{path}: the config has {len(findings)} problem(s)", findings)
-    return config
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _overlaps(key: str | None, failed: list[str]) -> bool:
+    """Whether `key` is one of `failed`, inside one, or holds one."""
+    if key is None:
+        return False
+    for other in failed:
+        if key == other or key.startswith((f"{other}.", f"{other}[")) or other.startswith((f"{key}.", f"{key}[")):
+            return True
+    return False
+
+
+def _mark_cli(finding: Finding, cli_keys: set[str]) -> Finding:
+    """Say so when the value came from a command-line flag rather than the file."""
+    if finding.key not in cli_keys:
+        return finding
+    note = "this value came from the command line"
+    return dataclasses.replace(finding, hint=f"{finding.hint}; {note}" if finding.hint else note)
 
 
 def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = raw
     for key in parents:
-        node = node.setdefault(key, {})
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
+        if not isinstance(node, dict):  # the section itself is wrong; that is reported, the flag cannot apply
+            return
     node[leaf] = value
 
 
 def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) -> Any:
-    """Turn a YAML mapping into dataclass `cls`, appending a Finding for each problem."""
+    """Turn a YAML mapping into dataclass `cls`, appending a Finding for each problem.
+
+    A key whose value is wrong keeps its default, so the rest can still be checked; a dataclass missing a required
+    key (or with a wrong one) is None.
+    """
     if not isinstance(raw, dict):
-        findings.append(Finding(file, "expected a mapping", key=where or "(top)", value=str(raw)))
+        findings.append(Finding(file, "expected a mapping", key=where or "(top)", value=_show(raw)))
         return None
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs: dict[str, Any] = {}
+    failed: set[str] = set()
     for key, value in raw.items():
-        dotted = f"{where}.{key}" if where else str(key)
+        key = _text(key)
+        dotted = f"{where}.{_key(key)}" if where else _key(key)
         if key not in known:
-            close = closest(str(key), list(known))
+            close = closest(_cut(key, 200), list(known))
             hint = f"did you mean '{close}'?" if close else f"valid keys here: {', '.join(known)}"
             findings.append(Finding(file, "unknown config key", key=dotted, hint=hint))
             continue
-        kwargs[key] = _coerce(hints[key], value, file, dotted, findings)
+        before = len(findings)
+        coerced = _coerce(hints[key], value, file, dotted, findings)
+        if len(findings) == before or coerced is not None:  # a section or list keeps the parts that were fine
+            kwargs[key] = coerced
+        else:
+            failed.add(key)
     missing = [
         name
         for name, f in known.items()
         if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     for name in missing:
-        findings.append(Finding(file, "required key is missing", key=f"{where}.{name}" if where else name))
+        if name not in failed:
+            findings.append(Finding(file, "required key is missing", key=f"{where}.{name}" if where else name))
     if missing:
         return None
     try:
         return cls(**kwargs)
-    except TypeError as exc:  # a None from a failed nested build; already reported
-        if not findings:
-            findings.append(Finding(file, str(exc), key=where))
+    except TypeError as exc:  # not expected: every value was coerced
+        findings.append(Finding(file, str(exc), key=where))
         return None
 
 
 def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding]) -> Any:
+    """`value` as type `hint`, appending a Finding (and returning None) when it is not one.
+
+    A list or mapping drops the items that are wrong and keeps the rest, so they can still be checked.
+    """
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
@@ -389,43 +621,74 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, file, where, findings)
     if origin is Literal:
-        if value not in args:
-            close = closest(str(value), [str(a) for a in args])
+        choice = value if isinstance(value, dict | list) or value is None else _text(value)
+        if choice not in args:
+            close = closest(_show(value), [str(a) for a in args])
             hint_text = f"did you mean '{close}'?" if close else f"choose one of: {', '.join(map(str, args))}"
-            findings.append(Finding(file, "not an allowed value", key=where, value=str(value), hint=hint_text))
-        return value
+            findings.append(Finding(file, "not an allowed value", key=where, value=_show(value), hint=hint_text))
+            return None
+        return choice
     if origin is tuple:
-        if isinstance(value, str | int | float):
+        if isinstance(value, str | int | float | _Plain):
             value = [value]
         if not isinstance(value, list):
-            findings.append(Finding(file, "expected a list", key=where, value=str(value)))
-            return ()
-        return tuple(_coerce(args[0], item, file, f"{where}[{i}]", findings) for i, item in enumerate(value))
+            findings.append(Finding(file, "expected a list", key=where, value=_show(value)))
+            return None
+        items = (_coerce(args[0], item, file, f"{where}[{i}]", findings) for i, item in enumerate(value))
+        return tuple(item for item in items if item is not None)
     if origin is dict:
         if not isinstance(value, dict):
-            findings.append(Finding(file, "expected a mapping", key=where, value=str(value)))
-            return {}
-        return {str(k): _coerce(args[1], v, file, f"{where}.{k}", findings) for k, v in value.items()}
+            findings.append(Finding(file, "expected a mapping", key=where, value=_show(value)))
+            return None
+        items = {_text(k): _coerce(args[1], v, file, f"{where}.{_key(k)}", findings) for k, v in value.items()}
+        return {k: v for k, v in items.items() if v is not None}
     if hint is bool:
-        if not isinstance(value, bool):
-            findings.append(Finding(file, "expected true or false", key=where, value=str(value)))
-        return bool(value)
+        if not isinstance(_value(value), bool):
+            findings.append(Finding(file, "expected true or false", key=where, value=_show(value)))
+            return None
+        return _value(value)
     if hint in (int, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                value = hint(str(value))
-            except ValueError:
-                findings.append(Finding(file, f"expected a number ({hint.__name__})", key=where, value=str(value)))
-                return hint(0)
-        if hint is int and float(value) != int(value):
-            findings.append(Finding(file, "expected a whole number", key=where, value=str(value)))
-        return hint(value)
+        return _number(hint, value, file, where, findings)
     if hint is str:
-        if isinstance(value, dict | list):
-            findings.append(Finding(file, "expected text", key=where, value=str(value)))
-            return ""
-        return str(value)
+        if value is None or isinstance(value, dict | list):
+            findings.append(Finding(file, "expected text", key=where, value=_show(value)))
+            return None
+        return _text(value)
     return value
+
+
+def _number(hint: type, value: Any, file: str, where: str, findings: list[Finding]) -> int | float | None:
+    """A finite int or float, or None with a Finding."""
+    number = _value(value)
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        try:
+            if isinstance(number, dict | list) or number is None:
+                raise ValueError
+            number = hint(str(number).strip())
+        except ValueError:
+            findings.append(Finding(file, f"expected a number ({hint.__name__})", key=where, value=_show(value)))
+            return None
+    if isinstance(number, float) and not math.isfinite(number):
+        findings.append(
+            Finding(
+                file,
+                "expected a finite number",
+                key=where,
+                value=_show(value),
+                hint="NaN and infinity are not allowed; give an ordinary number",
+            )
+        )
+        return None
+    if hint is float:
+        try:
+            return float(number)
+        except OverflowError:
+            findings.append(Finding(file, "the number is too large", key=where, value=_show(value)))
+            return None
+    if isinstance(number, float) and not number.is_integer():
+        findings.append(Finding(file, "expected a whole number", key=where, value=_show(value)))
+        return None
+    return int(number)
 
 
 def _check_semantics(config: Config, file: str) -> list[Finding]:
@@ -544,6 +807,98 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
             )
         )
     for i, seg in enumerate(config.segments):
-        if seg.share < 0 or seg.calls_per_year < 0 or seg.minutes_per_call < 0:
-            out.append(Finding(file, "share, calls and minutes must not be negative", key=f"segments[{i}]"))
+        for name in ("share", "calls_per_year", "minutes_per_call"):
+            value = getattr(seg, name)
+            if value < 0:
+                out.append(Finding(file, "must not be negative", key=f"segments[{i}].{name}", value=_show(value)))
+    out.extend(_check_limits(config, file))
+    return out
+
+
+#: Seeds are whole numbers in [0, 2**32), the range every numpy generator accepts.
+SEED_LIMIT = 2**32
+
+_PATH_KEYS = (
+    "inputs.accounts.path",
+    "inputs.volumes.path",
+    "inputs.reps.path",
+    "rules.path",
+    "contiguity.graph",
+    "disruption.current",
+    "output.dir",
+)
+_ENCODING_KEYS = ("inputs.accounts.encoding", "inputs.volumes.encoding", "inputs.reps.encoding")
+
+
+def _dotted(config: Config, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part, None)
+    return node
+
+
+def _check_limits(config: Config, file: str) -> list[Finding]:
+    """Numbers outside the range where they mean something, unusable encodings and paths."""
+    out: list[Finding] = []
+
+    def need(key: str, value: Any, ok: bool, message: str, hint: str | None = None) -> None:
+        if value is not None and not ok:
+            out.append(Finding(file, message, key=key, value=_show(value), hint=hint))
+
+    s = config.solver
+    need("solver.seed", s.seed, 0 <= s.seed < SEED_LIMIT, f"must be from 0 to {SEED_LIMIT - 1}",
+         "the seed picks the random starts; any value in range repeats exactly")  # fmt: skip
+    need("solver.candidates", s.candidates, s.candidates >= 1, "must be 1 or more",
+         "how many nearest centres each account may join, e.g. 30")  # fmt: skip
+    need("solver.starts", s.starts, s.starts >= 1, "must be 1 or more",
+         "how many runs from different random starts, e.g. 12")  # fmt: skip
+    need("solver.bound_iterations", s.bound_iterations, s.bound_iterations >= 0, "must be 0 or more",
+         "subgradient steps of the lower bound, e.g. 300")  # fmt: skip
+    z = config.sizing
+    for name, example in (("hours_per_fte", 1600), ("travel_speed_kmh", 50), ("calls_per_trip", 4)):
+        value = getattr(z, name)
+        need(f"sizing.{name}", value, value > 0, "must be positive", f"e.g. {example}")
+    for name in ("k_min", "k_max"):
+        value = getattr(z, name)
+        need(f"sizing.{name}", value, value is not None and value >= 1, "must be 1 or more",
+             "a number of territories; null picks a range around the need")  # fmt: skip
+    if z.k_min is not None and z.k_max is not None and 1 <= z.k_max < z.k_min:
+        out.append(Finding(file, "k_min is above k_max", key="sizing.k_min", value=f"{z.k_min} > {z.k_max}"))
+    p = config.plans
+    need("plans.goal", p.goal, p.goal >= 0, "must not be negative", "the national goal, 0 for none")
+    need("plans.top_accounts", p.top_accounts, p.top_accounts >= 0, "must not be negative",
+         "accounts in each plan's target list, e.g. 25 (0 for none)")  # fmt: skip
+    need("plans.far_account_km", p.far_account_km, p.far_account_km > 0, "must be positive", "e.g. 150")
+    sc = config.scoring
+    weight_hint = "a weight scales a code's volume; 0 leaves the code out"
+    for code, weight in sc.weights.items():
+        need(f"scoring.weights.{_key(code)}", weight, weight >= 0, "must not be negative", weight_hint)
+    for i, group in enumerate(sc.groups):
+        need(f"scoring.groups[{i}].weight", group.weight, group.weight >= 0, "must not be negative", weight_hint)
+    need("scoring.default_weight", sc.default_weight, sc.default_weight >= 0, "must not be negative", weight_hint)
+    t = config.territories
+    for name in ("min_accounts", "max_accounts"):
+        value = getattr(t, name)
+        need(f"territories.{name}", value, value is not None and value >= 0, "must not be negative")
+    tol = config.hierarchy.tolerance
+    need("hierarchy.tolerance", tol, 0 <= tol < 1, "tolerance must be a fraction in [0, 1)",
+         "0.15 means every district and region within ±15 % of its mean")  # fmt: skip
+    km = config.inputs.accounts.zip_mismatch_km
+    need("inputs.accounts.zip_mismatch_km", km, km is not None and km > 0, "must be positive",
+         "e.g. 100, or null for no check")  # fmt: skip
+    km = config.disruption.relocated_km
+    need("disruption.relocated_km", km, km is not None and km > 0, "must be positive",
+         "e.g. 100, or null to never reassign an account for moving")  # fmt: skip
+    for key in _ENCODING_KEYS:
+        encoding = _dotted(config, key)
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except (LookupError, ValueError):
+                out.append(Finding(file, "unknown encoding", key=key, value=_show(encoding),
+                                   hint="e.g. utf-8, or cp1252 for files saved by older Excel versions"))  # fmt: skip
+    for key in _PATH_KEYS:
+        value = _dotted(config, key)
+        if isinstance(value, str) and "\x00" in value:
+            out.append(Finding(file, "a path cannot contain a NUL character", key=key, value=_show(value)))
     return out
