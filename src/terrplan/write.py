@@ -1,26 +1,98 @@
-"""Files and reports: atomic writes, stable ordering, fixed number formats."""
+"""Files and reports: a whole output folder swapped in at once, safe cell values and file names, stable ordering,
+fixed number formats.
+
+The output folder is replaced as a whole: the run is written into a sibling temporary folder
+(`<parent>/.<name>.terrplan-tmp-<pid>-<random>`), every file and folder is fsynced, and the new folder is swapped
+in (an atomic exchange on Linux; elsewhere: rename the old folder aside, rename the new one in), then the old one
+is removed. A lock (`<parent>/.<name>.terrplan-lock`) keeps two runs into one folder apart; the next run removes
+what a killed run left and, if the folder itself is missing, puts the copy set aside back. Files get
+0o666 & ~umask, folders 0o777 & ~umask.
+
+TERRPLAN_TEST_WRITE_DELAY (seconds, for tests only) sleeps after each file and before the swap, so tests can
+interrupt the write phase at chosen points.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import io
 import json
 import os
-import tempfile
-from collections.abc import Iterable
+import re
+import secrets
+import shutil
+import signal
+import sys
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from terrplan.errors import Finding
+from terrplan.errors import Finding, InputError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None
 
 FLOAT_FORMAT = "%.4f"
 
 REJECT_COLUMNS = ["file", "line", "column", "value", "reason", "hint"]
 
+#: Text starting with one of these is a formula (or becomes one) in a spreadsheet (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-def csv_text(frame: pd.DataFrame) -> str:
+TMP_MARK = ".terrplan-tmp-"
+OLD_MARK = ".terrplan-old-"
+LOCK_MARK = ".terrplan-lock"
+#: A second run into the same folder waits this long for the first to finish writing (TERRPLAN_LOCK_TIMEOUT).
+LOCK_TIMEOUT_S = 600.0
+#: Leftovers of other runs are removed when their process is gone, or when older than this.
+STALE_AFTER_S = 3600.0
+
+
+# -- cell values ------------------------------------------------------------------------------------------------
+
+
+def escape_formula(value: Any) -> Any:
+    """Text a spreadsheet would read as a formula gets a leading ' (OWASP); anything else is returned as it is.
+
+    The one place this is decided: every CSV and the workbook go through it.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`escape_formula` on every text cell and header; numeric columns (negative numbers too) stay numbers."""
+    text = [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object or isinstance(frame[column].dtype, pd.StringDtype | pd.CategoricalDtype)
+    ]
+    headers = [escape_formula(column) for column in frame.columns]
+    if not text and headers == list(frame.columns):
+        return frame
+    out = frame.copy()
+    for column in text:
+        out[column] = out[column].astype(object).map(escape_formula)
+    out.columns = headers
+    return out
+
+
+def csv_text(frame: pd.DataFrame, escape: bool = True) -> str:
+    """CSV with fixed float format and '\\n' line ends; `escape` quotes formula-like text (output.escape_formulas).
+
+    Control characters in text are kept as they are.
+    """
     buffer = io.StringIO()
+    frame = escape_frame(frame) if escape else frame
     frame.to_csv(buffer, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     return buffer.getvalue()
 
@@ -45,24 +117,283 @@ def rejects_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REJECT_COLUMNS).astype({"line": "Int64"})
 
 
-def write_files(directory: Path, files: dict[str, str | bytes]) -> None:
-    """Write every file to a temp name first, then rename them all: a failure leaves the old outputs intact.
+# -- file names -------------------------------------------------------------------------------------------------
 
-    Names may contain '/' for files in subfolders (e.g. plans/T01.md); text is written as UTF-8.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
+SLUG_MAX = 64
+
+
+def safe_filenames(names: Iterable[str]) -> dict[str, str]:
+    """Each name -> a file name stem safe on every platform: ASCII letters, digits, '-', '_' and '.' only (others
+    become '_', accents are dropped), no leading or trailing '.', '_' or '-', no '..', at most 64 characters,
+    'territory' when nothing is left, '_' after Windows device names (CON, NUL, COM1...). Names that end up equal
+    ignoring case get -2, -3, ... in sorted order of the original names, so the result does not depend on order.
     """
-    staged: list[tuple[str, Path]] = []
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in sorted(set(names)):
+        stem = _slug(name)
+        candidate, n = stem, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{stem[: SLUG_MAX - len(str(n)) - 1]}-{n}"
+        taken.add(candidate.casefold())
+        out[name] = candidate
+    return out
+
+
+def _slug(name: str) -> str:
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    text = _UNSAFE.sub("_", text)
+    text = re.sub(r"\.{2,}", "_", text)
+    text = re.sub(r"_{2,}", "_", text).strip("._-")[:SLUG_MAX].strip("._-")
+    if not text:
+        return "territory"
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text = text + "_"
+    return text
+
+
+# -- the output folder ------------------------------------------------------------------------------------------
+
+
+def check_output_dir(directory: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
+    """Before reading anything: the folder can be written, replaced as a whole and holds none of the inputs.
+
+    Exit 3 when it is a file, holds an input (the run would replace it), holds other files than a terrplan
+    run's (no summary.json: not ours to delete), or its parent cannot be written.
+    """
+    target = Path(directory).expanduser().resolve()
+    for given in inputs:
+        if given is None or str(given) in ("", "-"):
+            continue
+        path = Path(given).expanduser().resolve()
+        if path == target or target in path.parents:
+            _refuse(
+                target,
+                path,
+                "is an input of this run, inside the output folder",
+                "the run replaces the whole output folder; write to another folder (-o DIR or output.dir)",
+            )
+    _check_replaceable(target)
+    existing = target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        _refuse(target, existing, "is a file, not a folder", "give -o (or output.dir) a path whose parents are folders")
+    probe = existing / f".terrplan-probe-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        for name, content in files.items():
-            final = directory / name
-            final.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            staged.append((tmp, final))
-        for tmp, final in staged:
-            os.replace(tmp, final)
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as exc:
+        _refuse(
+            target,
+            existing,
+            f"cannot be written ({exc.strerror})",
+            "choose a folder you can write to (-o DIR), or fix its permissions",
+        )
+
+
+def _check_replaceable(target: Path) -> None:
+    if target.exists() and not target.is_dir():
+        _refuse(
+            target, target, "is a file, not a folder", "give -o (or output.dir) a folder: the run writes several files"
+        )
+    if target.is_dir() and not (target / "summary.json").is_file() and any(target.iterdir()):
+        _refuse(
+            target,
+            target,
+            "holds files but no summary.json, so it is not a terrplan output folder",
+            "the run replaces the whole folder; give a new or empty folder, or one an earlier run wrote",
+        )
+
+
+def _refuse(target: Path, path: Path, reason: str, hint: str) -> None:
+    raise InputError(f"cannot write the output folder {target}", [Finding(str(path), reason, hint=hint)])
+
+
+def write_files(directory: Path, files: dict[str, str | bytes], on_wait: Callable[[str], None] | None = None) -> None:
+    """Replace `directory` with a folder holding exactly `files`: the old folder stays whole until the new one is
+    complete, then one swaps for the other.
+
+    Names may contain '/' for files in subfolders (e.g. plans/T01.md); text is written as UTF-8. `on_wait` is
+    told when another run holds the folder's lock.
+    """
+    target = Path(directory).expanduser().resolve()
+    parent, name = target.parent, target.name
+    parent.mkdir(parents=True, exist_ok=True)
+    delay = float(os.environ.get("TERRPLAN_TEST_WRITE_DELAY") or 0)
+    with _lock(parent / f".{name}{LOCK_MARK}", target, on_wait):
+        _recover(parent, name)
+        _check_replaceable(target)
+        staging = parent / f".{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+        os.mkdir(staging, 0o777)
+        try:
+            folders = {staging}
+            for relative, content in files.items():
+                path = staging / relative
+                if path.parent not in folders:
+                    path.parent.mkdir(0o777, parents=True, exist_ok=True)
+                    folders.add(path.parent)
+                _write_new(path, content.encode("utf-8") if isinstance(content, str) else content)
+                if delay:
+                    time.sleep(delay)
+            for folder in sorted(folders, key=lambda p: -len(p.parts)):
+                _fsync_dir(folder)
+            _swap(staging, target)
+        finally:
+            if os.path.lexists(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_file(path: Path, content: str | bytes) -> None:
+    """One file, atomically: a temp file beside it (0o666 & ~umask), fsynced, then renamed over it."""
+    target = Path(path).expanduser().resolve()
+    if target.is_dir():
+        _refuse(target, target, "is a folder, not a file", "give -o a file name, e.g. moves.csv")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}{TMP_MARK}*"):
+        if _abandoned(stale):
+            stale.unlink(missing_ok=True)
+    staging = target.parent / f".{target.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        _write_new(staging, content.encode("utf-8") if isinstance(content, str) else content)
+        os.replace(staging, target)
+        _fsync_dir(target.parent)
     finally:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        if os.path.lexists(staging):
+            os.unlink(staging)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """staging becomes target; the old target (if any) ends up at `staging`'s name, for removal. SIGINT and
+    SIGTERM wait until the swap is done, so an interrupted run leaves the old folder or the new one."""
+    with _signals_held():
+        if not os.path.lexists(target):
+            os.rename(staging, target)
+        elif not _exchange(staging, target):
+            aside = target.parent / f".{target.name}{OLD_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(target, aside)
+            os.rename(staging, target)
+            os.rename(aside, staging)
+        _fsync_dir(target.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _lock(path: Path, target: Path, on_wait: Callable[[str], None] | None) -> Iterator[None]:
+    """An exclusive flock on `path` (kept, never deleted: removing a lock file races with its next user)."""
+    if fcntl is None:  # pragma: no cover - not on Windows
+        yield
+        return
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        timeout = float(os.environ.get("TERRPLAN_LOCK_TIMEOUT") or LOCK_TIMEOUT_S)
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not told and on_wait is not None:
+                    on_wait(f"another terrplan run is writing {target}; waiting up to {timeout:g} s")
+                    told = True
+                if time.monotonic() >= deadline:
+                    _refuse(
+                        target,
+                        path,
+                        f"is locked by another terrplan run writing this folder (waited {timeout:g} s)",
+                        "let the other run finish, or write to another folder (-o DIR)",
+                    )
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(handle)
+
+
+def _recover(parent: Path, name: str) -> None:
+    """Undo what a killed run left: the old folder set aside while the new one was not yet in (put back), and
+    temporary folders (removed). Runs under the lock; leftovers of live processes younger than an hour stay."""
+    marks = (f".{name}{TMP_MARK}", f".{name}{OLD_MARK}")
+    leftovers = sorted(p for p in parent.iterdir() if p.name.startswith(marks))
+    aside = [p for p in leftovers if p.name.startswith(marks[1]) and _abandoned(p)]
+    if aside and not os.path.lexists(parent / name):
+        newest = max(aside, key=lambda p: p.lstat().st_mtime)
+        os.rename(newest, parent / name)
+        leftovers.remove(newest)
+    for path in leftovers:
+        if _abandoned(path):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _abandoned(path: Path) -> bool:
+    """A leftover whose process is gone (pid from its name), or that is older than STALE_AFTER_S."""
+    match = re.search(r"-(\d+)-[0-9a-f]+$", path.name)
+    try:
+        age = time.time() - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    if match is None or age > STALE_AFTER_S:
+        return True
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +19,45 @@ from terrplan import __version__
 from terrplan.errors import EXIT_INTERNAL, TerrplanError
 from terrplan.progress import Reporter
 
-EXIT_CODES_HELP = "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed."
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed, "
+    "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
+)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so the same clean-up runs (exit 128 + signal)."""
+
+    signum = signal.SIGTERM
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 def handle_errors(command):
     """Turn our errors into a message and exit code; anything else is an internal error (exit 1), no traceback
-    unless TERRPLAN_DEBUG is set."""
+    unless TERRPLAN_DEBUG is set. SIGINT (Ctrl-C) and SIGTERM stop the command through the same clean-up (the
+    output folder stays as it was, temporary files go) and exit 130 / 143."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         report = Reporter(kwargs.get("quiet", False), kwargs.get("log_json", False))
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread:
+            previous = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             return command(*args, report=report, **kwargs)
         except TerrplanError as exc:
             report.error("failed", str(exc), exit_code=exc.exit_code, findings=[str(f) for f in exc.problems])
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            code = 128 + int(signum)
+            report.error("interrupted", f"stopped by {signal.Signals(signum).name}", exit_code=code)
+            sys.exit(code)
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:
             if os.environ.get("TERRPLAN_DEBUG"):
@@ -41,6 +66,9 @@ def handle_errors(command):
                 "internal", f"internal error: {type(exc).__name__}: {exc}\n(set TERRPLAN_DEBUG=1 for a traceback)"
             )
             sys.exit(EXIT_INTERNAL)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
     return wrapper
 
@@ -69,6 +97,25 @@ def config_overrides(**flags: Any) -> dict[str, Any]:
         if key in out and out[key] != "-":
             out[key] = str(Path(out[key]).resolve())
     return out
+
+
+def check_output(config, target: str | Path | None, *inputs: str | Path | None) -> None:
+    """Exit 3 before anything is read when `target` (an output folder; None or '-': nothing to check) is a file,
+    cannot be written, holds other files than a terrplan run's, or holds an input: the config's input files plus
+    `inputs` (the config file, --current, --alignment)."""
+    from terrplan.write import check_output_dir
+
+    if target is None or str(target) == "-":
+        return
+    given = (
+        config.inputs.accounts.path,
+        config.inputs.volumes.path if config.inputs.volumes is not None else None,
+        config.inputs.reps.path if config.inputs.reps is not None else None,
+        config.rules.path,
+        None if config.disruption.current == "accounts" else config.disruption.current,
+    )
+    paths = [config.resolve(path) for path in given if path and path != "-"]
+    check_output_dir(target, [*paths, *(path for path in inputs if path not in (None, "accounts"))])
 
 
 _common_options = [

@@ -13,7 +13,7 @@ from rich.table import Table
 from terrplan.cli import EXIT_CODES_HELP, handle_errors, main
 from terrplan.compare import Comparison, compare, load_side
 from terrplan.progress import Reporter
-from terrplan.write import csv_text, json_text, write_files
+from terrplan.write import csv_text, json_text, write_file
 
 
 @main.command(
@@ -44,7 +44,7 @@ def compare_command(a, b, output, as_json, quiet, report) -> None:
     if output == "-":
         sys.stdout.write(csv_text(result.moves))
     elif output is not None:
-        write_files(Path(output).parent, {Path(output).name: csv_text(result.moves)})
+        write_file(Path(output), csv_text(result.moves))
 
 
 def _print_comparison(result: Comparison, report: Reporter) -> None:

@@ -48,7 +48,7 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
     )
     ks = sizing_k_range(loaded.accounts, config)
     table = size_table(loaded.accounts, config, ks, time_limit, lambda k: report.info("k", f"solving K = {k}", k=k))
-    sys.stdout.write(csv_text(table))
+    sys.stdout.write(csv_text(table, config.output.escape_formulas))
     best = recommended_k(table)
     if best is None:
         report.warn("no-fit", f"no K in {ks.start}-{ks.stop - 1} keeps every rep within capacity; try a larger range")

@@ -7,7 +7,9 @@ and the risks (concentration in the top accounts; accounts far from the centre o
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -278,12 +280,13 @@ def _cell(fmt, value) -> str:
     return fmt(value)
 
 
-def rep_text(rep: dict[str, Any]) -> str:
+def rep_text(rep: dict[str, Any], esc: Callable[[str], str] = str) -> str:
+    """`esc` escapes the rep's name, id and ZIP for the format the line goes into (Markdown)."""
     fte = f"{num(rep['fte'], 2)} FTE"
     if not rep["rep_id"] or rep["name"].upper() in {"", "VACANT"}:
         return f"Rep: vacant ({fte})"
-    home = f", home ZIP {rep['home_zip']}" if rep["home_zip"] else ""
-    return f"Rep: {rep['name']} ({rep['rep_id']}){home}, {fte}"
+    home = f", home ZIP {esc(rep['home_zip'])}" if rep["home_zip"] else ""
+    return f"Rep: {esc(rep['name'])} ({esc(rep['rep_id'])}){home}, {fte}"
 
 
 def objective_text(plan: Plan) -> str:
@@ -311,11 +314,12 @@ def kpi_rows(plan: Plan) -> list[list[str]]:
     ]
 
 
-def risk_lines(plan: Plan) -> list[str]:
+def risk_lines(plan: Plan, esc: Callable[[str], str] = str) -> list[str]:
+    """`esc` escapes account names for the format the lines go into (Markdown)."""
     lines = [f"The top 3 accounts hold {pct(plan.top3_share)} of the territory's potential."]
     far = plan.far_accounts
     if len(far):
-        names = ", ".join(f"{r.name} ({num(r.distance_km, 0)} km)" for r in far.head(5).itertuples())
+        names = ", ".join(f"{esc(str(r.name))} ({num(r.distance_km, 0)} km)" for r in far.head(5).itertuples())
         more = f" and {len(far) - 5} more" if len(far) > 5 else ""
         lines.append(
             f"{len(far)} account(s) are farther than {num(plan.far_km, 0)} km from the centre "
@@ -333,36 +337,49 @@ def risk_lines(plan: Plan) -> list[str]:
 # -- Markdown ---------------------------------------------------------------------------------------------------
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+
+
+def md_text(text: str) -> str:
+    """Text from the inputs as literal Markdown: HTML (< > &) as entities, so `<script>` or `<img onerror=...>`
+    stay text; backslash escapes for link and image brackets, emphasis, code and table pipes, so `[x](javascript:...)`
+    is no link; line breaks become spaces."""
+    text = " ".join(str(text).splitlines()) if text else ""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def markdown(plan: Plan) -> str:
-    md: list[str] = [f"# Territory plan: {plan.territory}", ""]
+    """The plan as Markdown; every value from the inputs or config goes through `md_text`."""
+    md: list[str] = [f"# Territory plan: {md_text(plan.territory)}", ""]
     if plan.rep is not None:
-        rep = plan.rep
-        md += [rep_text(rep), ""]
+        md += [rep_text(plan.rep, md_text), ""]
     md += ["## Definition", ""]
     md.append(f"- Accounts: {len(plan.accounts)}")
     if plan.types:
-        md.append("- By type: " + ", ".join(f"{t} {n}" for t, n in plan.types))
-    md.append(f"- ZIPs ({len(plan.zips)}): " + (", ".join(plan.zips) or "none"))
-    md.append(f"- Counties ({len(plan.counties)}): " + ("; ".join(plan.counties) or "none"))
-    md += ["", "## Objectives", "", objective_text(plan), ""]
+        md.append("- By type: " + ", ".join(f"{md_text(t)} {n}" for t, n in plan.types))
+    md.append(f"- ZIPs ({len(plan.zips)}): " + (", ".join(md_text(z) for z in plan.zips) or "none"))
+    md.append(f"- Counties ({len(plan.counties)}): " + ("; ".join(md_text(c) for c in plan.counties) or "none"))
+    md += ["", "## Objectives", "", objective_text(dataclasses.replace(plan, goal_unit=md_text(plan.goal_unit))), ""]
     headings, rows = target_rows(plan)
     md += [f"## Target list (top {len(rows)} accounts by potential)", ""]
-    md += _md_table(headings, rows)
+    md += _md_table(headings, [[md_text(cell) for cell in row] for row in rows])
     md += ["", "## Workload and travel", ""]
     md.append(f"- Workload: {num(plan.workload_hours)} hours/year")
     if plan.planned_calls is not None:
         md.append(f"- Planned calls: {num(plan.planned_calls, 0)} per year")
     md.append(f"- Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km")
     md += ["", "## KPIs to track", ""]
-    md += _md_table(["KPI", "plan", "how it is measured"], kpi_rows(plan))
+    unit = dataclasses.replace(plan, goal_unit=md_text(plan.goal_unit))
+    md += _md_table(["KPI", "plan", "how it is measured"], kpi_rows(unit))
     md += ["", "## Risks", ""]
-    md += [f"- {line}" for line in risk_lines(plan)]
+    md += [f"- {line}" for line in risk_lines(plan, md_text)]
     return "\n".join(md) + "\n"
 
 
 def _md_table(headings: list[str], rows: list[list[str]]) -> list[str]:
-    def esc(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+    def esc(text: str) -> str:  # md_text already escaped pipes in values from the inputs
+        return re.sub(r"(?<!\\)\|", r"\\|", text).replace("\n", " ")
 
     lines = ["| " + " | ".join(headings) + " |", "|" + "|".join("---" for _ in headings) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]

@@ -1,7 +1,9 @@
 """The workbook (.xlsx) for Excel users: Territories, Assignments, Summary, and Moves when there are moves.
 
 openpyxl stamps the save time into docProps/core.xml and every zip entry; both are fixed here so the same
-inputs give the same bytes.
+inputs give the same bytes. Text is always written as a text cell (never a formula or an error value), with
+`write.escape_formula` applied unless output.escape_formulas is off, and cleaned of the control characters Excel
+does not allow (vertical tab becomes a line break, form feed a space, the others are dropped).
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import zipfile
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
+
+from terrplan.write import escape_formula
 
 FIXED_TIME = datetime.datetime(2000, 1, 1)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def workbook_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: bool = True) -> bytes:
     book = Workbook(write_only=True)  # streams rows: about a third faster on large account lists
     for title, frame in sheets.items():
         sheet = book.create_sheet(title)
@@ -28,9 +34,9 @@ def workbook_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
         for i, column in enumerate(frame.columns, start=1):
             longest = max([len(str(column)), *(len(str(v)) for v in frame[column].head(200))])
             sheet.column_dimensions[get_column_letter(i)].width = min(max(8, longest + 2), 50)
-        sheet.append([str(c) for c in frame.columns])
+        sheet.append([_text_cell(sheet, str(c), escape) for c in frame.columns])
         for row in frame.itertuples(index=False):
-            sheet.append([_cell(v) for v in row])
+            sheet.append([_cell(sheet, v, escape) for v in row])
     book.properties.creator = "terrplan"
     book.properties.created = FIXED_TIME
     book.properties.modified = FIXED_TIME
@@ -40,12 +46,31 @@ def workbook_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     return _fixed_zip(raw.getvalue())
 
 
-def _cell(value):
+def _cell(sheet, value, escape: bool):
     if hasattr(value, "item"):
         value = value.item()
     if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
         return None
+    if isinstance(value, str):
+        return _text_cell(sheet, value, escape)
     return value
+
+
+def _text_cell(sheet, text: str, escape: bool) -> WriteOnlyCell:
+    """A cell that holds `text` as text: openpyxl would make '=...' a formula and '#N/A' an error value."""
+    text = workbook_text(text)
+    cell = WriteOnlyCell(sheet, value=escape_formula(text) if escape else text)
+    cell.data_type = "s"
+    return cell
+
+
+_LINE_BREAKS = str.maketrans({"\x0b": "\n", "\x0c": " "})
+
+
+def workbook_text(text: str) -> str:
+    """Text Excel accepts: vertical tab (FileMaker's and Mac Excel's in-cell line break) becomes a line break,
+    form feed a space; NUL, ESC and the other control characters openpyxl rejects are dropped."""
+    return ILLEGAL_CHARACTERS_RE.sub("", text.translate(_LINE_BREAKS))
 
 
 def _fixed_zip(data: bytes) -> bytes:
