@@ -11,7 +11,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
+from terrplan.cli import EXIT_CODES_HELP, check_output, common_options, config_overrides, handle_errors, main
 from terrplan.cli.outputs import (
     band_findings,
     load_inputs,
@@ -69,6 +69,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     """
     started = time.perf_counter()
     config = load_config(config_path, config_overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
+    check_output(config, output, config_path, alignment)
     loaded = load_inputs(config, report)
     path = Path(alignment) if alignment else None
     folder = path if path is not None and path.is_dir() else None
@@ -90,9 +91,9 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
     summary = summary_fields(sized, loaded, metrics, solver, time.perf_counter() - started)
     if output == "-":
-        sys.stdout.write(csv_text(metrics.territories))
+        sys.stdout.write(csv_text(metrics.territories, config.output.escape_formulas))
     elif output is not None:
-        write_files(Path(output), output_files(metrics, summary, loaded))
+        write_files(Path(output), output_files(metrics, summary, loaded, escape=config.output.escape_formulas))
         report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance
     report.info(

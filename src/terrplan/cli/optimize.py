@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
+from terrplan.cli import EXIT_CODES_HELP, check_output, common_options, config_overrides, handle_errors, main
 from terrplan.cli.outputs import (
     band_failure,
     load_inputs,
@@ -84,8 +84,9 @@ def optimize(
             volumes=volumes,
         ),
     )
-    loaded = load_inputs(config, report)
     current = _current_source(current, config)
+    check_output(config, output if output is not None else config.resolve(config.output.dir), config_path, current)
+    loaded = load_inputs(config, report)
     if current is not None and config.disruption.move_cost_km > 0:
         loaded = use_current(loaded, current)
     elif current is not None:

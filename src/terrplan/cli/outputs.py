@@ -23,8 +23,8 @@ from terrplan.write import csv_text, json_text, rejects_frame, write_files
 def write_outputs(
     config: Config, loaded: Loaded, metrics: Metrics, summary: dict[str, Any], output: str | None, report: Reporter
 ) -> None:
-    """All files to the output folder (atomically), or the assignments CSV to stdout for '-o -'."""
-    files = output_files(metrics, summary, loaded)
+    """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'."""
+    files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas)
     target = output if output is not None else str(config.resolve(config.output.dir))
     if target == "-":
         sys.stdout.write(files["assignments.csv"])
@@ -32,8 +32,17 @@ def write_outputs(
         return
     if config.output.report:
         with report.status("writing the report…"):
-            files.update(report_files(metrics.assignments, metrics.territories, summary, config.plans, loaded.reps))
-    write_files(Path(target), files)
+            files.update(
+                report_files(
+                    metrics.assignments,
+                    metrics.territories,
+                    summary,
+                    config.plans,
+                    loaded.reps,
+                    escape_formulas=config.output.escape_formulas,
+                )
+            )
+    write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))
     shown = ", ".join(name for name in files if "/" not in name)
     report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
 
@@ -105,20 +114,23 @@ def summary_fields(
     }
 
 
-def output_files(metrics: Metrics, summary: dict[str, Any], loaded: Loaded) -> dict[str, str | bytes]:
-    """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv."""
+def output_files(
+    metrics: Metrics, summary: dict[str, Any], loaded: Loaded, escape: bool = True
+) -> dict[str, str | bytes]:
+    """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv.
+    `escape` (output.escape_formulas) quotes formula-like text in every CSV."""
     files: dict[str, str | bytes] = {
-        "assignments.csv": csv_text(metrics.assignments),
-        "territories.csv": csv_text(metrics.territories),
+        "assignments.csv": csv_text(metrics.assignments, escape),
+        "territories.csv": csv_text(metrics.territories, escape),
     }
     change = disruption(metrics.assignments)
     if change is not None:
         fig = change.figures
         summary["disruption"] = {key: _rounded(fig[key]) for key in DISRUPTION_KEYS}
-        files["moves.csv"] = csv_text(change.moves)
-        files["changes.csv"] = csv_text(change.changes)
+        files["moves.csv"] = csv_text(change.moves, escape)
+        files["changes.csv"] = csv_text(change.changes, escape)
     files["summary.json"] = json_text(summary)
-    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings))
+    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings), escape)
     return files
 
 
