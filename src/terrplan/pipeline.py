@@ -16,9 +16,9 @@ from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.model import Alignment, Members, Problem
 from terrplan.problem import build_problem, metric_values
-from terrplan.read import Table, read_accounts, read_alignment, read_reps, read_volumes
+from terrplan.read import LOCATION_WARNING_COLUMNS, Table, read_accounts, read_alignment, read_reps, read_volumes
 from terrplan.rules import AccountRules, account_rules, territory_names
-from terrplan.score import score_accounts
+from terrplan.score import score_accounts, top_codes
 from terrplan.solve import check_feasible
 from terrplan.solve.centres import recentre
 from terrplan.units import Units, group_key, make_units
@@ -31,13 +31,20 @@ class Loaded:
     inputs: tuple[dict[str, str], ...]  # path and sha256 of each input file
     reps: pd.DataFrame | None = None  # the roster, located, when the config names one
     counts: dict[str, int] = field(default_factory=dict)  # rows left out that are not defects (blank, N/A)
+    # usable accounts whose lat/lon lie far from their ZIP's centre: read.LOCATION_WARNING_COLUMNS
+    location_warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOCATION_WARNING_COLUMNS))
+
+
+def rows_affected(findings: tuple[Finding, ...] | list[Finding]) -> int:
+    """Rows behind the findings: a row (file and line) with several problems counts once."""
+    return len({(f.file, f.line) if f.line is not None else id(f) for f in findings})
 
 
 def load_accounts(config: Config) -> Loaded:
     """Read accounts and volumes, score them; bad rows stop the run or are set aside per `on_bad_rows`."""
     accounts_path = config.resolve(config.inputs.accounts.path)
     read = read_accounts(config.inputs.accounts, accounts_path)
-    accounts, findings = read.accounts, read.findings
+    accounts, findings = read.accounts, list(read.findings)
     counts = {"empty_rows_skipped": read.empty_rows, "missing_volume_values": 0}
     inputs = [_fingerprint(accounts_path)]
     volumes = pd.DataFrame({"account_id": [], "code": [], "volume": [], "period": []})
@@ -50,13 +57,14 @@ def load_accounts(config: Config) -> Loaded:
         volumes_path = config.resolve(config.inputs.volumes.path)
         volumes_read = read_volumes(config.inputs.volumes, volumes_path, accounts["account_id"], read.rejected_ids)
         volumes = volumes_read.volumes
-        findings.extend(volumes_read.findings)
+        seen = set(findings)  # one file for accounts and volumes: a broken row is reported by both readers
+        findings.extend(f for f in volumes_read.findings if f not in seen)
         counts["missing_volume_values"] = volumes_read.missing
         if volumes_path != accounts_path:
             inputs.append(_fingerprint(volumes_path))
     if findings and config.inputs.on_bad_rows == "stop":
         raise InputError(
-            f"{len(findings)} row(s) cannot be used (to set them aside in rejects.csv and go on, "
+            f"{rows_affected(findings)} row(s) cannot be used (to set them aside in rejects.csv and go on, "
             "set inputs.on_bad_rows: reject)",
             findings,
         )
@@ -68,7 +76,40 @@ def load_accounts(config: Config) -> Loaded:
         reps = read_reps(config.inputs.reps, reps_path)
         inputs.append(_fingerprint(reps_path))
     scored = score_accounts(accounts, volumes, config.scoring, config.segments)
-    return Loaded(scored, tuple(findings), tuple(inputs), reps, counts)
+    _check_potential(scored, volumes, config)
+    return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings)
+
+
+def _check_potential(scored: pd.DataFrame, volumes: pd.DataFrame, config: Config) -> None:
+    """Total potential 0 while potential balances the territories or weighs the distances: exit 3 before the solve,
+    with the codes that carry the volume and the weights they got."""
+    uses = [
+        key
+        for key, value in (
+            ("territories.balance.metric", config.territories.balance.metric),
+            ("territories.objective_weight", config.territories.objective_weight),
+        )
+        if value == "potential"
+    ]
+    total = float(scored["potential"].sum())
+    if not uses or total > 0:
+        return
+    switch = "or balance on accounts (territories.balance.metric and objective_weight: accounts)"
+    if volumes.empty:
+        message = "no volume rows were read"
+        hint = f"set inputs.volumes to a file with volume per account and code, {switch}"
+    else:
+        codes = top_codes(volumes, config.scoring)
+        shown = ", ".join(f"{code} ({volume:,.0f}, weight {weight:g})" for code, volume, weight in codes)
+        message = f"every account scores 0: codes with most volume: {shown}"
+        if sum(volume for _, volume, _ in codes) > 0:
+            hint = f"give these codes a weight in scoring.weights (or set scoring.default_weight), {switch}"
+        else:
+            hint = f"every volume is 0: check the volume column, {switch}"
+    raise InputError(
+        f"total potential is {total:,.6g}, but {' and '.join(uses)} {'are' if len(uses) == 2 else 'is'} potential",
+        [Finding("config", message, key="scoring.weights", hint=hint)],
+    )
 
 
 def _fingerprint(path: Path) -> dict[str, str]:

@@ -7,9 +7,12 @@ empty, not UTF-8, a mapped column absent) raise `InputError` at once.
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import sys
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ import pandas as pd
 
 from terrplan.config import AccountsInput, RepsInput, VolumesInput
 from terrplan.errors import Finding, InputError, closest
-from terrplan.geo import normalize_zip, zip_table
+from terrplan.geo import haversine_km, normalize_zip, zip_table
 
 #: Standard column names, used when the config maps no column for a field.
 STANDARD_NAMES: dict[str, tuple[str, ...]] = {
@@ -38,6 +41,7 @@ STANDARD_NAMES: dict[str, tuple[str, ...]] = {
     "code": ("code",),
     "volume": ("volume",),
     "period": ("period",),
+    "county": ("county_fips", "county", "fips"),
 }
 
 ACCOUNT_TEXT_FIELDS = ("name", "type", "specialty", "address", "city", "state", "system", "territory")
@@ -45,16 +49,24 @@ ACCOUNT_TEXT_FIELDS = ("name", "type", "specialty", "address", "city", "state", 
 
 @dataclass(frozen=True)
 class Table:
-    """A CSV read as text, with the 1-based file line of each row (for messages)."""
+    """A CSV read as text, with the 1-based file line of each row (for messages).
+
+    `bad` marks rows with a defect found while parsing (more fields than the header); `findings` says why. Readers
+    that report bad rows themselves (accounts, volumes) take both; `read_table` raises for the others."""
 
     name: str
     frame: pd.DataFrame
     lines: np.ndarray
     empty_rows: int = 0  # rows with every field blank, left out
+    bad: np.ndarray | None = None
+    findings: tuple[Finding, ...] = ()
 
 
-def read_table(path: Path, encoding: str = "utf-8") -> Table:
-    """Read a CSV (or stdin for '-') as text columns, refusing empty and undecodable files with a clear message."""
+def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) -> Table:
+    """Read a CSV (or stdin for '-') as text columns, refusing empty and undecodable files with a clear message.
+
+    Rows with more (non-blank) fields than the header are an error naming those lines, or, with `row_findings`,
+    returned as `Table.findings` / `Table.bad` for the caller to report or set aside with its own row problems."""
     name = "<stdin>" if str(path) == "-" else str(path)
     try:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
@@ -70,20 +82,106 @@ def read_table(path: Path, encoding: str = "utf-8") -> Table:
             f"{name}: the file is empty",
             [Finding(name, "no header and no rows", hint="expected a CSV with a header line")],
         )
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=True)
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{name}: not a readable CSV: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    # Rows of nothing but separators (",,,,") carry no data: drop them, but count them for the log.
-    empty = (frame == "").all(axis=1).to_numpy()
-    # Physical line of each row: header is line 1; blank lines are skipped by the parser, so count them back in.
-    lines = _row_lines(text, len(frame))
-    if empty.any():
-        frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
-    if frame.empty:
+    records, starts = _records(text, name)
+    if not records:
+        raise InputError(
+            f"{name}: the file is empty",
+            [Finding(name, "no header and no rows", hint="expected a CSV with a header line")],
+        )
+    header = _header(records[0], name, starts[0])
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[bool] = []
+    findings: list[Finding] = []
+    empty_rows = 0
+    for record, line in zip(records[1:], starts[1:], strict=True):
+        extra = record[width:]
+        if not any(field.strip() for field in record):  # ",,,,": no data, left out but counted
+            empty_rows += 1
+            continue
+        wrong = any(field.strip() for field in extra)
+        if wrong:
+            findings.append(
+                Finding(
+                    name,
+                    f"the row has {len(record)} fields, the header has {width}",
+                    line=line,
+                    value=_shorten(",".join(extra)),
+                    hint='a comma inside a value splits it: quote the value ("Smith, John") or remove the extra field',
+                )
+            )
+        rows.append(record[:width] + [""] * (width - len(record)))
+        lines.append(line)
+        bad.append(wrong)
+    if not rows:
         raise InputError(f"{name}: the file has a header but no rows", [Finding(name, "no data rows", line=2)])
-    return Table(name, frame, lines, int(empty.sum()))
+    if findings and not row_findings:
+        raise InputError(f"{name}: {len(findings)} row(s) have more fields than the header", findings)
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    return Table(name, frame, np.array(lines, dtype=np.int64), empty_rows, np.array(bad), tuple(findings))
+
+
+def _records(text: str, name: str) -> tuple[list[list[str]], list[int]]:
+    """The CSV's non-blank records and the physical line each starts on (a quoted field may span lines)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[list[str]] = []
+    starts: list[int] = []
+    end = 0
+    try:
+        for record in reader:
+            if record:
+                records.append(record)
+                starts.append(end + 1)
+            end = reader.line_num
+    except csv.Error as exc:
+        line = reader.line_num
+        raise InputError(
+            f"{name}: not a readable CSV",
+            [Finding(name, f"not a readable CSV: {exc}", line=line, hint=_QUOTE_HINT)],
+        ) from None
+    if starts:  # a quote that never closes swallows the rest of the file into the last record
+        tail = "".join(io.StringIO(text, newline="").readlines()[starts[-1] - 1 :])
+        try:
+            list(csv.reader(io.StringIO(tail, newline=""), strict=True))
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return records, starts
+            raise InputError(
+                f"{name}: not a readable CSV",
+                [Finding(name, "a quoted field never closes", line=starts[-1], hint=_QUOTE_HINT)],
+            ) from None
+    return records, starts
+
+
+_QUOTE_HINT = 'a value starting with a quote (") runs to the next quote; close it, or double quotes inside ("")'
+
+
+def _header(record: list[str], name: str, line: int) -> list[str]:
+    """Column names, stripped; blank ones become 'column_<n>'; duplicates are an error naming both positions."""
+    header = [field.strip().lstrip("\ufeff").strip() or f"column_{i + 1}" for i, field in enumerate(record)]
+    seen: dict[str, int] = {}
+    findings = []
+    for i, column in enumerate(header):
+        if column in seen:
+            findings.append(
+                Finding(
+                    name,
+                    f"duplicate column name (columns {seen[column] + 1} and {i + 1})",
+                    line=line,
+                    column=column,
+                    hint="rename or remove one of them",
+                )
+            )
+        else:
+            seen[column] = i
+    if findings:
+        raise InputError(f"{name}: the header has duplicate column names", findings)
+    return header
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _decode(data: bytes, name: str, encoding: str) -> str:
@@ -110,26 +208,23 @@ def _decode(data: bytes, name: str, encoding: str) -> str:
         raise InputError(f"{name}: unknown encoding {encoding!r} in the config") from None
 
 
-def _row_lines(text: str, n_rows: int) -> np.ndarray:
-    """Line number of each data row, assuming no newlines inside quoted fields (then it is approximate)."""
-    lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip()]
-    rows = np.array(lines[1 : n_rows + 1], dtype=np.int64)
-    if len(rows) < n_rows:  # quoted newlines: fall back to row order
-        rows = np.arange(2, n_rows + 2, dtype=np.int64)
-    return rows
-
-
 def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], section: str) -> dict[str, str]:
-    """field -> column in `table`, from explicit mapping or standard names; explicit names must exist."""
+    """field -> column in `table`, from explicit mapping or standard names; explicit names must exist.
+
+    Names match exactly first, else ignoring case, spaces, '-' and '_' ('Account ID' is account_id) when exactly
+    one column matches; two columns matching one name that way is an error naming both."""
     header = list(table.frame.columns)
     resolved: dict[str, str] = {}
     findings: list[Finding] = []
     for f in fields(mapping):  # type: ignore[arg-type]
         explicit = getattr(mapping, f.name)
+        key = f"{section}.columns.{f.name}"
         if explicit is not None:
-            if explicit in header:
-                resolved[f.name] = explicit
-            else:
+            before = len(findings)
+            found = find_column(header, explicit, table.name, key, findings)
+            if found is not None:
+                resolved[f.name] = found
+            elif len(findings) == before:  # absent, not ambiguous
                 close = closest(explicit, header)
                 hint = f"did you mean '{close}'?" if close else f"the file has: {', '.join(header[:15])}"
                 findings.append(
@@ -143,8 +238,9 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
                 )
             continue
         for candidate in STANDARD_NAMES.get(f.name, ()):
-            if candidate in header:
-                resolved[f.name] = candidate
+            found = find_column(header, candidate, table.name, key, findings)
+            if found is not None:
+                resolved[f.name] = found
                 break
     for name in required:
         if name not in resolved and getattr(mapping, name) is None:
@@ -157,7 +253,38 @@ def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], se
     return resolved
 
 
+def _fold(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
+
+
+def find_column(header: list[str], name: str, file: str, key: str, findings: list[Finding]) -> str | None:
+    """The column called `name`: exact, else the one column equal to it ignoring case, spaces, '-' and '_'.
+
+    Several such columns: a finding (column = `name`) and None."""
+    if name in header:
+        return name
+    matches = [column for column in header if _fold(column) == _fold(name)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        positions = " and ".join(f"'{c}' (column {header.index(c) + 1})" for c in matches)
+        findings.append(
+            Finding(
+                file,
+                f"{positions} {'both' if len(matches) == 2 else 'all'} match '{name}' when case is ignored",
+                line=1,
+                column=name,
+                hint=f"name the one to use exactly in the config: {key}",
+            )
+        )
+    return None
+
+
 # -- accounts ---------------------------------------------------------------------------------------------------
+
+
+#: Columns of location_warnings.csv: rejects.csv's, plus the distance from the ZIP's centre.
+LOCATION_WARNING_COLUMNS = ["file", "line", "column", "value", "reason", "hint", "distance_km"]
 
 
 @dataclass(frozen=True)
@@ -166,6 +293,8 @@ class AccountsRead:
     findings: list[Finding]  # one per row that cannot be used
     rejected_ids: set[str]  # so their volume rows are set aside with them, not reported as unknown
     empty_rows: int  # rows with every field blank, left out
+    # usable accounts whose lat/lon lie farther than zip_mismatch_km from their ZIP's centre (LOCATION_WARNING_COLUMNS)
+    location_warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOCATION_WARNING_COLUMNS))
 
 
 def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
@@ -173,7 +302,7 @@ def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
 
     Rows are located here: lat/lon when given and valid, else the ZIP centroid from the offline table.
     """
-    table = read_table(path, spec.encoding)
+    table = read_table(path, spec.encoding, row_findings=True)
     cols = resolve_columns(table, spec.columns, ("id",), "inputs.accounts")
     if "zip" not in cols and not ("lat" in cols and "lon" in cols):
         raise InputError(
@@ -192,26 +321,28 @@ def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
     for name in ACCOUNT_TEXT_FIELDS:
         out[name] = raw[cols[name]].str.strip() if name in cols else ""
     out["line"] = table.lines
-    if not spec.one_row_per_account:  # a long file: the first row of each account speaks for it
-        first = ~out["account_id"].duplicated().to_numpy()
-        out = out.loc[first].reset_index(drop=True)
-        raw = raw.loc[first].reset_index(drop=True)
-    findings: list[Finding] = []
-    bad = np.zeros(len(out), dtype=bool)
+    findings: list[Finding] = list(table.findings)
+    bad = table.bad.copy()
+    if not spec.one_row_per_account:  # a long file: the first good row of each account speaks for it
+        first = np.ones(len(out), dtype=bool)
+        first[~bad] = ~out["account_id"][~bad].duplicated().to_numpy()
+        out, raw, bad = out.loc[first].reset_index(drop=True), raw.loc[first].reset_index(drop=True), bad[first]
 
-    blank = (out["account_id"] == "").to_numpy()
+    blank = (out["account_id"] == "").to_numpy() & ~bad
     for line in out["line"][blank]:
         findings.append(
             Finding(table.name, "blank account id", line=int(line), column=cols["id"], hint="every row needs an id")
         )
     bad |= blank
 
-    bad |= _check_duplicates(out, table.name, cols["id"], spec.one_row_per_account, findings, blank)
+    bad |= _check_duplicates(out, table.name, cols["id"], spec.one_row_per_account, findings, blank | bad)
 
-    bad |= _locate(raw, cols, out, table.name, findings, bad, "account")
+    unplaced, given = _locate(raw, cols, out, table.name, findings, bad, "account")
+    bad |= unplaced
+    warnings = _zip_mismatch(raw, cols, out, given & ~bad, table.name, spec.zip_mismatch_km)
     usable = out.loc[~bad]
     rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
-    return AccountsRead(usable.reset_index(drop=True), findings, rejected, table.empty_rows)
+    return AccountsRead(usable.reset_index(drop=True), findings, rejected, table.empty_rows, warnings)
 
 
 def _locate(
@@ -222,12 +353,13 @@ def _locate(
     findings: list[Finding],
     bad: np.ndarray,
     what: str,
-) -> np.ndarray:
-    """Fill out's zip, lat and lon: lat/lon when given and valid, else the ZIP centroid. Returns rows that cannot
-    be placed (or have bad coordinates), each with a finding."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill out's zip, lat and lon: lat/lon when given and valid, else the ZIP centroid. Returns the rows that
+    cannot be placed (or have bad coordinates), each with a finding (none for rows already `bad`), and the rows
+    placed by their own lat/lon."""
     zips = raw[cols["zip"]] if "zip" in cols else pd.Series("", index=raw.index)
     out["zip"] = zips.map(normalize_zip)
-    lat, lon, coord_bad = _parse_coordinates(raw, cols, out, name, findings)
+    lat, lon, coord_bad = _parse_coordinates(raw, cols, out, name, findings, bad)
     missing = np.isnan(lat) | np.isnan(lon)
     centroids = zip_table().reindex(out["zip"].fillna("").to_numpy())
     lat = np.where(missing, centroids["lat"].to_numpy(dtype=float), lat)
@@ -249,7 +381,47 @@ def _locate(
     out["lat"] = np.round(lat, 6)
     out["lon"] = np.round(lon, 6)
     out["zip"] = out["zip"].fillna("")
-    return coord_bad | unplaced
+    return coord_bad | unplaced, ~missing
+
+
+def _zip_mismatch(
+    raw: pd.DataFrame, cols: dict[str, str], out: pd.DataFrame, given: np.ndarray, name: str, limit_km: float | None
+) -> pd.DataFrame:
+    """Accounts placed by their own lat/lon that lie farther than `limit_km` from their ZIP's centre, as rows of
+    LOCATION_WARNING_COLUMNS; (0, 0) and swapped lat/lon are named. The coordinates are kept as given."""
+    if limit_km is None or "zip" not in cols:
+        return pd.DataFrame(columns=LOCATION_WARNING_COLUMNS)
+    centre = zip_table().reindex(out["zip"].to_numpy())
+    zlat, zlon = centre["lat"].to_numpy(dtype=float), centre["lon"].to_numpy(dtype=float)
+    lat, lon = out["lat"].to_numpy(dtype=float), out["lon"].to_numpy(dtype=float)
+    distance = haversine_km(lat, lon, zlat, zlon)
+    far = given & np.isfinite(distance) & (distance > limit_km)
+    swapped_km = haversine_km(lon, lat, zlat, zlon)
+    rows = []
+    for i in np.flatnonzero(far):
+        zip_code, km = out["zip"].iloc[i], float(distance[i])
+        if lat[i] == 0 and lon[i] == 0:
+            reason = f"lat/lon is (0, 0), a placeholder for 'unknown': {km:,.0f} km from the centre of ZIP {zip_code}"
+        elif abs(lon[i]) <= 90 and swapped_km[i] <= limit_km:
+            reason = (
+                f"lat and lon look swapped: {km:,.0f} km from the centre of ZIP {zip_code}, "
+                f"{swapped_km[i]:,.0f} km when swapped"
+            )
+        else:
+            reason = f"lat/lon is {km:,.0f} km from the centre of ZIP {zip_code} (more than {limit_km:g} km)"
+        rows.append(
+            {
+                "file": name,
+                "line": int(out["line"].iloc[i]),
+                "column": f"{cols['lat']}/{cols['lon']}",
+                "value": f"{raw[cols['lat']].iloc[i].strip()}, {raw[cols['lon']].iloc[i].strip()}",
+                "reason": reason,
+                "hint": "the coordinates are used as given: correct them or the ZIP, or leave lat/lon blank to place "
+                "the account at its ZIP's centre (inputs.accounts.zip_mismatch_km sets the distance, null: no check)",
+                "distance_km": round(km, 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=LOCATION_WARNING_COLUMNS).astype({"line": "Int64"})
 
 
 def _check_duplicates(
@@ -278,20 +450,21 @@ def _check_duplicates(
 
 
 def _parse_coordinates(
-    raw: pd.DataFrame, cols: dict[str, str], out: pd.DataFrame, name: str, findings: list[Finding]
+    raw: pd.DataFrame, cols: dict[str, str], out: pd.DataFrame, name: str, findings: list[Finding], bad: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(raw)
     lat = np.full(n, np.nan)
     lon = np.full(n, np.nan)
-    bad = np.zeros(n, dtype=bool)
+    coord_bad = np.zeros(n, dtype=bool)
     for field_name, limit, target in (("lat", 90.0, lat), ("lon", 180.0, lon)):
         if field_name not in cols:
             continue
         text = raw[cols[field_name]].str.strip()
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        values = _numbers(text)
         given = (text != "").to_numpy()
         wrong = given & (~np.isfinite(values) | (np.abs(values) > limit))
-        for i in np.flatnonzero(wrong):
+        for i in np.flatnonzero(wrong & ~bad):
+            comma = "," in text.iloc[i]
             findings.append(
                 Finding(
                     name,
@@ -299,12 +472,23 @@ def _parse_coordinates(
                     line=int(out["line"].iloc[i]),
                     column=cols[field_name],
                     value=text.iloc[i],
-                    hint="lat/lon in decimal degrees; swapped columns? leave blank to place by ZIP",
+                    hint=DECIMAL_COMMA_HINT
+                    if comma
+                    else "lat/lon in decimal degrees; swapped columns? leave blank to place by ZIP",
                 )
             )
-        bad |= wrong
+        coord_bad |= wrong
         target[given & ~wrong] = values[given & ~wrong]
-    return lat, lon, bad
+    return lat, lon, coord_bad
+
+
+DECIMAL_COMMA_HINT = "use a dot as decimal separator (e.g. 15.5, not 15,5)"
+
+
+def _numbers(text: pd.Series) -> np.ndarray:
+    """Stripped text -> float (NaN where not a number); a comma is never read as a decimal point."""
+    clean = text.where(~text.str.contains(",", regex=False), "")
+    return pd.to_numeric(clean, errors="coerce").to_numpy(dtype=float)
 
 
 # -- volumes ----------------------------------------------------------------------------------------------------
@@ -325,7 +509,7 @@ def read_volumes(
 
     Rows of accounts that were themselves rejected (`known_bad_ids`) go with the account, not reported twice.
     """
-    table = read_table(path, spec.encoding)
+    table = read_table(path, spec.encoding, row_findings=True)
     required = ("account",) if spec.wide else ("account", "code", "volume")
     cols = resolve_columns(table, spec.columns, required, "inputs.volumes")
     long = _long_volumes(table, cols, spec)
@@ -334,24 +518,29 @@ def read_volumes(
     declared_missing = long["text"].isin(spec.missing).to_numpy()
     missing = int(declared_missing.sum())
     long = long.loc[~declared_missing].reset_index(drop=True)
-    text = long["text"].str.replace(",", "", regex=False)
-    volume = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+    text = long["text"]
+    thousands = text.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)
+    comma = text.str.contains(",", regex=False).to_numpy(dtype=bool) & ~thousands
+    volume = _numbers(text.where(~thousands, text.str.replace(",", "", regex=False)))
     long["volume"] = volume
-    findings: list[Finding] = []
-    bad = long["account_id"].isin(known_bad_ids or set()).to_numpy().copy()
+    findings: list[Finding] = list(table.findings)
+    bad = long["row_bad"].to_numpy(dtype=bool) | long["account_id"].isin(known_bad_ids or set()).to_numpy()
 
-    def report(mask: np.ndarray, message: str, values: pd.Series, hint: str, column: str | None = None) -> None:
+    def report(
+        mask: np.ndarray, message: str, values: pd.Series, hint: str | Callable[[str], str], column: str | None = None
+    ) -> None:
         nonlocal bad
         mask = mask & ~bad
         for i in np.flatnonzero(mask):
+            value = str(values.iloc[i])
             findings.append(
                 Finding(
                     table.name,
                     message,
                     line=int(long["line"].iloc[i]),
                     column=column or long["column"].iloc[i],
-                    value=str(values.iloc[i]),
-                    hint=hint,
+                    value=value,
+                    hint=hint(value) if callable(hint) else hint,
                 )
             )
         bad |= mask
@@ -374,13 +563,65 @@ def read_volumes(
         cols.get("code"),
     )
     report(np.isnan(volume) & (text == "").to_numpy(), "blank volume", text, "use 0 for no procedures")
+    report(
+        comma,
+        "volume has a decimal comma",
+        text,
+        DECIMAL_COMMA_HINT + "; thousands separators are read only in the form 1,234,567",
+    )
     hint = "expected a number of procedures, e.g. 42"
     if not spec.missing:
         hint += "; if this value means 'no data' (e.g. N/A), list it in inputs.volumes.missing"
     report(~np.isfinite(volume), "volume is not a number", text, hint)
-    report(volume < 0, "negative volume", text, "volumes count procedures and must be 0 or more")
+    report(volume < 0, "negative volume", text, _negative_hint)
+    report(
+        volume > VOLUME_CAP,
+        f"volume above {VOLUME_CAP:,.0f} in one row",
+        text,
+        "a volume counts procedures of one account and code: check the column and its unit",
+    )
+    _check_duplicate_volumes(long, bad, spec, table.name, cols["account"], findings)
     usable = long.loc[~bad, ["account_id", "code", "volume", "period"]].reset_index(drop=True)
     return VolumesRead(usable, findings, missing)
+
+
+#: Most procedures one account x code row may hold; more is a unit or column mistake (and breaks the solver).
+VOLUME_CAP = 1e9
+
+_THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+
+
+def _negative_hint(value: str) -> str:
+    return (
+        f"volumes count procedures and must be 0 or more; if {value} is a code for 'no data' (a suppressed cell), "
+        f"list it in inputs.volumes.missing, e.g. missing: [\"{value}\"]"
+    )
+
+
+def _check_duplicate_volumes(
+    long: pd.DataFrame, bad: np.ndarray, spec: VolumesInput, name: str, column: str, findings: list[Finding]
+) -> None:
+    """Two rows (file lines) for one account x code x period: each later one is an error (and set aside, in `bad`)
+    unless `duplicates: sum`, which adds them up. Columns of one wide row mapped to one code always add up."""
+    if spec.duplicates == "sum":
+        return
+    good = long.loc[~bad]
+    first = good.groupby(["account_id", "code", "period"], sort=False)["line"].transform("min")
+    later = good.loc[(good["line"] != first).to_numpy()]
+    for i, row in zip(later.index, later.itertuples(), strict=True):
+        period = f", period {row.period}" if row.period else ""
+        findings.append(
+            Finding(
+                name,
+                f"duplicate volume row: code {row.code}{period} of this account is also on line {first[i]}",
+                line=int(row.line),
+                column=column,
+                value=row.account_id,
+                hint="give each account x code (x period) one row, or set inputs.volumes.duplicates: sum "
+                "to add them up",
+            )
+        )
+        bad[i] = True
 
 
 def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.DataFrame:
@@ -390,6 +631,7 @@ def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.
         "account_id": raw[cols["account"]].str.strip(),
         "period": raw[cols["period"]].str.strip() if "period" in cols else "",
         "line": table.lines,
+        "row_bad": table.bad,
     }
     if not spec.wide:
         return pd.DataFrame(
@@ -486,8 +728,22 @@ def read_reps(spec: RepsInput, path: Path) -> pd.DataFrame:
             Finding(table.name, "duplicate rep id", line=int(row.line), column=cols["id"], value=row.rep_id)
         )
     bad |= duplicated.to_numpy()
+    named = out.loc[out["territory"] != ""]
+    first_line = named.groupby("territory")["line"].transform("min")
+    for row, first in zip(named.itertuples(), first_line, strict=True):
+        if row.line != first:
+            findings.append(
+                Finding(
+                    table.name,
+                    f"two reps with the same territory (lines {first} and {row.line})",
+                    line=int(row.line),
+                    column=cols["territory"],
+                    value=row.territory,
+                    hint="each roster row is one territory: give it its own name, or leave it blank",
+                )
+            )
     fte_text = raw[cols["fte"]].str.strip() if "fte" in cols else pd.Series("1", index=raw.index)
-    fte = pd.to_numeric(fte_text.replace("", "1"), errors="coerce").to_numpy(dtype=float)
+    fte = _numbers(fte_text.replace("", "1"))
     wrong = ~(fte > 0) | ~np.isfinite(fte)
     for i in np.flatnonzero(wrong & ~bad):
         findings.append(
@@ -497,12 +753,12 @@ def read_reps(spec: RepsInput, path: Path) -> pd.DataFrame:
                 line=int(out["line"].iloc[i]),
                 column=cols.get("fte"),
                 value=fte_text.iloc[i],
-                hint="1.0 for a full-time rep, 0.5 for half",
+                hint=DECIMAL_COMMA_HINT if "," in fte_text.iloc[i] else "1.0 for a full-time rep, 0.5 for half",
             )
         )
     bad |= wrong
     out["fte"] = fte
-    bad |= _locate(raw, cols, out, table.name, findings, bad, "rep")
+    bad |= _locate(raw, cols, out, table.name, findings, bad, "rep")[0]
     if findings:
         raise InputError(f"{table.name}: the rep roster has {len(findings)} problem(s)", findings)
     out["vacant"] = out["name"].str.upper().isin(["", "VACANT"])

@@ -73,3 +73,12 @@ def score_accounts(
     scored["calls_per_year"] = calls
     scored["workload_hours"] = calls * minutes / 60.0
     return scored
+
+
+def top_codes(volumes: pd.DataFrame, scoring: Scoring, top: int = 5) -> list[tuple[str, float, float]]:
+    """(code, total volume, weight) of the `top` codes with most volume, largest first (ties by code)."""
+    if volumes.empty:
+        return []
+    totals = volumes.groupby("code")["volume"].sum().reset_index()
+    totals = totals.sort_values(["volume", "code"], ascending=[False, True], kind="stable").head(top)
+    return [(code, float(volume), code_weight(code, scoring)) for code, volume in totals.itertuples(index=False)]

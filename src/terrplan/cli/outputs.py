@@ -13,7 +13,7 @@ from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics
-from terrplan.pipeline import Loaded, load_accounts
+from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
 from terrplan.report import report_files
@@ -83,10 +83,15 @@ def band_findings(metrics: Metrics) -> list[Finding]:
 def load_inputs(config: Config, report: Reporter) -> Loaded:
     loaded = load_accounts(config)
     if loaded.findings:
+        rows = rows_affected(loaded.findings)
+        report.warn("rejects", f"{rows} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}", rows=rows)
+    if len(loaded.location_warnings):
+        first = loaded.location_warnings.iloc[0]
         report.warn(
-            "rejects",
-            f"{len(loaded.findings)} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}",
-            rows=len(loaded.findings),
+            "locations",
+            f"{len(loaded.location_warnings)} account(s) have lat/lon far from their ZIP, used as given "
+            f"(see location_warnings.csv); first: {first['file']}:{first['line']}: {first['reason']}",
+            accounts=len(loaded.location_warnings),
         )
     report.info(
         "read",
@@ -131,6 +136,7 @@ def output_files(
         files["changes.csv"] = csv_text(change.changes, escape)
     files["summary.json"] = json_text(summary)
     files["rejects.csv"] = csv_text(rejects_frame(loaded.findings), escape)
+    files["location_warnings.csv"] = csv_text(loaded.location_warnings, escape)
     return files
 
 
