@@ -19,7 +19,17 @@ import numpy as np
 import pandas as pd
 
 from terrplan.geo import area_points
-from terrplan.model import Alignment, Problem, Result, bands_hold, objective, territory_totals
+from terrplan.model import (
+    BAND_RTOL,
+    Alignment,
+    Problem,
+    Result,
+    band_excess,
+    band_scale,
+    bands_hold,
+    objective,
+    territory_totals,
+)
 from terrplan.solve.centres import recentre
 from terrplan.units import Units
 
@@ -107,8 +117,8 @@ def _reattach(problem: Problem, territory: np.ndarray, centres: np.ndarray, neig
 def _gain(problem: Problem, totals, viol, scale, s: int, d: int, amount: np.ndarray) -> float:
     """Band violation removed by moving `amount` (per metric) from territory s to d."""
     before = viol[:, s].sum() + viol[:, d].sum()
-    after = _violation(totals[:, s] - amount, problem.lower[:, s], problem.upper[:, s], scale[:, 0]).sum()
-    after += _violation(totals[:, d] + amount, problem.lower[:, d], problem.upper[:, d], scale[:, 0]).sum()
+    after = _violation(problem, totals[:, s] - amount, s, scale[:, 0]).sum()
+    after += _violation(problem, totals[:, d] + amount, d, scale[:, 0]).sum()
     return float(before - after)
 
 
@@ -142,11 +152,11 @@ def _repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, neighb
     A move takes a border unit and everything that would be cut off with it (e.g. the empty counties behind a
     hospital county), so the giving territory stays connected and the chunk joins the receiver through the unit.
     """
-    scale = np.maximum(np.abs(problem.metrics).sum(axis=1) / problem.n_territories, 1e-12)[:, None]
+    scale = band_scale(problem)
     totals = territory_totals(problem, territory)
     for _ in range(_MAX_REPAIR_MOVES):
-        viol = _violation(totals, problem.lower, problem.upper, scale)
-        bad = viol.sum(axis=0) > 1e-12
+        viol = _violation(problem, totals, slice(None), scale)
+        bad = (viol > BAND_RTOL).any(axis=0)  # outside its band, as `in_band` decides
         if not bad.any():
             break
         best = None
@@ -193,7 +203,7 @@ def _best_swap(problem, territory, centres, neighbours, totals, viol, scale):
             if d != territory[u] and u != centres[territory[u]]:
                 borders.setdefault((int(territory[u]), int(d)), []).append(u)
     for (s, d), give in borders.items():
-        if viol[:, s].sum() + viol[:, d].sum() <= 1e-12:
+        if (viol[:, [s, d]] <= BAND_RTOL).all():
             continue
         for a in give:
             for b in borders.get((d, s), []):
@@ -222,7 +232,7 @@ def _best_region_move(problem, territory, centres, neighbours, totals, viol, sca
     k = problem.n_territories
     for s in range(k):
         for d in range(k):
-            if s == d or viol[:, s].sum() + viol[:, d].sum() <= 1e-12:
+            if s == d or (viol[:, [s, d]] <= BAND_RTOL).all():
                 continue
             region = _grow(territory, s, d, int(centres[s]), neighbours, problem, totals)
             if region is None or not _may_move(problem, np.asarray(region), d):
@@ -289,8 +299,9 @@ def _border_moves(territory: np.ndarray, neighbours: list[np.ndarray], bad: np.n
     return np.array(units, dtype=np.int64), np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
 
 
-def _violation(totals: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return (np.maximum(lower - totals, 0) + np.maximum(totals - upper, 0)) / scale
+def _violation(problem: Problem, totals: np.ndarray, columns, scale: np.ndarray) -> np.ndarray:
+    """Band excess of `totals` (territories `columns`) in units of each row's band scale: > BAND_RTOL is outside."""
+    return band_excess(problem, totals, columns) / scale
 
 
 def contiguous_result(problem: Problem, result: Result, neighbours: list[np.ndarray]) -> tuple[Result, dict]:

@@ -17,7 +17,7 @@ import pandas as pd
 from terrplan.config import Config
 from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
-from terrplan.metrics import Metrics, evaluate
+from terrplan.metrics import Metrics, evaluate, percent
 from terrplan.model import Result, disruption_cost
 from terrplan.pipeline import Loaded, Prepared, account_level, prepare
 from terrplan.problem import territory_fte
@@ -148,7 +148,7 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     report.info(
         "solving",
         f"solving: {problem.n_units} {what} into {problem.n_territories} territories, "
-        f"{config.territories.balance.metric} within ±{config.territories.balance.tolerance:.0%}",
+        f"{config.territories.balance.metric} within ±{percent(config.territories.balance.tolerance)}",
         accounts=problem.n_units,
         territories=problem.n_territories,
     )
@@ -163,6 +163,10 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
     metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)
+    # One objective everywhere: the gap is taken against the objective summary.json and the log report (the
+    # accounts' own, after contiguity moved units), never against the solver's before contiguity.
+    result = dataclasses.replace(result, objective=metrics.objective)
+    fields.update(_result_fields(result))
     if prepared.rules is not None:
         account_problem, alignment = by_account
         distance = account_problem.distance(np.arange(account_problem.n_units), alignment.centres[alignment.territory])

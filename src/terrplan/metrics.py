@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from terrplan.model import Alignment, Problem, band_violation, objective
+from terrplan.model import Alignment, Problem, objective, outside_band, territory_totals
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,20 @@ class Metrics:
     objective: float
     all_in_band: bool
     balance: dict[str, float]
+    band_misses: tuple[BandMiss, ...] = ()  # every (territory, metric) outside its band, in table order
+
+
+@dataclass(frozen=True)
+class BandMiss:
+    """One territory outside one band: the primary metric as an index (100 = target), other rows (an accounts
+    minimum or maximum) in their own units; an infinite bound is no limit."""
+
+    territory: str
+    metric: str
+    primary: bool
+    value: float
+    low: float
+    high: float
 
 
 def territory_labels(problem: Problem, alignment: Alignment) -> list[str]:
@@ -76,7 +91,8 @@ def evaluate(
     dist_max = np.zeros(k)
     np.maximum.at(dist_max, territory, distance)
     centre = problem.site_coords()[alignment.centres]
-    violation = band_violation(problem, territory).sum(axis=0)
+    totals = territory_totals(problem, territory)
+    outside = outside_band(problem, totals)  # the one band test, on raw totals
     territories = pd.DataFrame(
         {
             "territory": labels,
@@ -90,7 +106,7 @@ def evaluate(
             "centre_lon": centre[:, 1],
             "mean_distance_km": np.divide(dist_sum, count, out=np.zeros(k), where=count > 0),
             "max_distance_km": dist_max,
-            "in_band": violation <= 1e-9 * max(float(np.abs(problem.upper).max(initial=1.0)), 1.0),
+            "in_band": ~outside.any(axis=0),
         }
     )
     if territory_columns is not None:
@@ -99,6 +115,15 @@ def evaluate(
     metric = problem.metric_names[0]
     index = _index(np.bincount(territory, weights=problem.metrics[0], minlength=k), share)
     target = problem.metrics[0].sum() * share
+    # The primary band as indices (per territory: targets follow FTE), the other rows in their own units.
+    shown = np.vstack([index, totals[1:]])
+    low = np.vstack([_index_of(problem.lower[0], target), problem.lower[1:]])
+    high = np.vstack([_index_of(problem.upper[0], target), problem.upper[1:]])
+    misses = tuple(
+        BandMiss(str(labels[t]), problem.metric_names[row], row == 0, *(float(a[row, t]) for a in (shown, low, high)))
+        for t in sorted(np.flatnonzero(outside.any(axis=0)), key=lambda t: labels[t])
+        for row in np.flatnonzero(outside[:, t])
+    )
     balance = {
         "metric": metric,
         "min_index": float(index.min()),
@@ -113,6 +138,7 @@ def evaluate(
         objective=objective(problem, alignment),
         all_in_band=bool(territories["in_band"].all()),
         balance=balance,
+        band_misses=misses,
     )
 
 
@@ -124,7 +150,61 @@ def target_share(problem: Problem) -> np.ndarray:
     return np.full(problem.n_territories, 1.0 / problem.n_territories)
 
 
+def _index_of(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """values x 100 / target (100 where the target is 0); infinite bounds stay infinite."""
+    return np.divide(values * 100.0, target, out=np.full(len(values), 100.0), where=target > 0)
+
+
 def _index(values: np.ndarray, share: np.ndarray) -> np.ndarray:
     """Relative to the territory's target, 100 = on target (the mean territory, FTE-scaled where reps differ)."""
     target = values.sum() * share
     return np.divide(values * 100.0, target, out=np.full(len(values), 100.0), where=target > 0)
+
+
+# -- figures with the precision their band needs ---------------------------------------------------------------
+# A ±5 % band prints as indices with one decimal (95.0-105.0); a ±0.5 % band needs two (99.50-100.50), so that a
+# territory at 100.52 does not print as 100.5 beside a bound of 100.5. Whether a territory is in its band is decided
+# on the raw numbers (`terrplan.model.in_band`), never on printed ones: these functions only choose the digits.
+
+MAX_DECIMALS = 6
+
+
+def band_decimals(low: float, high: float, *values: float, minimum: int = 1) -> int:
+    """Decimals for figures compared with the band [low, high]: two significant digits of the band's width (at
+    least `minimum`), and more while a value outside the band would print equal to the bound it crosses."""
+    decimals = minimum
+    width = high - low
+    if math.isfinite(width) and width > 0:
+        decimals = max(minimum, 2 - math.floor(math.log10(width) + 1e-9))  # 1e-9: a width of 0.1 is 0.0999…
+    decimals = min(decimals, MAX_DECIMALS)
+    while decimals < MAX_DECIMALS and any(_looks_inside(v, low, high, decimals) for v in values):
+        decimals += 1
+    return decimals
+
+
+def _looks_inside(value: float, low: float, high: float, decimals: int) -> bool:
+    """A value outside [low, high] that prints equal to the bound it crosses."""
+    if not math.isfinite(value):
+        return False
+    noise = 1e-9 * max(abs(value), 1.0)  # beyond a bound by rounding noise only is inside (as `in_band` says)
+    if value > high + noise and math.isfinite(high):
+        return f"{value:.{decimals}f}" == f"{high:.{decimals}f}"
+    if value < low - noise and math.isfinite(low):
+        return f"{value:.{decimals}f}" == f"{low:.{decimals}f}"
+    return False
+
+
+def band_range(low: float, high: float, *values: float) -> str:
+    """'95.0-105.0': a band's bounds with the decimals `band_decimals` picks (given the values shown beside it)."""
+    decimals = band_decimals(low, high, *values)
+    return f"{low:.{decimals}f}-{high:.{decimals}f}"
+
+
+def percent(share: float, most: int = 4) -> str:
+    """A share as a percentage with the fewest decimals that show it exactly (up to `most`): 0.05 -> '5%',
+    0.005 -> '0.5%', 0.0125 -> '1.25%'."""
+    value = share * 100
+    for decimals in range(most + 1):
+        if abs(round(value, decimals) - value) <= 1e-9 * max(abs(value), 1.0):
+            return f"{value:.{decimals}f}%"
+    return f"{value:.{most}f}%"

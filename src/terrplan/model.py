@@ -357,12 +357,42 @@ def territory_totals(problem: Problem, territory: np.ndarray) -> np.ndarray:
     return totals
 
 
+# The one band test. A total is inside its band when it lies beyond neither bound by more than BAND_RTOL times its
+# row's scale (rounding noise); every command, the solver and contiguity decide "in band" with these functions.
+BAND_RTOL = 1e-9
+
+
+def band_scale(problem: Problem) -> np.ndarray:
+    """(m, 1) the unit band excess is measured in, per metric row: the row's largest finite |bound| (at least 1).
+
+    Infinite bounds (no minimum, no maximum) never enter it, so a row bounded on one side only keeps a finite scale."""
+    bounds = np.concatenate([problem.lower, problem.upper], axis=1)
+    finite = np.where(np.isfinite(bounds), np.abs(bounds), 0.0)
+    return np.maximum(finite.max(axis=1, initial=0.0), 1.0)[:, None]
+
+
+def band_excess(problem: Problem, totals: np.ndarray, columns: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """(m, c) amount by which each total lies below its lower or above its upper bound (0 inside), in the
+    metric's own units. `totals` holds the territories `columns` (default all K, in order; repeats allowed)."""
+    lower, upper = problem.lower[:, columns], problem.upper[:, columns]
+    return np.maximum(lower - totals, 0.0) + np.maximum(totals - upper, 0.0)
+
+
+def outside_band(problem: Problem, totals: np.ndarray) -> np.ndarray:
+    """(m, K) True where a territory total (from `territory_totals`) is outside its band beyond rounding noise."""
+    return band_excess(problem, totals) > BAND_RTOL * band_scale(problem)
+
+
+def in_band(problem: Problem, territory: np.ndarray) -> np.ndarray:
+    """(K,) True for each territory whose every metric total lies inside its band."""
+    return ~outside_band(problem, territory_totals(problem, territory)).any(axis=0)
+
+
 def band_violation(problem: Problem, territory: np.ndarray) -> np.ndarray:
     """(m, K) amount by which each territory total lies outside its band (0 inside)."""
-    totals = territory_totals(problem, territory)
-    return np.maximum(problem.lower - totals, 0.0) + np.maximum(totals - problem.upper, 0.0)
+    return band_excess(problem, territory_totals(problem, territory))
 
 
-def bands_hold(problem: Problem, territory: np.ndarray, rel_tol: float = 1e-9) -> bool:
-    scale = np.maximum(np.abs(problem.upper[np.isfinite(problem.upper)]).max(initial=1.0), 1.0)
-    return bool((band_violation(problem, territory) <= rel_tol * scale).all())
+def bands_hold(problem: Problem, territory: np.ndarray) -> bool:
+    """Is every territory inside every band?"""
+    return bool(in_band(problem, territory).all())

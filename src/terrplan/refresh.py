@@ -26,7 +26,7 @@ import pandas as pd
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError, InputError
 from terrplan.metrics import Metrics, evaluate
-from terrplan.model import Alignment, Problem, Rules, band_violation
+from terrplan.model import Alignment, Problem, Rules, bands_hold
 from terrplan.pipeline import Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
@@ -54,10 +54,9 @@ def refresh(
     potential = amount if potential is None else potential
     total = float(potential.sum()) or 1.0
     arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
-    scale = max(float(amount.sum()), 1.0)
 
     def rank(territory: np.ndarray) -> tuple[bool, bool, float]:
-        holds = band_violation(problem, territory).sum() <= 1e-9 * scale
+        holds = bands_hold(problem, territory)
         return (not holds, bool(budget.breaches(potential, current, territory)), _moved(potential, current, territory))
 
     unlimited = min(

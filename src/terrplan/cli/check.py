@@ -21,7 +21,7 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import load_config
 from terrplan.errors import CheckFailedError, InputError
-from terrplan.metrics import evaluate
+from terrplan.metrics import band_decimals, evaluate
 from terrplan.model import Alignment
 from terrplan.pipeline import alignment_centres, match_alignment, prepare
 from terrplan.problem import build_problem
@@ -96,11 +96,14 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
         write_files(Path(output), output_files(metrics, summary, loaded, escape=config.output.escape_formulas))
         report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance
+    low, high = balance["band_low_index"], balance["band_high_index"]
+    lowest, highest = balance["min_index"], balance["max_index"]
+    digits = band_decimals(low, high, lowest, highest)
     report.info(
         "evaluated",
         f"{len(given.labels)} territories, {int(assigned.sum())} accounts: objective {metrics.objective:,.1f}; "
-        f"{balance['metric']} index {balance['min_index']:.1f}-{balance['max_index']:.1f} "
-        f"(band {balance['band_low_index']:.1f}-{balance['band_high_index']:.1f}), "
+        f"{balance['metric']} index {lowest:.{digits}f}-{highest:.{digits}f} "
+        f"(band {low:.{digits}f}-{high:.{digits}f}), "
         f"{balance['territories_in_band']} of {len(given.labels)} in band",
         objective=metrics.objective,
         **balance,

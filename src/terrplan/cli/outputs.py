@@ -12,7 +12,7 @@ from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.hierarchy import assign_hierarchy
-from terrplan.metrics import Metrics
+from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
@@ -59,25 +59,38 @@ def with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
 def band_failure(metrics: Metrics) -> InfeasibleError:
     """The solver ended outside the band: name the territories and by how much (no files are written)."""
     findings = band_findings(metrics)
+    outside = len({miss.territory for miss in metrics.band_misses})
+    limits = any(not miss.primary for miss in metrics.band_misses)
     return InfeasibleError(
-        f"no alignment found with every territory inside the band ({len(findings)} outside); widen the tolerance "
-        "(--tolerance) or change the number of territories (-k)",
+        f"no alignment found with every territory inside the band ({outside} outside); widen the tolerance "
+        f"(--tolerance){', relax the accounts limits' if limits else ''} or change the number of territories (-k)",
         findings,
     )
 
 
+_LIMIT_KEYS = {"accounts": ("territories.min_accounts", "territories.max_accounts")}
+
+
 def band_findings(metrics: Metrics) -> list[Finding]:
-    low, high = metrics.balance["band_low_index"], metrics.balance["band_high_index"]
-    metric = metrics.balance["metric"]
-    column = f"{metric}_index" if metric != "accounts" else None
-    return [
-        Finding(
-            "territories",
-            f"{row.territory} is outside the band" + (f": index {getattr(row, column):.1f}" if column else ""),
-            hint=f"band {low:.1f}-{high:.1f}",
-        )
-        for row in metrics.territories.loc[~metrics.territories["in_band"]].itertuples()
-    ]
+    """One finding per territory and band it is outside of: the balance band as an index, with the decimals the
+    band needs, and each other limit (accounts minimum or maximum) in its own units."""
+    findings = []
+    for miss in metrics.band_misses:
+        if miss.primary:
+            digits = band_decimals(miss.low, miss.high, miss.value)
+            message = f"{miss.territory} is outside the band: index {miss.value:.{digits}f}"
+            hint = f"band {miss.low:.{digits}f}-{miss.high:.{digits}f}"
+        else:
+            below = miss.value < miss.low
+            side, bound = ("below the minimum", miss.low) if below else ("above the maximum", miss.high)
+            key = _LIMIT_KEYS.get(miss.metric, ("the minimum", "the maximum"))[0 if below else 1]
+            message = (
+                f"{miss.territory} is outside the {miss.metric} limit: {miss.value:,.6g} {miss.metric}, "
+                f"{side} of {bound:,.6g}"
+            )
+            hint = f"{key} is {bound:,.6g}"
+        findings.append(Finding("territories", message, hint=hint))
+    return findings
 
 
 def load_inputs(config: Config, report: Reporter) -> Loaded:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from terrplan.model import Problem, territory_totals
+from terrplan.model import BAND_RTOL, Problem, band_excess, band_scale, territory_totals
 from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _FLOW_TOTAL = 2e8  # total integer supply the primary metric is scaled to
@@ -196,13 +196,10 @@ def flow_assignment(
     return territory
 
 
-def _violation(totals: np.ndarray, lower: np.ndarray, upper: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Band violation, each metric in units of its mean territory total."""
-    return (np.maximum(lower - totals, 0) + np.maximum(totals - upper, 0)) / scale
-
-
-def _metric_scale(problem: Problem) -> np.ndarray:
-    return np.maximum(np.abs(problem.metrics).sum(axis=1) / problem.n_territories, 1e-12)[:, None]
+def _violation(problem: Problem, totals: np.ndarray, columns, scale: np.ndarray) -> np.ndarray:
+    """Band excess of `totals` (territories `columns`), each metric in units of its band scale (the model's band
+    test): a territory is outside where this exceeds BAND_RTOL."""
+    return band_excess(problem, totals, columns) / scale
 
 
 def repair_bands(
@@ -216,18 +213,17 @@ def repair_bands(
     """
     territory = territory.copy()
     metrics = problem.metrics
-    lower, upper = problem.lower, problem.upper
-    scale = _metric_scale(problem)
+    scale = band_scale(problem)
     totals = territory_totals(problem, territory)
     own_cost = _own_cost(territory, arcs)
     limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
     for _ in range(limit):
-        viol = _violation(totals, lower, upper, scale)
-        if not (viol.sum(axis=0) > 1e-12).any():
+        viol = _violation(problem, totals, slice(None), scale)
+        if not (viol > BAND_RTOL).any():
             break
         # Only a move out of a territory above a band, or into one below a band, can shrink the violation.
-        over = ((totals - upper) / scale > 1e-12).any(axis=0)
-        under = ((lower - totals) / scale > 1e-12).any(axis=0)
+        over = ((totals - problem.upper) / scale > BAND_RTOL).any(axis=0)
+        under = ((problem.lower - totals) / scale > BAND_RTOL).any(axis=0)
         touches = over[territory][:, None] | under[arcs.territory]
         cand_u, cand_c = np.nonzero(touches & (arcs.territory != territory[:, None]))
         if len(cand_u) == 0:
@@ -236,9 +232,8 @@ def repair_bands(
         dst = arcs.territory[cand_u, cand_c]
         a = metrics[:, cand_u]
         before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
-        after = _violation(totals[:, src] - a, lower[:, src], upper[:, src], scale).sum(axis=0) + _violation(
-            totals[:, dst] + a, lower[:, dst], upper[:, dst], scale
-        ).sum(axis=0)
+        after = _violation(problem, totals[:, src] - a, src, scale).sum(axis=0)
+        after += _violation(problem, totals[:, dst] + a, dst, scale).sum(axis=0)
         gain = before - after
         ok = gain > 1e-12
         if not ok.any():
@@ -284,8 +279,7 @@ def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: i
     """Single-unit moves to a nearer centre that keep every band satisfied (or no worse), until none is left."""
     territory = territory.copy()
     metrics = problem.metrics
-    lower, upper = problem.lower, problem.upper
-    scale = _metric_scale(problem)
+    scale = band_scale(problem)
     totals = territory_totals(problem, territory)
     for _ in range(rounds):
         own = _own_cost(territory, arcs)
@@ -299,10 +293,10 @@ def improve_moves(problem: Problem, territory: np.ndarray, arcs: Arcs, rounds: i
         # A pass moves at most one unit in or out of each territory, so every move it makes sees the pass-start
         # totals of its two territories: whether it keeps the bands can be judged for all candidates at once.
         a = metrics[:, u_all]
-        before = _violation(totals[:, src_all], lower[:, src_all], upper[:, src_all], scale).sum(axis=0)
-        before += _violation(totals[:, dst_all], lower[:, dst_all], upper[:, dst_all], scale).sum(axis=0)
-        after = _violation(totals[:, src_all] - a, lower[:, src_all], upper[:, src_all], scale).sum(axis=0)
-        after += _violation(totals[:, dst_all] + a, lower[:, dst_all], upper[:, dst_all], scale).sum(axis=0)
+        before = _violation(problem, totals[:, src_all], src_all, scale).sum(axis=0)
+        before += _violation(problem, totals[:, dst_all], dst_all, scale).sum(axis=0)
+        after = _violation(problem, totals[:, src_all] - a, src_all, scale).sum(axis=0)
+        after += _violation(problem, totals[:, dst_all] + a, dst_all, scale).sum(axis=0)
         keeps = after <= before + 1e-12
         moved = 0
         touched = np.zeros(problem.n_territories, dtype=bool)

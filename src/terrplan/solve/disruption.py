@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from terrplan.config import Disruption as DisruptionConfig
-from terrplan.model import Problem
+from terrplan.model import Problem, band_excess
 from terrplan.solve.assign import primary_metric
 
 
@@ -24,11 +24,14 @@ def forced_move(problem: Problem, home: np.ndarray, row: int | None) -> float:
     if row is None:
         return 0.0
     placed = home >= 0
-    totals = np.bincount(home[placed], weights=problem.metrics[row][placed], minlength=problem.n_territories)
-    over = float(np.maximum(totals - problem.upper[row], 0).sum())
+    totals = np.zeros(problem.band_shape)
+    totals[row] = np.bincount(home[placed], weights=problem.metrics[row][placed], minlength=problem.n_territories)
+    excess = band_excess(problem, totals)[row]
+    above = totals[row] > problem.upper[row]
+    over = float(excess[above].sum())
     if not placed.all():
         return over  # units without a home could fill any shortfall without a move
-    return max(over, float(np.maximum(problem.lower[row] - totals, 0).sum()))
+    return max(over, float(excess[~above].sum()))
 
 
 def disruption_floor(problem: Problem) -> float:
