@@ -8,7 +8,7 @@ import numpy as np
 from ortools.graph.python import max_flow
 
 from terrplan.errors import Finding, InfeasibleError
-from terrplan.model import Problem
+from terrplan.model import Problem, outside_band
 
 
 def check_feasible(
@@ -108,14 +108,19 @@ def rule_findings(problem: Problem, labels: Sequence[str], names: Sequence[str])
                            hint="drop one of its forbid rules"))  # fmt: skip
     if out:
         return out
+    locked = rules.locked >= 0
+    by_lock = rules.locked[locked]
+    locked_totals = np.array([np.bincount(by_lock, weights=v[locked], minlength=k) for v in problem.metrics])
+    reach_totals = np.array([(allowed * v[:, None]).sum(axis=0) for v in problem.metrics])
+    # The band test itself: locks alone above a maximum, or all a territory may draw below its minimum.
+    overfull = outside_band(problem, locked_totals) & (locked_totals > problem.upper)
+    starved = outside_band(problem, reach_totals) & (reach_totals < problem.lower)
     for row, metric in enumerate(problem.metric_names):
         values = problem.metrics[row]
-        locked = rules.locked >= 0
-        locked_total = np.bincount(rules.locked[locked], weights=values[locked], minlength=k)
-        reach = (allowed * values[:, None]).sum(axis=0)
+        locked_total, reach = locked_totals[row], reach_totals[row]
         for t in range(k):
             upper, lower = problem.upper[row, t], problem.lower[row, t]
-            if np.isfinite(upper) and locked_total[t] > upper + 1e-9 * max(abs(upper), 1.0):
+            if overfull[row, t]:
                 excess = locked_total[t] - upper
                 members = np.flatnonzero(rules.locked == t)
                 members = members[np.argsort(-values[members], kind="stable")]
@@ -130,7 +135,7 @@ def rule_findings(problem: Problem, labels: Sequence[str], names: Sequence[str])
                         + (f" and {len(fewest) - 5} more" if len(fewest) > 5 else ""),
                     )
                 )
-            if np.isfinite(lower) and reach[t] < lower - 1e-9 * max(abs(lower), 1.0):
+            if starved[row, t]:
                 out.append(
                     Finding(
                         "rules",
