@@ -125,6 +125,12 @@ class GivenAlignment:
     territory: np.ndarray  # index into labels per account; -1 where the account is unassigned
     labels: tuple[str, ...]  # territory names, sorted
     findings: tuple[Finding, ...]  # failed checks: unassigned, twice-assigned or unknown accounts
+    # Alignment rows naming accounts that are not among the usable accounts (gone, or set aside in rejects.csv):
+    # account_id, territory, line and the file's other columns, in file order.
+    departed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["account_id", "territory", "line"]))
+
+
+UNKNOWN_ACCOUNT = "alignment names an account that is not among the usable accounts"
 
 
 def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignment:
@@ -162,7 +168,7 @@ def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignme
         findings.append(
             Finding(
                 name,
-                "alignment names an account that is not among the usable accounts",
+                UNKNOWN_ACCOUNT,
                 line=int(row.line),
                 column="account_id",
                 value=row.account_id,
@@ -183,7 +189,8 @@ def match_alignment(accounts: pd.DataFrame, table: Table | None) -> GivenAlignme
     labels = tuple(sorted(set(assigned) - {""}))
     index = {label: i for i, label in enumerate(labels)}
     territory = np.array([index.get(label, -1) for label in assigned], dtype=np.int64)
-    return GivenAlignment(territory, labels, tuple(findings))
+    departed = frame.loc[~known].reset_index(drop=True)
+    return GivenAlignment(territory, labels, tuple(findings), departed)
 
 
 def _by_zip(name: str, frame: pd.DataFrame, accounts: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
@@ -247,7 +254,12 @@ def use_current(loaded: Loaded, current: str) -> Loaded:
     given = match_alignment(loaded.accounts, read_alignment(Path(current)))
     labels = np.array([*given.labels, ""], dtype=object)
     accounts = loaded.accounts.assign(territory=labels[given.territory])
-    return dataclasses.replace(loaded, accounts=accounts, inputs=(*loaded.inputs, _fingerprint(Path(current))))
+    return with_input(dataclasses.replace(loaded, accounts=accounts), Path(current))
+
+
+def with_input(loaded: Loaded, path: Path) -> Loaded:
+    """`loaded` with one more input file (path and sha256 in summary.json's inputs), e.g. the --current file."""
+    return dataclasses.replace(loaded, inputs=(*loaded.inputs, _fingerprint(path)))
 
 
 def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepared:

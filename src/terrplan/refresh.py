@@ -23,11 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError, InputError
+from terrplan.geo import haversine_km, normalize_zip, zip_table
 from terrplan.metrics import Metrics, evaluate
 from terrplan.model import Alignment, Problem, Rules, bands_hold
-from terrplan.pipeline import Loaded, alignment_centres, match_alignment
+from terrplan.pipeline import UNKNOWN_ACCOUNT, Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
@@ -46,43 +48,52 @@ class Refresh:
 
 
 def refresh(
-    problem: Problem, current: np.ndarray, centres: np.ndarray, budget: Budget, potential: np.ndarray | None = None
+    problem: Problem,
+    current: np.ndarray,
+    centres: np.ndarray,
+    budget: Budget,
+    potential: np.ndarray | None = None,
+    home: np.ndarray | None = None,
 ) -> Refresh:
-    """Repair `current` towards the bands within the budget (shares of `potential`, default the primary metric)."""
+    """Repair `current` towards the bands within the budget (shares of `potential`, default the primary metric).
+
+    `home`: the alignment in force (-1 for new and relocated units, placed in `current` but free to go anywhere:
+    their moves are not counted); default `current`."""
     row = primary_metric(problem)
     amount = problem.metrics[row if row is not None else 0]
     potential = amount if potential is None else potential
-    total = float(potential.sum()) or 1.0
+    home = current if home is None else home
+    total = float(potential[home >= 0].sum()) or 1.0
     arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
 
     def rank(territory: np.ndarray) -> tuple[bool, bool, float]:
         holds = bands_hold(problem, territory)
-        return (not holds, bool(budget.breaches(potential, current, territory)), _moved(potential, current, territory))
+        return (not holds, bool(budget.breaches(potential, home, territory)), _moved(potential, home, territory))
 
-    unlimited = min(
-        (_fewest_moves(problem, current, centres, potential), repair_bands(problem, current, arcs)), key=rank
-    )
+    unlimited = min((_fewest_moves(problem, home, centres, potential), repair_bands(problem, current, arcs)), key=rank)
     territory = unlimited
     if rank(territory)[1]:
-        territory = min((territory, _within_budget(problem, current, centres, potential, budget)), key=rank)
+        territory = min((territory, _within_budget(problem, current, home, centres, potential, budget)), key=rank)
         if rank(territory)[1]:  # still over: keep the budget, leave bands unmet
-            territory = _within_budget(problem, current, centres, potential, budget)
-    bound = forced_move(problem, current, row) / float(amount.sum() or 1.0)
+            territory = _within_budget(problem, current, home, centres, potential, budget)
+    placed = home >= 0
+    bound = forced_move(problem, home, row) / float(amount[placed].sum() or 1.0)
     holds = not rank(territory)[0]
-    moved = _moved(potential, current, territory) / total
-    return Refresh(territory, moved, bound, _moved(potential, current, unlimited) / total, holds)
+    moved = _moved(potential, home, territory) / total
+    return Refresh(territory, moved, bound, _moved(potential, home, unlimited) / total, holds)
 
 
 _LEXICOGRAPHIC = 10.0  # a move costs this many long arcs of travel per unit of potential: moves first, travel second
 
 
-def _fewest_moves(problem: Problem, current: np.ndarray, centres: np.ndarray, potential: np.ndarray) -> np.ndarray:
-    """The balanced assignment to the current centres that moves the least potential (travel breaks ties)."""
+def _fewest_moves(problem: Problem, home: np.ndarray, centres: np.ndarray, potential: np.ndarray) -> np.ndarray:
+    """The balanced assignment to the current centres that moves the least potential (travel breaks ties); units
+    without a home (-1) go where travel is shortest."""
     count = min(_ARCS, problem.n_territories)
     long_arc = float(np.percentile(Arcs.build(problem, centres, count).distance[:, -1], 99))
     per_potential = problem.weights.sum() / max(float(potential.sum()), 1e-300)
     cost = _LEXICOGRAPHIC * max(long_arc, 1e-9) * per_potential * potential
-    rules = dataclasses.replace(Rules.none(problem.n_units), home=current, move_cost=cost)
+    rules = dataclasses.replace(Rules.none(problem.n_units), home=home, move_cost=cost)
     priced = dataclasses.replace(problem, rules=rules)
     arcs = Arcs.build(priced, centres, count)
     territory = flow_assignment(priced, arcs)
@@ -92,10 +103,10 @@ def _fewest_moves(problem: Problem, current: np.ndarray, centres: np.ndarray, po
 
 
 def _within_budget(
-    problem: Problem, current: np.ndarray, centres: np.ndarray, potential: np.ndarray, budget: Budget
+    problem: Problem, current: np.ndarray, home: np.ndarray, centres: np.ndarray, potential: np.ndarray, budget: Budget
 ) -> np.ndarray:
-    """The repair one move at a time. A move that would break the budget is not made: its unit is pinned where it
-    is and the repair looks for another move, until none is left."""
+    """The repair one move at a time from `current`. A move that would break the budget (counted against `home`)
+    is not made: its unit is pinned where it is and the repair looks for another move, until none is left."""
     territory = current.copy()
     pinned = np.full(problem.n_units, -1, dtype=np.int64)
     count = min(_ARCS, problem.n_territories)
@@ -104,7 +115,7 @@ def _within_budget(
         step = repair_bands(problem, territory, arcs, max_moves=1)
         if np.array_equal(step, territory):
             return territory
-        if not budget.breaches(potential, current, step):
+        if not budget.breaches(potential, home, step):
             territory = step
             continue
         moved = np.flatnonzero(step != territory)
@@ -113,8 +124,9 @@ def _within_budget(
         arcs = Arcs.build(dataclasses.replace(problem, rules=rules), centres, count)
 
 
-def _moved(amount: np.ndarray, before: np.ndarray, after: np.ndarray) -> float:
-    return float(amount[before != after].sum())
+def _moved(amount: np.ndarray, home: np.ndarray, after: np.ndarray) -> float:
+    """What left its home territory (units without one, -1, never move)."""
+    return float(amount[(home >= 0) & (home != after)].sum())
 
 
 @dataclass(frozen=True)
@@ -124,43 +136,70 @@ class RefreshRun:
     metrics: Metrics
     figures: dict[str, float | int | None]
     failure: InfeasibleError | None  # set when the budget or the bands cannot be met
+    tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)  # departed.csv, relocated.csv
 
 
 def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> RefreshRun:
-    """Repair the current alignment (a file, or the accounts' current territory) within the budget."""
+    """Repair the current alignment (a file, or the accounts' current territory) within the budget.
+
+    Last year's alignment is taken as it is: accounts it names that are no longer among the accounts have departed
+    (reported, not an error); accounts it does not name are new; accounts that moved farther than
+    `disruption.relocated_km` are relocated. New and relocated accounts join the nearest territory first and are
+    then free to go where the repair needs them: none of that counts as a move."""
     given = match_alignment(loaded.accounts, current)
-    blocking = [f for f in given.findings if "not assigned" not in f.message]
-    if blocking:  # twice-assigned or unknown accounts make the current alignment ambiguous
+    blocking = [f for f in given.findings if "not assigned" not in f.message and f.message != UNKNOWN_ACCOUNT]
+    if blocking:  # twice-assigned accounts or ZIPs make the current alignment ambiguous
         raise InputError("the current alignment cannot be used", blocking)
     if not given.labels:
         raise InputError("the current alignment assigns no account to a territory")
-    accounts = loaded.accounts.assign(territory=[given.labels[t] if t >= 0 else "" for t in given.territory])
     sized = dataclasses.replace(
         config, territories=dataclasses.replace(config.territories, count=len(given.labels), centres="free")
     )
     reps = _reps_by_label(loaded, given.labels)
     fte = None if reps is None else np.where(reps["fte"].to_numpy(float) > 0, reps["fte"].to_numpy(float), 1.0)
-    problem = build_problem(accounts, sized, fte=fte)
-    start = given.territory.copy()
-    placed = start >= 0
-    centres = _current_centres(problem, start, placed)
-    # New accounts (in no current territory) join the nearest territory first; that is not a move.
+    problem = build_problem(loaded.accounts, sized, fte=fte)
+    home = given.territory.copy()
+    relocated = relocated_accounts(problem, loaded.accounts, home, current, config.disruption.relocated_km)
+    labels = np.array([*given.labels, ""], dtype=object)
+    relocated["from_territory"] = labels[home[relocated["row"].to_numpy(dtype=np.int64)]]
+    home[relocated["row"].to_numpy(dtype=np.int64)] = -1
+    # The current territory of relocated accounts is blank, as for new ones: what they do is not a move.
+    accounts = loaded.accounts.assign(territory=labels[home])
+    placed = home >= 0
+    centres = _current_centres(problem, home, placed)
+    start = home.copy()
+    # New and relocated accounts (in no current territory) join the nearest territory first.
     if not placed.all():
         start[~placed] = Arcs.build(problem, centres, 1).territory[~placed, 0]
     limits = config.disruption
     budget = Budget.from_config(limits)
-    result = refresh(problem, start, centres, budget, accounts["potential"].to_numpy(dtype=float))
+    result = refresh(problem, start, centres, budget, accounts["potential"].to_numpy(dtype=float), home)
     alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
     metrics = evaluate(accounts, problem, alignment, given.labels, reps)
+    moved = moved_figures(metrics.assignments)
+    now = metrics.assignments.set_index("account_id")["territory"]
+    relocated = relocated.assign(territory=now.reindex(relocated.index).to_numpy())
+    departed = given.departed
+    departed_potential = (
+        round(float(pd.to_numeric(departed["potential"], errors="coerce").fillna(0.0).sum()), 6)
+        if "potential" in departed
+        else None
+    )
     figures = {
         "budget_share": limits.budget,
         "budget_accounts": limits.budget_accounts,
         "budget_per_territory": limits.budget_per_territory,
-        "moved_accounts": int((result.territory != start).sum()),
-        "moved_share": round(result.moved_share, 6),
+        "moved_accounts": moved["moved_accounts"],
+        "moved_share": round(moved["moved_potential_share"], 6),
+        "moved_potential": round(moved["moved_potential"], 6),
         "needed_share_lower_bound": round(result.needed_share_bound, 6),
         "unlimited_repair_share": round(result.unlimited_share, 6),
-        "new_accounts": int((~placed).sum()),
+        "new_accounts": int((given.territory < 0).sum()),
+        "relocated_accounts": len(relocated),
+        "relocated_potential": round(float(relocated["potential"].sum()), 6),
+        "relocated_km": limits.relocated_km,
+        "departed_accounts": len(departed),
+        "departed_potential": departed_potential,  # from the alignment file's potential column, when it has one
     }
     failure = None
     more_limits = limits.budget_accounts is not None or limits.budget_per_territory is not None
@@ -181,7 +220,123 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
                 ),
             ],
         )
-    return RefreshRun(metrics, figures, failure)
+    tables = {
+        "departed.csv": departed[[c for c in DEPARTED_COLUMNS if c in departed]].reset_index(drop=True),
+        "relocated.csv": relocated.reset_index()[RELOCATED_COLUMNS],
+    }
+    return RefreshRun(metrics, figures, failure, tables)
+
+
+def refresh_line(figures: dict) -> str:
+    """The log's summary of a refresh: the same moved figure as summary.json and moves.csv."""
+    line = (
+        f"refreshed: moved {figures['moved_share']:.1%} of potential ({figures['moved_accounts']} accounts; at least "
+        f"{figures['needed_share_lower_bound']:.1%} had to move); every territory inside its band"
+    )
+    others = [
+        f"{what}: {figures[key]}"
+        for key, what in (
+            ("new_accounts", "new accounts placed"),
+            ("relocated_accounts", "relocated accounts reassigned (relocated.csv)"),
+            ("departed_accounts", "departed accounts left out (departed.csv)"),
+        )
+        if figures[key]
+    ]
+    return line + ("; " + ", ".join(others) if others else "")
+
+
+DEPARTED_COLUMNS = ("account_id", "territory", "potential")
+RELOCATED_COLUMNS = ["account_id", "from_territory", "territory", "distance_km", "rule", "potential"]
+
+
+def moved_figures(assignments: pd.DataFrame) -> dict[str, float | int]:
+    """The one 'moved' figure: accounts (and their potential) whose territory changed against the current one, as
+    summary.json's disruption and moves.csv count them. New and relocated accounts have no current territory."""
+    change = disruption(assignments)
+    if change is None:
+        return {"moved_accounts": 0, "moved_potential": 0.0, "moved_potential_share": 0.0}
+    return {key: change.figures[key] for key in ("moved_accounts", "moved_potential", "moved_potential_share")}
+
+
+_RELOCATED_QUANTILE = 95  # a territory's reach: this percentile of its accounts' distances to its centre
+
+
+def relocated_accounts(
+    problem: Problem, accounts: pd.DataFrame, home: np.ndarray, table: Table | None, limit_km: float | None
+) -> pd.DataFrame:
+    """Accounts of a current territory (`home` >= 0) that have moved away from it, indexed by account_id, with
+    row (position in `accounts`), distance_km, rule and potential, in account-id order; none when `limit_km` is
+    None.
+
+    * the alignment file has the account's location then (lat and lon columns, else a zip column): relocated when
+      the account now lies farther than `limit_km` from it (rule 'location');
+    * otherwise (no location in the file or on that row): relocated when it lies farther than `limit_km` beyond
+      its territory's reach (the 95th percentile of its accounts' distances to the territory's 1-median) and no
+      other account of its territory is within `limit_km` of it (rule 'reach'). The percentile and the 1-median
+      are robust to a few far accounts; the neighbour test keeps a remote pocket of several accounts in place.
+    A territory never loses all its accounts this way."""
+    columns = ["row", "distance_km", "rule", "potential"]
+    none = pd.DataFrame(columns=columns, index=pd.Index([], name="account_id"))
+    if limit_km is None:
+        return none
+    lat, lon = accounts["lat"].to_numpy(float), accounts["lon"].to_numpy(float)
+    then = _locations_then(accounts, table)
+    known = ~np.isnan(then[:, 0])
+    distance = np.full(len(accounts), np.nan)
+    distance[known] = haversine_km(then[known, 0], then[known, 1], lat[known], lon[known])
+    by_location = known & (distance > limit_km)
+    placed = home >= 0
+    centres = _current_centres(problem, home, placed)
+    to_centre = np.full(len(accounts), np.nan)
+    to_centre[placed] = problem.distance(np.flatnonzero(placed), centres[home[placed]])
+    beyond = np.full(len(accounts), np.nan)
+    by_reach = np.zeros(len(accounts), dtype=bool)
+    for t in range(problem.n_territories):
+        members = np.flatnonzero(home == t)
+        reach = float(np.percentile(to_centre[members], _RELOCATED_QUANTILE))
+        beyond[members] = to_centre[members] - reach
+        far = members[(to_centre[members] > reach + limit_km) & ~known[members]]
+        if len(far) == 0:
+            continue
+        gap = haversine_km(lat[far, None], lon[far, None], lat[None, members], lon[None, members])
+        gap[gap == 0.0] = np.inf  # itself (or a twin at the same spot, which is no pocket)
+        by_reach[far[gap.min(axis=1) > limit_km]] = True
+    chosen = placed & (by_location | by_reach)
+    for t in range(problem.n_territories):  # a territory keeps at least its closest account
+        members = np.flatnonzero(home == t)
+        if len(members) and chosen[members].all():
+            chosen[members[np.argmin(to_centre[members])]] = False
+    rows = np.flatnonzero(chosen)
+    if len(rows) == 0:
+        return none
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "distance_km": np.round(np.where(by_location[rows], distance[rows], beyond[rows]), 1),
+            "rule": np.where(by_location[rows], "location", "reach"),
+            "potential": accounts["potential"].to_numpy(float)[rows],
+        },
+        index=pd.Index(accounts["account_id"].to_numpy()[rows], name="account_id"),
+    ).sort_index(kind="stable")
+
+
+def _locations_then(accounts: pd.DataFrame, table: Table | None) -> np.ndarray:
+    """(n, 2) lat/lon of each account as the alignment file gives it (NaN where it gives none): its lat and lon
+    columns when valid, else its zip column's centroid."""
+    out = np.full((len(accounts), 2), np.nan)
+    if table is None or "account_id" not in table.frame:
+        return out
+    frame = table.frame.drop_duplicates("account_id", keep="first").set_index("account_id")
+    rows = frame.reindex(accounts["account_id"].to_numpy())
+    if "zip" in rows:
+        zips = rows["zip"].fillna("").map(lambda z: normalize_zip(z) or "")
+        out = zip_table().reindex(zips.to_numpy())[["lat", "lon"]].to_numpy(dtype=float)
+    if "lat" in rows and "lon" in rows:
+        lat = pd.to_numeric(rows["lat"], errors="coerce").to_numpy(dtype=float)
+        lon = pd.to_numeric(rows["lon"], errors="coerce").to_numpy(dtype=float)
+        good = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        out[good] = np.column_stack([lat[good], lon[good]])
+    return out
 
 
 def _current_centres(problem: Problem, territory: np.ndarray, placed: np.ndarray) -> np.ndarray:

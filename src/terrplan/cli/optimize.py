@@ -17,9 +17,9 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import Config, load_config
 from terrplan.design import run_design
-from terrplan.pipeline import use_current
+from terrplan.pipeline import use_current, with_input
 from terrplan.read import read_alignment
-from terrplan.refresh import run_refresh
+from terrplan.refresh import refresh_line, run_refresh
 
 
 @main.command(
@@ -91,19 +91,16 @@ def optimize(
         loaded = use_current(loaded, current)
     elif current is not None:
         table = None if current == "accounts" else read_alignment(Path(current))
+        if table is not None:
+            loaded = with_input(loaded, Path(current))
         run = run_refresh(loaded, config, table)
         if run.failure is not None:
             raise run.failure
         metrics = with_hierarchy(run.metrics, config)
         fields = {"status": "refreshed", "lower_bound": None, "gap": None, "refresh": run.figures}
         summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
-        write_outputs(config, loaded, metrics, summary, output, report)
-        report.info(
-            "refreshed",
-            f"refreshed: moved {run.figures['moved_share']:.1%} of potential (at least "
-            f"{run.figures['needed_share_lower_bound']:.1%} had to move); every territory inside its band",
-            **run.figures,
-        )
+        write_outputs(config, loaded, metrics, summary, output, report, run.tables)
+        report.info("refreshed", refresh_line(run.figures), **run.figures)
         return
     design = run_design(loaded, config, current, report)
     result = design.result

@@ -21,10 +21,17 @@ from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 
 def write_outputs(
-    config: Config, loaded: Loaded, metrics: Metrics, summary: dict[str, Any], output: str | None, report: Reporter
+    config: Config,
+    loaded: Loaded,
+    metrics: Metrics,
+    summary: dict[str, Any],
+    output: str | None,
+    report: Reporter,
+    tables: dict[str, Any] | None = None,
 ) -> None:
-    """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'."""
-    files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas)
+    """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'.
+    `tables`: more CSVs by file name (the refresh's departed.csv and relocated.csv)."""
+    files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas, tables=tables)
     target = output if output is not None else str(config.resolve(config.output.dir))
     if target == "-":
         sys.stdout.write(files["assignments.csv"])
@@ -133,7 +140,11 @@ def summary_fields(
 
 
 def output_files(
-    metrics: Metrics, summary: dict[str, Any], loaded: Loaded, escape: bool = True
+    metrics: Metrics,
+    summary: dict[str, Any],
+    loaded: Loaded,
+    escape: bool = True,
+    tables: dict[str, Any] | None = None,
 ) -> dict[str, str | bytes]:
     """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv.
     `escape` (output.escape_formulas) quotes formula-like text in every CSV."""
@@ -147,6 +158,8 @@ def output_files(
         summary["disruption"] = {key: _rounded(fig[key]) for key in DISRUPTION_KEYS}
         files["moves.csv"] = csv_text(change.moves, escape)
         files["changes.csv"] = csv_text(change.changes, escape)
+    for name, frame in (tables or {}).items():
+        files[name] = csv_text(frame, escape)
     files["summary.json"] = json_text(summary)
     files["rejects.csv"] = csv_text(rejects_frame(loaded.findings), escape)
     files["location_warnings.csv"] = csv_text(loaded.location_warnings, escape)
