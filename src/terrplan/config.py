@@ -361,11 +361,11 @@ class _ConfigLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_object(self, node, deep=False):
-        if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _RESOLVED_TAGS:
+        if isinstance(node, yaml.ScalarNode) and node.tag in _RESOLVED_TAGS:
             try:
                 value = super().construct_object(node, deep)
-            except (ValueError, OverflowError):  # e.g. `0b_`, `2025-13-45` or a 5,000-digit number: it is text
-                return node.value
+            except (ValueError, OverflowError, IndexError, KeyError, AttributeError):
+                return node.value  # e.g. `0b_`, `2025-13-45`, a 5,000-digit number or `!!int x`: it is text
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return _Plain(value, node.value)
             plain = _PlainInt(value) if isinstance(value, int) else _PlainFloat(value)
@@ -434,7 +434,7 @@ def _cut(text: str, limit: int = SHOW_LIMIT) -> str:
 
 def _show(value: Any) -> str:
     """A value for a finding: a scalar's text, a short sketch of a list or mapping, at most SHOW_LIMIT characters."""
-    if isinstance(value, dict | list | tuple):
+    if not isinstance(value, str | int | float | _Plain) and value is not None:  # a list, mapping, set, bytes...
         return _cut(_SHORT.repr(value))
     if value is None:
         return "nothing"
@@ -524,7 +524,7 @@ def _read_yaml(path: Path) -> tuple[Any, list[tuple[str, int, int]]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"{path}{where}: not valid YAML: {_cut(str(getattr(exc, 'problem', exc)), 200)}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     finally:
@@ -687,6 +687,9 @@ def _number(hint: type, value: Any, file: str, where: str, findings: list[Findin
             return None
     if isinstance(number, float) and not number.is_integer():
         findings.append(Finding(file, "expected a whole number", key=where, value=_show(value)))
+        return None
+    if abs(number) >= 2**63:  # e.g. a long YAML sexagesimal: no count or seed is this big, and str() would fail
+        findings.append(Finding(file, "the number is too large", key=where, value=_show(value)))
         return None
     return int(number)
 
