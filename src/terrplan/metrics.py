@@ -122,7 +122,7 @@ def evaluate(
     misses = tuple(
         BandMiss(str(labels[t]), problem.metric_names[row], row == 0, *(float(a[row, t]) for a in (shown, low, high)))
         for t in sorted(np.flatnonzero(outside.any(axis=0)), key=lambda t: labels[t])
-        for row in np.flatnonzero(outside[:, t])
+        for row in np.flatnonzero(outside[:, t]).tolist()
     )
     balance = {
         "metric": metric,
