@@ -409,3 +409,18 @@ def test_read_accounts_raises_only_input_errors_on_a_broken_header(tmp_path: Pat
     path.write_text("account_id,account_id\nA1,A2\n")
     with pytest.raises(InputError, match="duplicate column names"):
         read_accounts(AccountsInput(), path)
+
+
+def test_alignment_headers_match_ignoring_case(tmp_path):
+    from terrplan.read import read_alignment
+
+    path = tmp_path / "alignment.csv"
+    path.write_text("Account_ID,Territory,Note\nA1, T1 ,x\n")
+    assert read_alignment(path).frame.to_dict("records") == [{"account_id": "A1", "territory": "T1", "Note": "x"}]
+    path.write_text("account_id,Territory,TERRITORY\nA1,T1,T2\n")
+    with pytest.raises(InputError) as error:
+        read_alignment(path)
+    assert str(error.value) == (
+        f"{path}: not an alignment file\n  {path}:1: column 'territory': 'Territory' (column 2) and 'TERRITORY' "
+        "(column 3) both match 'territory' when case is ignored\n    hint: rename or remove one of them"
+    )

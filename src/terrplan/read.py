@@ -8,6 +8,7 @@ empty, not UTF-8, a mapped column absent) raise `InputError` at once.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import sys
@@ -257,7 +258,7 @@ def _fold(name: str) -> str:
     return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
 
 
-def find_column(header: list[str], name: str, file: str, key: str, findings: list[Finding]) -> str | None:
+def find_column(header: list[str], name: str, file: str, key: str | None, findings: list[Finding]) -> str | None:
     """The column called `name`: exact, else the one column equal to it ignoring case, spaces, '-' and '_'.
 
     Several such columns: a finding (column = `name`) and None."""
@@ -274,7 +275,7 @@ def find_column(header: list[str], name: str, file: str, key: str, findings: lis
                 f"{positions} {'both' if len(matches) == 2 else 'all'} match '{name}' when case is ignored",
                 line=1,
                 column=name,
-                hint=f"name the one to use exactly in the config: {key}",
+                hint=f"name the one to use exactly in the config: {key}" if key else "rename or remove one of them",
             )
         )
     return None
@@ -679,9 +680,17 @@ def read_alignment(path: Path) -> Table:
     """An alignment file: territory and account_id, or territory and zip (every account of the ZIP goes there).
     Other columns, e.g. of an assignments.csv, are kept."""
     table = read_table(path)
+    findings: list[Finding] = []
+    renames = {}  # 'Account_ID', 'TERRITORY': our names, matched like the standard columns
+    for name in ("territory", "account_id", "zip"):
+        found = find_column(list(table.frame.columns), name, table.name, None, findings)
+        if found is not None and found != name and name not in table.frame.columns:
+            renames[found] = name
+    if findings:
+        raise InputError(f"{table.name}: not an alignment file", findings)
+    table = dataclasses.replace(table, frame=table.frame.rename(columns=renames))
     header = list(table.frame.columns)
     keys = [name for name in ("account_id", "zip") if name in header]
-    findings = []
     if "territory" not in header:
         findings.append(
             Finding(table.name, "missing required column 'territory'", line=1,
