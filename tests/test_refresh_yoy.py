@@ -63,7 +63,7 @@ def test_an_account_that_moved_500_km_is_reassigned_and_reported(tiny):
         30,
         0,
     )
-    assert "relocated accounts reassigned (relocated.csv): 1" in result.stderr
+    assert "relocated accounts placed afresh (relocated.csv): 1" in result.stderr
 
 
 def test_without_the_relocation_rule_the_account_moves_as_a_refresh_move(tiny):
@@ -126,4 +126,25 @@ def test_an_account_named_twice_still_stops_the_refresh(tiny):
     assert result.stderr.splitlines()[:2] == [
         "error: the current alignment cannot be used",
         f"  {tiny.dir / 'last_year.csv'}:3: column 'account_id': account assigned twice (first on line 2) (got 'A1')",
+    ]
+
+
+def test_last_runs_assignments_csv_is_an_alignment_with_locations(tiny):
+    """A previous run's assignments.csv (zip, lat, lon columns) refreshes as it is; a ZIP alone also locates."""
+    assert invoke("optimize", str(tiny.config), "-q", "--no-report", "-o", str(tiny.dir / "last")).exit_code == 0
+    result = invoke("optimize", str(tiny.config), "--current", str(tiny.dir / "last" / "assignments.csv"), "-q")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads((tiny.out / "summary.json").read_text())["refresh"]
+    assert [summary[key] for key in ("moved_accounts", "new_accounts", "relocated_accounts", "departed_accounts")] == [
+        0,
+        0,
+        0,
+        0,
+    ]
+    # A4 listed in T2 with an Atlanta ZIP and no lat/lon: relocated by its ZIP's centroid.
+    alignment = LAST_YEAR.replace("lat,lon", "zip").replace("33.7490,-84.3880", "30303").replace("35.9,-78.9", "")
+    result, summary = refresh(tiny, alignment.replace(",,,", ",,"), "-q")
+    assert result.exit_code == 0, result.stderr
+    assert pd.read_csv(tiny.out / "relocated.csv")[["account_id", "rule"]].to_dict("records") == [
+        {"account_id": "A4", "rule": "location"}
     ]

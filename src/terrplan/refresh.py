@@ -237,7 +237,7 @@ def refresh_line(figures: dict) -> str:
         f"{what}: {figures[key]}"
         for key, what in (
             ("new_accounts", "new accounts placed"),
-            ("relocated_accounts", "relocated accounts reassigned (relocated.csv)"),
+            ("relocated_accounts", "relocated accounts placed afresh (relocated.csv)"),
             ("departed_accounts", "departed accounts left out (departed.csv)"),
         )
         if figures[key]
@@ -270,10 +270,12 @@ def relocated_accounts(
 
     * the alignment file has the account's location then (lat and lon columns, else a zip column): relocated when
       the account now lies farther than `limit_km` from it (rule 'location');
-    * otherwise (no location in the file or on that row): relocated when it lies farther than `limit_km` beyond
-      its territory's reach (the 95th percentile of its accounts' distances to the territory's 1-median) and no
-      other account of its territory is within `limit_km` of it (rule 'reach'). The percentile and the 1-median
-      are robust to a few far accounts; the neighbour test keeps a remote pocket of several accounts in place.
+    * otherwise (no location in the file or on that row), rule 'reach', relocated when all three hold: it lies
+      farther than `limit_km` beyond its territory's reach (the 95th percentile of its accounts' distances to the
+      territory's 1-median); no other account of its territory is within `limit_km` of it; another territory's
+      centre is at least `limit_km` nearer than its own. The percentile and the 1-median are robust to a few far
+      accounts; the neighbour test keeps a remote pocket of several accounts in place; the last test keeps an
+      outlier that no other territory is much closer to (an island served from the mainland).
     A territory never loses all its accounts this way."""
     columns = ["row", "distance_km", "rule", "potential"]
     none = pd.DataFrame(columns=columns, index=pd.Index([], name="account_id"))
@@ -299,8 +301,12 @@ def relocated_accounts(
         if len(far) == 0:
             continue
         gap = haversine_km(lat[far, None], lon[far, None], lat[None, members], lon[None, members])
-        gap[gap == 0.0] = np.inf  # itself (or a twin at the same spot, which is no pocket)
-        by_reach[far[gap.min(axis=1) > limit_km]] = True
+        gap[far[:, None] == members[None, :]] = np.inf  # itself
+        far = far[gap.min(axis=1) > limit_km]
+        if len(far) == 0:
+            continue
+        nearest = np.min([problem.distance(far, np.full(len(far), c)) for c in np.delete(centres, t)], axis=0)
+        by_reach[far[nearest < to_centre[far] - limit_km]] = True
     chosen = placed & (by_location | by_reach)
     for t in range(problem.n_territories):  # a territory keeps at least its closest account
         members = np.flatnonzero(home == t)
@@ -330,7 +336,7 @@ def _locations_then(accounts: pd.DataFrame, table: Table | None) -> np.ndarray:
     rows = frame.reindex(accounts["account_id"].to_numpy())
     if "zip" in rows:
         zips = rows["zip"].fillna("").map(lambda z: normalize_zip(z) or "")
-        out = zip_table().reindex(zips.to_numpy())[["lat", "lon"]].to_numpy(dtype=float)
+        out = np.array(zip_table().reindex(zips.to_numpy())[["lat", "lon"]].to_numpy(dtype=float))  # writable
     if "lat" in rows and "lon" in rows:
         lat = pd.to_numeric(rows["lat"], errors="coerce").to_numpy(dtype=float)
         lon = pd.to_numeric(rows["lon"], errors="coerce").to_numpy(dtype=float)
