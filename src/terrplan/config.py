@@ -698,14 +698,14 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
     out: list[Finding] = []
     t = config.territories
     if t.count is not None and t.count < 1:
-        out.append(Finding(file, "need at least 1 territory", key="territories.count", value=str(t.count)))
+        out.append(Finding(file, "need at least 1 territory", key="territories.count", value=_show(t.count)))
     if not 0 <= t.balance.tolerance < 1:
         out.append(
             Finding(
                 file,
                 "tolerance must be a fraction in [0, 1)",
                 key="territories.balance.tolerance",
-                value=str(t.balance.tolerance),
+                value=_show(t.balance.tolerance),
                 hint="0.05 means every territory within ±5 % of the mean",
             )
         )
@@ -736,7 +736,7 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                     file,
                     "not an account field",
                     key=f"units.keep_together[{i}]",
-                    value=column,
+                    value=_show(column),
                     hint=f"did you mean '{close}'?" if close else f"one of: {', '.join(ACCOUNT_FIELDS)}",
                 )
             )
@@ -756,22 +756,22 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 file,
                 "the budget is a share of potential in [0, 1]",
                 key="disruption.budget",
-                value=str(budget),
+                value=_show(budget),
                 hint="0.10 lets at most 10 % of potential change territory",
             )
         )
     share = config.disruption.budget_per_territory
     if share is not None and not 0 <= share <= 1:
-        out.append(Finding(file, "a share in [0, 1]", key="disruption.budget_per_territory", value=str(share)))
+        out.append(Finding(file, "a share in [0, 1]", key="disruption.budget_per_territory", value=_show(share)))
     if config.disruption.budget_accounts is not None and config.disruption.budget_accounts < 0:
         out.append(Finding(file, "must not be negative", key="disruption.budget_accounts",
-                           value=str(config.disruption.budget_accounts)))  # fmt: skip
+                           value=_show(config.disruption.budget_accounts)))  # fmt: skip
     if config.disruption.move_cost_km < 0:
         out.append(Finding(file, "must not be negative", key="disruption.move_cost_km",
-                           value=str(config.disruption.move_cost_km)))  # fmt: skip
+                           value=_show(config.disruption.move_cost_km)))  # fmt: skip
     limit = config.rules.max_distance_km
     if limit is not None and limit <= 0:
-        out.append(Finding(file, "must be positive", key="rules.max_distance_km", value=str(limit)))
+        out.append(Finding(file, "must be positive", key="rules.max_distance_km", value=_show(limit)))
     h = config.hierarchy
     if h.districts < 1 or h.regions < 1 or h.regions > h.districts:
         out.append(
@@ -788,14 +788,14 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 file,
                 "more districts than territories",
                 key="hierarchy.districts",
-                value=str(h.districts),
+                value=_show(h.districts),
                 hint=f"use at most {t.count} districts",
             )
         )
     if not config.inputs.accounts.path:
         out.append(Finding(file, "required key is missing", key="inputs.accounts.path"))
     if config.solver.time_limit <= 0:
-        out.append(Finding(file, "must be positive", key="solver.time_limit", value=str(config.solver.time_limit)))
+        out.append(Finding(file, "must be positive", key="solver.time_limit", value=_show(config.solver.time_limit)))
     if not config.segments:
         out.append(Finding(file, "need at least one segment", key="segments"))
     total_share = sum(s.share for s in config.segments)
