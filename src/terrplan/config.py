@@ -19,6 +19,7 @@ import os
 import reprlib
 import types
 import typing
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -381,7 +382,7 @@ class _ConfigLoader(yaml.SafeLoader):
         for key_node, value_node in node.value:
             # Every mapping key in the config is text: a scalar key is taken as written.
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
-            if isinstance(key, dict | list):
+            if not isinstance(key, Hashable):
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
                 )
@@ -457,7 +458,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     Everything is checked before any input is read; all problems are reported at once (ConfigError, exit 3).
     """
     path = Path(path)
-    raw = _read_yaml(path)
+    raw, duplicates = _read_yaml(path)
     findings = [
         Finding(
             str(path),
@@ -466,9 +467,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
             key=key,
             hint="YAML keeps only the last value silently; remove one of them",
         )
-        for key, first, line in raw[1]
+        for key, first, line in duplicates
     ]
-    raw = raw[0]
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
