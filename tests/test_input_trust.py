@@ -424,3 +424,13 @@ def test_alignment_headers_match_ignoring_case(tmp_path):
         f"{path}: not an alignment file\n  {path}:1: column 'territory': 'Territory' (column 2) and 'TERRITORY' "
         "(column 3) both match 'territory' when case is ignored\n    hint: rename or remove one of them"
     )
+
+
+def test_reject_mode_counts_rows_not_findings(tiny):
+    accounts(tiny, "35.2039,-80.8391", "135.2039,-280.8391")  # B1: two problems, one row
+    config(tiny, ("  volumes: {path: volumes.csv}", REJECT), ("tolerance: 0.05", "tolerance: 0.6"))
+    result = run(tiny, "optimize")
+    assert result.exit_code == OK, result.stderr
+    assert "warning: 1 row(s) set aside (see rejects.csv); first: " in result.stderr
+    assert len(pd.read_csv(tiny.out / "rejects.csv")) == 2
+    assert json.loads((tiny.out / "summary.json").read_text())["accounts"]["rejected_rows"] == 1

@@ -77,6 +77,7 @@ def load_accounts(config: Config) -> Loaded:
         inputs.append(_fingerprint(reps_path))
     scored = score_accounts(accounts, volumes, config.scoring, config.segments)
     _check_potential(scored, volumes, config)
+    counts["rejected_rows"] = rows_affected(findings)  # summary.json: rows, not findings (a row may have several)
     return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings)
 
 
