@@ -97,11 +97,16 @@ def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) 
     findings: list[Finding] = []
     empty_rows = 0
     for record, line in zip(records[1:], starts[1:], strict=True):
-        extra = record[width:]
-        if not any(field.strip() for field in record):  # ",,,,": no data, left out but counted
+        if not "".join(record).strip():  # ",,,,": no data, left out but counted
             empty_rows += 1
             continue
-        wrong = any(field.strip() for field in extra)
+        if len(record) == width:  # the common case, kept fast
+            rows.append(record)
+            lines.append(line)
+            bad.append(False)
+            continue
+        extra = record[width:]
+        wrong = bool("".join(extra).strip())
         if wrong:
             findings.append(
                 Finding(
@@ -141,7 +146,7 @@ def _records(text: str, name: str) -> tuple[list[list[str]], list[int]]:
             f"{name}: not a readable CSV",
             [Finding(name, f"not a readable CSV: {exc}", line=line, hint=_QUOTE_HINT)],
         ) from None
-    if starts:  # a quote that never closes swallows the rest of the file into the last record
+    if records and any("\n" in f or "\r" in f for f in records[-1]):  # an unclosed quote swallows the file's rest
         tail = "".join(io.StringIO(text, newline="").readlines()[starts[-1] - 1 :])
         try:
             list(csv.reader(io.StringIO(tail, newline=""), strict=True))
