@@ -345,10 +345,46 @@ def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
 
     unplaced, given = _locate(raw, cols, out, table.name, findings, bad, "account")
     bad |= unplaced
+    bad |= _county_fips(raw, cols, out, table.name, findings, bad, spec.columns.county is not None)
     warnings = _zip_mismatch(raw, cols, out, given & ~bad, table.name, spec.zip_mismatch_km)
     usable = out.loc[~bad]
     rejected = set(out.loc[bad, "account_id"]) - set(usable["account_id"]) - {""}
     return AccountsRead(usable.reset_index(drop=True), findings, rejected, table.empty_rows, warnings)
+
+
+_FIPS = re.compile(r"^(\d{1,5})(?:\.0+)?$")
+
+
+def _county_fips(
+    raw: pd.DataFrame,
+    cols: dict[str, str],
+    out: pd.DataFrame,
+    name: str,
+    findings: list[Finding],
+    bad: np.ndarray,
+    configured: bool,
+) -> np.ndarray:
+    """Fill out's county: the county column as 5-digit FIPS text ('1001' and '1001.0' lost a leading zero:
+    01001), blank when absent or blank. Returns the rows whose value is not a FIPS code, each with a finding.
+
+    A column found by its standard name (county, county_fips, fips) in which no value is a FIPS code holds county
+    names: it is left alone, as before there was a county column."""
+    out["county"] = ""
+    if "county" not in cols:
+        return np.zeros(len(out), dtype=bool)
+    text = raw[cols["county"]].fillna("").str.strip()
+    digits = text.str.extract(_FIPS, expand=False)
+    wrong = ((text != "") & digits.isna()).to_numpy() & ~bad
+    if not configured and digits.isna().all():
+        return np.zeros(len(out), dtype=bool)
+    for i in np.flatnonzero(wrong):
+        findings.append(
+            Finding(name, "county must be a 5-digit county FIPS code", line=int(out["line"].iloc[i]),
+                    column=cols["county"], value=text.iloc[i],
+                    hint="state and county digits, e.g. 40099 for Murray County, OK; leave blank to use the ZIP's")
+        )  # fmt: skip
+    out["county"] = digits.fillna("").str.zfill(5).where(digits.notna(), "").to_numpy()
+    return wrong
 
 
 def _locate(

@@ -17,6 +17,7 @@ from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
 from terrplan.report import report_files
+from terrplan.units import county_state_mismatch
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 
@@ -113,6 +114,8 @@ def load_inputs(config: Config, report: Reporter) -> Loaded:
             f"(see location_warnings.csv); first: {first['file']}:{first['line']}: {first['reason']}",
             accounts=len(loaded.location_warnings),
         )
+    if config.units.by == "county":
+        loaded = _check_counties(loaded, report)
     report.info(
         "read",
         f"read {len(loaded.accounts)} accounts, total potential {loaded.accounts['potential'].sum():,.1f}, "
@@ -120,6 +123,22 @@ def load_inputs(config: Config, report: Reporter) -> Loaded:
         accounts=len(loaded.accounts),
     )
     return loaded
+
+
+def _check_counties(loaded: Loaded, report: Reporter) -> Loaded:
+    """County units: warn when counties taken from the ZIP lie outside the account's state; summary.json counts them
+    (accounts.county_outside_state)."""
+    wrong = county_state_mismatch(loaded.accounts)
+    if len(wrong):
+        first = wrong.iloc[0]
+        report.warn(
+            "counties",
+            f"{len(wrong)} account(s) have a county from their ZIP outside their state; first: account "
+            f"{first['account_id']} (line {first['line']}), state {first['state']}, ZIP {first['zip']}, county "
+            f"{first['county']} (give each account's county FIPS in a county column: inputs.accounts.columns.county)",
+            accounts=len(wrong),
+        )
+    return dataclasses.replace(loaded, counts={**loaded.counts, "county_outside_state": len(wrong)})
 
 
 def summary_fields(
