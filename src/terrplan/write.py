@@ -71,11 +71,7 @@ def escape_formula(value: Any) -> Any:
 
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """`escape_formula` on every text cell and header; numeric columns (negative numbers too) stay numbers."""
-    text = [
-        column
-        for column in frame.columns
-        if frame[column].dtype == object or isinstance(frame[column].dtype, pd.StringDtype | pd.CategoricalDtype)
-    ]
+    text = _text_columns(frame)
     headers = [escape_formula(column) for column in frame.columns]
     if not text and headers == list(frame.columns):
         return frame
@@ -89,12 +85,34 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def csv_text(frame: pd.DataFrame, escape: bool = True) -> str:
     """CSV with fixed float format and '\\n' line ends; `escape` quotes formula-like text (output.escape_formulas).
 
-    Control characters in text are kept as they are.
+    Control characters in text are kept as they are, except that a CR inside a cell becomes a line break ('\\n',
+    which is quoted), so no reader takes it for the end of a row.
     """
     buffer = io.StringIO()
-    frame = escape_frame(frame) if escape else frame
+    frame = _line_breaks(escape_frame(frame) if escape else frame)
     frame.to_csv(buffer, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     return buffer.getvalue()
+
+
+def _line_breaks(frame: pd.DataFrame) -> pd.DataFrame:
+    def one(value: Any) -> Any:
+        return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
+    columns = [c for c in _text_columns(frame) if frame[c].astype(str).str.contains("\r", regex=False).any()]
+    if not columns:
+        return frame
+    out = frame.copy()
+    for column in columns:
+        out[column] = out[column].astype(object).map(one)
+    return out
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    return [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object or isinstance(frame[column].dtype, pd.StringDtype | pd.CategoricalDtype)
+    ]
 
 
 def json_text(data: Any) -> str:
@@ -150,8 +168,9 @@ def _slug(name: str) -> str:
     text = re.sub(r"_{2,}", "_", text).strip("._-")[:SLUG_MAX].strip("._-")
     if not text:
         return "territory"
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = text + "_"
+    device, dot, rest = text.partition(".")
+    if device.upper() in _WINDOWS_RESERVED:
+        text = f"{device}_{dot}{rest}"
     return text
 
 
@@ -228,8 +247,8 @@ def write_files(directory: Path, files: dict[str, str | bytes], on_wait: Callabl
         _recover(parent, name)
         _check_replaceable(target)
         staging = parent / f".{name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
-        os.mkdir(staging, 0o777)
         try:
+            os.mkdir(staging, 0o777)
             folders = {staging}
             for relative, content in files.items():
                 path = staging / relative
@@ -243,8 +262,9 @@ def write_files(directory: Path, files: dict[str, str | bytes], on_wait: Callabl
                 _fsync_dir(folder)
             _swap(staging, target)
         finally:
-            if os.path.lexists(staging):
-                shutil.rmtree(staging, ignore_errors=True)
+            with _signals_held():  # a signal now must not leave half a temporary folder behind
+                if os.path.lexists(staging):
+                    shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_file(path: Path, content: str | bytes) -> None:
