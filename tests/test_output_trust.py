@@ -24,8 +24,9 @@ import pytest
 from conftest import ROOT, TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, Tiny, invoke
 from openpyxl import load_workbook
 
+from terrplan.report.plans import plan_file_names
 from terrplan.report.workbook import workbook_bytes
-from terrplan.write import csv_text, safe_filenames
+from terrplan.write import csv_text, escape_formula
 
 # The tiny accounts with hostile names and current territories (OWASP CSV injection, HTML and Markdown links).
 HOSTILE_ACCOUNTS = """account_id,name,type,zip,lat,lon,system,current_territory
@@ -130,7 +131,7 @@ def test_csv_quotes_a_leading_tab_or_cr_keeps_control_characters_and_numbers_and
     assert csv_text(frame) == "'=h,n\n'\tx,-1.5000\n\"'\n=1\",2.0000\n'-3,-3.0000\na=b,0.0000\nv\x0bw,1.0000\n,2.0000\n"
     assert csv_text(frame, escape=False).startswith("=h,n\n\tx,-1.5000\n")
     text = pd.DataFrame({"t": ["a\x0bb", "\x00=x\x1b", "c\x0cd", "#N/A", "-3"], "n": [-1, 2, 3, 4, 5]})
-    (book,) = [load_workbook(io.BytesIO(workbook_bytes({"S": text})))]
+    (book,) = [load_workbook(io.BytesIO(workbook_bytes({"S": text}, escape_formula)))]
     sheet = book["S"]
     assert [c.value for c in sheet["A"]] == ["t", "a\nb", "'=x", "c d", "#N/A", "'-3"]
     assert {c.data_type for c in sheet["A"]} == {"s"}
@@ -141,7 +142,7 @@ def test_csv_quotes_a_leading_tab_or_cr_keeps_control_characters_and_numbers_and
 
 
 def test_safe_file_names_are_plain_short_unique_and_not_windows_devices():
-    assert safe_filenames(
+    assert plan_file_names(
         [
             "T1",
             "t1",

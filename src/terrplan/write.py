@@ -1,5 +1,5 @@
-"""Files and reports: a whole output folder swapped in at once, safe cell values and file names, stable ordering,
-fixed number formats.
+"""Files and reports: a whole output folder swapped in at once, safe cell values, stable ordering, fixed number
+formats.
 
 The output folder is replaced as a whole: the run is written into a sibling temporary folder
 (`<parent>/.<name>.terrplan-tmp-<pid>-<random>`), every file and folder is fsynced, and the new folder is swapped
@@ -26,7 +26,6 @@ import shutil
 import signal
 import sys
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -133,45 +132,6 @@ def rejects_frame(findings: Iterable[Finding]) -> pd.DataFrame:
         for f in findings
     ]
     return pd.DataFrame(rows, columns=REJECT_COLUMNS).astype({"line": "Int64"})
-
-
-# -- file names -------------------------------------------------------------------------------------------------
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-SLUG_MAX = 64
-
-
-def safe_filenames(names: Iterable[str]) -> dict[str, str]:
-    """Each name -> a file name stem safe on every platform: ASCII letters, digits, '-', '_' and '.' only (others
-    become '_', accents are dropped), no leading or trailing '.', '_' or '-', no '..', at most 64 characters,
-    'territory' when nothing is left, '_' after Windows device names (CON, NUL, COM1...). Names that end up equal
-    ignoring case get -2, -3, ... in sorted order of the original names, so the result does not depend on order.
-    """
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in sorted(set(names)):
-        stem = _slug(name)
-        candidate, n = stem, 1
-        while candidate.casefold() in taken:
-            n += 1
-            candidate = f"{stem[: SLUG_MAX - len(str(n)) - 1]}-{n}"
-        taken.add(candidate.casefold())
-        out[name] = candidate
-    return out
-
-
-def _slug(name: str) -> str:
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
-    text = _UNSAFE.sub("_", text)
-    text = re.sub(r"\.{2,}", "_", text)
-    text = re.sub(r"_{2,}", "_", text).strip("._-")[:SLUG_MAX].strip("._-")
-    if not text:
-        return "territory"
-    device, dot, rest = text.partition(".")
-    if device.upper() in _WINDOWS_RESERVED:
-        text = f"{device}_{dot}{rest}"
-    return text
 
 
 # -- the output folder ------------------------------------------------------------------------------------------

@@ -7,15 +7,16 @@ timestamps, fixed number formats, stable ordering).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from terrplan.config import Plans
 from terrplan.report.html import render
 from terrplan.report.palette import colours as palette_colours
-from terrplan.report.plans import build_plans, markdown, rep_homes
+from terrplan.report.plans import build_plans, markdown, plan_file_names, rep_homes
 from terrplan.report.shapes import accounts_geojson, territories_geojson, territory_shapes
 from terrplan.report.workbook import summary_frame, workbook_bytes
-from terrplan.write import safe_filenames
 
 __all__ = ["report_files"]
 
@@ -26,15 +27,16 @@ def report_files(
     summary: dict,
     plans: Plans,
     reps: pd.DataFrame | None = None,
-    escape_formulas: bool = True,
+    escape: Callable[[str], str] | None = None,
 ) -> dict[str, str | bytes]:
     """report.html, territories.geojson, accounts.geojson, workbook.xlsx and plans/<name>.md, the name a safe
-    file name made from the territory's (`write.safe_filenames`).
+    file name made from the territory's (`plans.plan_file_names`).
 
     `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
     summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
     (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
-    `escape_formulas` (output.escape_formulas) quotes formula-like text in the workbook.
+    `escape` is applied to every text cell of the workbook (`write.escape_formula` unless
+    output.escape_formulas is off).
     """
     assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
     territories = territories.sort_values("territory", kind="stable", ignore_index=True)
@@ -62,9 +64,9 @@ def report_files(
         "report.html": html,
         "territories.geojson": territories_geojson(territories, shapes, colours),
         "accounts.geojson": accounts_geojson(assignments),
-        "workbook.xlsx": workbook_bytes(sheets, escape=escape_formulas),
+        "workbook.xlsx": workbook_bytes(sheets, escape=escape),
     }
-    names = safe_filenames(plan.territory for plan in territory_plans)
+    names = plan_file_names(plan.territory for plan in territory_plans)
     for plan in territory_plans:
         files[f"plans/{names[plan.territory]}.md"] = markdown(plan)
     return files

@@ -1,9 +1,9 @@
 """The workbook (.xlsx) for Excel users: Territories, Assignments, Summary, and Moves when there are moves.
 
 openpyxl stamps the save time into docProps/core.xml and every zip entry; both are fixed here so the same
-inputs give the same bytes. Text is always written as a text cell (never a formula or an error value), with
-`write.escape_formula` applied unless output.escape_formulas is off, and cleaned of the control characters Excel
-does not allow (vertical tab becomes a line break, form feed a space, the others are dropped).
+inputs give the same bytes. Text is always written as a text cell (never a formula or an error value), cleaned of
+the control characters Excel does not allow (vertical tab becomes a line break, form feed a space, the others are
+dropped), then passed through `escape` (the CLI gives `write.escape_formula` unless output.escape_formulas is off).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime
 import io
 import math
 import zipfile
+from collections.abc import Callable
 
 import pandas as pd
 from openpyxl import Workbook
@@ -20,13 +21,11 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
-from terrplan.write import escape_formula
-
 FIXED_TIME = datetime.datetime(2000, 1, 1)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: bool = True) -> bytes:
+def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: Callable[[str], str] | None = None) -> bytes:
     book = Workbook(write_only=True)  # streams rows: about a third faster on large account lists
     for title, frame in sheets.items():
         sheet = book.create_sheet(title)
@@ -46,7 +45,7 @@ def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: bool = True) -> byte
     return _fixed_zip(raw.getvalue())
 
 
-def _cell(sheet, value, escape: bool):
+def _cell(sheet, value, escape: Callable[[str], str] | None):
     if hasattr(value, "item"):
         value = value.item()
     if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
@@ -56,10 +55,10 @@ def _cell(sheet, value, escape: bool):
     return value
 
 
-def _text_cell(sheet, text: str, escape: bool) -> WriteOnlyCell:
+def _text_cell(sheet, text: str, escape: Callable[[str], str] | None) -> WriteOnlyCell:
     """A cell that holds `text` as text: openpyxl would make '=...' a formula and '#N/A' an error value."""
     text = workbook_text(text)
-    cell = WriteOnlyCell(sheet, value=escape_formula(text) if escape else text)
+    cell = WriteOnlyCell(sheet, value=escape(text) if escape is not None else text)
     cell.data_type = "s"
     return cell
 
