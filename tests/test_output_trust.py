@@ -461,3 +461,20 @@ def test_an_unwritable_parent_is_refused_before_reading(tiny):
         f"  {parent}: cannot be written (Permission denied)\n"
         "    hint: choose a folder you can write to (-o DIR), or fix its permissions\n"
     )
+
+
+def test_compare_never_writes_its_moves_over_an_input(tiny):
+    a = tiny.write("a.csv", "account_id,territory\nA1,T1\nB1,T2\n")
+    b = tiny.write("b.csv", "account_id,territory\nA1,T2\nB1,T2\n")
+    assert _error(invoke("compare", str(a), str(b), "-q", "-o", str(a))) == (
+        f"error: cannot write {a}\n"
+        f"  {a}: is an input of this run ({a})\n"
+        "    hint: write to a file outside the inputs, e.g. -o moves.csv\n"
+    )
+    assert a.read_text() == "account_id,territory\nA1,T1\nB1,T2\n"
+    assert _error(invoke("compare", str(a), str(b), "-q", "-o", str(tiny.dir))).splitlines()[1] == (
+        f"  {tiny.dir}: is a folder, not a file"
+    )
+    result = invoke("compare", str(a), str(b), "-q", "-o", str(tiny.dir / "moves.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert (tiny.dir / "moves.csv").read_text().splitlines()[0].startswith("account_id,")

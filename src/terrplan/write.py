@@ -227,11 +227,24 @@ def write_files(directory: Path, files: dict[str, str | bytes], on_wait: Callabl
                     shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_output_file(path: str | Path, inputs: Iterable[str | Path]) -> None:
+    """Exit 3 when the file to write is a folder, or is one of `inputs` or lies inside an input folder."""
+    target = Path(path).expanduser().resolve()
+    problem = None
+    if target.is_dir():
+        problem = "is a folder, not a file", "give -o a file name, e.g. moves.csv"
+    for given in inputs:
+        source = Path(given).expanduser().resolve()
+        if problem is None and (target == source or source in target.parents):
+            problem = f"is an input of this run ({source})", "write to a file outside the inputs, e.g. -o moves.csv"
+    if problem is not None:
+        raise InputError(f"cannot write {target}", [Finding(str(target), problem[0], hint=problem[1])])
+
+
 def write_file(path: Path, content: str | bytes) -> None:
     """One file, atomically: a temp file beside it (0o666 & ~umask), fsynced, then renamed over it."""
     target = Path(path).expanduser().resolve()
-    if target.is_dir():
-        _refuse(target, target, "is a folder, not a file", "give -o a file name, e.g. moves.csv")
+    check_output_file(target, ())
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}{TMP_MARK}*"):
         if _abandoned(stale):

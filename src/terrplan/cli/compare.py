@@ -13,7 +13,7 @@ from rich.table import Table
 from terrplan.cli import EXIT_CODES_HELP, handle_errors, main
 from terrplan.compare import Comparison, compare, load_side
 from terrplan.progress import Reporter
-from terrplan.write import csv_text, json_text, write_file
+from terrplan.write import check_output_file, csv_text, json_text, write_file
 
 
 @main.command(
@@ -35,6 +35,8 @@ def compare_command(a, b, output, as_json, quiet, report) -> None:
     """
     if output == "-" and as_json:
         raise click.UsageError("stdout takes either the moves CSV (-o -) or --json, not both")
+    if output not in (None, "-"):
+        check_output_file(output, (a, b))
     result = compare(load_side(Path(a)), load_side(Path(b)))
     fig = result.figures
     if not quiet:
