@@ -478,3 +478,17 @@ def test_compare_never_writes_its_moves_over_an_input(tiny):
     result = invoke("compare", str(a), str(b), "-q", "-o", str(tiny.dir / "moves.csv"))
     assert result.exit_code == 0, result.stderr
     assert (tiny.dir / "moves.csv").read_text().splitlines()[0].startswith("account_id,")
+
+
+def test_a_folder_a_killed_run_set_aside_is_put_back_by_the_next_run_even_when_it_fails(tiny):
+    assert invoke("optimize", str(tiny.config), "-q").exit_code == 0
+    old = _snapshot(tiny.out)
+    dead = subprocess.Popen(["true"])  # once it has ended, its pid belongs to no process
+    dead.wait()
+    # What the non-Linux swap leaves when killed between its two renames: no folder, the old one set aside.
+    tiny.out.rename(tiny.dir / f".out.terrplan-old-{dead.pid}-0a1b2c3d")
+    tiny.write("volumes.csv", "account_id,code,volume\nA1,27447,-3\n")
+    result = invoke("optimize", str(tiny.config), "-q")
+    assert result.exit_code == 3 and "negative volume" in result.stderr
+    assert _snapshot(tiny.out) == old
+    assert _leftovers(tiny.dir) == []

@@ -141,9 +141,15 @@ def check_output_dir(directory: str | Path, inputs: Iterable[str | Path | None] 
     """Before reading anything: the folder can be written, replaced as a whole and holds none of the inputs.
 
     Exit 3 when it is a file, holds an input (the run would replace it), holds other files than a terrplan
-    run's (no summary.json: not ours to delete), or its parent cannot be written.
+    run's (no summary.json: not ours to delete), or its parent cannot be written. A folder a killed run left set
+    aside is put back first, so it is back even when this run then fails.
     """
     target = Path(directory).expanduser().resolve()
+    aside = f".{target.name}{OLD_MARK}"
+    parent = target.parent
+    if not os.path.lexists(target) and parent.is_dir() and any(p.name.startswith(aside) for p in parent.iterdir()):
+        with _lock(parent / f".{target.name}{LOCK_MARK}", target, None):
+            _recover(parent, target.name)
     for given in inputs:
         if given is None or str(given) in ("", "-"):
             continue
