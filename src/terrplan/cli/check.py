@@ -93,7 +93,8 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     if output == "-":
         sys.stdout.write(csv_text(metrics.territories, config.output.escape_formulas))
     elif output is not None:
-        write_files(Path(output), output_files(metrics, summary, loaded, escape=config.output.escape_formulas))
+        files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas)
+        write_files(Path(output), files, on_wait=lambda message: report.warn("waiting", message))
         report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance
     low, high = balance["band_low_index"], balance["band_high_index"]
