@@ -101,8 +101,9 @@ def config_overrides(**flags: Any) -> dict[str, Any]:
 
 def check_output(config, target: str | Path | None, *inputs: str | Path | None) -> None:
     """Exit 3 before anything is read when `target` (an output folder; None or '-': nothing to check) is a file,
-    cannot be written, holds other files than a terrplan run's, or holds an input: the config's input files plus
-    `inputs` (the config file, --current, --alignment)."""
+    cannot be written, holds other files than a terrplan run's, or holds an input: the config's input files
+    (accounts, volumes, roster, rules, adjacency graph, current alignment) plus `inputs` (the config file, --current,
+    --alignment)."""
     from terrplan.write import check_output_dir
 
     if target is None or str(target) == "-":
@@ -112,6 +113,7 @@ def check_output(config, target: str | Path | None, *inputs: str | Path | None) 
         config.inputs.volumes.path if config.inputs.volumes is not None else None,
         config.inputs.reps.path if config.inputs.reps is not None else None,
         config.rules.path,
+        config.contiguity.graph,
         None if config.disruption.current == "accounts" else config.disruption.current,
     )
     paths = [config.resolve(path) for path in given if path and path != "-"]
