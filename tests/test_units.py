@@ -132,6 +132,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "model": 2,
     "config": 2,
     "geo": 1,
+    "cells": 1,
     "errors": 0,
     "__init__": 0,
     "__main__": 6,

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from terrplan.cells import unescape_formula
 from terrplan.config import AccountsInput, RepsInput, VolumesInput
 from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import haversine_km, normalize_zip, zip_table
@@ -746,9 +747,10 @@ def read_alignment(path: Path) -> Table:
         )  # fmt: skip
     if findings:
         raise InputError(f"{table.name}: not an alignment file", findings)
-    frame = table.frame.assign(territory=table.frame["territory"].str.strip())
+    # Our own assignments.csv has formula-like names escaped ('=T1): take the quote off so they match again.
+    frame = table.frame.assign(territory=table.frame["territory"].str.strip().map(unescape_formula))
     if "account_id" in header:
-        frame = frame.assign(account_id=frame["account_id"].str.strip())
+        frame = frame.assign(account_id=frame["account_id"].str.strip().map(unescape_formula))
     else:
         frame = frame.assign(zip=[normalize_zip(z) or str(z).strip() for z in frame["zip"]])
     return Table(table.name, frame, table.lines)

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from terrplan.cells import escape_formula
 from terrplan.errors import Finding, InputError
 
 try:
@@ -43,9 +45,6 @@ FLOAT_FORMAT = "%.4f"
 
 REJECT_COLUMNS = ["file", "line", "column", "value", "reason", "hint"]
 
-#: Text starting with one of these is a formula (or becomes one) in a spreadsheet (OWASP CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 TMP_MARK = ".terrplan-tmp-"
 OLD_MARK = ".terrplan-old-"
 LOCK_MARK = ".terrplan-lock"
@@ -56,16 +55,6 @@ STALE_AFTER_S = 3600.0
 
 
 # -- cell values ------------------------------------------------------------------------------------------------
-
-
-def escape_formula(value: Any) -> Any:
-    """Text a spreadsheet would read as a formula gets a leading ' (OWASP); anything else is returned as it is.
-
-    The one place this is decided: every CSV and the workbook go through it.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -115,14 +104,25 @@ def _text_columns(frame: pd.DataFrame) -> list:
 
 
 def json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    """Valid JSON whatever the figures: NaN and infinity (which json.dumps would write bare) become null."""
+    return json.dumps(_finite(data), indent=2, sort_keys=True, default=_jsonable, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if isinstance(value, tuple | set):
-        return list(value)
+    if isinstance(value, set):
+        return _finite(sorted(value, key=str))
     return str(value)
 
 

@@ -18,7 +18,7 @@ from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
 from terrplan.report import report_files
 from terrplan.units import county_state_mismatch
-from terrplan.write import csv_text, escape_formula, json_text, rejects_frame, write_files
+from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
 
 def write_outputs(
@@ -47,7 +47,7 @@ def write_outputs(
                     summary,
                     config.plans,
                     loaded.reps,
-                    escape=escape_formula if config.output.escape_formulas else None,
+                    escape=config.output.escape_formulas,
                 )
             )
     write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))

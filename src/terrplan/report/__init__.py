@@ -7,8 +7,6 @@ timestamps, fixed number formats, stable ordering).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 
 from terrplan.config import Plans
@@ -27,7 +25,7 @@ def report_files(
     summary: dict,
     plans: Plans,
     reps: pd.DataFrame | None = None,
-    escape: Callable[[str], str] | None = None,
+    escape: bool = True,
 ) -> dict[str, str | bytes]:
     """report.html, territories.geojson, accounts.geojson, workbook.xlsx and plans/<name>.md, the name a safe
     file name made from the territory's (`plans.plan_file_names`).
@@ -35,8 +33,7 @@ def report_files(
     `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
     summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
     (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
-    `escape` is applied to every text cell of the workbook (`write.escape_formula` unless
-    output.escape_formulas is off).
+    `escape` (output.escape_formulas) formula-escapes every text cell of the workbook.
     """
     assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
     territories = territories.sort_values("territory", kind="stable", ignore_index=True)

@@ -3,7 +3,7 @@
 openpyxl stamps the save time into docProps/core.xml and every zip entry; both are fixed here so the same
 inputs give the same bytes. Text is always written as a text cell (never a formula or an error value), cleaned of
 the control characters Excel does not allow (vertical tab becomes a line break, form feed a space, the others are
-dropped), then passed through `escape` (the CLI gives `write.escape_formula` unless output.escape_formulas is off).
+dropped), then formula-escaped (`cells.escape_formula`) unless `escape` is off (output.escape_formulas: false).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import datetime
 import io
 import math
 import zipfile
-from collections.abc import Callable
 
 import pandas as pd
 from openpyxl import Workbook
@@ -21,11 +20,13 @@ from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
+from terrplan.cells import escape_formula
+
 FIXED_TIME = datetime.datetime(2000, 1, 1)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: Callable[[str], str] | None = None) -> bytes:
+def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: bool = True) -> bytes:
     book = Workbook(write_only=True)  # streams rows: about a third faster on large account lists
     for title, frame in sheets.items():
         sheet = book.create_sheet(title)
@@ -45,7 +46,7 @@ def workbook_bytes(sheets: dict[str, pd.DataFrame], escape: Callable[[str], str]
     return _fixed_zip(raw.getvalue())
 
 
-def _cell(sheet, value, escape: Callable[[str], str] | None):
+def _cell(sheet, value, escape: bool):
     if hasattr(value, "item"):
         value = value.item()
     if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
@@ -55,12 +56,12 @@ def _cell(sheet, value, escape: Callable[[str], str] | None):
     return value
 
 
-def _text_cell(sheet, text: str, escape: Callable[[str], str] | None) -> str | WriteOnlyCell:
+def _text_cell(sheet, text: str, escape: bool) -> str | WriteOnlyCell:
     """`text` as a text cell: openpyxl would make '=...' a formula and '#N/A' an error value, so those get a cell
     whose type is set to text; any other string openpyxl writes as text itself (a third faster than a cell each)."""
     text = workbook_text(text)
-    if escape is not None:
-        text = escape(text)
+    if escape:
+        text = escape_formula(text)
     if not text.startswith("=") and text not in ERROR_CODES:
         return text
     cell = WriteOnlyCell(sheet, value=text)

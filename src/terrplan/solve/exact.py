@@ -53,7 +53,8 @@ def solve_exact(
     solver = pywraplp.Solver.CreateSolver("SCIP")
     solver.SetTimeLimit(max(int(time_limit_s * 1000), 1))
     solver.SetNumThreads(1)  # the same search every run
-    solver.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\n")
+    # SCIP would catch Ctrl-C itself, print to stdout (breaking `-o -`) and carry on; leave the signal to the CLI.
+    solver.SetSolverSpecificParametersAsString(f"limits/nodes = {nodes}\nmisc/catchctrlc = FALSE\n")
     if problem.fixed:
         x, y, hint = _fixed_model(solver, problem, territory)
     else:
