@@ -24,9 +24,9 @@ import pytest
 from conftest import ROOT, TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, Tiny, invoke
 from openpyxl import load_workbook
 
+from terrplan.cells import escape_formula
 from terrplan.report.plans import plan_file_names
 from terrplan.report.workbook import workbook_bytes
-from terrplan.cells import escape_formula
 from terrplan.write import csv_text
 
 # The tiny accounts with hostile names and current territories (OWASP CSV injection, HTML and Markdown links).
