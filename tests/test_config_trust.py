@@ -322,6 +322,12 @@ def test_time_limit_nan_on_the_command_line(tiny):
     assert "this value came from the command line" in stderr
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-5"])
+def test_size_checks_its_time_limit_like_optimize(tiny, value):
+    stderr = fails_in_cli(tiny, "size", str(tiny.config), "-q", "--time-limit", value)
+    assert "key 'solver.time_limit': " in stderr and f"(got '{value}')" in stderr
+
+
 def test_move_cost_nan_on_the_command_line(tiny):
     stderr = fails_in_cli(tiny, "optimize", str(tiny.config), "-q", "--current", "accounts", "--move-cost", "nan")
     assert "key 'disruption.move_cost_km': expected a finite number (got 'nan')" in stderr

@@ -200,6 +200,14 @@ def band_range(low: float, high: float, *values: float) -> str:
     return f"{low:.{decimals}f}-{high:.{decimals}f}"
 
 
+def index_decimals(balance: dict) -> int:
+    """Decimals for a run's index figures (summary.json's `balance`): what its band and extreme indices need."""
+    low, high = balance.get("band_low_index"), balance.get("band_high_index")
+    if low is None or high is None:
+        return 1
+    return band_decimals(float(low), float(high), *(float(balance.get(k, 100.0)) for k in ("min_index", "max_index")))
+
+
 def percent(share: float, most: int = 4) -> str:
     """A share as a percentage with the fewest decimals that show it exactly (up to `most`): 0.05 -> '5%',
     0.005 -> '0.5%', 0.0125 -> '1.25%'."""

@@ -29,7 +29,8 @@ from terrplan.write import csv_text
 def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_range, time_limit, report) -> None:
     """How many territories the workload needs: writes a CSV table per K (workload and travel per rep,
     utilisation, balance) to stdout and recommends the smallest K whose reps are not over capacity."""
-    overrides = config_overrides(accounts=accounts, volumes=volumes)
+    # The per-K limit goes through the config so it gets the same checks as optimize's (finite, positive).
+    overrides = config_overrides(accounts=accounts, volumes=volumes, time_limit=time_limit)
     if capacity is not None:
         overrides["sizing.hours_per_fte"] = capacity
     if k_range is not None:
@@ -47,7 +48,7 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
         fte=need,
     )
     ks = sizing_k_range(loaded.accounts, config)
-    table = size_table(loaded.accounts, config, ks, time_limit, lambda k: report.info("k", f"solving K = {k}", k=k))
+    table = size_table(loaded.accounts, config, ks, config.solver.time_limit, lambda k: report.info("k", f"solving K = {k}", k=k))
     sys.stdout.write(csv_text(table, config.output.escape_formulas))
     best = recommended_k(table)
     if best is None:

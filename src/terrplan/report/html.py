@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import Polygon
 
+from terrplan.metrics import index_decimals
 from terrplan.report.palette import tint
 from terrplan.report.plans import Plan, kpi_rows, num, objective_text, pct, rep_text, risk_lines, target_rows
 
@@ -133,7 +134,7 @@ def render(
         + "</figure>"
     )
     body.append("</div>")
-    body.append(_territory_table(territories, colours, plans))
+    body.append(_territory_table(territories, colours, plans, index_decimals(summary.get("balance") or {})))
     if moves is not None:
         body.append(_changes(assignments, colours, polygons, current_polygons or {}, moves, proj))
     body.append('<section class="big" id="plans"><h2>Territory plans</h2>')
@@ -177,11 +178,12 @@ def _header(summary: dict, assignments: pd.DataFrame, territories: pd.DataFrame,
         ("territories", f"{len(territories):,}"),
     ]
     if balance:
+        digits = index_decimals(balance)
         figures.append(
             (
                 f"{balance.get('metric', '')} index",
-                f"{num(balance.get('min_index'))}–{num(balance.get('max_index'))} "
-                f"(band {num(balance.get('band_low_index'))}–{num(balance.get('band_high_index'))})",
+                f"{num(balance.get('min_index'), digits)}–{num(balance.get('max_index'), digits)} "
+                f"(band {num(balance.get('band_low_index'), digits)}–{num(balance.get('band_high_index'), digits)})",
             )
         )
     items = "".join(f"<li><span>{escape(k)}</span><b>{escape(v)}</b></li>" for k, v in figures)
@@ -385,6 +387,7 @@ def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> s
     values = territories[column].to_numpy(dtype=float)
     workload = territories["workload_index"].to_numpy(dtype=float) if "workload_index" in territories else None
     low, high = balance.get("band_low_index"), balance.get("band_high_index")
+    digits = index_decimals(balance)
     span = [100.0, *values]
     if low is not None and high is not None:
         span += [float(low), float(high)]
@@ -425,8 +428,8 @@ def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> s
         out.append(
             f'<text x="{_f(left - 6)}" y="{_f(mid + 4)}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{_f(x0)}" y="{_f(y + 0.15 * row_h)}" width="{_f(max(x1 - x0, 1.0))}" height="{_f(0.7 * row_h)}" '
-            f'fill="{colours[label]}"><title>{escape(label)}: {metric} index {value:.1f}</title></rect>'
-            f'<text x="{_f(width - right + 6)}" y="{_f(mid + 4)}">{value:.1f}</text>'
+            f'fill="{colours[label]}"><title>{escape(label)}: {metric} index {value:.{digits}f}</title></rect>'
+            f'<text x="{_f(width - right + 6)}" y="{_f(mid + 4)}">{value:.{digits}f}</text>'
         )
         if workload is not None:
             wx, d = x(float(workload[i])), 0.3 * row_h
@@ -445,7 +448,7 @@ def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> s
     if workload is not None:
         legend += "; ◇ workload index"
     if low is not None and high is not None:
-        legend += f"; band {float(low):.1f}–{float(high):.1f}"
+        legend += f"; band {float(low):.{digits}f}–{float(high):.{digits}f}"
     return "".join(out) + f'<p class="note">{legend}</p>'
 
 
@@ -468,7 +471,7 @@ def _table(headings: list[str], rows: list[list[str]], numeric: set[int] = froze
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]) -> str:
+def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan], digits: int) -> str:
     by_label = {p.territory: p for p in plans}
     has_reps = any(p.rep is not None for p in plans)
     has_target = any(p.target is not None for p in plans)
@@ -487,9 +490,9 @@ def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]
         row += [
             f"{int(r['accounts']):,}",
             num(r["potential"]),
-            num(r["potential_index"]),
+            num(r["potential_index"], digits),
             num(r["workload_hours"]),
-            num(r["workload_index"]),
+            num(r["workload_index"], digits),
             num(r["mean_distance_km"]),
             num(r["max_distance_km"]),
             "yes" if bool(r["in_band"]) else '<span class="bad">no</span>',
