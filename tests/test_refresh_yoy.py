@@ -148,3 +148,15 @@ def test_last_runs_assignments_csv_is_an_alignment_with_locations(tiny):
     assert pd.read_csv(tiny.out / "relocated.csv")[["account_id", "rule"]].to_dict("records") == [
         {"account_id": "A4", "rule": "location"}
     ]
+
+
+def test_a_territory_whose_accounts_all_departed_is_named_in_a_warning_and_the_summary(tiny):
+    # T3 held only X9, gone this year: the refresh cannot keep a territory with no account and says so.
+    result, summary = refresh(tiny, LAST_YEAR + "X9,T3,35.2,-80.8,25\n", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert summary["refresh"]["emptied_territories"] == ["T3"]
+    assert summary["territories"] == 2
+    assert result.stderr == (
+        "warning: every account of T3 has departed: the refresh keeps 2 territories; to staff those reps, redesign "
+        "(optimize without --current, or with --move-cost)\n"
+    )

@@ -200,6 +200,8 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
         "relocated_km": limits.relocated_km,
         "departed_accounts": len(departed),
         "departed_potential": departed_potential,  # from the alignment file's potential column, when it has one
+        # Territories of the file left with no account at all: the refresh cannot keep them (they have no centre).
+        "emptied_territories": sorted(set(departed["territory"].astype(str)) - set(given.labels)),
     }
     failure = None
     more_limits = limits.budget_accounts is not None or limits.budget_per_territory is not None

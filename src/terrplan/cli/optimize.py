@@ -102,6 +102,14 @@ def optimize(
         summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
         write_outputs(config, loaded, metrics, summary, output, report, run.tables)
         report.info("refreshed", refresh_line(run.figures), **run.figures)
+        if run.figures["emptied_territories"]:
+            report.warn(
+                "emptied",
+                f"every account of {', '.join(run.figures['emptied_territories'])} has departed: the refresh keeps "
+                f"{len(run.metrics.territories)} territories; to staff those reps, redesign (optimize without "
+                "--current, or with --move-cost)",
+                territories=run.figures["emptied_territories"],
+            )
         return
     design = run_design(loaded, config, current, report)
     result = design.result
