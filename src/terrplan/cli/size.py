@@ -48,7 +48,9 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
         fte=need,
     )
     ks = sizing_k_range(loaded.accounts, config)
-    table = size_table(loaded.accounts, config, ks, config.solver.time_limit, lambda k: report.info("k", f"solving K = {k}", k=k))
+    table = size_table(
+        loaded.accounts, config, ks, config.solver.time_limit, lambda k: report.info("k", f"solving K = {k}", k=k)
+    )
     sys.stdout.write(csv_text(table, config.output.escape_formulas))
     best = recommended_k(table)
     if best is None:
