@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 import terrplan.solve
+from terrplan import regions
 from terrplan.model import Problem, Result, bands_hold, objective
 
 try:  # python -m benchmarks.run, or imported from the repo root
@@ -36,7 +37,7 @@ try:  # python -m benchmarks.run, or imported from the repo root
 except ImportError:  # python benchmarks/run.py: the script's folder is on sys.path
     import instances  # type: ignore[no-redef]
 
-DEFAULT_TIME_LIMIT_S = {"pmed": 10.0, "pmedcap": 10.0, "national": 60.0, "national_large": 180.0}
+DEFAULT_TIME_LIMIT_S = {"pmed": 10.0, "pmedcap": 10.0, "national": 60.0, "national_large": 180.0, "hospitals": 120.0}
 OBJECTIVE_RTOL = 1e-6
 # A child that has not finished by max(CHILD_TIMEOUT_FLOOR_S, CHILD_TIMEOUT_FACTOR * time limit) is killed.
 CHILD_TIMEOUT_FLOOR_S = 600.0
@@ -56,6 +57,7 @@ COLUMNS: list[tuple[str, str, int]] = [  # key, header, width
     ("time_s", "time_s", 8),
     ("peak_mb", "peak_mb", 8),
     ("bands_ok", "bands", 5),
+    ("remote", "remote t+s", 30),
 ]
 BUILD_COLUMNS: list[tuple[str, str, int]] = [
     ("instance", "instance", 14),
@@ -133,8 +135,10 @@ def _slack(value: float) -> float:
     return OBJECTIVE_RTOL * max(abs(value), 1.0)
 
 
-def solve_row(name: str, bench: instances.Benchmark, params: terrplan.solve.SolveParams) -> Row:
-    problem = bench.problem
+def solve_row(
+    name: str, bench: instances.Benchmark, params: terrplan.solve.SolveParams, gap_km: float | None = None
+) -> Row:
+    problem, _ = regions.keep_whole(bench.problem, gap_km, seed=params.seed)
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for our own JSON line
         result = terrplan.solve.solve(problem, params)
@@ -155,10 +159,31 @@ def solve_row(name: str, bench: instances.Benchmark, params: terrplan.solve.Solv
         "time_s": elapsed,
         "peak_mb": None,  # set by run_one
         "bands_ok": bool(bands_ok),
+        "remote": remote_outcome(bench.problem, result.alignment.territory) if not problems else None,
     }
     if problems:
         row["error"] = "INVALID RESULT: " + "; ".join(problems)
     return row
+
+
+def remote_outcome(problem: Problem, territory: np.ndarray) -> str | None:
+    """Per remote region at the default gap (kept whole or not): `name territories+shared`, e.g. `HI 3+1` is three
+    territories, one of them shared with the mainland."""
+    found = regions.find(problem, regions.DEFAULT_GAP_KM)
+    if found is None or found.n_regions == 0:
+        return None
+    assert problem.coords is not None
+    parts = []
+    for region, (count, shared) in enumerate(regions.outcome(found, territory), start=1):
+        members = found.members(region)
+        parts.append(f"{_short_name(problem.coords[members])} {count}+{shared}")
+    return " ".join(parts)
+
+
+def _short_name(coords: np.ndarray) -> str:
+    """A region by the mean of its units' lat/lon, in whole degrees."""
+    lat, lon = coords[:, 0].mean(), coords[:, 1].mean()
+    return f"({lat:.0f},{lon:.0f})"
 
 
 def build_row(name: str) -> tuple[instances.Benchmark, float]:
@@ -167,7 +192,9 @@ def build_row(name: str) -> tuple[instances.Benchmark, float]:
     return bench, time.perf_counter() - start
 
 
-def run_one(name: str, time_limit_s: float | None, seed: int, build_only: bool) -> Row:
+def run_one(
+    name: str, time_limit_s: float | None, seed: int, build_only: bool, gap_km: float | None = regions.DEFAULT_GAP_KM
+) -> Row:
     bench, build_s = build_row(name)
     if build_only:
         row: Row = {
@@ -178,7 +205,7 @@ def run_one(name: str, time_limit_s: float | None, seed: int, build_only: bool) 
         }
     else:
         limit = time_limit_s if time_limit_s is not None else DEFAULT_TIME_LIMIT_S[instances.suite_of(name)]
-        row = solve_row(name, bench, terrplan.solve.SolveParams(time_limit_s=limit, seed=seed))
+        row = solve_row(name, bench, terrplan.solve.SolveParams(time_limit_s=limit, seed=seed), gap_km)
     row["peak_mb"] = peak_mb()  # includes the interpreter, the imports and the build
     row["build_s"] = build_s
     return row
@@ -186,7 +213,7 @@ def run_one(name: str, time_limit_s: float | None, seed: int, build_only: bool) 
 
 def main_one(args: argparse.Namespace) -> int:
     try:
-        row = run_one(args.one, args.time_limit, args.seed, args.build_only)
+        row = run_one(args.one, args.time_limit, args.seed, args.build_only, args.remote_gap_km)
     except Exception as exc:
         traceback.print_exc()
         row = {"instance": args.one, "error": f"{type(exc).__name__}: {exc}"}
@@ -205,6 +232,7 @@ def child_command(name: str, args: argparse.Namespace) -> list[str]:
         cmd += ["--time-limit", repr(args.time_limit)]
     if args.build_only:
         cmd.append("--build-only")
+    cmd += ["--remote-gap-km", "none" if args.remote_gap_km is None else repr(args.remote_gap_km)]
     return cmd
 
 
@@ -366,16 +394,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time-limit",
         type=float,
         metavar="S",
-        help="solver time limit per instance (default: 10 s pmed/pmedcap, 60 s national, 180 s national_large)",
+        help="solver time limit per instance (default: 10 s pmed/pmedcap, 60 s national, 180 s national_large, "
+        "120 s hospitals)",
     )
     parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     parser.add_argument(
         "--build-only", action="store_true", help="only build each instance and report the build time and memory"
     )
+    parser.add_argument(
+        "--remote-gap-km",
+        type=_gap,
+        default=regions.DEFAULT_GAP_KM,
+        metavar="KM",
+        help=f"keep remote regions whole at this gap (default {regions.DEFAULT_GAP_KM:g}; 'none': off, as before)",
+    )
     args = parser.parse_args(argv)
     if (args.suite is None) == (args.one is None):
         parser.error("give either SUITE or --one NAME")
     return args
+
+
+def _gap(text: str) -> float | None:
+    return None if text.lower() in ("none", "null", "off") else float(text)
 
 
 def main(argv: list[str] | None = None) -> int:

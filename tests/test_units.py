@@ -115,6 +115,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "refresh": 4.5,
     "design": 4.5,
     "rules": 3.6,
+    "regions": 3.6,
     "hierarchy": 4,
     "sizing": 4,
     "compare": 4,
