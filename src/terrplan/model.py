@@ -104,6 +104,29 @@ class Members:
 
 
 @dataclass(frozen=True, eq=False)
+class Homes:
+    """Each territory's rep home, and what distance from it to the territory's centre costs (the home term).
+
+    The objective adds sum_t weight[t] x distance(home t, centre of t): a rep who lives far from their territory's
+    centre drives that much farther on a share of their trips. The term is >= 0 and none of the lower bounds sees
+    it, so they stay valid lower bounds on the objective with it.
+
+    Attributes:
+        coords: (K, 2) territory t's rep's home, in the problem's geometry (any value where weight[t] is 0).
+        weight: (K,) price of one unit of distance from home t to t's centre (0: no rep, no term).
+    """
+
+    coords: np.ndarray
+    weight: np.ndarray
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight, dtype=np.float64)
+        coords = np.where(weight[:, None] > 0, np.asarray(self.coords, dtype=np.float64), 0.0)
+        object.__setattr__(self, "coords", _frozen(coords))
+        object.__setattr__(self, "weight", _frozen(weight))
+
+
+@dataclass(frozen=True, eq=False)
 class Problem:
     """A balanced territory-design instance.
 
@@ -124,6 +147,7 @@ class Problem:
         floor_distances: round distances down to integers (the OR-Library capacitated p-median convention).
         rules: locks, forbidden pairs, a distance limit and disruption costs per unit, or None.
         members: the accounts of multi-account units, whose travel is then measured per account; or None.
+        homes: each territory's rep home and the weight of its distance to the centre in the objective; or None.
     """
 
     n_territories: int
@@ -139,6 +163,7 @@ class Problem:
     floor_distances: bool = False
     rules: Rules | None = None
     members: Members | None = None
+    homes: Homes | None = None
     _xyz: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -193,6 +218,8 @@ class Problem:
             raise ValueError(f"rules cover {self.rules.locked.shape[0]} units, expected {n}")
         if self.members is not None and (self.geometry == "matrix" or self.members.indptr.shape != (n + 1,)):
             raise ValueError(f"members need coordinates and an indptr of {n + 1} entries")
+        if self.homes is not None and (self.geometry == "matrix" or self.homes.coords.shape != (k, 2)):
+            raise ValueError(f"homes need coordinates, one per territory ({k})")
 
     # -- geometry -------------------------------------------------------------------------------------------
 
@@ -263,6 +290,14 @@ class Problem:
             d = self._member_distance(self.members.coords[rows][:, None], self.site_coords()[sites][None, :])
             cost[row] = self.members.weights[rows] @ d
         return cost
+
+    def home_cost(self, territories: np.ndarray, sites: np.ndarray) -> np.ndarray:
+        """Element-wise home term of territory territories[i] centred at sites[i] (broadcasting; 0 without homes)."""
+        territories, sites = np.broadcast_arrays(np.asarray(territories), np.asarray(sites))
+        if self.homes is None:
+            return np.zeros(territories.shape)
+        d = self._member_distance(self.homes.coords[territories], self.site_coords()[sites])
+        return self.homes.weight[territories] * d
 
     def member_spread(self) -> np.ndarray:
         """(n,) sum over each unit's members of weight x distance to the unit's own location (0 without members)."""
@@ -336,10 +371,19 @@ class Result:
 
 
 def objective(problem: Problem, alignment: Alignment) -> float:
-    """sum(weight * distance(unit, centre of its territory)), plus the disruption cost of units that left home."""
+    """sum(weight * distance(unit, centre of its territory)), plus the disruption cost of units that left home,
+    plus the home term (each rep's home to their territory's centre, see `Homes`)."""
     units = np.arange(problem.n_units)
     sites = alignment.centres[alignment.territory]
-    return float(problem.travel(units, sites).sum()) + disruption_cost(problem, alignment.territory)
+    travel = float(problem.travel(units, sites).sum())
+    return travel + disruption_cost(problem, alignment.territory) + home_term(problem, alignment.centres)
+
+
+def home_term(problem: Problem, centres: np.ndarray) -> float:
+    """The objective's price for reps living away from their territory's centre (0 without homes; see `Homes`)."""
+    if problem.homes is None:
+        return 0.0
+    return float(problem.home_cost(np.arange(problem.n_territories), np.asarray(centres)).sum())
 
 
 def disruption_cost(problem: Problem, territory: np.ndarray) -> float:
