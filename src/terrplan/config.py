@@ -156,6 +156,11 @@ DEFAULT_SEGMENTS = (
 )
 
 
+#: units.remote_gap_km's default: measured on the national ZCTAs and the CMS hospitals, 150-500 km find the same
+#: regions (Puerto Rico with the Virgin Islands, Hawaii, Alaska); 50-100 km cut off desert ZIPs of the mainland.
+DEFAULT_REMOTE_GAP_KM = 300.0
+
+
 @dataclass(frozen=True)
 class Units:
     """What the optimizer moves: single accounts or whole ZIPs; accounts sharing a value in a keep-together
@@ -166,6 +171,10 @@ class Units:
     # A group too big for any territory's band: 'error' stops with its name; 'split' lets its accounts move
     # separately (each such group is named in the log and summary.json).
     oversize: Literal["error", "split"] = "error"
+    # Units cut off from the rest by a gap wider than this (Hawaii, Alaska, Puerto Rico, island groups) form a
+    # remote region, kept whole in one territory when it fits, else given whole territories of its own and at most
+    # one shared with the mainland (terrplan.regions). null: no remote regions.
+    remote_gap_km: float | None = DEFAULT_REMOTE_GAP_KM
 
 
 @dataclass(frozen=True)
@@ -892,6 +901,9 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
     km = config.disruption.relocated_km
     need("disruption.relocated_km", km, km is not None and km > 0, "must be positive",
          "e.g. 100, or null to never reassign an account for moving")  # fmt: skip
+    km = config.units.remote_gap_km
+    need("units.remote_gap_km", km, km is not None and km > 0, "must be positive",
+         f"e.g. {DEFAULT_REMOTE_GAP_KM:g}, or null for no remote regions")  # fmt: skip
     for key in _ENCODING_KEYS:
         encoding = _dotted(config, key)
         if encoding is not None:

@@ -163,6 +163,8 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
     metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)
+    if prepared.remote_regions:
+        fields["remote_regions"] = _remote_regions(prepared, metrics, report)
     # One objective everywhere: the gap is taken against the objective summary.json and the log report (the
     # accounts' own, after contiguity moved units), never against the solver's before contiguity.
     result = dataclasses.replace(result, objective=metrics.objective)
@@ -178,6 +180,20 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     if not units.trivial:
         fields["units"] = len(units.frame)
     return Design(prepared, result, metrics, fields)
+
+
+def _remote_regions(prepared: Prepared, metrics: Metrics, report: Reporter) -> list[dict[str, Any]]:
+    """summary.json's remote_regions, each region also logged: what it got and the territories its accounts are in."""
+    problem, of_account = prepared.problem, prepared.units.of_account
+    row = primary_metric(problem)
+    metric = problem.metric_names[row] if row is not None else "weight"
+    territory = metrics.assignments["territory"].to_numpy()
+    out = []
+    for plan in prepared.remote_regions:
+        names = sorted({str(name) for name in territory[np.isin(of_account, plan.members)]})
+        report.info("remote_region", f"remote region {plan.describe(metric)}: {', '.join(names)}", region=plan.name)
+        out.append(plan.fields(metric, names))
+    return out
 
 
 def _with_locks(metrics: Metrics, rules: AccountRules, account_ids: np.ndarray) -> Metrics:

@@ -14,9 +14,11 @@ from terrplan.adjacency import read_graph
 from terrplan.config import Config
 from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
+from terrplan.geo import zip_table
 from terrplan.model import Alignment, Members, Problem
 from terrplan.problem import build_problem, metric_values
 from terrplan.read import LOCATION_WARNING_COLUMNS, Table, read_accounts, read_alignment, read_reps, read_volumes
+from terrplan.regions import RegionPlan, keep_whole
 from terrplan.rules import AccountRules, account_rules, territory_names
 from terrplan.score import score_accounts, top_codes
 from terrplan.solve import check_feasible
@@ -245,6 +247,7 @@ class Prepared:
     graph: dict[str, set[str]] | None
     rules: AccountRules | None = None
     split_groups: tuple[str, ...] = ()  # keep-together groups split because no territory could hold them
+    remote_regions: tuple[RegionPlan, ...] = ()  # what each remote region got (units.remote_gap_km)
 
 
 def use_current(loaded: Loaded, current: str) -> Loaded:
@@ -290,7 +293,22 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
         problem = dataclasses.replace(problem, rules=rules.for_units(units.of_account, list(units.frame["unit"]), ids))
     names = rules.names if rules is not None else None
     check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
-    return Prepared(units, problem, graph, rules, split)
+    problem, remote = keep_whole(problem, config.units.remote_gap_km, _unit_states(loaded.accounts, units, problem))
+    return Prepared(units, problem, graph, rules, split, remote)
+
+
+def _unit_states(accounts: pd.DataFrame, units: Units, problem: Problem) -> np.ndarray:
+    """Each unit's state (its first account's, else that of the account's ZIP; blank for empty areas), to name
+    remote regions."""
+    blank = pd.Series("", index=accounts.index)
+    given = accounts["state"].fillna("").astype(str).str.strip() if "state" in accounts else blank
+    if "zip" in accounts:
+        by_zip = zip_table()["state"].reindex(accounts["zip"].fillna("").astype(str)).fillna("").astype(str)
+        given = given.where(given != "", by_zip.to_numpy())
+    states = np.full(problem.n_units, "", dtype=object)
+    first = np.unique(units.of_account, return_index=True)[1]
+    states[units.of_account[first]] = given.to_numpy()[first]
+    return states.astype(str)
 
 
 def _split_oversize(

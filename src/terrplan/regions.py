@@ -29,13 +29,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from terrplan.config import DEFAULT_REMOTE_GAP_KM
 from terrplan.errors import InfeasibleError
-from terrplan.geo import EARTH_RADIUS_KM
+from terrplan.geo import EARTH_RADIUS_KM, haversine_km
 from terrplan.model import Members, Problem, Rules
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
 
-DEFAULT_GAP_KM = 300.0
+DEFAULT_GAP_KM = DEFAULT_REMOTE_GAP_KM
 _NEIGHBOURS = 8  # k of the nearest-neighbour graph the components start from
 _SMALL = 4096  # a component this small finds its nearest outside unit among its own size + 1 nearest units
 _SUBPROBLEM_S = 10.0  # clock cap of a region's sub-solve (its work limits normally end it first)
@@ -72,17 +73,37 @@ class RegionPlan:
     moved: float  # weight exported from it or imported into it
     territories: tuple[int, ...] = ()  # ids it was given (own first, then the shared one)
     reason: str = ""
+    members: tuple[int, ...] = ()  # its units
 
-    def describe(self) -> str:
+    def fields(self, metric: str, names: list[str]) -> dict[str, object]:
+        """summary.json's entry: `names` are the territories its units ended up in."""
+        return {
+            "name": self.name,
+            "units": self.units,
+            "metric": metric,
+            "weight": round(self.weight, 6),
+            "weight_share": round(self.share, 8),
+            "kept_whole": self.mode != "left",
+            "mode": self.mode,
+            "own_territories": self.own,
+            "shared_territories": self.shared,
+            "moved": round(self.moved, 6),
+            "territories": names,
+            "reason": self.reason,
+        }
+
+    def describe(self, metric: str = "weight") -> str:
+        """One line for the log, e.g. 'HI: 94 units, 0.43% of potential, 2 own territories and 1 shared with the
+        mainland (exports 46,011.3)'."""
         if self.mode == "left":
-            return f"{self.name}: {self.units} units, {self.share:.2%} of weight, not kept whole ({self.reason})"
+            return f"{self.name}: {self.units} units, {self.share:.2%} of {metric}, not kept whole ({self.reason})"
         got = f"{self.own} own territor{'y' if self.own == 1 else 'ies'}"
         if self.shared:
             got += " and 1 shared with the mainland"
             verb = "exports" if self.mode == "export" else "imports"
             if self.mode in ("export", "import"):
                 got += f" ({verb} {self.moved:,.6g})"
-        return f"{self.name}: {self.units} units, {self.share:.2%} of weight, {got}"
+        return f"{self.name}: {self.units} units, {self.share:.2%} of {metric}, {got}"
 
 
 # -- detection ------------------------------------------------------------------------------------------------------
@@ -269,7 +290,8 @@ def keep_whole(
     for region in range(1, found.n_regions + 1):
         members = found.members(region)
         name = region_name(problem.coords, members, labels)
-        plan, parts = _plan(problem, row, found, region, name, total, taken, rules, seed)
+        order = _preference(problem, members)
+        plan, parts = _plan(problem, row, found, region, name, total, taken, rules, seed, order)
         plans.append(plan)
         if parts is None:
             continue
@@ -326,13 +348,15 @@ def _plan(
     taken: set[int],
     rules: Rules,
     seed: int,
+    order: np.ndarray,
 ) -> tuple[RegionPlan, np.ndarray | None]:
-    """The region's plan and per member its territory id (None when the region is left alone)."""
+    """The region's plan and per member its territory id (None when the region is left alone). `order`: the
+    territory ids, the ones it should get first."""
     members = found.members(region)
     amount = problem.metrics[row]
     weight = float(amount[members].sum())
     share = weight / total if total > 0 else 0.0
-    base = RegionPlan(name, len(members), weight, share, "left", 0, 0, 0.0)
+    base = RegionPlan(name, len(members), weight, share, "left", 0, 0, 0.0, members=tuple(members.tolist()))
     lower, upper = problem.lower[row], problem.upper[row]
     low = float(np.max(np.where(np.isfinite(lower), lower, 0.0)))
     high = float(np.min(upper))
@@ -340,7 +364,7 @@ def _plan(
         return dataclasses.replace(base, reason="its units carry rules of their own"), None
     slack = 1e-9 * max(high if np.isfinite(high) else 1.0, 1.0)
     if weight <= high + slack:
-        ids = _free_ids(taken, problem.n_territories, 1)
+        ids = _free_ids(taken, order, 1)
         if ids is None:
             return dataclasses.replace(base, reason="no territory left for it"), None
         own = weight >= low - slack
@@ -348,12 +372,12 @@ def _plan(
         return plan, np.full(len(members), ids[0], dtype=np.int64)
     count = int(np.ceil(weight / high - 1e-12))
     if count * low <= weight + slack:
-        return _split(problem, row, members, base, "own", count, 0, 0.0, taken, seed)
+        return _split(problem, row, members, base, "own", count, 0, 0.0, taken, seed, order)
     export = weight - (count - 1) * high
     imported = count * low - weight
     if export <= imported:
-        return _split(problem, row, members, base, "export", count - 1, 1, export, taken, seed)
-    return _split(problem, row, members, base, "import", count - 1, 1, imported, taken, seed)
+        return _split(problem, row, members, base, "export", count - 1, 1, export, taken, seed, order)
+    return _split(problem, row, members, base, "import", count - 1, 1, imported, taken, seed, order)
 
 
 def _has_rules(rules: Rules, members: np.ndarray, k: int) -> bool:
@@ -363,10 +387,24 @@ def _has_rules(rules: Rules, members: np.ndarray, k: int) -> bool:
     return bool(len(rules.forbidden)) and bool(np.isin(rules.forbidden // k, members).any())
 
 
-def _free_ids(taken: set[int], k: int, count: int) -> list[int] | None:
-    """`count` territory ids no rule names yet, from the last down (so a user's T01, T02 ... stay free)."""
-    ids = [t for t in range(k - 1, -1, -1) if t not in taken][:count]
+def _free_ids(taken: set[int], order: np.ndarray, count: int) -> list[int] | None:
+    """The first `count` territory ids of `order` that no rule names yet."""
+    ids = [int(t) for t in order if int(t) not in taken][:count]
     return ids if len(ids) == count else None
+
+
+def _preference(problem: Problem, members: np.ndarray) -> np.ndarray:
+    """Territory ids in the order a region should get them: those whose rep lives nearest it first (when the
+    problem prices rep homes), then the rest from the last id down (so a user's T01, T02 ... stay free)."""
+    k = problem.n_territories
+    ids = np.arange(k)
+    homes = getattr(problem, "homes", None)
+    if homes is None:
+        return ids[::-1]
+    hub = problem.coords[members].mean(axis=0)  # only orders the reps: any point of the region serves
+    home = np.asarray(homes.coords, dtype=np.float64)
+    d = np.where(np.asarray(homes.weight) > 0, haversine_km(home[:, 0], home[:, 1], hub[0], hub[1]), np.inf)
+    return np.lexsort((-ids, d))
 
 
 def _split(
@@ -380,9 +418,10 @@ def _split(
     moved: float,
     taken: set[int],
     seed: int,
+    order: np.ndarray,
 ) -> tuple[RegionPlan, np.ndarray | None]:
     """Own territories (and a shared one) for a region too big for one: parts by a sub-solve of the region."""
-    ids = _free_ids(taken, problem.n_territories, own + shared)
+    ids = _free_ids(taken, order, own + shared)
     if ids is None:
         return dataclasses.replace(base, reason="no territory left for it"), None
     lower, upper = problem.lower[:, ids], problem.upper[:, ids]
