@@ -119,6 +119,20 @@ def test_an_island_that_fits_in_one_territory_stays_whole():
     assert len(np.unique(result.alignment.territory[35:])) == 1
 
 
+def test_an_island_of_over_half_a_band_is_the_centre_of_its_territory_filled_from_the_nearest_mainland():
+    # 6 island units, mean 10: serving 4 mainland units from the island costs less than 6 island units from the
+    # mainland, so the shared territory is locked whole: the island and the 4 mainland units nearest it.
+    problem = _island_problem(6, 34, 4)
+    ruled, plans = regions.keep_whole(problem, 300.0)
+    assert [(plan.mode, plan.own, plan.shared, plan.territories) for plan in plans] == [("whole", 0, 1, (3,))]
+    assert ruled.rules is not None
+    nearest = np.argsort(problem.distance(np.arange(34), np.full(34, 34)), kind="stable")[:4]
+    assert np.flatnonzero(ruled.rules.locked == 3).tolist() == sorted(nearest.tolist()) + list(range(34, 40))
+    result = solve(ruled, SolveParams(time_limit_s=30, seed=0))
+    assert bands_hold(ruled, result.alignment.territory)
+    assert result.alignment.centres[3] >= 34
+
+
 def test_an_island_of_exactly_one_band_gets_a_territory_no_mainland_unit_may_join():
     problem = _island_problem(10, 30, 4)
     ruled, plans = regions.keep_whole(problem, 300.0, _labels(problem, 10))
@@ -167,15 +181,16 @@ def test_same_seed_same_rules_and_same_alignment():
 
 # -- through the CLI --------------------------------------------------------------------------------------------------
 
-HONOLULU = """H1,Queens Ortho,Hospital,96813,,,,
-H2,Kapiolani Bone,ASC,96826,,,,
-H3,Kalihi Joint,Practice,96817,,,,
-H4,Manoa Hip,Practice,96822,,,,
+# ids that sort first (outputs list accounts by id): the region's territories are looked up by id, not by row
+HONOLULU = """0H1,Queens Ortho,Hospital,96813,,,,
+0H2,Kapiolani Bone,ASC,96826,,,,
+0H3,Kalihi Joint,Practice,96817,,,,
+0H4,Manoa Hip,Practice,96822,,,,
 """
-HONOLULU_VOLUMES = """H1,27447,150,2025
-H2,27130,80,2025
-H3,27447,40,2025
-H4,27130,30,2025
+HONOLULU_VOLUMES = """0H1,27447,150,2025
+0H2,27130,80,2025
+0H3,27447,40,2025
+0H4,27130,30,2025
 """
 
 

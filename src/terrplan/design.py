@@ -164,7 +164,7 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
     metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)
     if prepared.remote_regions:
-        fields["remote_regions"] = _remote_regions(prepared, metrics, report)
+        fields["remote_regions"] = _remote_regions(prepared, loaded, metrics, report)
     # One objective everywhere: the gap is taken against the objective summary.json and the log report (the
     # accounts' own, after contiguity moved units), never against the solver's before contiguity.
     result = dataclasses.replace(result, objective=metrics.objective)
@@ -182,12 +182,13 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     return Design(prepared, result, metrics, fields)
 
 
-def _remote_regions(prepared: Prepared, metrics: Metrics, report: Reporter) -> list[dict[str, Any]]:
+def _remote_regions(prepared: Prepared, loaded: Loaded, metrics: Metrics, report: Reporter) -> list[dict[str, Any]]:
     """summary.json's remote_regions, each region also logged: what it got and the territories its accounts are in."""
     problem, of_account = prepared.problem, prepared.units.of_account
     row = primary_metric(problem)
     metric = problem.metric_names[row] if row is not None else "weight"
-    territory = metrics.assignments["territory"].to_numpy()
+    by_id = metrics.assignments.set_index("account_id")["territory"]  # assignments are sorted by account_id
+    territory = by_id.reindex(loaded.accounts["account_id"]).to_numpy()
     out = []
     for plan in prepared.remote_regions:
         names = sorted({str(name) for name in territory[np.isin(of_account, plan.members)]})

@@ -299,8 +299,7 @@ def keep_whole(
         locked[members] = parts
         if plan.shared:
             shared = plan.territories[plan.own]
-            need = plan.moved if plan.mode == "import" else 0.0
-            _anchor(problem, row, locked, found.label == 0, shared, members[parts == shared], need)
+            _anchor(problem, row, locked, found.label == 0, shared, members[parts == shared])
         free = np.flatnonzero(locked < 0)
         for t in plan.territories[: plan.own]:
             forbidden.append(free * k + t)
@@ -309,25 +308,31 @@ def keep_whole(
 
 
 def _anchor(
-    problem: Problem, row: int, locked: np.ndarray, mainland: np.ndarray, shared: int, held: np.ndarray, need: float
+    problem: Problem, row: int, locked: np.ndarray, mainland: np.ndarray, shared: int, held: np.ndarray
 ) -> None:
-    """Lock to the shared territory the free mainland units nearest its region units (`held`), in place: twice
-    their weight (at least `need`, what an import needs), within the territory's minimum. Without them the shared
-    territory would start centred in the region, where the mainland it needs is out of every unit's reach."""
+    """Lock to the shared territory, in place, the free mainland units nearest its region units (`held`).
+
+    Serving the region from the mainland costs about its weight x the gap, serving mainland units from the region
+    about theirs: so when the region holds half the territory's minimum or more, the territory is centred in the
+    region and is filled to its band here with the mainland units nearest it (no flow has to reach across the gap);
+    else mainland units of twice its weight (a quarter of the minimum at least) are locked with it so that its
+    centre starts on the mainland, where the assignment fills it up."""
     amount = problem.metrics[row]
+    low, high = float(problem.lower[row, shared]), float(problem.upper[row, shared])
+    low = low if np.isfinite(low) else 0.0
     have = float(amount[held].sum())
-    room = float(problem.lower[row, shared]) - have if np.isfinite(problem.lower[row, shared]) else 2 * have
-    target = min(max(2 * have, need), room)
     free = np.flatnonzero(mainland & (locked < 0))
-    if target <= 0 or len(free) == 0 or len(held) == 0:
+    if len(free) == 0 or len(held) == 0 or low <= 0:
         return
+    fill = have >= low / 2
+    target, cap = (low - have, high - have) if fill else (min(max(2 * have, low / 4), low - have), low - have)
     points = problem.unit_points()
     dist = cKDTree(points[held]).query(points[free])[0]
     taken = 0.0
     for unit in free[np.lexsort((free, dist))]:
         if taken >= target:
             break
-        if taken + amount[unit] <= room:
+        if taken + amount[unit] <= cap:
             locked[unit] = shared
             taken += float(amount[unit])
 
