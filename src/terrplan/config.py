@@ -196,6 +196,12 @@ class Territories:
     # Hard limits on the number of accounts per territory, on top of the balance band.
     min_accounts: int | None = None
     max_accounts: int | None = None
+    # Free centres with a roster of one rep per territory: territory t is roster row t's, and every km from the
+    # rep's home to the centre costs this x the territory's target share of the objective weight (0: no home term;
+    # reps are then matched to territories after the solve).
+    rep_home_weight: float = 0.15
+    # A rep whose home lies farther than this from their territory's nearest account is warned about.
+    rep_home_warn_km: float = 50.0
 
 
 @dataclass(frozen=True)
@@ -892,6 +898,10 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
     for name in ("min_accounts", "max_accounts"):
         value = getattr(t, name)
         need(f"territories.{name}", value, value is not None and value >= 0, "must not be negative")
+    need("territories.rep_home_weight", t.rep_home_weight, t.rep_home_weight >= 0, "must not be negative",
+         "e.g. 0.15; 1 prices a km from home to centre like a km of every trip; 0 for none")  # fmt: skip
+    need("territories.rep_home_warn_km", t.rep_home_warn_km, t.rep_home_warn_km > 0, "must be positive",
+         "e.g. 50")  # fmt: skip
     tol = config.hierarchy.tolerance
     need("hierarchy.tolerance", tol, 0 <= tol < 1, "tolerance must be a fraction in [0, 1)",
          "0.15 means every district and region within ±15 % of its mean")  # fmt: skip

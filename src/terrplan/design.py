@@ -18,11 +18,11 @@ from terrplan.config import Config
 from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import Metrics, evaluate, percent
-from terrplan.model import Result, disruption_cost
+from terrplan.model import Result, disruption_cost, home_term
 from terrplan.pipeline import Loaded, Prepared, account_level, prepare
 from terrplan.problem import territory_fte
 from terrplan.progress import Reporter
-from terrplan.reps import kept_potential, territory_reps
+from terrplan.reps import home_figures, kept_potential, territory_reps
 from terrplan.rules import AccountRules, rule_figures
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
@@ -78,7 +78,20 @@ def run_design(loaded: Loaded, config: Config, current: str | None, report: Repo
                     for breach in breaches
                 ],
             )
+    if loaded.reps is not None:
+        _rep_homes(design, config, report)
     return design
+
+
+def _rep_homes(design: Design, config: Config, report: Reporter) -> None:
+    """summary.json's `reps` (home to territory, the home term) and a warning past territories.rep_home_warn_km."""
+    problem = design.prepared.problem
+    weight = config.territories.rep_home_weight if problem.homes is not None else 0.0
+    term = home_term(problem, design.result.alignment.centres)
+    figures, warning = home_figures(design.metrics.territories, config.territories.rep_home_warn_km, weight, term)
+    design.fields["reps"] = figures
+    if warning is not None:
+        report.warn("rep_homes", warning, **figures)
 
 
 def _breaches(design: Design, budget: Budget, potential: np.ndarray) -> list[str]:
@@ -218,11 +231,12 @@ def _names_and_reps(
     config: Config, loaded: Loaded, prepared: Prepared, result: Result
 ) -> tuple[list[str] | None, pd.DataFrame | None]:
     """Territory names and rep columns. Rules fix the names (a lock says 'T03'); anchored territories keep the
-    roster's; otherwise names come later, north to south. Reps follow the names when the roster gives them."""
+    roster's, and so do free territories tied to reps by the home term (territory t is roster row t's); otherwise
+    names come later, north to south. Reps follow the names when the roster gives them."""
     problem = prepared.problem
     names = list(prepared.rules.names) if prepared.rules is not None else None
     reps = loaded.reps
-    anchored = config.territories.centres == "rep_homes"
+    anchored = config.territories.centres == "rep_homes" or problem.homes is not None
     if reps is not None and anchored and names is None:
         roster = reps["territory"]
         names = list(roster) if (roster != "").all() and roster.is_unique else None
@@ -234,4 +248,5 @@ def _names_and_reps(
     territory = result.alignment.territory[prepared.units.of_account]
     potential = loaded.accounts["potential"].to_numpy(dtype=float)
     kept = kept_potential(reps, loaded.accounts["territory"].to_numpy(), territory, potential, problem.n_territories)
-    return names, territory_reps(reps, centres, anchored or by_name, fte, kept)
+    points = loaded.accounts[["lat", "lon"]].to_numpy(dtype=float)
+    return names, territory_reps(reps, centres, anchored or by_name, fte, points, territory, kept)

@@ -16,9 +16,10 @@ from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.geo import zip_table
 from terrplan.model import Alignment, Members, Problem
-from terrplan.problem import build_problem, metric_values
+from terrplan.problem import build_problem, metric_values, territory_fte
 from terrplan.read import LOCATION_WARNING_COLUMNS, Table, read_accounts, read_alignment, read_reps, read_volumes
 from terrplan.regions import RegionPlan, keep_whole
+from terrplan.reps import rep_homes
 from terrplan.rules import AccountRules, account_rules, territory_names
 from terrplan.score import score_accounts, top_codes
 from terrplan.solve import check_feasible
@@ -227,9 +228,10 @@ def account_level(
     rules: AccountRules | None = None,
 ) -> tuple[Problem, Alignment]:
     """The unit solution seen account by account: each account in its unit's territory, distances measured from
-    the account itself to the territory's centre (a fixed site at the centre unit's location)."""
+    the account itself to the territory's centre (a fixed site at the centre unit's location). Its objective is the
+    accounts' travel (and disruption): the rep-home term steers the solve but is reported apart (summary's reps)."""
     if units.trivial:
-        return problem, alignment
+        return dataclasses.replace(problem, homes=None), alignment
     by_account = build_problem(accounts, config, reps)
     centres = problem.site_coords()[alignment.centres]
     account_rules_ = rules.for_accounts(problem.n_territories) if rules is not None else None
@@ -287,6 +289,10 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
         coords = loaded.accounts[["lat", "lon"]].to_numpy(dtype=float)
         members = Members.of_units(units.of_account, coords, weights, problem.n_units)
         problem = dataclasses.replace(problem, members=members)
+    if config.territories.centres == "free":  # a roster row per territory: its centre is priced by the rep's home
+        fte = territory_fte(loaded.reps, problem.n_territories)
+        homes = rep_homes(loaded.reps, weights, fte, config.territories.rep_home_weight)
+        problem = dataclasses.replace(problem, homes=homes)
     rules = _rules(loaded, config, problem.n_territories, weights, current)
     if rules is not None:  # empty areas (contiguity) are units without accounts: they carry no rule
         ids = loaded.accounts["account_id"].to_numpy()
