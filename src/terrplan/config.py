@@ -156,8 +156,9 @@ DEFAULT_SEGMENTS = (
 )
 
 
-#: units.remote_gap_km's default: measured on the national ZCTAs and the CMS hospitals, 150-500 km find the same
-#: regions (Puerto Rico with the Virgin Islands, Hawaii, Alaska); 50-100 km cut off desert ZIPs of the mainland.
+#: units.remote_gap_km's default: measured on the national ZCTAs and the CMS hospitals, 200-500 km find the same
+#: regions (Puerto Rico with the Virgin Islands, Hawaii, Alaska); 100-150 km also cut off desert hospitals of Nevada
+#: and Texas, and at 1,000 km Alaska joins the mainland.
 DEFAULT_REMOTE_GAP_KM = 300.0
 
 
