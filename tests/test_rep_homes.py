@@ -57,6 +57,9 @@ def test_a_lock_on_a_far_account_does_not_pull_the_rep_from_home(far_lock):
     assert (territories["home_to_territory_km"] < 15).all()
     assert summary["rules"]["locks_kept"] == 1
     assert "rep(s) live more than" not in result.stderr
+    assert "reps: every home within 50 km of its territory (farthest 8.6 km); home term 555.9, not in the objective\n" in (
+        result.stderr
+    )
 
     # Without the home term the lock drags EAST to Charlotte: Ann would live ~200 km from her territory.
     _with(far_lock, "rep_home_weight: 0")
@@ -109,6 +112,23 @@ def test_reps_beyond_the_limit_are_warned_about_with_the_farthest(far_lock):
     result = invoke("optimize", str(far_lock.config), "--no-report", "-q")
     assert result.stderr == ""
     assert _outputs(far_lock)[2]["reps"]["over_limit"] == 0
+
+
+def test_anchored_reps_far_from_their_accounts_are_warned_about_without_the_weight_hint(tiny):
+    """centres: rep_homes: the home is the centre, the home term does not apply, and the warning has no hint."""
+    tiny.write("reps.csv", REPS.replace("R2,Bob,28202", "R2,Bob,28801"))  # Bob lives in Asheville, 150 km west
+    config = TINY_CONFIG.replace("  volumes: {path: volumes.csv}", ROSTER).replace("  count: 2\n", "  centres: rep_homes\n")
+    tiny.write("config.yaml", config.replace("tolerance: 0.05", "tolerance: 0.15"))
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0, result.stderr
+    territories, _, summary = _outputs(tiny)
+    assert territories.loc["WEST", "home_to_territory_km"] == pytest.approx(161.7363, abs=1e-4)  # to Charlotte
+    assert territories.loc["WEST", "home_to_centre_km"] == 0.0
+    assert (
+        "warning: 1 rep(s) live more than 50 km from their territory's nearest account; farthest: Bob (R2), "
+        "territory WEST, 161.7 km\n"
+    ) in result.stderr
+    assert summary["reps"]["home_weight"] == 0.0 and summary["reps"]["home_term"] == 0.0
 
 
 def test_free_territories_follow_their_reps_without_rules(tiny):

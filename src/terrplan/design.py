@@ -79,19 +79,25 @@ def run_design(loaded: Loaded, config: Config, current: str | None, report: Repo
                 ],
             )
     if loaded.reps is not None:
-        _rep_homes(design, config, report)
+        _rep_homes(design, config, report, len(loaded.reps))
     return design
 
 
-def _rep_homes(design: Design, config: Config, report: Reporter) -> None:
+def _rep_homes(design: Design, config: Config, report: Reporter, roster_rows: int) -> None:
     """summary.json's `reps` (home to territory, the home term) and a warning past territories.rep_home_warn_km."""
     problem = design.prepared.problem
     weight = config.territories.rep_home_weight if problem.homes is not None else 0.0
     term = home_term(problem, design.result.alignment.centres)
-    figures, warning = home_figures(design.metrics.territories, config.territories.rep_home_warn_km, weight, term)
+    # the weight brings reps closer where it ties territories to reps: free centres, a roster row per territory
+    tied = config.territories.centres == "free" and roster_rows == problem.n_territories
+    hint = "raise territories.rep_home_weight to keep reps closer" if tied else None
+    limit = config.territories.rep_home_warn_km
+    figures, warning, note = home_figures(design.metrics.territories, limit, weight, term, hint)
     design.fields["reps"] = figures
     if warning is not None:
         report.warn("rep_homes", warning, **figures)
+    elif note is not None:
+        report.info("rep_homes", note, **figures)
 
 
 def _breaches(design: Design, budget: Budget, potential: np.ndarray) -> list[str]:

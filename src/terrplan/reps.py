@@ -121,13 +121,14 @@ def kept_potential(
 
 
 def home_figures(
-    territories: pd.DataFrame, limit_km: float, home_weight: float, home_term: float
-) -> tuple[dict[str, float | int | None], str | None]:
-    """summary.json's `reps` block from the territory table (REP_COLUMNS joined), and the warning when some rep
-    lives farther than `limit_km` from their territory's nearest account (None when none does).
+    territories: pd.DataFrame, limit_km: float, home_weight: float, home_term: float, hint: str | None = None
+) -> tuple[dict[str, float | int | None], str | None, str | None]:
+    """summary.json's `reps` block from the territory table (REP_COLUMNS joined); the warning when some rep lives
+    farther than `limit_km` from their territory's nearest account, else a log line saying none does (None without
+    a staffed territory).
 
     `home_weight`: the home term's weight in force (0 when there is none); `home_term`: its value, which steers the
-    solve but is not part of the reported objective."""
+    solve but is not part of the reported objective; `hint`: what would bring reps closer, for the warning."""
     km = territories["home_to_territory_km"].to_numpy(dtype=float)
     staffed = ~np.isnan(km)
     over = np.flatnonzero(staffed & (km > limit_km))
@@ -140,12 +141,17 @@ def home_figures(
         "home_weight": home_weight,
         "home_term": round(home_term, 6),
     }
+    if not staffed.any():
+        return figures, None, None
     if not len(over):
-        return figures, None
+        note = f"reps: every home within {limit_km:g} km of its territory (farthest {km[staffed].max():.1f} km)"
+        if home_weight > 0:
+            note += f"; home term {home_term:,.1f}, not in the objective"
+        return figures, None, note
     worst = territories.iloc[over[int(np.argmax(km[over]))]]
     message = (
         f"{len(over)} rep(s) live more than {limit_km:g} km from their territory's nearest account; farthest: "
-        f"{worst['rep_name']} ({worst['rep_id']}), territory {worst['territory']}, {km[over].max():.1f} km "
-        "(raise territories.rep_home_weight to keep reps closer)"
+        f"{worst['rep_name']} ({worst['rep_id']}), territory {worst['territory']}, {km[over].max():.1f} km"
+        + (f" ({hint})" if hint else "")
     )
-    return figures, message
+    return figures, message, None
