@@ -15,8 +15,8 @@ Rules per region, with the band [L, U] of one territory and the region's weight 
   mainland (the units whose move costs least per unit of weight) or, when that moves less weight, the region gets
   k + 1 territories centred in it and one of them imports the missing weight from the mainland.
 A region of several own territories is split by solving it as a sub-problem; every region unit is then locked to
-its part and all other units are forbidden from the region's own territories (`model.Rules`), so the main solve
-sees ordinary locks and forbidden pairs. A region whose units already carry rules is left to those rules.
+its part and the other units near it are forbidden from the region's own territories (`model.Rules`), so the main
+solve sees ordinary locks and forbidden pairs. A region whose units already carry rules is left to those rules.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from terrplan.solve.assign import primary_metric
 DEFAULT_GAP_KM = DEFAULT_REMOTE_GAP_KM
 _NEIGHBOURS = 8  # k of the nearest-neighbour graph the components start from
 _SMALL = 4096  # a component this small finds its nearest outside unit among its own size + 1 nearest units
+_FORBID_TERRITORIES, _FORBID_LEAST = 4, 32  # free units kept out of a region's own territories (see _nearest_free)
 _SUBPROBLEM_S = 10.0  # clock cap of a region's sub-solve (its work limits normally end it first)
 
 
@@ -299,24 +300,40 @@ def keep_whole(
         locked[members] = parts
         if plan.shared:
             shared = plan.territories[plan.own]
-            _anchor(problem, row, locked, found.label == 0, shared, members[parts == shared])
-        free = np.flatnonzero(locked < 0)
-        for t in plan.territories[: plan.own]:
-            forbidden.append(free * k + t)
+            held = members[parts == shared]
+            _anchor(problem, row, locked, found.label == 0, shared, held, plan.mode == "import")
+        if plan.own:
+            near = _nearest_free(problem, locked, members)
+            for t in plan.territories[: plan.own]:
+                forbidden.append(near * k + t)
     new_rules = Rules(locked, np.concatenate(forbidden), rules.max_distance, rules.home, rules.move_cost)
     return dataclasses.replace(problem, rules=new_rules), tuple(plans)
 
 
+def _nearest_free(problem: Problem, locked: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """The free units nearest the region, sorted: _FORBID_TERRITORIES territories' worth of units (by count), and
+    at least _FORBID_LEAST. They are forbidden from its own territories: a unit only ever joins one of its nearest
+    centres (or, to fill a band, a centre joins its nearest units), so farther units cannot reach a region's centre,
+    and forbidding every unit would make the rules checks scale with all units x territories."""
+    free = np.flatnonzero(locked < 0)
+    count = min(len(free), _FORBID_TERRITORIES * -(-problem.n_units // problem.n_territories) + _FORBID_LEAST)
+    if count == len(free):
+        return free
+    points = problem.unit_points()
+    dist = cKDTree(points[members]).query(points[free])[0]
+    return np.sort(free[np.lexsort((free, dist))[:count]])
+
+
 def _anchor(
-    problem: Problem, row: int, locked: np.ndarray, mainland: np.ndarray, shared: int, held: np.ndarray
+    problem: Problem, row: int, locked: np.ndarray, mainland: np.ndarray, shared: int, held: np.ndarray, fill: bool
 ) -> None:
     """Lock to the shared territory, in place, the free mainland units nearest its region units (`held`).
 
     Serving the region from the mainland costs about its weight x the gap, serving mainland units from the region
-    about theirs: so when the region holds half the territory's minimum or more, the territory is centred in the
-    region and is filled to its band here with the mainland units nearest it (no flow has to reach across the gap);
-    else mainland units of twice its weight (a quarter of the minimum at least) are locked with it so that its
-    centre starts on the mainland, where the assignment fills it up."""
+    about theirs: so when the region holds half the territory's minimum or more (or `fill`: an import), the territory
+    is centred in the region and is filled to its band here with the mainland units nearest it (no flow has to reach
+    across the gap); else mainland units of twice its weight (a quarter of the minimum at least) are locked with it
+    so that its centre starts on the mainland, where the assignment fills it up."""
     amount = problem.metrics[row]
     low, high = float(problem.lower[row, shared]), float(problem.upper[row, shared])
     low = low if np.isfinite(low) else 0.0
@@ -324,7 +341,7 @@ def _anchor(
     free = np.flatnonzero(mainland & (locked < 0))
     if len(free) == 0 or len(held) == 0 or low <= 0:
         return
-    fill = have >= low / 2
+    fill = fill or have >= low / 2
     target, cap = (low - have, high - have) if fill else (min(max(2 * have, low / 4), low - have), low - have)
     points = problem.unit_points()
     dist = cKDTree(points[held]).query(points[free])[0]
@@ -440,8 +457,11 @@ def _split(
         inside = np.flatnonzero(parts < 0)
         lower, upper = lower[:, :own], upper[:, :own]
     elif mode == "import":
-        lower = lower.copy()
-        lower[:, own] = 0.0  # the shared territory fills up from the mainland
+        # the shared territory fills up from the mainland: its region part is what the own ones leave, so they are
+        # kept in the lower half of their band and the import stays near its least
+        lower, upper = lower.copy(), upper.copy()
+        lower[:, own] = 0.0
+        upper[row, :own] = lower[row, :own] + (upper[row, :own] - lower[row, :own]) / 4
     count = lower.shape[1]
     if count == 1:
         parts[inside] = ids[0]
