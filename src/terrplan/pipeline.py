@@ -299,7 +299,8 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
         problem = dataclasses.replace(problem, rules=rules.for_units(units.of_account, list(units.frame["unit"]), ids))
     names = rules.names if rules is not None else None
     check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
-    problem, remote = keep_whole(problem, config.units.remote_gap_km, _unit_states(loaded.accounts, units, problem))
+    states = _unit_states(loaded.accounts, units, problem)
+    problem, remote = keep_whole(problem, config.units.remote_gap_km, states, config.solver.seed)
     return Prepared(units, problem, graph, rules, split, remote)
 
 
