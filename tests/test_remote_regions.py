@@ -241,3 +241,13 @@ def test_a_gap_of_zero_is_refused(three):
         "config.yaml: key 'units.remote_gap_km': must be positive (got '0')\n"
         "    hint: e.g. 300, or null for no remote regions"
     ) in result.stderr
+
+
+def test_same_seed_same_bytes_through_the_cli(three):
+    for out in ("a", "b"):
+        result = invoke("optimize", str(three.config), "-q", "-o", str(three.dir / out), "--no-report")
+        assert result.exit_code == 0, result.stderr
+    for name in ("assignments.csv", "territories.csv"):
+        assert (three.dir / "a" / name).read_bytes() == (three.dir / "b" / name).read_bytes()
+    first, second = (json.loads((three.dir / out / "summary.json").read_text()) for out in ("a", "b"))
+    assert first["remote_regions"] == second["remote_regions"]
