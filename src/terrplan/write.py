@@ -226,11 +226,11 @@ def write_files(directory: Path, files: dict[str, str | bytes], on_wait: Callabl
                     time.sleep(delay)
             for folder in sorted(folders, key=lambda p: -len(p.parts)):
                 _fsync_dir(folder)
-            _swap(staging, target)
+            with _signals_held():  # a signal waits until the old folder is gone too (it is at staging's name now)
+                _swap(staging, target)
+                _remove(staging)
         finally:
-            with _signals_held():  # a signal now must not leave half a temporary folder behind
-                if os.path.lexists(staging):
-                    shutil.rmtree(staging, ignore_errors=True)
+            _remove(staging)  # interrupted before the swap: the half-written new folder goes
 
 
 def check_output_file(path: str | Path, inputs: Iterable[str | Path]) -> None:
@@ -280,6 +280,22 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(handle)
         finally:
             os.close(handle)
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary folder whole, even when a signal's handler fires meanwhile (its exception is raised
+    once the folder is gone: a signal caught just before the mask went up still runs its Python handler)."""
+    interrupted: BaseException | None = None
+    with _signals_held():
+        for _ in range(3):  # ignore_errors: what cannot be removed stays for the next run's clean-up
+            try:
+                if os.path.lexists(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def _swap(staging: Path, target: Path) -> None:
