@@ -26,6 +26,7 @@ from terrplan.reps import home_figures, kept_potential, territory_reps
 from terrplan.rules import AccountRules, rule_figures
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
+from terrplan.solve.centres import travel_centres
 from terrplan.solve.disruption import Budget, forced_move
 
 _PRICE_STEPS = 3  # times the move cost is raised (x4 each) to fit a disruption budget
@@ -179,6 +180,9 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     if prepared.graph is not None:
         result, fields["contiguity"] = contiguous_result(problem, result, unit_neighbours(units.areas, prepared.graph))
         fields["status"] = result.status
+    if problem.homes is not None:  # the home term shaped the territories; each is measured from its own 1-median
+        centres = travel_centres(problem, result.alignment.territory, result.alignment.centres)
+        result = dataclasses.replace(result, alignment=dataclasses.replace(result.alignment, centres=centres))
     labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
     metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)

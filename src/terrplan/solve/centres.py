@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
@@ -106,6 +108,14 @@ def recentre(
         taken.add(best)
         new[t] = best
     return new
+
+
+def travel_centres(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each territory's weighted 1-median over its members, the home term left out: where an alignment the home
+    term has shaped is measured from, as `evaluate` would place its centres (unchanged without homes)."""
+    if problem.homes is None:
+        return centres
+    return recentre(dataclasses.replace(problem, homes=None), territory, centres)
 
 
 _HOME_CANDIDATES = 30  # units nearest a rep's home that compete as its territory's centre
