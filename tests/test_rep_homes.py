@@ -144,6 +144,20 @@ def test_free_territories_follow_their_reps_without_rules(tiny):
     assert (territories["home_to_territory_km"] < 15).all() and (territories["home_to_centre_km"] < 40).all()
 
 
+def test_a_roster_of_another_size_is_matched_after_the_solve(tiny):
+    """Two reps for three territories: no territory is tied to a row, so no home term; reps are matched after."""
+    tiny.write("reps.csv", REPS)
+    config = TINY_CONFIG.replace("  volumes: {path: volumes.csv}", ROSTER).replace("  count: 2\n", "  count: 3\n")
+    tiny.write("config.yaml", config.replace("tolerance: 0.05", "tolerance: 0.15"))
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0, result.stderr
+    territories = pd.read_csv(tiny.out / "territories.csv", keep_default_na=False).set_index("territory")
+    summary = json.loads((tiny.out / "summary.json").read_text(encoding="utf-8"))
+    assert list(territories.index) == ["T01", "T02", "T03"]  # north to south: not the roster's names
+    assert sorted(territories["rep_name"]) == ["Ann", "Bob", "VACANT"]
+    assert summary["reps"]["home_weight"] == 0.0 and summary["reps"]["home_term"] == 0.0
+
+
 def test_same_inputs_give_the_same_bytes(far_lock, tmp_path):
     outputs = []
     for run in range(2):
