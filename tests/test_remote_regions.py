@@ -3,6 +3,7 @@ or give it whole territories of its own plus at most one shared with the mainlan
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from conftest import TINY_CONFIG, invoke
 
 from terrplan import regions
-from terrplan.model import Problem, bands_hold
+from terrplan.model import Problem, Rules, bands_hold
 from terrplan.solve import SolveParams, solve
 
 KM_PER_DEGREE = 6371.0088 * np.pi / 180  # along the equator (a meridian for latitude)
@@ -155,6 +156,30 @@ def test_a_region_of_two_whole_bands_is_split_in_two_own_territories_by_a_sub_so
     assert sorted(np.bincount(parts)[parts.min() :].tolist()) == [10, 10]
     # each part is a contiguous run along the island's row
     assert (np.diff(parts) != 0).sum() == 1
+
+
+def test_a_region_keeps_its_current_territory_unless_a_lock_puts_other_units_there():
+    problem = _island_problem(10, 30, 4)
+    home = np.r_[np.arange(30) % 3, np.full(10, 3)]  # the island is T4 today
+    rules = Rules(np.full(40, -1), np.zeros(0), np.inf, home, np.ones(40))
+    _, plans = regions.keep_whole(dataclasses.replace(problem, rules=rules), 300.0)
+    assert [(plan.mode, plan.territories) for plan in plans] == [("whole", (3,))]
+    locked = np.r_[3, np.full(39, -1)]  # a mainland unit locked to T4: the island gets the last free id
+    rules = Rules(locked, np.zeros(0), np.inf, home, np.ones(40))
+    ruled, plans = regions.keep_whole(dataclasses.replace(problem, rules=rules), 300.0)
+    assert [(plan.mode, plan.territories) for plan in plans] == [("whole", (2,))]
+    assert ruled.rules is not None and ruled.rules.locked.tolist() == [3] + [-1] * 29 + [2] * 10
+
+
+def test_a_region_whose_units_are_locked_is_left_to_its_locks():
+    problem = _island_problem(10, 30, 4)
+    rules = Rules(np.r_[np.full(39, -1), 0], np.zeros(0), np.inf, np.full(40, -1), np.zeros(40))
+    ruled, plans = regions.keep_whole(dataclasses.replace(problem, rules=rules), 300.0)
+    assert [plan.describe() for plan in plans] == [
+        "lat 21.3..21.3, lon -158.0..-157.6: 10 units, 25.00% of weight, not kept whole "
+        "(its units carry rules of their own)"
+    ]
+    assert ruled.rules is not None and np.array_equal(ruled.rules.locked, rules.locked)
 
 
 def test_off_or_without_a_region_the_problem_is_unchanged():

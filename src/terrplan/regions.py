@@ -355,9 +355,9 @@ def _anchor(
 
 
 def _ids_in_rules(rules: Rules, k: int) -> set[int]:
-    """Territory ids the problem's own rules already name (locks, forbidden pairs, homes)."""
-    ids = set(rules.locked[rules.locked >= 0].tolist()) | set(rules.home[rules.home >= 0].tolist())
-    return ids | set((rules.forbidden % k).tolist())
+    """Territory ids the problem's own locks already name (a region cannot own a territory a lock puts other units
+    in; forbidden pairs and current territories do not stop it)."""
+    return set(rules.locked[rules.locked >= 0].tolist())
 
 
 def _plan(
@@ -403,8 +403,9 @@ def _plan(
 
 
 def _has_rules(rules: Rules, members: np.ndarray, k: int) -> bool:
-    """Does a lock, a home or a forbidden pair already name one of the region's units?"""
-    if (rules.locked[members] >= 0).any() or (rules.home[members] >= 0).any():
+    """Does a lock or a forbidden pair already name one of the region's units? (A current territory, priced by a
+    move cost, does not: it only orders the ids the region gets.)"""
+    if (rules.locked[members] >= 0).any():
         return True
     return bool(len(rules.forbidden)) and bool(np.isin(rules.forbidden // k, members).any())
 
@@ -416,17 +417,23 @@ def _free_ids(taken: set[int], order: np.ndarray, count: int) -> list[int] | Non
 
 
 def _preference(problem: Problem, members: np.ndarray) -> np.ndarray:
-    """Territory ids in the order a region should get them: those whose rep lives nearest it first (when the
-    problem prices rep homes), then the rest from the last id down (so a user's T01, T02 ... stay free)."""
+    """Territory ids in the order a region should get them: those most of its weight is in today first (when a
+    current alignment is priced), then those whose rep lives nearest it (when rep homes are priced), then the rest
+    from the last id down (so a user's T01, T02 ... stay free)."""
     k = problem.n_territories
     ids = np.arange(k)
+    current = np.zeros(k)
+    if problem.rules is not None:
+        home = problem.rules.home[members]
+        weight = np.maximum(problem.weights[members], 0.0) + 1e-12
+        current = np.bincount(home[home >= 0], weights=weight[home >= 0], minlength=k)
+    d = np.full(k, np.inf)
     homes = getattr(problem, "homes", None)
-    if homes is None:
-        return ids[::-1]
-    hub = problem.coords[members].mean(axis=0)  # only orders the reps: any point of the region serves
-    home = np.asarray(homes.coords, dtype=np.float64)
-    d = np.where(np.asarray(homes.weight) > 0, haversine_km(home[:, 0], home[:, 1], hub[0], hub[1]), np.inf)
-    return np.lexsort((-ids, d))
+    if homes is not None:
+        hub = problem.coords[members].mean(axis=0)  # only orders the reps: any point of the region serves
+        rep = np.asarray(homes.coords, dtype=np.float64)
+        d = np.where(np.asarray(homes.weight) > 0, haversine_km(rep[:, 0], rep[:, 1], hub[0], hub[1]), np.inf)
+    return np.lexsort((-ids, d, -current))
 
 
 def _split(
