@@ -180,8 +180,37 @@ class Units:
 
 @dataclass(frozen=True)
 class Balance:
+    """One balance metric and its band per territory: within target x (1 +/- tolerance), the target being the mean
+    territory scaled by FTE, and/or explicit limits per FTE (e.g. workload at most 1,600 hours per FTE: max_per_fte).
+    With both, a territory meets both. Neither given: tolerance 0.05."""
+
     metric: Literal["potential", "workload", "accounts"] = "potential"
-    tolerance: float = 0.05  # each territory within mean x (1 +/- tolerance)
+    tolerance: float | None = None
+    min_per_fte: float | None = None
+    max_per_fte: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tolerance is None and self.min_per_fte is None and self.max_per_fte is None:
+            object.__setattr__(self, "tolerance", 0.05)  # today's default band, ±5 %
+
+
+class Balances(tuple):
+    """territories.balance: one or more Balance, the first the primary metric (the objective's balance figures,
+    the log's first index). `metric` and `tolerance` are the primary's, as when balance was a single mapping."""
+
+    __slots__ = ()
+
+    @property
+    def primary(self) -> Balance:
+        return self[0]
+
+    @property
+    def metric(self) -> str:
+        return self[0].metric
+
+    @property
+    def tolerance(self) -> float | None:
+        return self[0].tolerance
 
 
 @dataclass(frozen=True)
@@ -191,7 +220,8 @@ class Territories:
     # free: the optimizer places centres, then reps are matched to territories; rep_homes: one territory per
     # roster row, centred on the rep's home, its targets scaled by FTE.
     centres: Literal["free", "rep_homes"] = "free"
-    balance: Balance = field(default_factory=Balance)
+    # One Balance, or a list of them (the first is the primary metric); always a Balances after loading.
+    balance: tuple[Balance, ...] = field(default_factory=lambda: Balances((Balance(),)))
     # Objective weight: distance is weighted by this per account.
     objective_weight: Literal["potential", "workload", "accounts"] = "potential"
     # Hard limits on the number of accounts per territory, on top of the balance band.
@@ -203,6 +233,10 @@ class Territories:
     rep_home_weight: float = 0.15
     # A rep whose home lies farther than this from their territory's nearest account is warned about.
     rep_home_warn_km: float = 50.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.balance, Balances):
+            object.__setattr__(self, "balance", Balances(self.balance))
 
 
 @dataclass(frozen=True)
@@ -322,9 +356,11 @@ class Config:
         return Path(os.path.normpath(candidate if candidate.is_absolute() else Path(self.base_dir) / candidate))
 
     def as_dict(self) -> dict[str, Any]:
-        """The resolved config, for summary.json."""
+        """The resolved config, for summary.json; one balance metric stays a mapping, as it was before lists."""
         data = dataclasses.asdict(self)
         data.pop("base_dir")
+        balance = list(data["territories"]["balance"])
+        data["territories"]["balance"] = balance[0] if len(balance) == 1 else balance
         return data
 
 
@@ -573,6 +609,8 @@ def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
         if node.get(key) is None:
             node[key] = {}
         node = node[key]
+        if isinstance(node, list) and node:  # a list of balance metrics: the flag sets the first (primary) one
+            node = node[0]
         if not isinstance(node, dict):  # the section itself is wrong; that is reported, the flag cannot apply
             return
     node[leaf] = value
@@ -622,6 +660,10 @@ def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) 
         return None
 
 
+#: Lists of these also accept a single mapping, meaning a one-item list (territories.balance).
+_MAPPING_AS_LIST = (Balance,)
+
+
 def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding]) -> Any:
     """`value` as type `hint`, appending a Finding (and returning None) when it is not one.
 
@@ -645,6 +687,9 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
             return None
         return choice
     if origin is tuple:
+        if isinstance(value, dict) and args[0] in _MAPPING_AS_LIST:
+            built = _coerce(args[0], value, file, where, findings)  # findings keep the mapping's own key
+            return () if built is None else (built,)
         if isinstance(value, str | int | float | _Plain):
             value = [value]
         if not isinstance(value, list):
@@ -715,16 +760,7 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
     t = config.territories
     if t.count is not None and t.count < 1:
         out.append(Finding(file, "need at least 1 territory", key="territories.count", value=_show(t.count)))
-    if not 0 <= t.balance.tolerance < 1:
-        out.append(
-            Finding(
-                file,
-                "tolerance must be a fraction in [0, 1)",
-                key="territories.balance.tolerance",
-                value=_show(t.balance.tolerance),
-                hint="0.05 means every territory within ±5 % of the mean",
-            )
-        )
+    out.extend(_check_balance(t.balance, file))
     if t.min_accounts is not None and t.max_accounts is not None and t.min_accounts > t.max_accounts:
         out.append(
             Finding(
@@ -831,6 +867,40 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
             if value < 0:
                 out.append(Finding(file, "must not be negative", key=f"segments[{i}].{name}", value=_show(value)))
     out.extend(_check_limits(config, file))
+    return out
+
+
+def _check_balance(balance: Balances, file: str) -> list[Finding]:
+    """Each balance metric once, a tolerance in [0, 1), limits per FTE not negative and in order."""
+    out: list[Finding] = []
+    if not balance:
+        out.append(Finding(file, "need at least one balance metric", key="territories.balance",
+                           hint="e.g. balance: {metric: potential, tolerance: 0.05}"))  # fmt: skip
+    seen: set[str] = set()
+    for i, item in enumerate(balance):
+        key = "territories.balance" if len(balance) == 1 else f"territories.balance[{i}]"
+        if item.metric in seen:
+            out.append(Finding(file, "metric listed twice", key=f"{key}.metric", value=_show(item.metric),
+                               hint="give each metric one entry, with its tolerance and limits together"))  # fmt: skip
+        seen.add(item.metric)
+        if item.tolerance is not None and not 0 <= item.tolerance < 1:
+            out.append(
+                Finding(
+                    file,
+                    "tolerance must be a fraction in [0, 1)",
+                    key=f"{key}.tolerance",
+                    value=_show(item.tolerance),
+                    hint="0.05 means every territory within ±5 % of the mean",
+                )
+            )
+        for name in ("min_per_fte", "max_per_fte"):
+            value = getattr(item, name)
+            if value is not None and value < 0:
+                out.append(Finding(file, "must not be negative", key=f"{key}.{name}", value=_show(value)))
+        low, high = item.min_per_fte, item.max_per_fte
+        if low is not None and high is not None and 0 <= high < low:
+            out.append(Finding(file, "min_per_fte is above max_per_fte", key=f"{key}.min_per_fte",
+                               value=f"{_show(low)} > {_show(high)}"))  # fmt: skip
     return out
 
 

@@ -87,10 +87,11 @@ def load_accounts(config: Config) -> Loaded:
 def _check_potential(scored: pd.DataFrame, volumes: pd.DataFrame, config: Config) -> None:
     """Total potential 0 while potential balances the territories or weighs the distances: exit 3 before the solve,
     with the codes that carry the volume and the weights they got."""
+    balanced = [balance.metric for balance in config.territories.balance]
     uses = [
         key
         for key, value in (
-            ("territories.balance.metric", config.territories.balance.metric),
+            ("territories.balance.metric", "potential" if "potential" in balanced else balanced[0]),
             ("territories.objective_weight", config.territories.objective_weight),
         )
         if value == "potential"

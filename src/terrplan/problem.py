@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from terrplan.config import Config
+from terrplan.config import Balance, Config
 from terrplan.errors import ConfigError, Finding, InfeasibleError
 from terrplan.model import Problem
 
@@ -53,10 +53,13 @@ def territory_fte(reps: pd.DataFrame | None, k: int) -> np.ndarray:
 def build_problem(
     accounts: pd.DataFrame, config: Config, reps: pd.DataFrame | None = None, fte: np.ndarray | None = None
 ) -> Problem:
-    """One unit per account, K territories, the balance metric within target x (1 +/- tolerance).
+    """One unit per account, K territories, one band row per balance metric, in the config's order (the first is
+    the primary metric), then an accounts row for min_accounts / max_accounts unless accounts is already balanced
+    (its band then also meets those limits).
 
-    The target is the mean territory scaled by each territory's FTE (`fte`, else from the roster); with centres at
-    rep homes, each territory's centre is fixed at its rep's home.
+    A metric's target is the mean territory scaled by each territory's FTE (`fte`, else from the roster); its band
+    is target x (1 +/- tolerance), narrowed to min_per_fte / max_per_fte x FTE when given. With centres at rep
+    homes, each territory's centre is fixed at its rep's home.
     """
     territories = config.territories
     k = territory_count(config, reps)
@@ -71,20 +74,27 @@ def build_problem(
                 )
             ],
         )
-    balance = metric_values(accounts, territories.balance.metric)
     anchored = territories.centres == "rep_homes"
     fte = territory_fte(reps, k) if fte is None else np.asarray(fte, dtype=float)
-    target = balance.sum() * fte / fte.sum()
-    tol = territories.balance.tolerance
-    metrics, names = [balance], [territories.balance.metric]
-    lower, upper = [target * (1 - tol)], [target * (1 + tol)]
+    metrics, names, lower, upper = [], [], [], []
+    for balance in territories.balance:
+        values = metric_values(accounts, balance.metric)
+        low, high = balance_band(values, fte, balance)
+        metrics.append(values)
+        names.append(balance.metric)
+        lower.append(low)
+        upper.append(high)
     if territories.min_accounts is not None or territories.max_accounts is not None:
-        metrics.append(metric_values(accounts, "accounts"))
-        names.append("accounts")
-        low = territories.min_accounts if territories.min_accounts is not None else -np.inf
-        high = territories.max_accounts if territories.max_accounts is not None else np.inf
-        lower.append(np.full(k, float(low)))
-        upper.append(np.full(k, float(high)))
+        if "accounts" not in names:
+            metrics.append(metric_values(accounts, "accounts"))
+            names.append("accounts")
+            lower.append(np.full(k, -np.inf))
+            upper.append(np.full(k, np.inf))
+        row = names.index("accounts")
+        if territories.min_accounts is not None:
+            lower[row] = np.maximum(lower[row], float(territories.min_accounts))
+        if territories.max_accounts is not None:
+            upper[row] = np.minimum(upper[row], float(territories.max_accounts))
     return Problem(
         n_territories=k,
         weights=metric_values(accounts, territories.objective_weight),
@@ -96,3 +106,24 @@ def build_problem(
         geometry="haversine",
         fixed_sites=reps[["lat", "lon"]].to_numpy(dtype=float) if anchored else None,
     )
+
+
+def balance_band(values: np.ndarray, fte: np.ndarray, balance: Balance) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) per territory for one balance metric: target x (1 +/- tolerance), the target being the total
+    split by FTE, within min_per_fte / max_per_fte x FTE; -inf / +inf where nothing limits a side."""
+    k = len(fte)
+    lower, upper = np.full(k, -np.inf), np.full(k, np.inf)
+    if balance.tolerance is not None:
+        target = values.sum() * fte / fte.sum()
+        lower, upper = target * (1 - balance.tolerance), target * (1 + balance.tolerance)
+    if balance.min_per_fte is not None:
+        lower = np.maximum(lower, balance.min_per_fte * fte)
+    if balance.max_per_fte is not None:
+        upper = np.minimum(upper, balance.max_per_fte * fte)
+    return lower, upper
+
+
+def balance_count(config: Config) -> int:
+    """How many rows of `build_problem`'s problem are balance metrics (they come first; an accounts limits row
+    may follow)."""
+    return len(config.territories.balance)

@@ -30,8 +30,8 @@ def check_feasible(
                 hint=f"use at most {problem.n_units} territories",
             )
         )
-    for row, name in enumerate(problem.metric_names):
-        findings.extend(_metric_findings(problem, row, name, labels, what))
+    for row, name in enumerate(problem.metric_names):  # every band row on its own, named by its metric
+        findings.extend(_metric_findings(problem, row, name, labels, what, territory_names))
     if problem.rules is not None and not findings:
         names = territory_names or [f"territory {t + 1}" for t in range(k)]
         unit_labels = labels or [f"unit {u}" for u in range(problem.n_units)]
@@ -42,19 +42,33 @@ def check_feasible(
         raise InfeasibleError("no alignment can meet the balance bands", findings)
 
 
-def _metric_findings(problem: Problem, row: int, name: str, labels, what: str) -> list[Finding]:
+def _metric_findings(problem: Problem, row: int, name: str, labels, what: str, territory_names=None) -> list[Finding]:
     out: list[Finding] = []
     k = problem.n_territories
     values = problem.metrics[row]
     lower, upper = problem.lower[row], problem.upper[row]
     total = float(values.sum())
     mean = total / k
+    tolerance = "the tolerance" if row == 0 else f"the {name} tolerance"  # the primary's is --tolerance
+    empty = np.flatnonzero(lower > upper + 1e-9 * np.maximum(np.abs(upper), 1.0))
+    if len(empty):
+        names = territory_names or [f"territory {t + 1}" for t in range(k)]
+        t = int(empty[0])
+        out.append(
+            Finding(
+                what,
+                f"the {name} band of {names[t]} is empty: its minimum {lower[t]:,.6g} is above its maximum "
+                f"{upper[t]:,.6g}" + (f" ({len(empty) - 1} more territories alike)" if len(empty) > 1 else ""),
+                hint=f"{name}: the tolerance band and the limits per FTE must overlap; widen {tolerance} or move "
+                "the limits",
+            )
+        )
     if np.isfinite(upper).all() and upper.sum() < total - 1e-9 * abs(total):
         out.append(
             Finding(
                 what,
                 f"total {name} {total:,.6g} exceeds the sum of the territory maxima {upper.sum():,.6g}",
-                hint="raise the maxima, widen the tolerance or add territories",
+                hint=f"raise the maxima, widen {tolerance} or add territories",
             )
         )
     if lower.sum() > total + 1e-9 * abs(total):
@@ -62,7 +76,7 @@ def _metric_findings(problem: Problem, row: int, name: str, labels, what: str) -
             Finding(
                 what,
                 f"total {name} {total:,.6g} is below the sum of the territory minima {lower.sum():,.6g}",
-                hint="lower the minima, widen the tolerance or use fewer territories",
+                hint=f"lower the minima, widen {tolerance} or use fewer territories",
             )
         )
     top = int(np.argmax(values))
@@ -78,7 +92,7 @@ def _metric_findings(problem: Problem, row: int, name: str, labels, what: str) -
                 what,
                 f"{label} alone holds {name} {biggest:,.6g} ({share:.1f} % of the total), more than the "
                 f"largest territory maximum {cap:,.6g} ({cap / mean * 100:.0f} % of the mean)",
-                hint=f"widen the tolerance to at least {need_tol * 100:.1f} %, use at most {max_k} territories, "
+                hint=f"widen {tolerance} to at least {need_tol * 100:.1f} %, use at most {max_k} territories, "
                 "or split the account",
             )
         )
