@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from terrplan.config import Config
+from terrplan.config import Balance, Config
 from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import Metrics, evaluate, percent
 from terrplan.model import Result, disruption_cost, home_term
 from terrplan.pipeline import Loaded, Prepared, account_level, prepare
-from terrplan.problem import territory_fte
+from terrplan.problem import balance_count, territory_fte
 from terrplan.progress import Reporter
 from terrplan.reps import home_figures, kept_potential, territory_reps
 from terrplan.rules import AccountRules, rule_figures
@@ -168,7 +168,7 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     report.info(
         "solving",
         f"solving: {problem.n_units} {what} into {problem.n_territories} territories, "
-        f"{config.territories.balance.metric} within ±{percent(config.territories.balance.tolerance)}",
+        + ", ".join(_band_text(balance) for balance in config.territories.balance),
         accounts=problem.n_units,
         territories=problem.n_territories,
     )
@@ -185,7 +185,7 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         result = dataclasses.replace(result, alignment=dataclasses.replace(result.alignment, centres=centres))
     labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
     by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
-    metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns)
+    metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns, balanced=balance_count(config))
     if prepared.remote_regions:
         fields["remote_regions"] = _remote_regions(prepared, loaded, metrics, report)
     # One objective everywhere: the gap is taken against the objective summary.json and the log report (the
@@ -203,6 +203,16 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
     if not units.trivial:
         fields["units"] = len(units.frame)
     return Design(prepared, result, metrics, fields)
+
+
+def _band_text(balance: Balance) -> str:
+    """'potential within ±5%', 'workload at most 1,600 per FTE', or both for one metric."""
+    parts = [f"within ±{percent(balance.tolerance)}"] if balance.tolerance is not None else []
+    if balance.min_per_fte is not None:
+        parts.append(f"at least {balance.min_per_fte:,g} per FTE")
+    if balance.max_per_fte is not None:
+        parts.append(f"at most {balance.max_per_fte:,g} per FTE")
+    return f"{balance.metric} {' and '.join(parts)}"
 
 
 def _remote_regions(prepared: Prepared, loaded: Loaded, metrics: Metrics, report: Reporter) -> list[dict[str, Any]]:

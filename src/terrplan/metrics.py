@@ -20,14 +20,15 @@ class Metrics:
     assignments: pd.DataFrame  # one row per account, in account-id order
     objective: float
     all_in_band: bool
-    balance: dict[str, float]
+    balance: dict[str, float]  # the primary metric's figures (balances[0])
     band_misses: tuple[BandMiss, ...] = ()  # every (territory, metric) outside its band, in table order
+    balances: tuple[dict[str, float], ...] = ()  # the same figures for every balance metric, in config order
 
 
 @dataclass(frozen=True)
 class BandMiss:
-    """One territory outside one band: the primary metric as an index (100 = target), other rows (an accounts
-    minimum or maximum) in their own units; an infinite bound is no limit."""
+    """One territory outside one band: a balance metric as an index (100 = target; `primary` for the first), other
+    rows (an accounts minimum or maximum) in their own units; an infinite bound is no limit."""
 
     territory: str
     metric: str
@@ -35,6 +36,7 @@ class BandMiss:
     value: float
     low: float
     high: float
+    indexed: bool = True  # a balance metric, shown as an index
 
 
 def territory_labels(problem: Problem, alignment: Alignment) -> list[str]:
@@ -55,10 +57,13 @@ def evaluate(
     alignment: Alignment,
     labels: Sequence[str] | None = None,
     territory_columns: pd.DataFrame | None = None,
+    balanced: int | None = None,
 ) -> Metrics:
     """Metrics of an alignment; territories are named by `labels` (index order) or T01.. north to south.
 
-    `territory_columns` (one row per territory, index order), e.g. the rep of each, joins the territory table."""
+    `territory_columns` (one row per territory, index order), e.g. the rep of each, joins the territory table.
+    `balanced`: how many leading rows of the problem are balance metrics (`problem.balance_count`); default every
+    row but a last one named accounts (the min_accounts / max_accounts row `build_problem` appends)."""
     labels = np.array(labels if labels is not None else territory_labels(problem, alignment))
     territory = alignment.territory
     units = np.arange(problem.n_units)
@@ -83,7 +88,10 @@ def evaluate(
     ).sort_values("account_id", kind="stable", ignore_index=True)
 
     k = problem.n_territories
-    share = target_share(problem)
+    if balanced is None:
+        names = problem.metric_names
+        balanced = len(names) - (1 if len(names) > 1 and names[-1] == "accounts" else 0)
+    share = target_share(problem, balanced)
     count = np.bincount(territory, minlength=k)
     potential = np.bincount(territory, weights=accounts["potential"].to_numpy(), minlength=k)
     workload = np.bincount(territory, weights=accounts["workload_hours"].to_numpy(), minlength=k)
@@ -101,6 +109,11 @@ def evaluate(
             "workload_hours": workload,
             "potential_index": _index(potential, share),
             "workload_index": _index(workload, share),
+            **{
+                f"{name}_index": _index(totals[row], share)
+                for row, name in enumerate(problem.metric_names[:balanced])
+                if name not in ("potential", "workload")
+            },
             "centre_account_id": accounts["account_id"].to_numpy()[alignment.centres] if not problem.fixed else "",
             "centre_lat": centre[:, 0],
             "centre_lon": centre[:, 1],
@@ -112,26 +125,34 @@ def evaluate(
     if territory_columns is not None:
         territories = pd.concat([territories, territory_columns.reset_index(drop=True)], axis=1)
     territories = territories.sort_values("territory", ignore_index=True)
-    metric = problem.metric_names[0]
-    index = _index(np.bincount(territory, weights=problem.metrics[0], minlength=k), share)
-    target = problem.metrics[0].sum() * share
-    # The primary band as indices (per territory: targets follow FTE), the other rows in their own units.
-    shown = np.vstack([index, totals[1:]])
-    low = np.vstack([_index_of(problem.lower[0], target), problem.lower[1:]])
-    high = np.vstack([_index_of(problem.upper[0], target), problem.upper[1:]])
+    # Balance rows as indices (per territory: targets follow FTE), the other rows in their own units.
+    target = totals.sum(axis=1, keepdims=True) * share[None, :]
+
+    def shown(values: np.ndarray) -> np.ndarray:
+        return np.vstack([_index_of(values[row], target[row]) for row in range(balanced)] + [values[balanced:]])
+
+    index, low, high = shown(totals), shown(problem.lower), shown(problem.upper)
     misses = tuple(
-        BandMiss(str(labels[t]), problem.metric_names[row], row == 0, *(float(a[row, t]) for a in (shown, low, high)))
+        BandMiss(
+            str(labels[t]), problem.metric_names[row], row == 0, *(float(a[row, t]) for a in (index, low, high)),
+            indexed=row < balanced,
+        )
         for t in sorted(np.flatnonzero(outside.any(axis=0)), key=lambda t: labels[t])
         for row in np.flatnonzero(outside[:, t]).tolist()
+    )  # fmt: skip
+    balances = tuple(
+        {
+            "metric": problem.metric_names[row],
+            "min_index": float(index[row].min()),
+            "max_index": float(index[row].max()),
+            "band_low_index": float(low[row].min()),
+            "band_high_index": float(high[row].max()),
+            "territories_in_band": int((~outside[row]).sum()),
+        }
+        for row in range(balanced)
     )
-    balance = {
-        "metric": metric,
-        "min_index": float(index.min()),
-        "max_index": float(index.max()),
-        "band_low_index": float((problem.lower[0] / target).min() * 100),
-        "band_high_index": float((problem.upper[0] / target).max() * 100),
-        "territories_in_band": int(territories["in_band"].sum()),
-    }
+    # The primary's figures as before: territories_in_band counts territories inside every band.
+    balance = {**balances[0], "territories_in_band": int(territories["in_band"].sum())}
     return Metrics(
         territories=territories,
         assignments=assignments,
@@ -139,14 +160,21 @@ def evaluate(
         all_in_band=bool(territories["in_band"].all()),
         balance=balance,
         band_misses=misses,
+        balances=balances,
     )
 
 
-def target_share(problem: Problem) -> np.ndarray:
-    """Each territory's share of the total: from the primary band's centre (FTE-scaled targets), else equal."""
-    lower, upper = problem.lower[0], problem.upper[0]
-    if np.isfinite(lower).all() and np.isfinite(upper).all() and (lower + upper).sum() > 0:
-        return (lower + upper) / (lower + upper).sum()
+def target_share(problem: Problem, balanced: int = 1) -> np.ndarray:
+    """Each territory's share of the total: from the centre of the first of the `balanced` rows whose band is finite
+    (FTE-scaled targets), else of the first one's upper limits (limits per FTE), else equal."""
+    for row in range(balanced):
+        lower, upper = problem.lower[row], problem.upper[row]
+        if np.isfinite(lower).all() and np.isfinite(upper).all() and (lower + upper).sum() > 0:
+            return (lower + upper) / (lower + upper).sum()
+    for row in range(balanced):
+        upper = problem.upper[row]
+        if np.isfinite(upper).all() and upper.sum() > 0:
+            return upper / upper.sum()
     return np.full(problem.n_territories, 1.0 / problem.n_territories)
 
 
@@ -206,6 +234,28 @@ def index_decimals(balance: dict) -> int:
     if low is None or high is None:
         return 1
     return band_decimals(float(low), float(high), *(float(balance.get(k, 100.0)) for k in ("min_index", "max_index")))
+
+
+def index_ranges(balances: Sequence[dict], band: bool = False) -> str:
+    """'potential index 95.0-105.0, workload index 86.2-114.9': each balance metric's index range (summary.json's
+    `balances`) with the decimals its band needs; with `band`, each followed by its band, '(band 85.0-115.0)' or
+    '(band: at most 120.0)' for a limit on one side."""
+    parts = []
+    for balance in balances:
+        digits = index_decimals(balance)
+        text = f"{balance['metric']} index {balance['min_index']:.{digits}f}-{balance['max_index']:.{digits}f}"
+        if band:
+            low, high = (balance.get(key) for key in ("band_low_index", "band_high_index"))
+            low = -math.inf if low is None else float(low)
+            high = math.inf if high is None else float(high)
+            if math.isfinite(low) and math.isfinite(high):
+                text += f" (band {low:.{digits}f}-{high:.{digits}f})"
+            elif math.isfinite(high):
+                text += f" (band: at most {high:.{digits}f})"
+            elif math.isfinite(low):
+                text += f" (band: at least {low:.{digits}f})"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def percent(share: float, most: int = 4) -> str:

@@ -21,10 +21,10 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import load_config
 from terrplan.errors import CheckFailedError, InputError
-from terrplan.metrics import band_decimals, evaluate
+from terrplan.metrics import evaluate, index_ranges
 from terrplan.model import Alignment
 from terrplan.pipeline import alignment_centres, match_alignment, prepare
-from terrplan.problem import build_problem
+from terrplan.problem import balance_count, build_problem
 from terrplan.read import read_alignment
 from terrplan.write import csv_text, write_files
 
@@ -85,7 +85,8 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     )
     problem = build_problem(scored, sized, fte=_label_fte(given.labels, folder, loaded.reps))
     territory = given.territory[assigned]
-    metrics = evaluate(scored, problem, Alignment(territory, alignment_centres(problem, territory)), given.labels)
+    centres = alignment_centres(problem, territory)
+    metrics = evaluate(scored, problem, Alignment(territory, centres), given.labels, balanced=balance_count(config))
     metrics = with_hierarchy(metrics, config)
     checks = list(given.findings) + band_findings(metrics)
     solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
@@ -97,15 +98,10 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
         write_files(Path(output), files, on_wait=lambda message: report.warn("waiting", message))
         report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance
-    low, high = balance["band_low_index"], balance["band_high_index"]
-    lowest, highest = balance["min_index"], balance["max_index"]
-    digits = band_decimals(low, high, lowest, highest)
     report.info(
         "evaluated",
         f"{len(given.labels)} territories, {int(assigned.sum())} accounts: objective {metrics.objective:,.1f}; "
-        f"{balance['metric']} index {lowest:.{digits}f}-{highest:.{digits}f} "
-        f"(band {low:.{digits}f}-{high:.{digits}f}), "
-        f"{balance['territories_in_band']} of {len(given.labels)} in band",
+        f"{index_ranges(metrics.balances, band=True)}, {balance['territories_in_band']} of {len(given.labels)} in band",
         objective=metrics.objective,
         **balance,
     )

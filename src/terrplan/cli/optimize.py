@@ -17,7 +17,7 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import Config, load_config
 from terrplan.design import run_design
-from terrplan.metrics import index_decimals
+from terrplan.metrics import index_ranges
 from terrplan.pipeline import use_current, with_input
 from terrplan.read import read_alignment
 from terrplan.refresh import refresh_line, run_refresh
@@ -122,12 +122,9 @@ def optimize(
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"
     quality = f"lower bound {bound}, gap {gap}"
-    balance = metrics.balance
-    digits = index_decimals(balance)
     report.info(
         "solved",
-        f"{result.status}: objective {metrics.objective:,.1f}, {quality}; "
-        f"{balance['metric']} index {balance['min_index']:.{digits}f}-{balance['max_index']:.{digits}f}; "
+        f"{result.status}: objective {metrics.objective:,.1f}, {quality}; {index_ranges(metrics.balances)}; "
         f"{time.perf_counter() - started:.1f} s",
         **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def band_failure(metrics: Metrics) -> InfeasibleError:
     """The solver ended outside the band: name the territories and by how much (no files are written)."""
     findings = band_findings(metrics)
     outside = len({miss.territory for miss in metrics.band_misses})
-    limits = any(not miss.primary for miss in metrics.band_misses)
+    limits = any(not miss.indexed for miss in metrics.band_misses)
     return InfeasibleError(
         f"no alignment found with every territory inside the band ({outside} outside); widen the tolerance "
         f"(--tolerance){', relax the accounts limits' if limits else ''} or change the number of territories (-k)",
@@ -80,14 +81,21 @@ _LIMIT_KEYS = {"accounts": ("territories.min_accounts", "territories.max_account
 
 
 def band_findings(metrics: Metrics) -> list[Finding]:
-    """One finding per territory and band it is outside of: the balance band as an index, with the decimals the
-    band needs, and each other limit (accounts minimum or maximum) in its own units."""
+    """One finding per territory and band it is outside of: a balance band as an index, with the decimals the
+    band needs (the primary's as "the band", the others by metric), and each other limit (accounts minimum or
+    maximum) in its own units."""
     findings = []
     for miss in metrics.band_misses:
-        if miss.primary:
+        if miss.indexed:
             digits = band_decimals(miss.low, miss.high, miss.value)
-            message = f"{miss.territory} is outside the band: index {miss.value:.{digits}f}"
-            hint = f"band {miss.low:.{digits}f}-{miss.high:.{digits}f}"
+            band = "the band" if miss.primary else f"the {miss.metric} band"
+            message = f"{miss.territory} is outside {band}: index {miss.value:.{digits}f}"
+            if not math.isfinite(miss.low):
+                hint = f"band: at most {miss.high:.{digits}f}"
+            elif not math.isfinite(miss.high):
+                hint = f"band: at least {miss.low:.{digits}f}"
+            else:
+                hint = f"band {miss.low:.{digits}f}-{miss.high:.{digits}f}"
         else:
             below = miss.value < miss.low
             side, bound = ("below the minimum", miss.low) if below else ("above the maximum", miss.high)
@@ -155,6 +163,7 @@ def summary_fields(
         "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings), **loaded.counts},
         "territories": len(metrics.territories),
         "balance": metrics.balance,
+        "balances": list(metrics.balances),
     }
 
 

@@ -177,13 +177,18 @@ def _header(summary: dict, assignments: pd.DataFrame, territories: pd.DataFrame,
         ("accounts", f"{len(assignments):,}"),
         ("territories", f"{len(territories):,}"),
     ]
-    if balance:
-        digits = index_decimals(balance)
+    for item in summary.get("balances") or ([balance] if balance else []):  # every balance metric, primary first
+        digits = index_decimals(item)
+        low, high = (item.get(key) for key in ("band_low_index", "band_high_index"))
+        low, high = (v if v is not None and np.isfinite(v) else None for v in (low, high))  # one-sided: None or inf
+        if low is not None and high is not None:
+            band = f"band {num(low, digits)}–{num(high, digits)}"
+        else:
+            band = f"band: at most {num(high, digits)}" if high is not None else f"band: at least {num(low, digits)}"
         figures.append(
             (
-                f"{balance.get('metric', '')} index",
-                f"{num(balance.get('min_index'), digits)}–{num(balance.get('max_index'), digits)} "
-                f"(band {num(balance.get('band_low_index'), digits)}–{num(balance.get('band_high_index'), digits)})",
+                f"{item.get('metric', '')} index",
+                f"{num(item.get('min_index'), digits)}–{num(item.get('max_index'), digits)} ({band})",
             )
         )
     items = "".join(f"<li><span>{escape(k)}</span><b>{escape(v)}</b></li>" for k, v in figures)
