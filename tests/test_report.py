@@ -126,7 +126,9 @@ def test_geojson_sample(sample_outputs):
     assignments, territories, summary = sample_outputs
     files = report_files(assignments, territories, summary, Plans(), _sample_reps())
     shared = _check_geojson(files, assignments)
-    assert shared < len(assignments) * 0.1
+    # Accounts placed at their ZIP's centre share points; balancing workload beside potential splits more of those
+    # points between territories (365 accounts of 3,000, against 207 with potential alone).
+    assert shared < len(assignments) * 0.15
 
 
 # -- (b) the report in a real browser ---------------------------------------------------------------------------
