@@ -149,6 +149,14 @@ def test_balancing_workload_too_moves_concord_bone_to_raleigh(tiny):
     assert summary["gap"] is not None  # one objective (travel), one gap, under both bands
 
 
+def test_the_report_header_lists_every_balance_metric(tiny):
+    tiny_with(tiny, TWO)
+    assert invoke("optimize", str(tiny.config), "-o", str(tiny.out)).exit_code == 0
+    header = (tiny.out / "report.html").read_text(encoding="utf-8").split("</header>")[0]
+    assert "<li><span>potential index</span><b>90.0–110.0 (band 88.0–112.0)</b></li>" in header
+    assert "<li><span>workload index</span><b>93.3–106.7 (band 92.0–108.0)</b></li>" in header
+
+
 def test_two_runs_write_the_same_bytes(tiny):
     tiny_with(tiny, TWO)
     for name in ("one", "two"):
