@@ -40,6 +40,7 @@ DEFAULT_GAP_KM = DEFAULT_REMOTE_GAP_KM
 _NEIGHBOURS = 8  # k of the nearest-neighbour graph the components start from
 _SMALL = 4096  # a component this small finds its nearest outside unit among its own size + 1 nearest units
 _FORBID_TERRITORIES, _FORBID_LEAST = 4, 32  # free units kept out of a region's own territories (see _nearest_free)
+_ANCHOR = 1.1  # mainland weight locked with a shared territory's region part, per unit of it (see _anchor)
 _SUBPROBLEM_S = 10.0  # clock cap of a region's sub-solve (its work limits normally end it first)
 
 
@@ -332,8 +333,9 @@ def _anchor(
     Serving the region from the mainland costs about its weight x the gap, serving mainland units from the region
     about theirs: so when the region holds half the territory's minimum or more (or `fill`: an import), the territory
     is centred in the region and is filled to its band here with the mainland units nearest it (no flow has to reach
-    across the gap); else mainland units of twice its weight (a quarter of the minimum at least) are locked with it
-    so that its centre starts on the mainland, where the assignment fills it up."""
+    across the gap); else mainland units of a little more than its weight (a quarter of the minimum at least) are
+    locked with it so that its centre starts on the mainland, where the assignment fills it up (twice its weight
+    cost 0.25 % more on the hospitals at K = 100: anchors bind the mainland design)."""
     amount = problem.metrics[row]
     low, high = float(problem.lower[row, shared]), float(problem.upper[row, shared])
     low = low if np.isfinite(low) else 0.0
@@ -342,7 +344,7 @@ def _anchor(
     if len(free) == 0 or len(held) == 0 or low <= 0:
         return
     fill = fill or have >= low / 2
-    target, cap = (low - have, high - have) if fill else (min(max(2 * have, low / 4), low - have), low - have)
+    target, cap = (low - have, high - have) if fill else (min(max(_ANCHOR * have, low / 4), low - have), low - have)
     points = problem.unit_points()
     dist = cKDTree(points[held]).query(points[free])[0]
     taken = 0.0
