@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY_CONFIG, invoke
 
 from terrplan import regions
-from terrplan.model import Problem, Rules, bands_hold
+from terrplan.model import Members, Problem, Rules, bands_hold
 from terrplan.solve import SolveParams, solve
 
 KM_PER_DEGREE = 6371.0088 * np.pi / 180  # along the equator (a meridian for latitude)
@@ -180,6 +180,30 @@ def test_a_region_whose_units_are_locked_is_left_to_its_locks():
         "(its units carry rules of their own)"
     ]
     assert ruled.rules is not None and np.array_equal(ruled.rules.locked, rules.locked)
+
+
+def test_an_island_without_potential_still_lands_in_one_territory():
+    coords = _island_problem(4, 40, 4).coords
+    weights = np.r_[np.ones(40), np.zeros(4)]
+    problem = Problem(4, weights, weights[None, :], ("potential",), 9.5, 10.5, coords=coords)
+    ruled, plans = regions.keep_whole(problem, 300.0)
+    assert [(plan.mode, plan.own, plan.shared, plan.weight) for plan in plans] == [("whole", 0, 1, 0.0)]
+    result = solve(ruled, SolveParams(time_limit_s=30, seed=0))
+    assert bands_hold(ruled, result.alignment.territory)
+    assert len(np.unique(result.alignment.territory[40:])) == 1
+
+
+def test_a_region_of_zip_units_is_split_by_its_members_travel():
+    # each island unit holds two accounts 0.02 degrees apart: the sub-solve sees the members
+    problem = _island_problem(20, 30, 5)
+    coords = problem.coords
+    member_coords = np.vstack([np.vstack([c, c + np.array([0.0, 0.02])]) for c in coords[30:]])
+    indptr = np.r_[np.zeros(31, dtype=np.int64), 2 * np.arange(1, 21)]
+    members = Members(indptr, member_coords, np.full(40, 0.5))
+    ruled, plans = regions.keep_whole(dataclasses.replace(problem, members=members), 300.0)
+    assert [(plan.mode, plan.own) for plan in plans] == [("own", 2)]
+    assert ruled.rules is not None
+    assert sorted(np.bincount(ruled.rules.locked[30:])[3:].tolist()) == [10, 10]
 
 
 def test_off_or_without_a_region_the_problem_is_unchanged():
