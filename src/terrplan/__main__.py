@@ -1,5 +1,7 @@
 """`terrplan` and `python -m terrplan`: load the command line, then run it."""
 
+import contextlib
+import os
 import signal
 import sys
 
@@ -9,14 +11,27 @@ def run() -> None:
         from terrplan.cli import main
     except KeyboardInterrupt:  # Ctrl-C while the solver stack loads: the exit a run gives, without a traceback
         sys.stderr.write("error: stopped by SIGINT\n")
-        raise SystemExit(130) from None
+        _exit_now(130)
     try:
         main()
+    except SystemExit as done:
+        if done.code in (130, 143):
+            # A Ctrl-C that crossed C++ code run through PyRun_String (pybind11, in OR-Tools' modules) leaves CPython
+            # set to kill itself with SIGINT at exit, whatever the exit code: leave with the documented one.
+            _exit_now(done.code)
+        raise
     finally:
         # The command has finished and its exit code is set: a signal now changes nothing (and would otherwise
         # end the interpreter's shutdown by the signal's default action).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe: nothing more to say
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
