@@ -310,7 +310,7 @@ def contiguous_result(problem: Problem, result: Result, neighbours: list[np.ndar
     territory = make_contiguous(problem, result.alignment.territory, result.alignment.centres, neighbours)
     centres = recentre(problem, territory, result.alignment.centres)
     alignment = Alignment(territory, centres)
-    status = "feasible" if bands_hold(problem, territory) else "infeasible"
+    status = "feasible" if bands_hold(problem, territory) else "unknown"
     done = dataclasses.replace(result, alignment=alignment, objective=objective(problem, alignment), status=status)
     figures = {
         "territories_contiguous": int(is_contiguous(territory, problem.n_territories, neighbours).sum()),

@@ -14,6 +14,7 @@ EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_INFEASIBLE = 4
 EXIT_CHECK_FAILED = 5
+EXIT_NOT_FOUND = 6
 
 #: How many row problems one error prints before summarising the rest.
 REPORT_CAP = 20
@@ -90,6 +91,13 @@ class InfeasibleError(TerrplanError):
     """No alignment can satisfy the constraints; the message says why, with numbers (exit 4)."""
 
     exit_code = EXIT_INFEASIBLE
+
+
+class NotFoundError(TerrplanError):
+    """The search ended without an alignment inside every band, and the bands are not proven impossible: the best
+    alignment found is written with status 'unknown' and its violations (exit 6)."""
+
+    exit_code = EXIT_NOT_FOUND
 
 
 class CheckFailedError(TerrplanError):

@@ -527,7 +527,7 @@ def _sub_solve(
         result = solve(sub, SolveParams(time_limit_s=_SUBPROBLEM_S, seed=seed, lower_bound=False))
     except InfeasibleError:  # the necessary conditions already fail: the region cannot be split this way
         return None
-    return result.alignment.territory if result.status != "infeasible" else None
+    return result.alignment.territory if result.status != "unknown" else None
 
 
 def _sub_members(members: Members | None, units: np.ndarray) -> Members | None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from terrplan.config import Config
+from terrplan.errors import InfeasibleError
 from terrplan.metrics import evaluate
 from terrplan.problem import build_problem
 from terrplan.solve import SolveParams, solve
@@ -47,7 +48,12 @@ def size_table(
             config, territories=dataclasses.replace(config.territories, count=k, centres="free")
         )
         problem = build_problem(accounts, sized)
-        result = solve(problem, SolveParams.from_config(config.solver, time_limit_s))
+        try:
+            result = solve(problem, SolveParams.from_config(config.solver, time_limit_s))
+        except InfeasibleError:  # proven: the bands cannot hold at this K (a row says so; the other K go on)
+            calls_per_rep = float(accounts["workload_hours"].sum()) / k
+            rows.append({"k": k, "call_hours_per_rep": calls_per_rep, "status": "infeasible"})
+            continue
         metrics = evaluate(accounts, problem, result.alignment)
         distance = metrics.assignments.set_index("account_id").loc[accounts["account_id"], "distance_km"].to_numpy()
         travel = float(np.sum(calls * 2 * distance) / sizing.travel_speed_kmh / sizing.calls_per_trip)
@@ -68,10 +74,10 @@ def size_table(
                 "status": result.status,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"territories_in_band": "Int64"})
 
 
 def recommended_k(table: pd.DataFrame) -> int | None:
     """The smallest K whose reps are not over capacity with travel included, and whose bands hold."""
-    fits = table.loc[(table["utilisation"] <= 1.0) & (table["status"] != "infeasible")]
+    fits = table.loc[(table["utilisation"] <= 1.0) & table["status"].isin(["optimal", "feasible"])]
     return int(fits["k"].min()) if len(fits) else None

@@ -20,7 +20,8 @@ from terrplan.errors import EXIT_INTERNAL, TerrplanError
 from terrplan.progress import Reporter
 
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible, 5 a check failed, "
+    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible (proven), 5 a check failed, "
+    "6 no alignment in band found (not proven impossible), "
     "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."
 )
 

@@ -10,6 +10,7 @@ import click
 from terrplan.cli import EXIT_CODES_HELP, check_output, common_options, config_overrides, handle_errors, main
 from terrplan.cli.outputs import (
     band_failure,
+    band_findings,
     load_inputs,
     summary_fields,
     with_hierarchy,
@@ -17,6 +18,7 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import Config, load_config
 from terrplan.design import run_design
+from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import index_ranges
 from terrplan.pipeline import use_current, with_input
 from terrplan.read import read_alignment
@@ -114,10 +116,24 @@ def optimize(
     design = run_design(loaded, config, current, report)
     result = design.result
     metrics = with_hierarchy(design.metrics, config)
-    if not metrics.all_in_band:
-        raise band_failure(metrics)
     fields = design.fields
     summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
+    if result.status == "infeasible":  # proven by the exact model: exit 4, nothing written
+        raise InfeasibleError(
+            "no alignment can meet the bands",
+            [
+                Finding(
+                    "territories",
+                    f"no split of the {len(metrics.assignments)} accounts into {len(metrics.territories)} territories "
+                    "keeps every one inside its band (proven by the exact model, SCIP)",
+                    hint="widen the tolerance (--tolerance) or change the number of territories (-k)",
+                )
+            ],
+        )
+    if not metrics.all_in_band:  # written for the user to see, then exit 6: found nothing, proved nothing
+        summary["band_violations"] = [str(finding) for finding in band_findings(metrics)]
+        write_outputs(config, loaded, metrics, summary, output, report)
+        raise band_failure(metrics)
     write_outputs(config, loaded, metrics, summary, output, report)
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"

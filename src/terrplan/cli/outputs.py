@@ -11,7 +11,7 @@ from typing import Any
 from terrplan import __version__
 from terrplan.compare import disruption
 from terrplan.config import Config
-from terrplan.errors import Finding, InfeasibleError
+from terrplan.errors import Finding, NotFoundError
 from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
@@ -65,14 +65,17 @@ def with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
     return dataclasses.replace(metrics, territories=territories, assignments=assignments)
 
 
-def band_failure(metrics: Metrics) -> InfeasibleError:
-    """The solver ended outside the band: name the territories and by how much (no files are written)."""
+def band_failure(metrics: Metrics) -> NotFoundError:
+    """The search ended outside a band that no check proved impossible: name the territories and by how much.
+    (What is proven impossible stops before the solve with InfeasibleError, exit 4.)"""
     findings = band_findings(metrics)
     outside = len({miss.territory for miss in metrics.band_misses})
     limits = any(not miss.indexed for miss in metrics.band_misses)
-    return InfeasibleError(
-        f"no alignment found with every territory inside the band ({outside} outside); widen the tolerance "
-        f"(--tolerance){', relax the accounts limits' if limits else ''} or change the number of territories (-k)",
+    return NotFoundError(
+        f"no alignment with every territory inside its band found within the budget ({outside} outside); the bands "
+        "are not proven impossible, and the best alignment found is written with status 'unknown'; give the search "
+        f"more time (--time-limit) or starts (solver.starts), widen the tolerance (--tolerance)"
+        f"{', relax the accounts limits' if limits else ''}, or change the number of territories (-k)",
         findings,
     )
 

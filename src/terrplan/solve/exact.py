@@ -29,6 +29,7 @@ class Exact:
     value: float  # its objective (inf when none)
     bound: float  # the solver's best bound (-inf when it has none)
     optimal: bool
+    infeasible: bool = False  # proven: no alignment of the model meets the bands (and rules)
 
 
 def exact_applies(problem: Problem) -> bool:
@@ -67,7 +68,7 @@ def solve_exact(
     status = solver.Solve(settings)
     bound = solver.Objective().BestBound() if status in (solver.OPTIMAL, solver.FEASIBLE) else -np.inf
     if status not in (solver.OPTIMAL, solver.FEASIBLE):
-        return Exact(None, None, np.inf, -np.inf, False)
+        return Exact(None, None, np.inf, -np.inf, False, infeasible=status == solver.INFEASIBLE)
     values = np.array([[0.0 if isinstance(v, int) else v.solution_value() for v in row] for row in x])
     chosen = np.argmax(values, axis=1)
     value, optimal = solver.Objective().Value(), status == solver.OPTIMAL
