@@ -133,6 +133,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "model": 2,
     "config": 2,
     "geo": 1,
+    "budget": 1,
     "cells": 1,
     "errors": 0,
     "__init__": 0,

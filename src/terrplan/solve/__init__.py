@@ -1,8 +1,12 @@
-"""The optimizer: `solve(problem, params) -> Result`.
+"""The optimizer: `solve(problem, params, budget) -> Result`.
 
 Location-allocation: seed centres, then alternate (a) a balanced assignment to the current centres (min-cost
 flow over each unit's nearest centres, rounded, bands repaired, improving moves) and (b) re-centering each
 territory on its weighted 1-median, until the objective stops improving. A Lagrangian bound proves the gap.
+
+Time: `solve` spends a `TimeBudget` passed in (the run's, so a command's --time-limit bounds the whole run), or one
+of `params.time_limit_s` from its own start. Its phases get sub-budgets computed in one place, `_Phases.split`.
+Iteration caps end a solve normally; the clock only cuts it short.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from terrplan.budget import TimeBudget
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
@@ -22,14 +27,14 @@ from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.interchange import balanced_interchange, fast_interchange
 
-__all__ = ["SolveParams", "check_feasible", "solve"]
+__all__ = ["SolveParams", "TimeBudget", "check_feasible", "solve"]
 
 
 @dataclass(frozen=True)
 class SolveParams:
     """Knobs of the optimizer. Same problem + same params (seed included) -> same result."""
 
-    time_limit_s: float = 60.0
+    time_limit_s: float = 60.0  # used only when solve() is given no TimeBudget: then one of this many seconds
     seed: int = 0
     candidates: int = 30  # nearest centres considered per unit in the assignment step
     max_rounds: int = 50  # location-allocation rounds
@@ -59,20 +64,51 @@ _OPTIMAL_RTOL = 1e-6  # a gap this small (relative) is reported as optimal; the 
 _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
-_STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the time limit: multi-start, then the whole heuristic may use
+_STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
+_BOUND_KEEP, _EXACT_KEEP = 0.02, 0.03  # of the budget, kept back from the bound and SCIP: see _Phases.split
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
 
-def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
-    """Best alignment found within the time limit, with a lower bound when asked for."""
+@dataclass(frozen=True)
+class _Phases:
+    """What each phase of one solve may spend: sub-budgets of the solve's budget, never past its deadline."""
+
+    starts: TimeBudget  # a new multi-start run begins only while this lasts
+    heuristic: TimeBudget  # location-allocation rounds, vertex substitution and centre swaps
+    bound: TimeBudget  # the Lagrangian bound
+    exact: TimeBudget  # SCIP's pass on small instances (and the polish restart, which checks `whole`)
+    whole: TimeBudget
+
+    @classmethod
+    def split(cls, whole: TimeBudget) -> _Phases:
+        """The one place the solve's time is divided. The iteration caps (starts, rounds, swap passes, bound steps,
+        SCIP nodes) normally end every phase first; these shares only decide what the clock cuts when it is short.
+
+        - Multi-start stops starting runs at a quarter of the budget and the whole heuristic (its rounds and the
+          centre swaps) stops at 30 %: the rest, at least 70 %, is left for the bound, so a gap is always reported.
+        - The bound checks the clock between iterations and so may overrun by one: 2 % of the budget is kept back.
+        - SCIP stops a little late: 3 % is kept back from the exact pass.
+        """
+        total = whole.remaining()
+        begun = whole.deadline - total  # the solve's start
+        return cls(
+            starts=whole.until(begun + _STARTS_SHARE * total),
+            heuristic=whole.until(begun + _HEURISTIC_SHARE * total),
+            bound=whole.less(_BOUND_KEEP * total),
+            exact=whole.less(_EXACT_KEEP * total),
+            whole=whole,
+        )
+
+
+def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBudget | None = None) -> Result:
+    """Best alignment found within the budget (default: `params.time_limit_s` from now), with a lower bound when
+    asked for. Whatever the budget, an alignment comes back with an honest status: a spent budget still runs one
+    start's first round and one bound step."""
     start = time.perf_counter()
     check_feasible(problem)
-    deadline = start + params.time_limit_s
-    # Multi-start and swaps stop at these shares of the budget (the rest is the bound's); normally the counts end them.
-    starts_deadline = start + _STARTS_SHARE * params.time_limit_s
-    heuristic_deadline = start + _HEURISTIC_SHARE * params.time_limit_s
+    phases = _Phases.split(budget if budget is not None else TimeBudget.of(params.time_limit_s, start))
     rng = np.random.default_rng(params.seed)
     seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(params.starts - 1, 0)))]
     best: _Solution | None = None
@@ -83,7 +119,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     row = primary_metric(problem)
     bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
     for number, seed in enumerate(seeds):
-        if number > 0 and (problem.fixed or time.perf_counter() + slowest[0] > starts_deadline):
+        if number > 0 and (problem.fixed or not phases.starts.fits(slowest[0])):
             break
         # Banded starts alternate k-means++ and recursive bisection; bisection comes first on large instances,
         # whose k-means++ seeds are far from balanced and slow to repair.
@@ -92,9 +128,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
         else:
             centres = initial_centres(problem, seed)
         if cost is not None and not banded:
-            centres = fast_interchange(cost, centres, heuristic_deadline)
+            centres = fast_interchange(cost, centres, phases.heuristic.deadline)
         centres = fit_to_rules(problem, centres)
-        found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest, cost)
+        found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
         rounds += used
         best = _better(problem, best, found)
     assert best is not None
@@ -108,17 +144,17 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             return objective(problem, Alignment(territory, trial)), territory
 
         value, territory, centres = balanced_interchange(
-            cost, best[2], best[1], best[0], evaluate, heuristic_deadline, top=params.swap_candidates
+            cost, best[2], best[1], best[0], evaluate, phases.heuristic.deadline, top=params.swap_candidates
         )
         if value < best[0]:
-            found, used = _locate_allocate(problem, centres, params, heuristic_deadline, slowest, cost)
+            found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
             rounds += used
             best = _better(problem, (value, territory, centres), found)
     assert best is not None
     proven_infeasible = False
     if params.exact and not bands_hold(problem, best[1]) and exact_applies(problem):
         # The heuristic missed a band: the exact model finds an alignment inside every band, or proves there is none.
-        found = solve_exact(problem, best[1], best[2], 0.5 * max(deadline - time.perf_counter(), 0.0))
+        found = solve_exact(problem, best[1], best[2], phases.exact.share(0.5).remaining())
         if found.territory is not None and bands_hold(problem, found.territory):
             best = (objective(problem, Alignment(found.territory, found.centres)), found.territory, found.centres)
         proven_infeasible = found.infeasible
@@ -126,19 +162,16 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     bound = None
     if params.lower_bound and feasible:
         value, territory, centres = best
-        # The bound gets what is left of the budget, at least a fifth of it, so a gap is always reported.
-        # Its iteration cap, not the clock, normally ends it, so results repeat exactly.
-        # (2 % of the budget is kept back: the bound checks the clock between iterations, so it may overrun)
-        remaining = max(deadline - time.perf_counter(), 0.2 * params.time_limit_s) - 0.02 * params.time_limit_s
-        relaxed = lagrangian(
-            problem, value, multiplier_start(problem, territory, centres), remaining, params.bound_iterations
-        )
+        # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock, normally
+        # ends it, so results repeat exactly.
+        prices = multiplier_start(problem, territory, centres)
+        relaxed = lagrangian(problem, value, prices, phases.bound.remaining(), params.bound_iterations)
         bound = relaxed.value
-        room = time.perf_counter() + slowest[0] <= deadline
+        room = phases.whole.fits(slowest[0])
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
             if not np.array_equal(np.sort(sites), np.sort(centres)):
-                found, used = _locate_allocate(problem, sites, params, deadline, slowest, cost)
+                found, used = _locate_allocate(problem, sites, params, phases.whole, slowest, cost)
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
@@ -151,7 +184,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
             bound = max(bound, lp_bound(problem))  # fixed centres: the assignment's LP is tighter, and fast
             open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
         if params.exact and feasible and open_gap and exact_applies(problem):
-            best, bound = _exact_pass(problem, best, bound, start, deadline)
+            best, bound = _exact_pass(problem, best, bound, phases.exact)
             value, territory, centres = best
         bound = min(bound, value)  # a bound above a feasible objective can only be rounding noise
     # Bands missed without a proof (the exact model's, on small instances) mean the search found nothing: unknown.
@@ -163,11 +196,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams()) -> Result:
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
 
 
-def _exact_pass(
-    problem: Problem, best: _Solution, bound: float, start: float, deadline: float
-) -> tuple[_Solution, float]:
+def _exact_pass(problem: Problem, best: _Solution, bound: float, budget: TimeBudget) -> tuple[_Solution, float]:
     """The exact model with the time left (small instances): a better alignment and a bound, or the proof."""
-    left = deadline - time.perf_counter() - 0.03 * (deadline - start)  # kept back: SCIP stops a little late
+    left = budget.remaining()
     if left <= 0.05:
         return best, bound
     found = solve_exact(problem, best[1], best[2], left)
@@ -201,20 +232,20 @@ def _locate_allocate(
     problem: Problem,
     centres: np.ndarray,
     params: SolveParams,
-    deadline: float,
+    budget: TimeBudget,
     slowest: list[float] | None = None,
     cost: np.ndarray | None = None,
 ) -> tuple[_Solution, int]:
     """Alternate balanced assignment and re-centering from the given centres until no improvement.
 
-    A round starts only if the slowest round so far (`slowest[0]`, updated here) would still end by the deadline;
+    A round starts only if the slowest round so far (`slowest[0]`, updated here) would still end within the budget;
     the first round always runs.
     """
     slowest = slowest if slowest is not None else [0.0]
     best: _Solution | None = None
     rounds = 0
     for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported
-        if best is not None and time.perf_counter() + slowest[0] > deadline:
+        if best is not None and not budget.fits(slowest[0]):
             break
         began = time.perf_counter()
         territory = _assign(problem, centres, params.candidates)
