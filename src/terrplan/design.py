@@ -3,6 +3,10 @@ measured account by account, with each territory's name and rep.
 
 With a move cost and a disruption budget, the budget is kept by pricing: if the design moves more potential than
 the budget allows, the move cost is raised (x4, at most three times) and the design solved again.
+
+Time: every solve draws from the run's one time budget. A priced design may solve up to four times, so each solve
+gets an equal share of what is left for the solves still possible (the first a quarter, a re-solve a third of what
+remains, ...); an unpriced design's one solve gets it all. Iteration caps normally end each solve first.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from terrplan.budget import TimeBudget
 from terrplan.config import Balance, Config
 from terrplan.contiguity import contiguous_result, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
@@ -41,8 +46,12 @@ class Design:
     fields: dict[str, Any]  # solver figures for summary.json
 
 
-def run_design(loaded: Loaded, config: Config, current: str | None, report: Reporter) -> Design:
-    """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price."""
+def run_design(
+    loaded: Loaded, config: Config, current: str | None, report: Reporter, time_budget: TimeBudget | None = None
+) -> Design:
+    """Solve the config; with a current alignment and a move cost, keep within the disruption budget by price.
+    Every solve draws from `time_budget` (default: solver.time_limit from now)."""
+    time_budget = time_budget if time_budget is not None else TimeBudget.of(config.solver.time_limit)
     limits = config.disruption
     budget = Budget.from_config(limits)
     prepared = prepare(loaded, config, current)
@@ -50,9 +59,10 @@ def run_design(loaded: Loaded, config: Config, current: str | None, report: Repo
     if priced and budget.share is not None:
         _check_budget(prepared, budget.share)
     potential = loaded.accounts["potential"].to_numpy(dtype=float)
-    design = _solve_once(prepared, loaded, config, report)
+    steps = _PRICE_STEPS if priced and budget.set else 0
+    design = _solve_once(prepared, loaded, config, report, time_budget.share(1 / (steps + 1)))
     cost = limits.move_cost_km
-    for _ in range(_PRICE_STEPS if priced and budget.set else 0):
+    for step in range(steps):
         breaches = _breaches(design, budget, potential)
         if not breaches:
             break
@@ -62,7 +72,8 @@ def run_design(loaded: Loaded, config: Config, current: str | None, report: Repo
             f"over the disruption budget ({breaches[0]}): move cost raised to {cost:g} km",
             move_cost_km=cost,
         )
-        design = _solve_once(_repriced(prepared, cost / limits.move_cost_km), loaded, config, report)
+        share = time_budget.share(1 / (steps - step))  # the solves still possible share what is left alike
+        design = _solve_once(_repriced(prepared, cost / limits.move_cost_km), loaded, config, report, share)
     if priced:
         moved = moved_share(design, potential)
         design.fields["pricing"] = {"move_cost_km": cost, "moved_share": round(moved, 6)}
@@ -155,7 +166,9 @@ def moved_share(design: Design, potential: np.ndarray) -> float:
     return float(potential[has & (territory != rules.home)].sum()) / total if total > 0 else 0.0
 
 
-def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Reporter) -> Design:
+def _solve_once(
+    prepared: Prepared, loaded: Loaded, config: Config, report: Reporter, time_budget: TimeBudget
+) -> Design:
     units, problem = prepared.units, prepared.problem
     if prepared.split_groups:
         report.warn(
@@ -173,7 +186,7 @@ def _solve_once(prepared: Prepared, loaded: Loaded, config: Config, report: Repo
         territories=problem.n_territories,
     )
     with report.status("optimizing territories…"):
-        result = solve(problem, SolveParams.from_config(config.solver))
+        result = solve(problem, SolveParams.from_config(config.solver), time_budget)
     fields = _result_fields(result)
     if prepared.split_groups:
         fields["split_groups"] = list(prepared.split_groups)

@@ -4,6 +4,10 @@ Workload per account is its segment's call hours plus travel: every `calls_per_t
 from the territory centre, driven at `travel_speed_kmh` (a planning estimate, not a route). Call hours alone
 give the first estimate of K (total / hours per FTE); solving the alignment for a range of K shows the travel
 each K adds and how balanced it can be.
+
+Time: `--time-limit` is seconds per K, so the run's budget is that times the number of K; each K gets an equal
+share of what is left for the K still to solve, so time a K leaves unused goes to the next ones and the run as a
+whole ends by its deadline.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from terrplan.budget import TimeBudget
 from terrplan.config import Config
 from terrplan.errors import InfeasibleError
 from terrplan.metrics import evaluate
@@ -35,13 +40,20 @@ def k_range(accounts: pd.DataFrame, config: Config) -> range:
 
 
 def size_table(
-    accounts: pd.DataFrame, config: Config, ks: range, time_limit_s: float, on_k: Callable[[int], None] | None = None
+    accounts: pd.DataFrame,
+    config: Config,
+    ks: range,
+    time_limit_s: float,
+    on_k: Callable[[int], None] | None = None,
+    budget: TimeBudget | None = None,
 ) -> pd.DataFrame:
-    """One row per K: balance, travel and workload per rep, the optimizer's gap."""
+    """One row per K: balance, travel and workload per rep, the optimizer's gap. `budget`: the run's (default:
+    `time_limit_s` per K from now), shared alike by the K still to solve."""
+    budget = budget if budget is not None else TimeBudget.of(time_limit_s * len(ks))
     rows = []
     sizing = config.sizing
     calls = accounts["calls_per_year"].to_numpy()
-    for k in ks:
+    for done, k in enumerate(ks):
         if on_k is not None:
             on_k(k)
         sized = dataclasses.replace(
@@ -49,7 +61,7 @@ def size_table(
         )
         problem = build_problem(accounts, sized)
         try:
-            result = solve(problem, SolveParams.from_config(config.solver, time_limit_s))
+            result = solve(problem, SolveParams.from_config(config.solver), budget.share(1 / (len(ks) - done)))
         except InfeasibleError:  # proven: the bands cannot hold at this K (a row says so; the other K go on)
             calls_per_rep = float(accounts["workload_hours"].sum()) / k
             rows.append({"k": k, "call_hours_per_rep": calls_per_rep, "status": "infeasible"})

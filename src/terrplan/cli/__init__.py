@@ -10,14 +10,19 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from terrplan import __version__
+from terrplan.budget import TimeBudget
 from terrplan.errors import EXIT_INTERNAL, TerrplanError
 from terrplan.progress import Reporter
+
+# Taken before the commands (and with them pandas, numpy and OR-Tools) load: a program run's clock starts here.
+_LOADING = time.perf_counter()
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad input or config, 4 infeasible (proven), 5 a check failed, "
@@ -78,6 +83,20 @@ def handle_errors(command):
 @click.version_option(__version__, prog_name="terrplan")
 def main() -> None:
     """terrplan: balanced, compact sales territories with a proven quality gap."""
+
+
+def run_started() -> float:
+    """When the run began, on the budget's clock: the program's start when terrplan runs as one (`terrplan ...`,
+    `python -m terrplan`), so loading the solver stack and reading the inputs count; now when a command is invoked
+    in-process (click's CliRunner in tests, a notebook)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    program = "terrplan.__main__" in sys.modules or getattr(spec, "name", None) == "terrplan.__main__"
+    return _LOADING if program else time.perf_counter()
+
+
+def run_budget(seconds: float) -> TimeBudget:
+    """The run's one time budget (solver.time_limit, --time-limit): `seconds` from `run_started()`."""
+    return TimeBudget.of(seconds, run_started())
 
 
 def config_overrides(**flags: Any) -> dict[str, Any]:

@@ -11,7 +11,15 @@ import click
 import numpy as np
 import pandas as pd
 
-from terrplan.cli import EXIT_CODES_HELP, check_output, common_options, config_overrides, handle_errors, main
+from terrplan.cli import (
+    EXIT_CODES_HELP,
+    check_output,
+    common_options,
+    config_overrides,
+    handle_errors,
+    main,
+    run_budget,
+)
 from terrplan.cli.outputs import (
     band_findings,
     load_inputs,
@@ -69,6 +77,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     """
     started = time.perf_counter()
     config = load_config(config_path, config_overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
+    budget = run_budget(config.solver.time_limit)  # only the hierarchy's levels solve here
     check_output(config, output, config_path, alignment)
     loaded = load_inputs(config, report)
     path = Path(alignment) if alignment else None
@@ -87,7 +96,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     territory = given.territory[assigned]
     centres = alignment_centres(problem, territory)
     metrics = evaluate(scored, problem, Alignment(territory, centres), given.labels, balanced=balance_count(config))
-    metrics = with_hierarchy(metrics, config)
+    metrics = with_hierarchy(metrics, config, budget)
     checks = list(given.findings) + band_findings(metrics)
     solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
     summary = summary_fields(sized, loaded, metrics, solver, time.perf_counter() - started)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from terrplan import __version__
+from terrplan.budget import TimeBudget
 from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, NotFoundError
@@ -56,10 +57,11 @@ def write_outputs(
     report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
 
 
-def with_hierarchy(metrics: Metrics, config: Config) -> Metrics:
-    """district and region columns in both tables (D1/R1 when the config sets no hierarchy)."""
+def with_hierarchy(metrics: Metrics, config: Config, budget: TimeBudget | None = None) -> Metrics:
+    """district and region columns in both tables (D1/R1 when the config sets no hierarchy), within the run's
+    budget."""
     column = METRIC_COLUMNS[config.territories.balance.metric]
-    levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed)
+    levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed, budget)
     territories = metrics.territories.merge(levels, on="territory", how="left")
     assignments = metrics.assignments.merge(levels, on="territory", how="left")
     return dataclasses.replace(metrics, territories=territories, assignments=assignments)

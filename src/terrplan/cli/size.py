@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
+from terrplan.budget import TimeBudget
+from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main, run_started
 from terrplan.cli.outputs import (
     load_inputs,
 )
@@ -24,7 +25,13 @@ from terrplan.write import csv_text
 @common_options
 @click.option("--capacity", type=float, help="Selling hours per FTE per year (overrides sizing.hours_per_fte).")
 @click.option("--k-range", help="K values to tabulate as MIN:MAX (overrides sizing.k_min/k_max).")
-@click.option("--time-limit", type=float, default=10.0, show_default=True, help="Solver seconds per K.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Solver seconds per K (the run as a whole gets this times the number of K).",
+)
 @handle_errors
 def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_range, time_limit, report) -> None:
     """How many territories the workload needs: writes a CSV table per K (workload and travel per rep,
@@ -39,6 +46,7 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
             raise click.BadParameter("expected MIN:MAX, e.g. 6:14", param_hint="--k-range")
         overrides["sizing.k_min"], overrides["sizing.k_max"] = int(low), int(high)
     config = load_config(config_path, overrides)
+    started = run_started()  # the run's budget is --time-limit per K from here
     loaded = load_inputs(config, report)
     need = needed_territories(loaded.accounts, config)
     report.info(
@@ -48,8 +56,14 @@ def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_ra
         fte=need,
     )
     ks = sizing_k_range(loaded.accounts, config)
+    budget = TimeBudget.of(config.solver.time_limit * len(ks), started)
     table = size_table(
-        loaded.accounts, config, ks, config.solver.time_limit, lambda k: report.info("k", f"solving K = {k}", k=k)
+        loaded.accounts,
+        config,
+        ks,
+        config.solver.time_limit,
+        lambda k: report.info("k", f"solving K = {k}", k=k),
+        budget,
     )
     sys.stdout.write(csv_text(table, config.output.escape_formulas))
     best = recommended_k(table)
