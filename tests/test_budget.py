@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_CONFIG, invoke
 
+from terrplan import regions
 from terrplan.budget import TimeBudget, now
 from terrplan.cli import run_budget, run_started
 from terrplan.hierarchy import assign_hierarchy
@@ -163,6 +164,23 @@ def test_the_hierarchy_labels_every_territory_from_a_spent_budget():
     # with time to spare the levels end on their caps, the same as with their own default budget
     roomy = assign_hierarchy(territories, "potential", spec, 7, TimeBudget.of(600.0))
     assert roomy.equals(assign_hierarchy(territories, "potential", spec, 7))
+
+
+def test_a_remote_region_is_split_from_the_run_budget_even_when_it_is_spent():
+    # 20 island units by Honolulu, 20 in Kansas, K = 4 (band 9.5-10.5 units): the island gets two territories of
+    # its own, split by a sub-solve that draws from the run's budget.
+    kansas = np.array([(38.0 + 0.3 * r, -100.0 + 0.3 * c) for r in range(4) for c in range(5)])
+    island = np.array([(21.3, -158.0 + 0.05 * c) for c in range(20)])
+    coords = np.vstack([kansas, island])
+    weights = np.ones(40)
+    problem = Problem(4, weights, weights[None, :], ("potential",), np.full(4, 9.5), np.full(4, 10.5), coords=coords)
+    default, plans = regions.keep_whole(problem, 300.0)
+    assert [(plan.mode, plan.own) for plan in plans] == [("own", 2)]
+    roomy, _ = regions.keep_whole(problem, 300.0, budget=TimeBudget.of(600.0))
+    assert np.array_equal(roomy.rules.locked, default.rules.locked)  # ends on its caps, not the clock
+    spent, plans = regions.keep_whole(problem, 300.0, budget=TimeBudget.of(0.0))
+    locked = spent.rules.locked[20:]
+    assert set(locked) == set(plans[0].territories) and len(set(locked)) == 2  # still split, two own territories
 
 
 def test_a_short_run_with_a_hierarchy_and_pricing_ends_and_reports(tiny):

@@ -29,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from terrplan.budget import TimeBudget
 from terrplan.config import DEFAULT_REMOTE_GAP_KM
 from terrplan.errors import InfeasibleError
 from terrplan.geo import EARTH_RADIUS_KM, haversine_km
@@ -41,7 +42,9 @@ _NEIGHBOURS = 8  # k of the nearest-neighbour graph the components start from
 _SMALL = 4096  # a component this small finds its nearest outside unit among its own size + 1 nearest units
 _FORBID_TERRITORIES, _FORBID_LEAST = 4, 32  # free units kept out of a region's own territories (see _nearest_free)
 _ANCHOR = 1.1  # mainland weight locked with a shared territory's region part, per unit of it (see _anchor)
-_SUBPROBLEM_S = 10.0  # clock cap of a region's sub-solve (its work limits normally end it first)
+# Clock cap of a region's sub-solve (its work limits normally end it first): at most this many seconds, and with the
+# run's budget at most this share of what is left of it, so the regions leave the main solve most of the run.
+_SUBPROBLEM_S, _SUBPROBLEM_SHARE = 10.0, 0.1
 
 
 @dataclass(frozen=True)
@@ -267,12 +270,17 @@ def region_name(coords: np.ndarray, members: np.ndarray, labels: np.ndarray | No
 
 
 def keep_whole(
-    problem: Problem, gap_km: float | None, labels: np.ndarray | None = None, seed: int = 0
+    problem: Problem,
+    gap_km: float | None,
+    labels: np.ndarray | None = None,
+    seed: int = 0,
+    budget: TimeBudget | None = None,
 ) -> tuple[Problem, tuple[RegionPlan, ...]]:
     """`problem` with rules that keep each remote region whole (see the module notes), and what each region got.
 
-    `labels`: per unit a name part (e.g. its state) for the regions' names. Problems without lat/lon, with fixed
-    centres, or without a banded metric are returned unchanged (no plan)."""
+    `labels`: per unit a name part (e.g. its state) for the regions' names. `budget`: the run's, which the
+    regions' sub-solves draw from (see _SUBPROBLEM_SHARE); without one each gets _SUBPROBLEM_S seconds. Problems
+    without lat/lon, with fixed centres, or without a banded metric are returned unchanged (no plan)."""
     if gap_km is None or problem.geometry != "haversine" or problem.fixed or problem.n_units < 2:
         return problem, ()
     row = primary_metric(problem)
@@ -293,7 +301,7 @@ def keep_whole(
         members = found.members(region)
         name = region_name(problem.coords, members, labels)
         order = _preference(problem, members)
-        plan, parts = _plan(problem, row, found, region, name, total, taken, rules, seed, order)
+        plan, parts = _plan(problem, row, found, region, name, total, taken, rules, seed, order, budget)
         plans.append(plan)
         if parts is None:
             continue
@@ -373,6 +381,7 @@ def _plan(
     rules: Rules,
     seed: int,
     order: np.ndarray,
+    budget: TimeBudget | None = None,
 ) -> tuple[RegionPlan, np.ndarray | None]:
     """The region's plan and per member its territory id (None when the region is left alone). `order`: the
     territory ids, the ones it should get first."""
@@ -396,12 +405,12 @@ def _plan(
         return plan, np.full(len(members), ids[0], dtype=np.int64)
     count = int(np.ceil(weight / high - 1e-12))
     if count * low <= weight + slack:
-        return _split(problem, row, members, base, "own", count, 0, 0.0, taken, seed, order)
+        return _split(problem, row, members, base, "own", count, 0, 0.0, taken, seed, order, budget)
     export = weight - (count - 1) * high
     imported = count * low - weight
     if export <= imported:
-        return _split(problem, row, members, base, "export", count - 1, 1, export, taken, seed, order)
-    return _split(problem, row, members, base, "import", count - 1, 1, imported, taken, seed, order)
+        return _split(problem, row, members, base, "export", count - 1, 1, export, taken, seed, order, budget)
+    return _split(problem, row, members, base, "import", count - 1, 1, imported, taken, seed, order, budget)
 
 
 def _has_rules(rules: Rules, members: np.ndarray, k: int) -> bool:
@@ -450,6 +459,7 @@ def _split(
     taken: set[int],
     seed: int,
     order: np.ndarray,
+    budget: TimeBudget | None = None,
 ) -> tuple[RegionPlan, np.ndarray | None]:
     """Own territories (and a shared one) for a region too big for one: parts by a sub-solve of the region."""
     ids = _free_ids(taken, order, own + shared)
@@ -475,7 +485,7 @@ def _split(
     if count == 1:
         parts[inside] = ids[0]
     else:
-        split = _sub_solve(problem, members[inside], count, lower, upper, seed)
+        split = _sub_solve(problem, members[inside], count, lower, upper, seed, budget)
         if split is None:
             return dataclasses.replace(base, reason=f"no split into {count} territories within the band"), None
         parts[inside] = np.asarray(ids)[split]
@@ -508,7 +518,13 @@ def _exported(problem: Problem, row: int, members: np.ndarray, least: float, mos
 
 
 def _sub_solve(
-    problem: Problem, units: np.ndarray, count: int, lower: np.ndarray, upper: np.ndarray, seed: int
+    problem: Problem,
+    units: np.ndarray,
+    count: int,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    seed: int,
+    budget: TimeBudget | None = None,
 ) -> np.ndarray | None:
     """Territory (0..count-1) per unit of a region solved on its own, or None when the bands cannot be met."""
     sub = Problem(
@@ -524,7 +540,9 @@ def _sub_solve(
         members=_sub_members(problem.members, units),
     )
     try:
-        result = solve(sub, SolveParams(time_limit_s=_SUBPROBLEM_S, seed=seed, lower_bound=False))
+        own = TimeBudget.of(_SUBPROBLEM_S)
+        limit = own if budget is None else budget.share(_SUBPROBLEM_SHARE).until(own.deadline)
+        result = solve(sub, SolveParams(seed=seed, lower_bound=False), limit)
     except InfeasibleError:  # the necessary conditions already fail: the region cannot be split this way
         return None
     return result.alignment.territory if result.status != "unknown" else None
