@@ -54,7 +54,7 @@ def run_design(
     time_budget = time_budget if time_budget is not None else TimeBudget.of(config.solver.time_limit)
     limits = config.disruption
     budget = Budget.from_config(limits)
-    prepared = prepare(loaded, config, current)
+    prepared = prepare(loaded, config, current, time_budget)  # remote regions' sub-solves draw from it too
     priced = prepared.rules is not None and bool((prepared.rules.move_cost > 0).any())
     if priced and budget.share is not None:
         _check_budget(prepared, budget.share)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from terrplan.adjacency import read_graph
+from terrplan.budget import TimeBudget
 from terrplan.config import Config
 from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
@@ -269,7 +270,9 @@ def with_input(loaded: Loaded, path: Path) -> Loaded:
     return dataclasses.replace(loaded, inputs=(*loaded.inputs, _fingerprint(path)))
 
 
-def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepared:
+def prepare(
+    loaded: Loaded, config: Config, current: str | None = None, time_budget: TimeBudget | None = None
+) -> Prepared:
     """Units from the accounts (groups, areas, and empty areas when contiguity asks for them), then the problem
     with its rules; its necessary conditions are checked here so `validate` and `optimize` say the same.
 
@@ -301,7 +304,7 @@ def prepare(loaded: Loaded, config: Config, current: str | None = None) -> Prepa
     names = rules.names if rules is not None else None
     check_feasible(problem, list(units.frame["unit"]), what="territories", territory_names=names)
     states = _unit_states(loaded.accounts, units, problem)
-    problem, remote = keep_whole(problem, config.units.remote_gap_km, states, config.solver.seed)
+    problem, remote = keep_whole(problem, config.units.remote_gap_km, states, config.solver.seed, time_budget)
     return Prepared(units, problem, graph, rules, split, remote)
 
 
