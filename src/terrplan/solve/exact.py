@@ -41,9 +41,11 @@ def exact_applies(problem: Problem) -> bool:
     rules_name_territories = problem.rules is not None and (
         (problem.rules.locked >= 0).any() or len(problem.rules.forbidden) or (problem.rules.move_cost > 0).any()
     )
+    # Reps' homes name territories too (the home term prices each territory's centre), which the model leaves out.
+    homes_name_territories = problem.homes is not None and bool((problem.homes.weight > 0).any())
     one_band = bool((problem.lower == problem.lower[:, :1]).all() and (problem.upper == problem.upper[:, :1]).all())
     sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
-    return one_band and sites_are_units and not rules_name_territories
+    return one_band and sites_are_units and not rules_name_territories and not homes_name_territories
 
 
 def solve_exact(
