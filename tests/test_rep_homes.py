@@ -16,6 +16,7 @@ from conftest import TINY_CONFIG, invoke
 from terrplan.geo import haversine_km
 from terrplan.model import Homes, Problem, home_term, objective
 from terrplan.solve import SolveParams, solve
+from terrplan.solve.exact import exact_applies
 
 # Ann lives in Raleigh and holds EAST, Bob in Charlotte and holds WEST; a rule locks B3 (Matthews, a Charlotte
 # suburb, potential 40) to EAST, Ann's territory, ~200 km from her home.
@@ -247,3 +248,10 @@ def test_problem_rejects_homes_of_the_wrong_shape():
             geometry="euclidean",
             homes=Homes(np.zeros((3, 2)), np.ones(3)),
         )
+
+
+def test_the_exact_pass_leaves_problems_with_homes_to_the_heuristic():
+    # The exact model prices travel only; on a problem with homes it would trade a rep's home for travel.
+    problem = _random_problem(0, 2)
+    assert not exact_applies(problem)
+    assert exact_applies(dataclasses.replace(problem, homes=None))
