@@ -184,7 +184,7 @@ def test_solver_candidates_zero(tmp_path):
 def test_solver_starts_zero(tmp_path):
     assert problems(tmp_path, BASE + "solver: {starts: 0}\n") == [
         "config.yaml: key 'solver.starts': must be 1 or more (got '0')\n"
-        "    hint: how many runs from different random starts, e.g. 12"
+        "    hint: how many runs from different random starts, e.g. 12 (null: by the instance's size)"
     ]
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from terrplan.errors import InfeasibleError
 from terrplan.model import Problem, bands_hold, objective
-from terrplan.solve import SolveParams, solve
+from terrplan.solve import SolveParams, auto_starts, solve
 from terrplan.solve.assign import Arcs, flow_assignment
 from terrplan.solve.exact import lp_bound
 
@@ -317,3 +317,17 @@ def test_a_split_lump_is_fixed_and_the_flow_rebalances_the_rest():
     )
     territory = flow_assignment(problem, Arcs.build(problem, np.arange(2), 2))
     assert territory is not None and bands_hold(problem, territory)  # nothing left for the repair step
+
+
+def test_automatic_starts_follow_the_instance_size_and_an_explicit_count_wins():
+    small = line_problem(np.arange(10.0), 2)
+    large = line_problem(np.arange(40_000.0), 10)
+    assert auto_starts(small) == 200  # cheap starts: many of them
+    assert auto_starts(large) == 12  # the floor, as before the automatic count
+    assert auto_starts(line_problem(np.arange(1_000.0), 20)) == 20  # 400,000 cells of work / 20,000 cells
+    # The same seed gives the same first starts whatever the count, so an explicit count is a prefix of the seeds.
+    few = solve(small, SolveParams(seed=4, starts=3, lower_bound=False))
+    again = solve(small, SolveParams(seed=4, starts=3, lower_bound=False))
+    assert np.array_equal(few.alignment.territory, again.alignment.territory)
+    many = solve(small, SolveParams(seed=4, lower_bound=False))
+    assert many.objective <= few.objective + 1e-9

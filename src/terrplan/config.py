@@ -245,7 +245,9 @@ class Solver:
     # Seconds. The iteration caps below normally end a run first, so results repeat; a run the clock cuts may not.
     time_limit: float = 60.0
     candidates: int = 30  # nearest centres per account in the assignment step
-    starts: int = 12  # location-allocation runs from different seeds
+    # Location-allocation runs from different seeds; null: by size, 12 on large instances up to 200 on small ones
+    # (solve.auto_starts), so a small instance spends more of its budget searching.
+    starts: int | None = None
     bound_iterations: int = 300  # subgradient steps of the lower bound: more gives a tighter gap, slower
 
 
@@ -939,8 +941,8 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
          "the seed picks the random starts; any value in range repeats exactly")  # fmt: skip
     need("solver.candidates", s.candidates, s.candidates >= 1, "must be 1 or more",
          "how many nearest centres each account may join, e.g. 30")  # fmt: skip
-    need("solver.starts", s.starts, s.starts >= 1, "must be 1 or more",
-         "how many runs from different random starts, e.g. 12")  # fmt: skip
+    need("solver.starts", s.starts, s.starts is None or s.starts >= 1, "must be 1 or more",
+         "how many runs from different random starts, e.g. 12 (null: by the instance's size)")  # fmt: skip
     need("solver.bound_iterations", s.bound_iterations, s.bound_iterations >= 0, "must be 0 or more",
          "subgradient steps of the lower bound, e.g. 300")  # fmt: skip
     z = config.sizing
