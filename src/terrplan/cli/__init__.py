@@ -156,6 +156,6 @@ def common_options(command):
 
 
 # The commands register themselves on `main` when imported.
-from terrplan.cli import check, compare, optimize, size  # noqa: E402, F401
+from terrplan.cli import check, compare, optimize, size, sweep  # noqa: E402, F401
 
 __all__ = ["main"]

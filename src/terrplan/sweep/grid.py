@@ -1,0 +1,389 @@
+"""The grid: `--grid KEY=V1,V2,...` axes, each scenario's resolved config, and its content address.
+
+A key is a dotted config key (`territories.count`) or one of optimize's flags (`k`, `tolerance`, `move-cost`,
+`budget`, `current`, `seed`, `time-limit`, `accounts`, `volumes`, `reps` for the roster). Lists of entries are
+addressed by position or by name: `territories.balance.1.tolerance` or `territories.balance.workload.tolerance`
+(an entry's `metric`), `segments.A.calls_per_year` (an entry's `name`); `territories.balance.tolerance` is the
+primary metric's, as `--tolerance` is. Values are a comma-separated list, or for numbers a range `MIN:MAX[:STEP]`
+(both ends included): `territories.count=40:60:5` is 40, 45, 50, 55, 60. `null` unsets a key. Paths in values are
+relative to the working directory, as optimize's flags are.
+
+Every scenario is the base config with its values set, checked by `load_config` like any config. A value that is
+wrong on its own (`territories.count=abc`) stops the sweep before any work (exit 3, naming the key and value); values
+fine alone but not together (min_accounts above max_accounts) make that scenario a failed row.
+
+A scenario's id is the sha256 of its resolved config (every default filled in, paths absolute), the sha256 of every
+input file it reads and terrplan's version: the same scenario in any sweep, any folder, has the same id.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import types
+import typing
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from terrplan import __version__
+from terrplan.config import Balance, Config, load_config
+from terrplan.errors import EXIT_USAGE, ConfigError, Finding, InputError, TerrplanError, closest
+
+#: optimize's flags (without dashes) -> the config key they set.
+ALIASES = {
+    "k": "territories.count",
+    "territories": "territories.count",
+    "tolerance": "territories.balance.tolerance",
+    "seed": "solver.seed",
+    "time-limit": "solver.time_limit",
+    "move-cost": "disruption.move_cost_km",
+    "budget": "disruption.budget",
+    "current": "disruption.current",
+    "accounts": "inputs.accounts.path",
+    "volumes": "inputs.volumes.path",
+    "reps": "inputs.reps.path",
+}
+
+#: Keys that hold a path: relative to the working directory when given in --grid, absolute in a scenario's config.
+PATH_KEYS = (
+    "inputs.accounts.path",
+    "inputs.volumes.path",
+    "inputs.reps.path",
+    "rules.path",
+    "contiguity.graph",
+    "disruption.current",
+)
+
+#: A range may not expand to more values than this (a typo such as 1:100000 stops at once).
+MAX_VALUES = 10_000
+
+
+class GridError(TerrplanError):
+    """A --grid argument that cannot be read: its syntax or an unknown key (exit 2, usage)."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One --grid argument: a config key and its values."""
+
+    spec: str  # as given, for messages
+    key: str  # the config key (flags resolved), the results table's column
+    path: tuple[str | int, ...]  # where in the config mapping, list entries by position
+    values: tuple[Any, ...]  # text for load_config to read and check, a bool, or None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One point of the grid: its values, and its config or why there is none."""
+
+    values: tuple[Any, ...]  # one per axis, as the config resolved them (a failed scenario: as given)
+    id: str
+    config: Config | None
+    error: ConfigError | None = None
+
+
+def parse_axes(specs: list[str] | tuple[str, ...], base: Config) -> list[Axis]:
+    """The --grid arguments against the base config: keys located, values split and ranges expanded."""
+    data = config_data(base)
+    axes: list[Axis] = []
+    for spec in specs:
+        name, sep, text = spec.partition("=")
+        name = name.strip().lstrip("-")
+        if not sep or not name or not text.strip():
+            raise GridError(f"--grid {spec!r}: expected KEY=V1,V2,... (e.g. territories.count=11:13)")
+        key = ALIASES.get(name, name)
+        if any(axis.key == key for axis in axes):
+            raise GridError(f"--grid {spec!r}: the key {key} is already on the grid; give each key once")
+        path, hint = _locate(data, key, spec)
+        axes.append(Axis(spec, key, path, _values(text, hint, key, spec)))
+    return axes
+
+
+def scenarios(base_path: Path, base: Config, axes: list[Axis], hashes: dict[Path, str]) -> list[Scenario]:
+    """Every combination of the axes' values (the first axis varies slowest), each a config checked as a whole.
+
+    A value that makes the config invalid on its own stops here (ConfigError, exit 3, every such value named);
+    combinations that are invalid only together become scenarios with their error. `hashes`: each input file's
+    sha256, filled in as scenarios name files (a missing file stops here: InputError, exit 3)."""
+    data = config_data(base)
+    problems: list[Finding] = []
+    for axis in axes:
+        for value in axis.values:
+            try:
+                _load(base_path, _with(data, [(axis.path, value)]))
+            except ConfigError as exc:
+                problems.extend(_blamed(exc, f"--grid {axis.key}={_shown(value)}"))
+    if problems:
+        raise ConfigError(f"{len(problems)} grid value(s) make the config invalid", problems)
+    out = []
+    for values in itertools.product(*(axis.values for axis in axes)):
+        changed = _with(data, [(axis.path, value) for axis, value in zip(axes, values, strict=True)])
+        try:
+            config = _load(base_path, changed)
+        except ConfigError as exc:  # fine alone, not together: a failed row, the sweep goes on
+            digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
+            out.append(Scenario(tuple(values), digest, None, exc))
+            continue
+        for key, path in input_files(config):
+            if path not in hashes:
+                hashes[path] = _hash_input(key, path)
+        resolved = config_data(config)
+        shown = tuple(_get(resolved, axis.path) for axis in axes)
+        out.append(Scenario(shown, scenario_id(config, hashes), config))
+    return out
+
+
+def config_data(config: Config) -> dict[str, Any]:
+    """The config as plain JSON data (lists, not tuples), territories.balance always a list."""
+    data = json.loads(json.dumps(config.as_dict()))
+    balance = data["territories"]["balance"]
+    data["territories"]["balance"] = balance if isinstance(balance, list) else [balance]
+    return data
+
+
+def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
+    """The config as data whose paths are absolute, so it reads the same from any folder; `output`: output.dir."""
+    data = config_data(config)
+    for key in PATH_KEYS:
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) or {}
+        value = node.get(leaf)
+        if value not in (None, "", "-", "accounts"):
+            node[leaf] = str(config.resolve(value))
+    data["output"]["dir"] = str(output) if output is not None else None
+    return data
+
+
+def input_files(config: Config) -> list[tuple[str, Path]]:
+    """(key, absolute path) of every input file the config reads; stdin ('-') is refused: a sweep reads its inputs
+    once per scenario."""
+    out = []
+    for key in PATH_KEYS:
+        value = _dotted(config, key)
+        if value in (None, "", "accounts"):
+            continue
+        if value == "-":
+            raise InputError(
+                "a sweep cannot read stdin",
+                [Finding("config", "reads stdin ('-')", key=key, hint="each scenario reads its inputs: give a file")],
+            )
+        out.append((key, config.resolve(value)))
+    return out
+
+
+def scenario_id(config: Config, hashes: dict[Path, str]) -> str:
+    """16 hex digits of the sha256 of the resolved config (output.dir left out), the inputs' sha256 and terrplan's
+    version."""
+    data = standalone(config)
+    data["output"].pop("dir")
+    inputs = {str(path): hashes[path] for _, path in input_files(config)}
+    blob = json.dumps({"config": data, "inputs": inputs, "terrplan": __version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _hash_input(key: str, path: Path) -> str:
+    """An input file's sha256, read once per sweep; exit 3 naming the key when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(
+            f"cannot read an input of the sweep: {path}",
+            [Finding(str(path), exc.strerror or str(exc), key=key, hint="every scenario reads it: check the path")],
+        ) from None
+    return digest.hexdigest()
+
+
+def band_text(config: Config) -> str:
+    """Each balance metric's band: 'potential ±5%, workload ±15% / max 1600 per FTE'."""
+    parts = []
+    for balance in config.territories.balance:
+        limits = [f"±{balance.tolerance * 100:g}%"] if balance.tolerance is not None else []
+        if balance.min_per_fte is not None:
+            limits.append(f"min {balance.min_per_fte:g} per FTE")
+        if balance.max_per_fte is not None:
+            limits.append(f"max {balance.max_per_fte:g} per FTE")
+        parts.append(f"{balance.metric} {' / '.join(limits)}")
+    return ", ".join(parts)
+
+
+# -- keys -------------------------------------------------------------------------------------------------------
+
+
+def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int, ...], Any]:
+    """Where `key` is in the config data, and the type its value has; GridError for a key the config lacks."""
+    parts = key.split(".")
+    hint: Any = Config
+    node: Any = data
+    path: list[str | int] = []
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        hint = _unwrap(hint)
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+        if dataclasses.is_dataclass(hint):
+            names = [f.name for f in dataclasses.fields(hint) if not f.metadata.get("internal")]
+            if part not in names:
+                close = closest(part, names)
+                where = ".".join(parts[:i]) or "the top level"
+                fix = f"did you mean '{'.'.join([*parts[:i], close])}'?" if close else f"one of {', '.join(names)}"
+                raise GridError(f"--grid {spec!r}: unknown config key {key} ({part!r} is not a key of {where}); {fix}")
+            hint = typing.get_type_hints(hint)[part]
+            node = node.get(part) if isinstance(node, dict) else None
+            path.append(part)
+        elif origin is tuple and args and dataclasses.is_dataclass(args[0]):
+            items = node if isinstance(node, list) else []
+            index = _entry(items, part)
+            if index is None and args[0] is Balance:
+                index, i = 0, i - 1  # balance.tolerance: the primary metric's, as --tolerance sets it
+            elif index is None:
+                names = [str(item.get("name", n)) for n, item in enumerate(items)]
+                where = ".".join(parts[:i])
+                raise GridError(f"--grid {spec!r}: {where} has no entry {part!r}; entries: {', '.join(names)} "
+                                f"(by position from 0 or by name)")  # fmt: skip
+            hint, node = args[0], items[index]
+            path.append(index)
+        elif origin is dict:  # scoring.weights, volumes.wide: any key
+            hint, node = args[1], None
+            path.append(part)
+        else:
+            raise GridError(f"--grid {spec!r}: {'.'.join(parts[:i])} is a value, not a section: no key {part!r} in it")
+        i += 1
+    inner = _unwrap(hint)
+    nested = typing.get_args(inner)[0] if typing.get_origin(inner) is tuple and typing.get_args(inner) else None
+    if dataclasses.is_dataclass(inner) or typing.get_origin(inner) is dict or dataclasses.is_dataclass(nested):
+        raise GridError(f"--grid {spec!r}: {key} is a section; put one of its keys on the grid")
+    return tuple(path), hint
+
+
+def _entry(items: list[Any], part: str) -> int | None:
+    """A list entry by position or by its metric or name."""
+    if part.isdigit():
+        return int(part) if int(part) < len(items) else None
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and part in (item.get("metric"), item.get("name")):
+            return index
+    return None
+
+
+def _unwrap(hint: Any) -> Any:
+    """X from X | None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return inner[0] if len(inner) == 1 else hint
+    return hint
+
+
+# -- values -----------------------------------------------------------------------------------------------------
+
+
+def _values(text: str, hint: Any, key: str, spec: str) -> tuple[Any, ...]:
+    inner = _unwrap(hint)
+    numeric = inner in (int, float)
+    out: list[Any] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            raise GridError(f"--grid {spec!r}: an empty value; separate values with single commas")
+        if numeric and ":" in item:
+            out.extend(_range(item, inner, spec))
+        elif item.lower() in ("null", "~"):
+            out.append(None)
+        elif inner is bool and item.lower() in ("true", "false", "yes", "no"):
+            out.append(item.lower() in ("true", "yes"))
+        elif key in PATH_KEYS and item not in ("-", "accounts"):
+            out.append(str(Path(item).expanduser().resolve()))
+        else:
+            out.append(item)  # load_config reads it as the key's type and says what is wrong
+    if len(out) > MAX_VALUES:
+        raise GridError(f"--grid {spec!r}: {len(out):,} values, more than {MAX_VALUES:,}")
+    seen = [json.dumps(value) for value in out]
+    twice = sorted({value for value in seen if seen.count(value) > 1})
+    if twice:
+        raise GridError(f"--grid {spec!r}: the value {json.loads(twice[0])!r} is given twice")
+    return tuple(out)
+
+
+def _range(item: str, kind: type, spec: str) -> list[str]:
+    """MIN:MAX[:STEP] with both ends included, in exact decimal steps (0.03:0.05:0.01 is 0.03, 0.04, 0.05)."""
+    parts = item.split(":")
+    bad = GridError(f"--grid {spec!r}: {item!r} is not a range MIN:MAX[:STEP] with MIN <= MAX and STEP > 0")
+    if len(parts) not in (2, 3):
+        raise bad
+    try:
+        low, high, step = (Decimal(part.strip()) for part in (*parts, "1")[:3])
+    except InvalidOperation:
+        raise bad from None
+    if not all(x.is_finite() for x in (low, high, step)) or step <= 0 or high < low:
+        raise bad
+    if kind is int and not all(x == x.to_integral_value() for x in (low, high, step)):
+        raise GridError(f"--grid {spec!r}: {item!r} is a range of whole numbers here")
+    count = int((high - low) / step) + 1
+    if count > MAX_VALUES:
+        raise GridError(f"--grid {spec!r}: {item!r} has {count:,} values, more than {MAX_VALUES:,}")
+    return [_decimal_text(low + i * step) for i in range(count)]
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# -- configs ----------------------------------------------------------------------------------------------------
+
+
+def _with(data: dict[str, Any], changes: list[tuple[tuple[str | int, ...], Any]]) -> dict[str, Any]:
+    """A copy of the config data with each path set to its value (a missing section, e.g. inputs.reps, made)."""
+    out = copy.deepcopy(data)
+    for path, value in changes:
+        node: Any = out
+        for part in path[:-1]:
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = value
+    return out
+
+
+def _get(data: dict[str, Any], path: tuple[str | int, ...]) -> Any:
+    node: Any = data
+    for part in path:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _load(base_path: Path, data: dict[str, Any]) -> Config:
+    """The base config file with every section replaced by `data`'s: paths stay relative to the base config."""
+    return load_config(base_path, {section: value for section, value in data.items()})
+
+
+def _blamed(error: ConfigError, where: str) -> list[Finding]:
+    """The config's findings, each saying which grid value caused it."""
+    findings = error.problems or [Finding(where, error.message)]
+    return [dataclasses.replace(finding, file=where, hint=finding.hint) for finding in findings]
+
+
+def _dotted(config: Config, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = getattr(node, part, None)
+    return node
