@@ -125,6 +125,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "metrics": 3,
     "units": 3.5,
     "contiguity": 3.7,
+    "districting": 3.65,
     "adjacency": 3,
     "reps": 3,
     "solve": 3,

@@ -18,22 +18,28 @@ from collections import deque
 import numpy as np
 import pandas as pd
 
+from terrplan.budget import TimeBudget
+from terrplan.districting import districts, exact_applies
 from terrplan.geo import area_points
 from terrplan.model import (
     BAND_RTOL,
     Alignment,
     Problem,
     Result,
+    Status,
     band_excess,
     band_scale,
     bands_hold,
     objective,
     territory_totals,
 )
+from terrplan.solve.bound import lagrangian, multiplier_start
 from terrplan.solve.centres import recentre
 from terrplan.units import Units
 
 _MAX_REPAIR_MOVES = 20_000
+_OPTIMAL_RTOL = 1e-6  # a gap this small is reported as optimal, as the solver does
+_BOUND_ITERATIONS = 300  # subgradient steps when the solver left no bound (its own default)
 
 
 def unit_neighbours(areas: tuple[frozenset[str], ...], graph: dict[str, set[str]]) -> list[np.ndarray]:
@@ -304,20 +310,52 @@ def _violation(problem: Problem, totals: np.ndarray, columns, scale: np.ndarray)
     return band_excess(problem, totals, columns) / scale
 
 
-def contiguous_result(problem: Problem, result: Result, neighbours: list[np.ndarray]) -> tuple[Result, dict]:
+def contiguous_result(
+    problem: Problem, result: Result, neighbours: list[np.ndarray], budget: TimeBudget | None = None, seed: int = 0
+) -> tuple[Result, dict]:
     """The solver's result made contiguous and re-centred; its lower bound stays valid (it ignores contiguity,
-    so it is a relaxation of the contiguous problem)."""
+    so it is a relaxation of the contiguous problem).
+
+    On graphs small enough for the exact models (county districting), the districting search follows: it finds an
+    alignment inside tight bands where the repair alone does not, lowers travel, and may prove that no contiguous
+    alignment in band exists. Status: infeasible when proven (by the solver for the bands alone, or by the proof
+    model), unknown when nothing in band was found, else feasible (optimal when the gap closes)."""
     territory = make_contiguous(problem, result.alignment.territory, result.alignment.centres, neighbours)
     centres = recentre(problem, territory, result.alignment.centres)
+    proven = result.status == "infeasible"  # the bands alone cannot be met: contiguity cannot help
+    starts = 0
+    if not proven and exact_applies(problem):
+        found = districts(problem, territory, centres, neighbours, budget, seed)
+        territory, centres, proven, starts = found.territory, found.centres, found.infeasible, found.starts
     alignment = Alignment(territory, centres)
-    status = "feasible" if bands_hold(problem, territory) else "unknown"
-    done = dataclasses.replace(result, alignment=alignment, objective=objective(problem, alignment), status=status)
+    value = objective(problem, alignment)
+    bound = result.lower_bound
+    if bound is None and bands_hold(problem, territory):  # the solver missed the bands, so it left no bound
+        bound = _bound(problem, alignment, value, budget)
+    done = dataclasses.replace(result, alignment=alignment, objective=value, lower_bound=bound)
+    done = dataclasses.replace(done, status=_status(problem, done, neighbours, proven))
     figures = {
         "territories_contiguous": int(is_contiguous(territory, problem.n_territories, neighbours).sum()),
         "island_units": int(sum(1 for near in neighbours if not len(near))),
         "units_moved_for_contiguity": int((territory != result.alignment.territory).sum()),
+        "districting_starts": starts,
     }
     return done, figures
+
+
+def _status(problem: Problem, result: Result, neighbours: list[np.ndarray], proven_infeasible: bool) -> Status:
+    territory = result.alignment.territory
+    if not (bands_hold(problem, territory) and is_contiguous(territory, problem.n_territories, neighbours).all()):
+        return "infeasible" if proven_infeasible else "unknown"
+    gap = result.gap
+    return "optimal" if gap is not None and gap <= _OPTIMAL_RTOL else "feasible"
+
+
+def _bound(problem: Problem, alignment: Alignment, value: float, budget: TimeBudget | None) -> float:
+    """The Lagrangian lower bound (contiguity relaxed), from the alignment's prices."""
+    prices = multiplier_start(problem, alignment.territory, alignment.centres)
+    seconds = budget.remaining() if budget is not None else np.inf  # the iteration cap ends it
+    return min(lagrangian(problem, value, prices, seconds, _BOUND_ITERATIONS).value, value)
 
 
 def add_empty_areas(units: Units, by: str, graph: dict[str, set[str]], states: set[str]) -> Units:

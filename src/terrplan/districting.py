@@ -1,0 +1,561 @@
+"""Tight bands with contiguity (districting): territories that are connected over the unit graph and whose totals
+lie inside narrow bands, e.g. counties into districts within ±0.5 % of population.
+
+Two searches, both from fixed centres (p-median mode: a territory's centre is one of its units, the root its
+connection runs from; fixed sites, e.g. rep homes: any one unit of the territory is its root):
+
+1. `tabu_search`: border moves and border swaps that never disconnect a territory (a move never takes an
+   articulation point of the giving territory; the receiver touches the unit, so it stays connected), the move
+   that most reduces band violation first, then travel; a moved unit may not return for a while (tabu), so the
+   search crosses plateaus instead of cycling. Stops after a number of moves, or when it is in band and travel has
+   not improved for a while.
+2. `exact_assignment`: a CP-SAT model of the assignment to the fixed centres with the bands and contiguity as a
+   spanning tree (every unit but its territory's root has one parent: a neighbour in the same territory with a
+   smaller order), minimising travel, hinted with the tabu result. It finds an alignment when the centres allow
+   one, or proves that they do not. `proof_model` drops the centres (any unit may be a root) to prove that no
+   contiguous alignment in band exists at all, which is within reach on small graphs only.
+
+Both end by work caps (moves, CP-SAT's deterministic time), so results repeat; the run's `TimeBudget` only cuts
+them short. Units without neighbours (islands) are exempt from contiguity, as in `contiguity`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from terrplan.budget import TimeBudget
+from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
+from terrplan.solve.centres import initial_centres, recentre
+
+TABU_MOVES_PER_UNIT = 40  # tabu iterations per unit: the work cap of one search
+_TENURE = (7, 15)  # a moved unit stays put for this many moves, plus one per this many units
+_PATIENCE = 200  # in band: stop after this many moves without lower travel
+_SWAP_TRIALS = 40  # most promising swaps whose connectivity is checked per iteration
+
+EXACT_UNITS = 400  # the CP-SAT models are built up to this many units ...
+EXACT_CELLS = 4_000  # ... and units x territories
+EXACT_EFFORT = 20.0  # CP-SAT deterministic time (about seconds on one core) per model
+_INT_RANGE = 2.0**40  # integer scale of the band metrics in CP-SAT (sums far below int64)
+_COST_RANGE = 1e7  # integer scale of the travel costs in CP-SAT
+
+
+# -- the graph inside a territory ---------------------------------------------------------------------------------
+
+
+def cut_units(members: np.ndarray, neighbours: list[np.ndarray]) -> set[int]:
+    """Articulation points of the subgraph the members induce: units whose removal splits their piece in two."""
+    inside = set(int(m) for m in members)
+    order: dict[int, int] = {}
+    low: dict[int, int] = {}
+    cut: set[int] = set()
+    for root in sorted(inside):
+        if root in order:
+            continue
+        order[root] = low[root] = len(order)
+        children = 0
+        stack = [(root, iter(neighbours[root]))]
+        while stack:
+            u, rest = stack[-1]
+            child = next((int(v) for v in rest if int(v) in inside and int(v) not in order), None)
+            if child is not None:
+                order[child] = low[child] = len(order)
+                stack.append((child, iter(neighbours[child])))
+                continue
+            stack.pop()
+            # back edges: the lowest order u reaches directly
+            low[u] = min([low[u], *(order[int(v)] for v in neighbours[u] if int(v) in inside)])
+            if not stack:
+                continue
+            parent = stack[-1][0]
+            if parent == root:
+                children += 1
+            elif low[u] >= order[parent]:
+                cut.add(parent)
+            low[parent] = min(low[parent], low[u])
+        if children > 1:
+            cut.add(root)
+    return cut
+
+
+def connected(members: np.ndarray, neighbours: list[np.ndarray]) -> bool:
+    """Do the members (islands aside) form one connected piece?"""
+    inside = {int(m) for m in members if len(neighbours[m])}
+    if not inside:
+        return True
+    start = min(inside)
+    seen, stack = {start}, [start]
+    while stack:
+        for v in neighbours[stack.pop()]:
+            if int(v) in inside and int(v) not in seen:
+                seen.add(int(v))
+                stack.append(int(v))
+    return len(seen) == len(inside)
+
+
+# -- tabu search --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """The search's alignment with its totals, per-territory violation and cut units, kept up to date by `move`."""
+
+    problem: Problem
+    territory: np.ndarray
+    totals: np.ndarray  # (m, K)
+    scale: np.ndarray  # (m, 1) band scale
+    cost: np.ndarray  # (n, K) travel (+ disruption) of unit i in territory t; inf where the rules forbid it
+    neighbours: list[np.ndarray]
+    cuts: list[set[int]]
+
+    @classmethod
+    def of(cls, problem: Problem, territory: np.ndarray, cost: np.ndarray, neighbours: list[np.ndarray]) -> _State:
+        territory = territory.copy()
+        k = problem.n_territories
+        cuts = [cut_units(np.flatnonzero(territory == t), neighbours) for t in range(k)]
+        return cls(
+            problem, territory, territory_totals(problem, territory), band_scale(problem), cost, neighbours, cuts
+        )
+
+    def violation(self, totals: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Band excess summed over metrics, in each row's band scale, for the territories `columns`."""
+        return (band_excess(self.problem, totals, columns) / self.scale).sum(axis=0)
+
+    def total_violation(self) -> float:
+        excess = self.violation(self.totals, np.arange(self.problem.n_territories))
+        return float(np.where(excess > BAND_RTOL, excess, 0.0).sum())
+
+    def travel(self) -> float:
+        return float(self.cost[np.arange(len(self.territory)), self.territory].sum())
+
+    def move(self, units: list[int], to: list[int]) -> None:
+        touched = set()
+        for u, d in zip(units, to, strict=True):
+            s = int(self.territory[u])
+            self.totals[:, s] -= self.problem.metrics[:, u]
+            self.totals[:, d] += self.problem.metrics[:, u]
+            self.territory[u] = d
+            touched.update((s, d))
+        for t in touched:
+            self.cuts[t] = cut_units(np.flatnonzero(self.territory == t), self.neighbours)
+
+
+def tabu_search(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None = None,
+    moves: int | None = None,
+) -> np.ndarray:
+    """The best alignment met (least band violation, then least travel) by a tabu search over border moves and
+    swaps that keep every territory connected, from a territory alignment whose centres are in their territories.
+    `moves`: the work cap (default TABU_MOVES_PER_UNIT per unit)."""
+    n = problem.n_units
+    state = _State.of(problem, territory, unit_costs(problem, centres), neighbours)
+    roots = set(int(c) for c in centres) if not problem.fixed else set()
+    tenure = _TENURE[0] + n // _TENURE[1]
+    free_at = np.zeros((n, problem.n_territories), dtype=np.int64)  # iteration from which u may enter t again
+    best_key, best = (state.total_violation(), state.travel()), state.territory.copy()
+    since_best = 0
+    for step in range(moves if moves is not None else TABU_MOVES_PER_UNIT * n):
+        if budget is not None and budget.expired():
+            break
+        chosen = _best_move(state, roots, free_at, step, best_key)
+        if chosen is None:
+            break
+        units, to = chosen
+        for u in units:
+            free_at[u, state.territory[u]] = step + tenure
+        state.move(units, to)
+        key = (state.total_violation(), state.travel())
+        if _better(key, best_key):
+            best_key, best, since_best = key, state.territory.copy(), 0
+        else:
+            since_best += 1
+        if best_key[0] == 0 and since_best >= _PATIENCE:
+            break
+    return best
+
+
+def _better(key: tuple[float, float], than: tuple[float, float]) -> bool:
+    """Less band violation (beyond rounding noise), else less travel."""
+    if abs(key[0] - than[0]) > BAND_RTOL:
+        return key[0] < than[0]
+    return key[1] < than[1] - 1e-9 * max(abs(than[1]), 1.0)
+
+
+def unit_costs(problem: Problem, centres: np.ndarray) -> np.ndarray:
+    """(n, K) what unit i costs in territory t: travel to t's centre plus the disruption cost; inf where forbidden."""
+    units = np.arange(problem.n_units)
+    cost = problem.travel_matrix(units, centres)
+    rules = problem.rules
+    if rules is not None:
+        k = np.arange(problem.n_territories)[None, :]
+        cost = cost + rules.move_penalty(units[:, None], k)
+        cost = np.where(rules.allowed(units[:, None], k, problem.n_territories), cost, np.inf)
+    return cost
+
+
+def _single_moves(state: _State, roots: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit, from, to) of every move that keeps the giving territory connected and non-empty: a border unit to a
+    territory it touches, or an island anywhere."""
+    territory, k = state.territory, state.problem.n_territories
+    sizes = np.bincount(territory, minlength=k)
+    units, src, dst = [], [], []
+    for u, near in enumerate(state.neighbours):
+        s = int(territory[u])
+        if u in roots or u in state.cuts[s] or sizes[s] == 1:
+            continue
+        targets = np.unique(territory[near]) if len(near) else np.arange(k)
+        for d in targets:
+            if d != s and np.isfinite(state.cost[u, d]):
+                units.append(u)
+                src.append(s)
+                dst.append(int(d))
+    return np.array(units, dtype=np.int64), np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
+
+
+def _change(state: _State, s: np.ndarray, d: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """Change of band violation when `amount` (m, c) moves from territories s to d (c candidates)."""
+    before = state.violation(state.totals[:, s], s) + state.violation(state.totals[:, d], d)
+    after = state.violation(state.totals[:, s] - amount, s) + state.violation(state.totals[:, d] + amount, d)
+    change = after - before
+    return np.where(np.abs(change) > BAND_RTOL, change, 0.0)
+
+
+def _best_move(
+    state: _State, roots: set[int], free_at: np.ndarray, step: int, best_key: tuple[float, float]
+) -> tuple[list[int], list[int]] | None:
+    """The allowed move (a unit, or a swap when no single move lowers the violation) with the least violation, then
+    the least travel; tabu moves only when they reach a new best (aspiration)."""
+    u, s, d = _single_moves(state, roots)
+    now = (state.total_violation(), state.travel())
+    single = None
+    if len(u):
+        viol = _change(state, s, d, state.problem.metrics[:, u])
+        travel = state.cost[u, d] - state.cost[u, s]
+        allowed = (free_at[u, d] <= step) | np.array(
+            [_better((now[0] + v, now[1] + c), best_key) for v, c in zip(viol, travel, strict=True)]
+        )
+        if allowed.any():
+            pick = np.flatnonzero(allowed)[np.lexsort((travel[allowed], viol[allowed]))[0]]
+            single = (float(viol[pick]), float(travel[pick]), [int(u[pick])], [int(d[pick])])
+    if single is not None and single[0] < 0:
+        return single[2], single[3]
+    swap = _best_swap(state, roots, free_at, step)
+    options = [m for m in (single, swap) if m is not None]
+    if not options:
+        return None
+    chosen = min(options, key=lambda m: (m[0], m[1]))
+    return chosen[2], chosen[3]
+
+
+def _best_swap(
+    state: _State, roots: set[int], free_at: np.ndarray, step: int
+) -> tuple[float, float, list[int], list[int]] | None:
+    """The best non-tabu trade of two border units between touching territories that keeps both connected."""
+    territory = state.territory
+    sides: dict[tuple[int, int], list[int]] = {}
+    for u, near in enumerate(state.neighbours):
+        s = int(territory[u])
+        if u in roots:
+            continue
+        for d in np.unique(territory[near]) if len(near) else ():
+            if d != s and np.isfinite(state.cost[u, d]) and free_at[u, d] <= step:
+                sides.setdefault((s, int(d)), []).append(u)
+    pairs_a, pairs_b = [], []
+    for (s, d), give in sides.items():
+        take = sides.get((d, s), [])
+        if s < d and take:
+            grid_a, grid_b = np.meshgrid(np.array(give), np.array(take), indexing="ij")
+            pairs_a.append(grid_a.ravel())
+            pairs_b.append(grid_b.ravel())
+    if not pairs_a:
+        return None
+    a, b = np.concatenate(pairs_a), np.concatenate(pairs_b)
+    s, d = territory[a], territory[b]
+    metrics = state.problem.metrics
+    viol = _change(state, s, d, metrics[:, a] - metrics[:, b])
+    travel = state.cost[a, d] - state.cost[a, s] + state.cost[b, s] - state.cost[b, d]
+    for pick in np.lexsort((travel, viol))[:_SWAP_TRIALS]:
+        trial = territory.copy()
+        trial[a[pick]], trial[b[pick]] = d[pick], s[pick]
+        if connected(np.flatnonzero(trial == s[pick]), state.neighbours) and connected(
+            np.flatnonzero(trial == d[pick]), state.neighbours
+        ):
+            return float(viol[pick]), float(travel[pick]), [int(a[pick]), int(b[pick])], [int(d[pick]), int(s[pick])]
+    return None
+
+
+# -- CP-SAT models ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exact:
+    """What a CP-SAT model found: an alignment (or None), and whether the answer is proven (optimal, or none)."""
+
+    territory: np.ndarray | None
+    proven: bool
+
+
+def exact_applies(problem: Problem) -> bool:
+    """Small enough for the CP-SAT models."""
+    return problem.n_units <= EXACT_UNITS and problem.n_units * problem.n_territories <= EXACT_CELLS
+
+
+def exact_assignment(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None = None,
+    effort: float = EXACT_EFFORT,
+    seed: int = 0,
+) -> Exact:
+    """The least-travel contiguous alignment in band with these centres (each territory grown from its centre; with
+    fixed sites, from a root of its choice), hinted with `territory`. `proven`: optimal, or no such alignment."""
+    cost = unit_costs(problem, centres)
+    model = _Model(problem, neighbours, np.isfinite(cost), tighten=True)
+    roots = None if problem.fixed else centres
+    model.contiguous(roots)
+    scale = _COST_RANGE / max(float(cost[np.isfinite(cost)].max(initial=0.0)), 1e-12)
+    model.minimise(np.where(np.isfinite(cost), np.rint(cost * scale), 0).astype(np.int64))
+    model.hint(territory)
+    return model.solve(budget, effort, seed)
+
+
+def proof_model(
+    problem: Problem, neighbours: list[np.ndarray], budget: TimeBudget | None = None, effort: float = EXACT_EFFORT
+) -> bool:
+    """True when no contiguous alignment in band exists at all (proven; a relaxation of the bands by rounding and
+    of the distance limit, so the proof holds for the problem itself). False: not proven either way."""
+    allowed = np.ones((problem.n_units, problem.n_territories), dtype=bool)
+    if problem.rules is not None:
+        k = np.arange(problem.n_territories)[None, :]
+        allowed = problem.rules.allowed(np.arange(problem.n_units)[:, None], k, problem.n_territories)
+    model = _Model(problem, neighbours, allowed, tighten=False)
+    model.contiguous(None)
+    if _interchangeable(problem):
+        model.break_symmetry()
+    found = model.solve(budget, effort, 0)
+    return found.territory is None and found.proven
+
+
+def _interchangeable(problem: Problem) -> bool:
+    """Territories differ by nothing but their units: one band for all, no rules naming territories, no sites."""
+    same_band = bool((problem.lower == problem.lower[:, :1]).all() and (problem.upper == problem.upper[:, :1]).all())
+    return same_band and problem.rules is None and not problem.fixed and problem.homes is None
+
+
+class _Model:
+    """x[i][t]: unit i in territory t, under the bands (scaled to integers: tightened, so what is found holds, or
+    widened, so a proof holds) and the allowed pairs."""
+
+    def __init__(self, problem: Problem, neighbours: list[np.ndarray], allowed: np.ndarray, tighten: bool) -> None:
+        self.problem, self.neighbours = problem, neighbours
+        n, k = problem.n_units, problem.n_territories
+        self.model = model = cp_model.CpModel()
+        self.x = [[model.new_bool_var(f"x{i}_{t}") if allowed[i, t] else None for t in range(k)] for i in range(n)]
+        for i in range(n):
+            model.add_exactly_one(self._row(i))
+        for row in range(len(problem.metric_names)):
+            self._band(row, tighten)
+
+    def _row(self, i: int) -> list:
+        return [v for v in self.x[i] if v is not None]
+
+    def _band(self, row: int, tighten: bool) -> None:
+        """lower <= sum <= upper on integers: amounts scaled and rounded; each bound moved by the largest rounding
+        error a sum can carry (inwards to find, outwards to prove), none when the amounts are whole numbers."""
+        amount, lower, upper = self.problem.metrics[row], self.problem.lower[row], self.problem.upper[row]
+        finite = np.abs(np.concatenate([amount, lower[np.isfinite(lower)], upper[np.isfinite(upper)]]))
+        whole = bool((amount == np.rint(amount)).all()) and finite.max(initial=0.0) * len(amount) < _INT_RANGE
+        scale = 1.0 if whole else _INT_RANGE / max(finite.max(initial=0.0) * len(amount), 1e-12)
+        scaled = np.rint(amount * scale).astype(np.int64)
+        slack = 0.0 if whole else 0.5 * len(amount) + 1.0
+        slack = slack if tighten else -slack
+        for t in range(self.problem.n_territories):
+            terms = [
+                (int(scaled[i]), self.x[i][t]) for i in range(len(amount)) if scaled[i] and self.x[i][t] is not None
+            ]
+            low = np.ceil(lower[t] * scale + slack) if np.isfinite(lower[t]) else None
+            high = np.floor(upper[t] * scale - slack) if np.isfinite(upper[t]) else None
+            total = sum(c * v for c, v in terms)
+            if low is not None and low > 0:
+                self.model.add(total >= int(low))
+            if high is not None:
+                self.model.add(total <= int(high))
+
+    def contiguous(self, roots: np.ndarray | None) -> None:
+        """Each territory's non-island units form a tree: every unit but the root picks a parent neighbour in its
+        territory with a smaller order. `roots`: each territory's root unit (its centre), or None: a root of its
+        choice, at most one per territory."""
+        problem, model, x = self.problem, self.model, self.x
+        n, k = problem.n_units, problem.n_territories
+        order = [model.new_int_var(0, n - 1, f"o{i}") for i in range(n)]
+        is_root: list[list] = [[] for _ in range(n)]
+        if roots is not None:
+            for t, c in enumerate(roots):
+                if len(self.neighbours[c]) and x[c][t] is not None:
+                    model.add(x[c][t] == 1)
+                    model.add(order[c] == 0)
+                    is_root[c].append(1)
+        else:
+            free = [[model.new_bool_var(f"r{i}_{t}") for t in range(k)] for i in range(n)]
+            for t in range(k):
+                model.add_at_most_one(free[i][t] for i in range(n) if len(self.neighbours[i]))
+            for i in range(n):
+                for t in range(k):
+                    model.add_implication(free[i][t], x[i][t]) if x[i][t] is not None else model.add(free[i][t] == 0)
+                is_root[i] = free[i]
+        for i in range(n):
+            if not len(self.neighbours[i]):
+                continue  # an island: exempt
+            if 1 in is_root[i]:
+                continue  # a fixed root
+            parents = [model.new_bool_var(f"p{i}_{j}") for j in self.neighbours[i]]
+            model.add_exactly_one(parents + is_root[i])
+            for arc, j in zip(parents, self.neighbours[i], strict=True):
+                model.add(order[int(j)] < order[i]).only_enforce_if(arc)
+                for t in range(k):
+                    if x[i][t] is None:
+                        continue
+                    same = x[int(j)][t]
+                    model.add_bool_or(
+                        [same, x[i][t].Not(), arc.Not()] if same is not None else [x[i][t].Not(), arc.Not()]
+                    )
+
+    def break_symmetry(self) -> None:
+        """Interchangeable territories: unit 0 in territory 0, and a unit opens territory t only after some earlier
+        unit opened t - 1."""
+        x, k = self.x, self.problem.n_territories
+        self.model.add(x[0][0] == 1)
+        for i in range(1, self.problem.n_units):
+            for t in range(1, k):
+                self.model.add_bool_or([x[i][t].Not(), *(x[j][t - 1] for j in range(i))])
+
+    def minimise(self, cost: np.ndarray) -> None:
+        terms = [(int(cost[i, t]), v) for i, row in enumerate(self.x) for t, v in enumerate(row) if v is not None]
+        self.model.minimize(sum(c * v for c, v in terms if c))
+
+    def hint(self, territory: np.ndarray) -> None:
+        for i, row in enumerate(self.x):
+            for t, v in enumerate(row):
+                if v is not None:
+                    self.model.add_hint(v, int(territory[i] == t))
+
+    def solve(self, budget: TimeBudget | None, effort: float, seed: int) -> Exact:
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1  # one search, the same every run
+        solver.parameters.random_seed = seed
+        solver.parameters.max_deterministic_time = effort
+        if budget is not None:
+            solver.parameters.max_time_in_seconds = max(budget.remaining(), 0.01)
+        status = solver.solve(self.model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return Exact(None, status == cp_model.INFEASIBLE)
+        values = np.array([[solver.value(v) if v is not None else 0 for v in row] for row in self.x])
+        return Exact(values.argmax(axis=1), status == cp_model.OPTIMAL)
+
+
+# -- the search ---------------------------------------------------------------------------------------------------
+
+_ROUNDS = 6  # location-allocation rounds per start: search, then re-centre
+_STARTS = 4  # starts from fresh centres when the first finds nothing in band
+
+
+@dataclass(frozen=True)
+class Districts:
+    territory: np.ndarray
+    centres: np.ndarray
+    infeasible: bool  # proven: no contiguous alignment in band exists
+    starts: int  # starts tried (the given alignment's, then fresh centres')
+
+
+def districts(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None = None,
+    seed: int = 0,
+) -> Districts:
+    """A contiguous alignment inside every band, of least travel found: location-allocation rounds (tabu search,
+    the exact assignment on small graphs, re-centering) from the given contiguous alignment, then from fresh
+    centres while nothing is in band; with nothing found on a small graph, the proof model has the last word."""
+    best = _rounds(problem, territory, centres, neighbours, budget, seed)
+    starts = 1
+    rng = np.random.default_rng(seed)
+    while best[0] > 0 and starts <= _STARTS and not (budget is not None and budget.expired()):
+        fresh = initial_centres(problem, int(rng.integers(2**31 - 1)))
+        grown = grow(problem, fresh, neighbours)
+        best = min(best, _rounds(problem, grown, fresh, neighbours, budget, seed), key=_sort_key)
+        starts += 1
+    infeasible = False
+    if best[0] > 0 and exact_applies(problem) and not (budget is not None and budget.expired()):
+        infeasible = proof_model(problem, neighbours, budget)
+    return Districts(best[2], best[3], infeasible, starts)
+
+
+_Found = tuple[float, float, np.ndarray, np.ndarray]  # violation, objective, territory, centres
+
+
+def _sort_key(found: _Found) -> tuple[float, float]:
+    return (found[0] if found[0] > BAND_RTOL else 0.0, found[1])
+
+
+def _rounds(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None,
+    seed: int,
+) -> _Found:
+    """Location-allocation with contiguity: search the assignment to the centres, re-centre, until the centres
+    stay; the best alignment met."""
+    best: _Found | None = None
+    for _ in range(_ROUNDS):
+        territory = tabu_search(problem, territory, centres, neighbours, budget)
+        if exact_applies(problem) and not (budget is not None and budget.expired()):
+            found = exact_assignment(problem, territory, centres, neighbours, budget, seed=seed)
+            if found.territory is not None:
+                territory = found.territory
+        moved = recentre(problem, territory, centres)
+        state = _State.of(problem, territory, unit_costs(problem, moved), neighbours)
+        current = (state.total_violation(), objective(problem, Alignment(territory, moved)), territory, moved)
+        best = current if best is None else min(best, current, key=_sort_key)
+        if np.array_equal(moved, centres) or (budget is not None and budget.expired()):
+            break
+        centres = moved
+    assert best is not None
+    return best
+
+
+def grow(problem: Problem, centres: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
+    """A contiguous alignment grown from the centres: the lightest territory so far takes its nearest unclaimed
+    neighbour, until every unit is claimed (units no territory reaches, e.g. islands, go to the nearest centre)."""
+    n, k = problem.n_units, problem.n_territories
+    row = 0
+    territory = np.full(n, -1, dtype=np.int64)
+    territory[centres] = np.arange(k)
+    load = problem.metrics[row, centres].astype(float).copy()
+    cost = unit_costs(problem, centres)
+    blocked = np.zeros(k, dtype=bool)
+    while (territory < 0).any() and not blocked.all():
+        t = int(np.argmin(np.where(blocked, np.inf, load)))
+        members = np.flatnonzero(territory == t)
+        edge = np.unique(np.concatenate([neighbours[u] for u in members]))
+        edge = edge[(territory[edge] < 0) & np.isfinite(cost[edge, t])]
+        if not len(edge):
+            blocked[t] = True
+            continue
+        u = int(edge[np.argmin(cost[edge, t])])
+        territory[u] = t
+        load[t] += problem.metrics[row, u]
+    left = np.flatnonzero(territory < 0)
+    territory[left] = np.argmin(cost[left], axis=1)
+    return territory
