@@ -13,7 +13,7 @@ wrong on its own (`territories.count=abc`) stops the sweep before any work (exit
 fine alone but not together (min_accounts above max_accounts) make that scenario a failed row.
 
 A scenario's id is the sha256 of its resolved config (every default filled in, paths absolute), the sha256 of every
-input file it reads and terrplan's version: the same scenario in any sweep, any folder, has the same id.
+input file it reads and terrplan's version: the same scenario in any sweep, whatever its folder, has the same id.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Axis:
 class Scenario:
     """One point of the grid: its values, and its config or why there is none."""
 
-    values: tuple[Any, ...]  # one per axis, as the config resolved them (a failed scenario: as given)
+    values: tuple[Any, ...]  # one per axis, as the config resolves it
     id: str
     config: Config | None
     error: ConfigError | None = None
@@ -114,28 +114,29 @@ def scenarios(base_path: Path, base: Config, axes: list[Axis], hashes: dict[Path
     sha256, filled in as scenarios name files (a missing file stops here: InputError, exit 3)."""
     data = config_data(base)
     problems: list[Finding] = []
+    alone: list[list[Any]] = []  # each value as the config resolves it (3, not '3'), for the table's columns
     for axis in axes:
+        alone.append([])
         for value in axis.values:
             try:
-                _load(base_path, _with(data, [(axis.path, value)]))
+                alone[-1].append(_get(config_data(_load(base_path, _with(data, [(axis.path, value)]))), axis.path))
             except ConfigError as exc:
                 problems.extend(_blamed(exc, f"--grid {axis.key}={_shown(value)}"))
     if problems:
         raise ConfigError(f"{len(problems)} grid value(s) make the config invalid", problems)
     out = []
-    for values in itertools.product(*(axis.values for axis in axes)):
-        changed = _with(data, [(axis.path, value) for axis, value in zip(axes, values, strict=True)])
+    for picks in itertools.product(*(range(len(axis.values)) for axis in axes)):
+        changed = _with(data, [(axis.path, axis.values[j]) for axis, j in zip(axes, picks, strict=True)])
+        shown = tuple(alone[i][j] for i, j in enumerate(picks))
         try:
             config = _load(base_path, changed)
         except ConfigError as exc:  # fine alone, not together: a failed row, the sweep goes on
             digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
-            out.append(Scenario(tuple(values), digest, None, exc))
+            out.append(Scenario(shown, digest, None, exc))
             continue
         for key, path in input_files(config):
             if path not in hashes:
                 hashes[path] = _hash_input(key, path)
-        resolved = config_data(config)
-        shown = tuple(_get(resolved, axis.path) for axis in axes)
         out.append(Scenario(shown, scenario_id(config, hashes), config))
     return out
 
@@ -245,10 +246,11 @@ def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int,
         elif origin is tuple and args and dataclasses.is_dataclass(args[0]):
             items = node if isinstance(node, list) else []
             index = _entry(items, part)
-            if index is None and args[0] is Balance:
+            primary = args[0] is Balance and part in {f.name for f in dataclasses.fields(Balance)}
+            if index is None and primary:
                 index, i = 0, i - 1  # balance.tolerance: the primary metric's, as --tolerance sets it
             elif index is None:
-                names = [str(item.get("name", n)) for n, item in enumerate(items)]
+                names = [str(item.get("metric") or item.get("name") or n) for n, item in enumerate(items)]
                 where = ".".join(parts[:i])
                 raise GridError(f"--grid {spec!r}: {where} has no entry {part!r}; entries: {', '.join(names)} "
                                 f"(by position from 0 or by name)")  # fmt: skip

@@ -230,7 +230,7 @@ def run_cluster(tasks: list[Task], address: str, done: Done) -> None:
     from distributed import Client, as_completed
 
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise InputError(
             f"cannot reach the Dask scheduler at {address}",
