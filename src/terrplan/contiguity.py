@@ -39,6 +39,7 @@ from terrplan.units import Units
 
 _MAX_REPAIR_MOVES = 20_000
 _OPTIMAL_RTOL = 1e-6  # a gap this small is reported as optimal, as the solver does
+_SOLVE_SHARE = 0.4  # of the budget, when the districting search follows the solve (it gets the rest)
 _BOUND_ITERATIONS = 300  # subgradient steps when the solver left no bound (its own default)
 
 
@@ -341,6 +342,12 @@ def contiguous_result(
         "districting_starts": starts,
     }
     return done, figures
+
+
+def solve_share(problem: Problem) -> float:
+    """The share of a contiguous run's solve budget the (contiguity-blind) solve may take: the districting search
+    after it gets the rest on graphs it covers."""
+    return _SOLVE_SHARE if exact_applies(problem) else 1.0
 
 
 def _status(problem: Problem, result: Result, neighbours: list[np.ndarray], proven_infeasible: bool) -> Status:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from terrplan.budget import TimeBudget
 from terrplan.config import Balance, Config
-from terrplan.contiguity import contiguous_result, unit_neighbours
+from terrplan.contiguity import contiguous_result, solve_share, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import Metrics, evaluate, percent
 from terrplan.model import Result, disruption_cost, home_term
@@ -186,12 +186,14 @@ def _solve_once(
         territories=problem.n_territories,
     )
     with report.status("optimizing territories…"):
-        result = solve(problem, SolveParams.from_config(config.solver), time_budget)
+        solving = time_budget.share(solve_share(problem)) if prepared.graph is not None else time_budget
+        result = solve(problem, SolveParams.from_config(config.solver), solving)
     fields = _result_fields(result)
     if prepared.split_groups:
         fields["split_groups"] = list(prepared.split_groups)
     if prepared.graph is not None:
-        result, fields["contiguity"] = contiguous_result(problem, result, unit_neighbours(units.areas, prepared.graph))
+        neighbours = unit_neighbours(units.areas, prepared.graph)
+        result, fields["contiguity"] = contiguous_result(problem, result, neighbours, time_budget, config.solver.seed)
         fields["status"] = result.status
     if problem.homes is not None:  # the home term shaped the territories; each is measured from its own 1-median
         centres = travel_centres(problem, result.alignment.territory, result.alignment.centres)

@@ -33,7 +33,7 @@ from terrplan.solve.centres import initial_centres, recentre
 TABU_MOVES_PER_UNIT = 40  # tabu iterations per unit: the work cap of one search
 _TENURE = (7, 15)  # a moved unit stays put for this many moves, plus one per this many units
 _PATIENCE = 200  # in band: stop after this many moves without lower travel
-_SWAP_TRIALS = 40  # most promising swaps whose connectivity is checked per iteration
+_SWAP_TRIALS = 40  # most promising swaps checked per iteration
 
 EXACT_UNITS = 400  # the CP-SAT models are built up to this many units ...
 EXACT_CELLS = 4_000  # ... and units x territories
@@ -100,7 +100,7 @@ def connected(members: np.ndarray, neighbours: list[np.ndarray]) -> bool:
 
 @dataclass
 class _State:
-    """The search's alignment with its totals, per-territory violation and cut units, kept up to date by `move`."""
+    """The search's alignment with its totals and cut units, kept up to date by `move`."""
 
     problem: Problem
     territory: np.ndarray
@@ -108,16 +108,24 @@ class _State:
     scale: np.ndarray  # (m, 1) band scale
     cost: np.ndarray  # (n, K) travel (+ disruption) of unit i in territory t; inf where the rules forbid it
     neighbours: list[np.ndarray]
-    cuts: list[set[int]]
+    edges: tuple[np.ndarray, np.ndarray]  # every neighbour pair, both ways: tail, head
+    cut: np.ndarray  # (n,) True where the unit is an articulation point of its territory
 
     @classmethod
     def of(cls, problem: Problem, territory: np.ndarray, cost: np.ndarray, neighbours: list[np.ndarray]) -> _State:
-        territory = territory.copy()
-        k = problem.n_territories
-        cuts = [cut_units(np.flatnonzero(territory == t), neighbours) for t in range(k)]
-        return cls(
-            problem, territory, territory_totals(problem, territory), band_scale(problem), cost, neighbours, cuts
-        )
+        tail = np.repeat(np.arange(len(neighbours)), [len(near) for near in neighbours])
+        head = np.concatenate([*neighbours, np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        totals = territory_totals(problem, territory)
+        cut = np.zeros(problem.n_units, dtype=bool)
+        state = cls(problem, territory.copy(), totals, band_scale(problem), cost, neighbours, (tail, head), cut)
+        for t in range(problem.n_territories):
+            state.recut(t)
+        return state
+
+    def recut(self, t: int) -> None:
+        members = np.flatnonzero(self.territory == t)
+        self.cut[members] = False
+        self.cut[sorted(cut_units(members, self.neighbours))] = True
 
     def violation(self, totals: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """Band excess summed over metrics, in each row's band scale, for the territories `columns`."""
@@ -139,7 +147,19 @@ class _State:
             self.territory[u] = d
             touched.update((s, d))
         for t in touched:
-            self.cuts[t] = cut_units(np.flatnonzero(self.territory == t), self.neighbours)
+            self.recut(t)
+
+    def border(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit, from, to) for every unit and each other territory it touches (an island: every other one)."""
+        k, territory = self.problem.n_territories, self.territory
+        tail, head = self.edges
+        across = territory[tail] != territory[head]
+        codes = np.unique(tail[across] * k + territory[head[across]])
+        islands = np.flatnonzero(np.array([len(near) == 0 for near in self.neighbours], dtype=bool))
+        codes = np.union1d(codes, (islands[:, None] * k + np.arange(k)[None, :]).ravel())
+        units, to = codes // k, codes % k
+        keep = to != territory[units]
+        return units[keep], territory[units[keep]], to[keep]
 
 
 def tabu_search(
@@ -155,7 +175,9 @@ def tabu_search(
     `moves`: the work cap (default TABU_MOVES_PER_UNIT per unit)."""
     n = problem.n_units
     state = _State.of(problem, territory, unit_costs(problem, centres), neighbours)
-    roots = set(int(c) for c in centres) if not problem.fixed else set()
+    fixed = np.zeros(n, dtype=bool)  # units that never move: the centres (p-median mode)
+    if not problem.fixed:
+        fixed[centres] = True
     tenure = _TENURE[0] + n // _TENURE[1]
     free_at = np.zeros((n, problem.n_territories), dtype=np.int64)  # iteration from which u may enter t again
     best_key, best = (state.total_violation(), state.travel()), state.territory.copy()
@@ -163,7 +185,7 @@ def tabu_search(
     for step in range(moves if moves is not None else TABU_MOVES_PER_UNIT * n):
         if budget is not None and budget.expired():
             break
-        chosen = _best_move(state, roots, free_at, step, best_key)
+        chosen = _best_move(state, fixed, free_at, step, best_key)
         if chosen is None:
             break
         units, to = chosen
@@ -199,25 +221,6 @@ def unit_costs(problem: Problem, centres: np.ndarray) -> np.ndarray:
     return cost
 
 
-def _single_moves(state: _State, roots: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(unit, from, to) of every move that keeps the giving territory connected and non-empty: a border unit to a
-    territory it touches, or an island anywhere."""
-    territory, k = state.territory, state.problem.n_territories
-    sizes = np.bincount(territory, minlength=k)
-    units, src, dst = [], [], []
-    for u, near in enumerate(state.neighbours):
-        s = int(territory[u])
-        if u in roots or u in state.cuts[s] or sizes[s] == 1:
-            continue
-        targets = np.unique(territory[near]) if len(near) else np.arange(k)
-        for d in targets:
-            if d != s and np.isfinite(state.cost[u, d]):
-                units.append(u)
-                src.append(s)
-                dst.append(int(d))
-    return np.array(units, dtype=np.int64), np.array(src, dtype=np.int64), np.array(dst, dtype=np.int64)
-
-
 def _change(state: _State, s: np.ndarray, d: np.ndarray, amount: np.ndarray) -> np.ndarray:
     """Change of band violation when `amount` (m, c) moves from territories s to d (c candidates)."""
     before = state.violation(state.totals[:, s], s) + state.violation(state.totals[:, d], d)
@@ -226,26 +229,35 @@ def _change(state: _State, s: np.ndarray, d: np.ndarray, amount: np.ndarray) -> 
     return np.where(np.abs(change) > BAND_RTOL, change, 0.0)
 
 
+_Move = tuple[float, float, list[int], list[int]]  # violation change, travel change, units, their new territories
+
+
 def _best_move(
-    state: _State, roots: set[int], free_at: np.ndarray, step: int, best_key: tuple[float, float]
+    state: _State, fixed: np.ndarray, free_at: np.ndarray, step: int, best_key: tuple[float, float]
 ) -> tuple[list[int], list[int]] | None:
-    """The allowed move (a unit, or a swap when no single move lowers the violation) with the least violation, then
-    the least travel; tabu moves only when they reach a new best (aspiration)."""
-    u, s, d = _single_moves(state, roots)
+    """The allowed move with the least violation, then the least travel: one unit, or a swap of two when no single
+    move lowers the violation. A move is allowed when it keeps the giving territory connected and non-empty, and
+    is not tabu (unless it reaches a new best: aspiration)."""
+    u, s, d = state.border()
+    sizes = np.bincount(state.territory, minlength=state.problem.n_territories)
+    keep = ~fixed[u] & ~state.cut[u] & (sizes[s] > 1) & np.isfinite(state.cost[u, d])
+    u, s, d = u[keep], s[keep], d[keep]
+    viol = _change(state, s, d, state.problem.metrics[:, u])
+    travel = state.cost[u, d] - state.cost[u, s]
     now = (state.total_violation(), state.travel())
-    single = None
-    if len(u):
-        viol = _change(state, s, d, state.problem.metrics[:, u])
-        travel = state.cost[u, d] - state.cost[u, s]
-        allowed = (free_at[u, d] <= step) | np.array(
-            [_better((now[0] + v, now[1] + c), best_key) for v, c in zip(viol, travel, strict=True)]
-        )
-        if allowed.any():
-            pick = np.flatnonzero(allowed)[np.lexsort((travel[allowed], viol[allowed]))[0]]
-            single = (float(viol[pick]), float(travel[pick]), [int(u[pick])], [int(d[pick])])
+    new_viol, new_travel = now[0] + viol, now[1] + travel
+    record = (new_viol < best_key[0] - BAND_RTOL) | (
+        (np.abs(new_viol - best_key[0]) <= BAND_RTOL) & (new_travel < best_key[1] - 1e-9 * max(abs(best_key[1]), 1))
+    )
+    free = free_at[u, d] <= step
+    single: _Move | None = None
+    allowed = free | record
+    if allowed.any():
+        pick = np.flatnonzero(allowed)[np.lexsort((travel[allowed], viol[allowed]))[0]]
+        single = (float(viol[pick]), float(travel[pick]), [int(u[pick])], [int(d[pick])])
     if single is not None and single[0] < 0:
         return single[2], single[3]
-    swap = _best_swap(state, roots, free_at, step)
+    swap = _best_swap(state, u[free], s[free], d[free])
     options = [m for m in (single, swap) if m is not None]
     if not options:
         return None
@@ -253,41 +265,37 @@ def _best_move(
     return chosen[2], chosen[3]
 
 
-def _best_swap(
-    state: _State, roots: set[int], free_at: np.ndarray, step: int
-) -> tuple[float, float, list[int], list[int]] | None:
-    """The best non-tabu trade of two border units between touching territories that keeps both connected."""
-    territory = state.territory
-    sides: dict[tuple[int, int], list[int]] = {}
-    for u, near in enumerate(state.neighbours):
-        s = int(territory[u])
-        if u in roots:
-            continue
-        for d in np.unique(territory[near]) if len(near) else ():
-            if d != s and np.isfinite(state.cost[u, d]) and free_at[u, d] <= step:
-                sides.setdefault((s, int(d)), []).append(u)
+def _best_swap(state: _State, u: np.ndarray, s: np.ndarray, d: np.ndarray) -> _Move | None:
+    """The best trade of two border units (each a non-tabu single move, neither an articulation point) between
+    touching territories that keeps both connected: each unit still touches its new territory without the other."""
+    k, territory = state.problem.n_territories, state.territory
+    code = s * k + d
     pairs_a, pairs_b = [], []
-    for (s, d), give in sides.items():
-        take = sides.get((d, s), [])
-        if s < d and take:
-            grid_a, grid_b = np.meshgrid(np.array(give), np.array(take), indexing="ij")
+    for key in np.unique(code[s < d]):
+        give = u[code == key]
+        take = u[code == (key % k) * k + key // k]
+        if len(take):
+            grid_a, grid_b = np.meshgrid(give, take, indexing="ij")
             pairs_a.append(grid_a.ravel())
             pairs_b.append(grid_b.ravel())
     if not pairs_a:
         return None
     a, b = np.concatenate(pairs_a), np.concatenate(pairs_b)
-    s, d = territory[a], territory[b]
+    sa, sb = territory[a], territory[b]
     metrics = state.problem.metrics
-    viol = _change(state, s, d, metrics[:, a] - metrics[:, b])
-    travel = state.cost[a, d] - state.cost[a, s] + state.cost[b, s] - state.cost[b, d]
+    viol = _change(state, sa, sb, metrics[:, a] - metrics[:, b])
+    travel = state.cost[a, sb] - state.cost[a, sa] + state.cost[b, sa] - state.cost[b, sb]
     for pick in np.lexsort((travel, viol))[:_SWAP_TRIALS]:
-        trial = territory.copy()
-        trial[a[pick]], trial[b[pick]] = d[pick], s[pick]
-        if connected(np.flatnonzero(trial == s[pick]), state.neighbours) and connected(
-            np.flatnonzero(trial == d[pick]), state.neighbours
-        ):
-            return float(viol[pick]), float(travel[pick]), [int(a[pick]), int(b[pick])], [int(d[pick]), int(s[pick])]
+        x, y = int(a[pick]), int(b[pick])
+        if _touches(state, y, int(sa[pick]), x) and _touches(state, x, int(sb[pick]), y):
+            return float(viol[pick]), float(travel[pick]), [x, y], [int(sb[pick]), int(sa[pick])]
     return None
+
+
+def _touches(state: _State, unit: int, t: int, leaving: int) -> bool:
+    """Does `unit` touch territory t once `leaving` has left it? (Islands touch every territory.)"""
+    near = state.neighbours[unit]
+    return not len(near) or bool(((state.territory[near] == t) & (near != leaving)).any())
 
 
 # -- CP-SAT models ------------------------------------------------------------------------------------------------
@@ -302,7 +310,7 @@ class Exact:
 
 
 def exact_applies(problem: Problem) -> bool:
-    """Small enough for the CP-SAT models."""
+    """Small enough for the CP-SAT models with fixed centres."""
     return problem.n_units <= EXACT_UNITS and problem.n_units * problem.n_territories <= EXACT_CELLS
 
 
@@ -319,10 +327,8 @@ def exact_assignment(
     fixed sites, from a root of its choice), hinted with `territory`. `proven`: optimal, or no such alignment."""
     cost = unit_costs(problem, centres)
     model = _Model(problem, neighbours, np.isfinite(cost), tighten=True)
-    roots = None if problem.fixed else centres
-    model.contiguous(roots)
-    scale = _COST_RANGE / max(float(cost[np.isfinite(cost)].max(initial=0.0)), 1e-12)
-    model.minimise(np.where(np.isfinite(cost), np.rint(cost * scale), 0).astype(np.int64))
+    model.contiguous(None if problem.fixed else centres)
+    model.minimise(cost)
     model.hint(territory)
     return model.solve(budget, effort, seed)
 
@@ -330,8 +336,8 @@ def exact_assignment(
 def proof_model(
     problem: Problem, neighbours: list[np.ndarray], budget: TimeBudget | None = None, effort: float = EXACT_EFFORT
 ) -> bool:
-    """True when no contiguous alignment in band exists at all (proven; a relaxation of the bands by rounding and
-    of the distance limit, so the proof holds for the problem itself). False: not proven either way."""
+    """True when no contiguous alignment in band exists at all (proven on a relaxation: the bands widened by the
+    rounding to integers, no distance limit). False: not proven either way."""
     allowed = np.ones((problem.n_units, problem.n_territories), dtype=bool)
     if problem.rules is not None:
         k = np.arange(problem.n_territories)[None, :]
@@ -356,21 +362,21 @@ class _Model:
 
     def __init__(self, problem: Problem, neighbours: list[np.ndarray], allowed: np.ndarray, tighten: bool) -> None:
         self.problem, self.neighbours = problem, neighbours
-        n, k = problem.n_units, problem.n_territories
+        n, columns = allowed.shape
         self.model = model = cp_model.CpModel()
-        self.x = [[model.new_bool_var(f"x{i}_{t}") if allowed[i, t] else None for t in range(k)] for i in range(n)]
+        self.x = [
+            [model.new_bool_var(f"x{i}_{c}") if allowed[i, c] else None for c in range(columns)] for i in range(n)
+        ]
         for i in range(n):
-            model.add_exactly_one(self._row(i))
+            model.add_exactly_one(v for v in self.x[i] if v is not None)
         for row in range(len(problem.metric_names)):
             self._band(row, tighten)
-
-    def _row(self, i: int) -> list:
-        return [v for v in self.x[i] if v is not None]
 
     def _band(self, row: int, tighten: bool) -> None:
         """lower <= sum <= upper on integers: amounts scaled and rounded; each bound moved by the largest rounding
         error a sum can carry (inwards to find, outwards to prove), none when the amounts are whole numbers."""
-        amount, lower, upper = self.problem.metrics[row], self.problem.lower[row], self.problem.upper[row]
+        amount = self.problem.metrics[row]
+        lower, upper = self.problem.lower[row], self.problem.upper[row]
         finite = np.abs(np.concatenate([amount, lower[np.isfinite(lower)], upper[np.isfinite(upper)]]))
         whole = bool((amount == np.rint(amount)).all()) and finite.max(initial=0.0) * len(amount) < _INT_RANGE
         scale = 1.0 if whole else _INT_RANGE / max(finite.max(initial=0.0) * len(amount), 1e-12)
@@ -378,55 +384,46 @@ class _Model:
         slack = 0.0 if whole else 0.5 * len(amount) + 1.0
         slack = slack if tighten else -slack
         for t in range(self.problem.n_territories):
-            terms = [
-                (int(scaled[i]), self.x[i][t]) for i in range(len(amount)) if scaled[i] and self.x[i][t] is not None
-            ]
-            low = np.ceil(lower[t] * scale + slack) if np.isfinite(lower[t]) else None
-            high = np.floor(upper[t] * scale - slack) if np.isfinite(upper[t]) else None
-            total = sum(c * v for c, v in terms)
-            if low is not None and low > 0:
-                self.model.add(total >= int(low))
-            if high is not None:
-                self.model.add(total <= int(high))
+            terms = [(int(scaled[i]), self.x[i][t]) for i in np.flatnonzero(scaled) if self.x[i][t] is not None]
+            total = sum(a * v for a, v in terms)
+            if np.isfinite(lower[t]) and lower[t] > 0:
+                self.model.add(total >= int(np.ceil(lower[t] * scale + slack)))
+            if np.isfinite(upper[t]):
+                self.model.add(total <= int(np.floor(upper[t] * scale - slack)))
 
     def contiguous(self, roots: np.ndarray | None) -> None:
         """Each territory's non-island units form a tree: every unit but the root picks a parent neighbour in its
-        territory with a smaller order. `roots`: each territory's root unit (its centre), or None: a root of its
-        choice, at most one per territory."""
-        problem, model, x = self.problem, self.model, self.x
-        n, k = problem.n_units, problem.n_territories
+        territory with a smaller order. `roots`: each territory's root unit (its centre, which it must hold); None
+        (or an island centre): a root of its choice, at most one."""
+        model, x, n, k = self.model, self.x, self.problem.n_units, self.problem.n_territories
         order = [model.new_int_var(0, n - 1, f"o{i}") for i in range(n)]
-        is_root: list[list] = [[] for _ in range(n)]
-        if roots is not None:
-            for t, c in enumerate(roots):
-                if len(self.neighbours[c]) and x[c][t] is not None:
-                    model.add(x[c][t] == 1)
-                    model.add(order[c] == 0)
-                    is_root[c].append(1)
-        else:
-            free = [[model.new_bool_var(f"r{i}_{t}") for t in range(k)] for i in range(n)]
-            for t in range(k):
-                model.add_at_most_one(free[i][t] for i in range(n) if len(self.neighbours[i]))
-            for i in range(n):
-                for t in range(k):
-                    model.add_implication(free[i][t], x[i][t]) if x[i][t] is not None else model.add(free[i][t] == 0)
-                is_root[i] = free[i]
+        rooted: list[list] = [[] for _ in range(n)]
+        fixed = set() if roots is None else {int(u) for u in roots if len(self.neighbours[u])}
+        for t in range(k):
+            if roots is not None:
+                centre = x[int(roots[t])][t]
+                model.add_bool_or([centre] if centre is not None else [])  # a centre the rules forbid: none
+            if roots is None or not len(self.neighbours[roots[t]]):  # no root given, or an island centre
+                free = {
+                    i: model.new_bool_var(f"r{i}_{t}")
+                    for i in range(n)
+                    if len(self.neighbours[i]) and x[i][t] is not None
+                }
+                model.add_at_most_one(free.values())
+                for i, root in free.items():
+                    model.add_implication(root, x[i][t])
+                    rooted[i].append(root)
         for i in range(n):
-            if not len(self.neighbours[i]):
-                continue  # an island: exempt
-            if 1 in is_root[i]:
-                continue  # a fixed root
+            if not len(self.neighbours[i]) or i in fixed:
+                continue  # an island (exempt), or a root
             parents = [model.new_bool_var(f"p{i}_{j}") for j in self.neighbours[i]]
-            model.add_exactly_one(parents + is_root[i])
+            model.add_exactly_one(parents + rooted[i])
             for arc, j in zip(parents, self.neighbours[i], strict=True):
                 model.add(order[int(j)] < order[i]).only_enforce_if(arc)
-                for t in range(k):
-                    if x[i][t] is None:
-                        continue
-                    same = x[int(j)][t]
-                    model.add_bool_or(
-                        [same, x[i][t].Not(), arc.Not()] if same is not None else [x[i][t].Not(), arc.Not()]
-                    )
+                for t in range(k):  # the parent is in the same territory
+                    if x[i][t] is not None:
+                        same = x[int(j)][t]
+                        model.add_bool_or([x[i][t].Not(), arc.Not(), *([same] if same is not None else [])])
 
     def break_symmetry(self) -> None:
         """Interchangeable territories: unit 0 in territory 0, and a unit opens territory t only after some earlier
@@ -438,14 +435,18 @@ class _Model:
                 self.model.add_bool_or([x[i][t].Not(), *(x[j][t - 1] for j in range(i))])
 
     def minimise(self, cost: np.ndarray) -> None:
-        terms = [(int(cost[i, t]), v) for i, row in enumerate(self.x) for t, v in enumerate(row) if v is not None]
-        self.model.minimize(sum(c * v for c, v in terms if c))
+        """Travel, scaled to integers (the alignment found is priced again in floating point)."""
+        finite = np.isfinite(cost)
+        scale = _COST_RANGE / max(float(cost[finite].max(initial=0.0)), 1e-12)
+        scaled = np.where(finite, np.rint(cost * scale), 0).astype(np.int64)
+        terms = [(int(scaled[i, c]), v) for i, row in enumerate(self.x) for c, v in enumerate(row) if v is not None]
+        self.model.minimize(sum(a * v for a, v in terms if a))
 
-    def hint(self, territory: np.ndarray) -> None:
+    def hint(self, column: np.ndarray) -> None:
         for i, row in enumerate(self.x):
-            for t, v in enumerate(row):
+            for c, v in enumerate(row):
                 if v is not None:
-                    self.model.add_hint(v, int(territory[i] == t))
+                    self.model.add_hint(v, int(column[i] == c))
 
     def solve(self, budget: TimeBudget | None, effort: float, seed: int) -> Exact:
         solver = cp_model.CpSolver()
