@@ -219,7 +219,7 @@ def test_a_rerun_does_no_work_and_writes_the_same_table(swept):
 
 
 def test_a_killed_sweep_leaves_nothing_half_written_and_resumes_to_the_same_table(swept, tmp_path):
-    config = make_case(tmp_path / "case")
+    config = swept[0].parent / "case" / "config.yaml"  # the same scenarios, so the same ids
     folder = tmp_path / "sweep"
     driver = start_sweep(config, folder, "--workers", "2", delay=0.15)
     wait_for(lambda: (folder / "rows").is_dir() and any((folder / "rows").iterdir()), what="a first row")
@@ -239,7 +239,7 @@ def test_a_killed_sweep_leaves_nothing_half_written_and_resumes_to_the_same_tabl
 
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(swept, tmp_path):
-    config = make_case(tmp_path / "case")
+    config = swept[0].parent / "case" / "config.yaml"  # the same scenarios, so the same ids
     folder = tmp_path / "sweep"
     driver = start_sweep(config, folder, "--workers", "2", delay=0.15)
     wait_for(lambda: len(scenario_processes(driver.pid)) == 2, what="two scenario processes")
@@ -256,7 +256,7 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(swept, tmp_path):
 
 
 def test_a_scenario_process_that_dies_is_run_again(swept, tmp_path):
-    config = make_case(tmp_path / "case")
+    config = swept[0].parent / "case" / "config.yaml"  # the same scenarios, so the same ids
     folder = tmp_path / "sweep"
     driver = start_sweep(config, folder, "--workers", "2", "--log-json", delay=0.1)
     wait_for(lambda: scenario_processes(driver.pid), what="a scenario process")
@@ -312,7 +312,8 @@ def test_frontier_page_draws_its_charts_and_every_pareto_point_links_to_a_report
     assert png.exists(), shot.stderr.decode(errors="replace")[-2000:]
     from PIL import Image
 
-    pixels = Counter(Image.open(png).convert("RGB").getdata())
+    image = Image.open(png).convert("RGB")
+    pixels = Counter(zip(*(band.tobytes() for band in image.split()), strict=True))
 
     def near(colour: str) -> int:
         return sum(n for p, n in pixels.items() if all(abs(a - b) <= 3 for a, b in zip(p, rgb(colour), strict=True)))

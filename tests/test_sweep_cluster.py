@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 from conftest import run_cli
-from test_sweep import GRID, figures, make_case, swept, wait_for  # noqa: F401 (swept: a fixture)
+from test_sweep import GRID, figures, swept, wait_for  # noqa: F401 (swept: a fixture)
 
 distributed = pytest.importorskip("distributed")
 
@@ -30,7 +30,7 @@ def cluster():
 def test_cluster_gives_the_local_table_and_a_killed_worker_loses_nothing(cluster, swept, tmp_path):  # noqa: F811
     local, client = cluster
     on_pool = swept[0]  # the same grid on 2 local workers
-    config = make_case(tmp_path / "case")
+    config = on_pool.parent / "case" / "config.yaml"  # the same scenarios, so the same ids
     on_cluster = run_cli("sweep", str(config), *GRID, "--dir", str(tmp_path / "cluster"), "--cluster",
                          local.scheduler_address)  # fmt: skip
     assert on_cluster.returncode == 0, on_cluster.stderr.decode()
