@@ -157,6 +157,12 @@ def test_a_scenario_id_is_its_config_and_inputs_and_a_changed_input_changes_it(t
     assert not {s.id for s in changed.scenarios} & {s.id for s in first.scenarios}
 
 
+def test_workers_and_cluster_exclude_each_other(tiny):
+    result = invoke("sweep", str(tiny.config), "--grid", "k=2", "--workers", "2", "--cluster", "tcp://127.0.0.1:9")
+    assert result.exit_code == 2
+    assert "--workers and --cluster exclude each other" in result.stderr
+
+
 def test_values_fine_alone_but_not_together_are_a_failed_row(tiny):
     result = invoke("sweep", str(tiny.config), "--grid", "territories.min_accounts=3", "--grid",
                     "territories.max_accounts=2,8", "--dir", str(tiny.dir / "sweep"), "-q")  # fmt: skip
@@ -201,6 +207,15 @@ def test_a_scenario_is_what_optimize_gives_for_its_config(swept, tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     for name in ("assignments.csv", "territories.csv", "report.html", "moves.csv"):
         assert (tmp_path / "by-hand" / name).read_bytes() == (folder / "scenarios" / scenario / name).read_bytes()
+
+
+def test_a_scenario_config_read_again_is_the_same_scenario(swept):
+    folder, _ = swept
+    configs = sorted((folder / "configs").glob("*.json"))
+    assert len(configs) == 6
+    for config in configs:
+        (again,) = plan_sweep(config, {}, []).scenarios
+        assert again.id == config.stem
 
 
 def test_a_rerun_does_no_work_and_writes_the_same_table(swept):

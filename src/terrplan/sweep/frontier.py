@@ -18,7 +18,7 @@ from terrplan.report.palette import PALETTE
 from terrplan.sweep.grid import Axis
 
 WIDTH, HEIGHT = 420.0, 300.0
-LEFT, RIGHT, TOP, BOTTOM = 64.0, 14.0, 14.0, 42.0
+LEFT, RIGHT, TOP, BOTTOM = 64.0, 30.0, 14.0, 42.0  # room for the last tick's label on the right
 PARETO_RING = "#1d2433"
 
 CSS = """
@@ -79,7 +79,7 @@ def _chart(
 ) -> str:
     rows = rows.loc[rows[x].notna() & rows[y].notna()]
     xs, ys = rows[x].astype(float).tolist(), rows[y].astype(float).tolist()
-    x_ticks, y_ticks = _ticks(xs), _ticks(ys)
+    x_ticks, y_ticks = _ticks(xs, whole=x == "k"), _ticks(ys)
     sx = _scale(x_ticks, LEFT, WIDTH - RIGHT)
     sy = _scale(y_ticks, HEIGHT - BOTTOM, TOP)
     fmt = y_format or _number
@@ -160,8 +160,8 @@ def _number(value: object) -> str:
     return f"{number:.3g}"
 
 
-def _ticks(values: list[float], count: int = 5) -> list[float]:
-    """Round tick values covering `values` (one value: a small range around it)."""
+def _ticks(values: list[float], count: int = 5, whole: bool = False) -> list[float]:
+    """Round tick values covering `values` (one value: a small range around it); `whole`: steps of 1 or more (K)."""
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     if high - low < 1e-12:
         pad = abs(low) * 0.05 or 1.0
@@ -169,6 +169,8 @@ def _ticks(values: list[float], count: int = 5) -> list[float]:
     raw = (high - low) / (count - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    if whole:
+        step = max(1.0, math.ceil(step))
     start = math.floor(low / step) * step
     ticks = []
     value = start
