@@ -103,11 +103,12 @@ def test_the_solve_phases_are_ordered_and_inside_the_budget():
     whole = TimeBudget.of(100.0)
     phases = _Phases.split(whole)
     assert phases.whole == whole
-    assert phases.starts.deadline <= phases.heuristic.deadline <= phases.bound.deadline <= whole.deadline
-    assert phases.exact.deadline <= whole.deadline
-    # the heuristic stops by 30 % of the budget, leaving the bound at least two thirds of it
+    assert phases.starts.deadline <= phases.heuristic.deadline <= phases.bound.deadline <= phases.search.deadline
+    assert phases.search.deadline <= whole.deadline and phases.exact.deadline <= whole.deadline
+    # the heuristic stops by 30 % of the budget, the bound gets the next 30 %, the search the rest (less 3 %)
     assert phases.heuristic.deadline <= now() + 30.0
-    assert phases.bound.deadline - phases.heuristic.deadline >= 60.0
+    assert phases.bound.deadline - phases.heuristic.deadline >= 29.0
+    assert phases.search.deadline - phases.bound.deadline >= 36.0
 
 
 def test_a_spent_budget_still_returns_a_valid_alignment_with_an_honest_status():

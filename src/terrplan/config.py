@@ -249,6 +249,9 @@ class Solver:
     # (solve.auto_starts), so a small instance spends more of its budget searching.
     starts: int | None = None
     bound_iterations: int = 300  # subgradient steps of the lower bound: more gives a tighter gap, slower
+    # Search effort after the first solution: sweeps of the large-neighbourhood search, each re-solving every
+    # territory's neighbourhood once. More effort never gives a worse alignment; 0 turns the search off.
+    effort: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -945,6 +948,8 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
          "how many runs from different random starts, e.g. 12 (null: by the instance's size)")  # fmt: skip
     need("solver.bound_iterations", s.bound_iterations, s.bound_iterations >= 0, "must be 0 or more",
          "subgradient steps of the lower bound, e.g. 300")  # fmt: skip
+    need("solver.effort", s.effort, 0 <= s.effort <= 1000, "must be from 0 to 1000",
+         "sweeps of the neighbourhood search, e.g. 1 (0: off); more effort never gives a worse result")  # fmt: skip
     z = config.sizing
     for name, example in (("hours_per_fte", 1600), ("travel_speed_kmh", 50), ("calls_per_trip", 4)):
         value = getattr(z, name)

@@ -440,3 +440,78 @@ def band_violation(problem: Problem, territory: np.ndarray) -> np.ndarray:
 def bands_hold(problem: Problem, territory: np.ndarray) -> bool:
     """Is every territory inside every band?"""
     return bool(in_band(problem, territory).all())
+
+
+def subproblem(problem: Problem, units: np.ndarray, territories: np.ndarray) -> Problem:
+    """The part of `problem` where only `units` move, among `territories` only: local unit i is units[i] and local
+    territory j is territories[j], with their bands, rules, members and homes.
+
+    An alignment of the subproblem, put back in place of those units' and territories' part of a full alignment
+    that assigns exactly these units to these territories, changes the full objective by exactly the change of the
+    subproblem's objective: travel, the home term and the disruption term all add up per unit and per territory.
+    A unit whose current territory (rules.home) is not among `territories` pays its move cost wherever it goes.
+    Distance-matrix problems need their sites to be their units (p-median on a square matrix)."""
+    units = np.asarray(units, dtype=np.int64)
+    territories = np.asarray(territories, dtype=np.int64)
+    k = len(territories)
+    distances = None
+    if problem.geometry == "matrix":
+        assert problem.distances is not None
+        if problem.fixed or problem.distances.shape[1] != problem.n_units:
+            raise ValueError("a distance-matrix subproblem needs the units to be the sites")
+        distances = problem.distances[np.ix_(units, units)]
+    local = np.full(problem.n_territories + 1, k, dtype=np.int64)  # other territories (and -1) -> k: never here
+    local[territories] = np.arange(k)
+    rules = None
+    if problem.rules is not None:
+        rules = _sub_rules(problem.rules, units, territories, local, problem.n_territories)
+    homes = None
+    if problem.homes is not None:
+        homes = Homes(problem.homes.coords[territories], problem.homes.weight[territories])
+    return Problem(
+        n_territories=k,
+        weights=problem.weights[units],
+        metrics=problem.metrics[:, units],
+        metric_names=problem.metric_names,
+        lower=problem.lower[:, territories],
+        upper=problem.upper[:, territories],
+        coords=None if problem.coords is None else problem.coords[units],
+        geometry=problem.geometry,
+        distances=distances,
+        fixed_sites=None if problem.fixed_sites is None else problem.fixed_sites[territories],
+        floor_distances=problem.floor_distances,
+        rules=rules,
+        members=members_of(problem.members, units),
+        homes=homes,
+    )
+
+
+def _sub_rules(rules: Rules, units: np.ndarray, territories: np.ndarray, local: np.ndarray, n_k: int) -> Rules:
+    """`rules` for a subproblem (see `subproblem`): ids renumbered, pairs outside it dropped."""
+    k = len(territories)
+    locked = rules.locked[units]
+    if ((locked >= 0) & (local[locked] == k)).any():
+        raise ValueError("a unit of the subproblem is locked to a territory outside it")
+    position = np.full(int(units.max(initial=-1)) + 1, -1, dtype=np.int64)
+    position[units] = np.arange(len(units))
+    unit, territory = np.divmod(rules.forbidden, n_k)
+    inside = (unit < len(position)) & (local[territory] < k)
+    inside[inside] &= position[unit[inside]] >= 0
+    forbidden = position[unit[inside]] * k + local[territory[inside]]
+    return Rules(
+        locked=np.where(locked >= 0, local[locked], -1),
+        forbidden=forbidden,
+        max_distance=rules.max_distance,
+        home=np.where(rules.home[units] >= 0, local[rules.home[units]], -1),
+        move_cost=rules.move_cost[units],
+    )
+
+
+def members_of(members: Members | None, units: np.ndarray) -> Members | None:
+    """The members of `units` only, renumbered with them (None stays None)."""
+    if members is None:
+        return None
+    start, stop = members.indptr[units], members.indptr[units + 1]
+    rows = np.concatenate([np.arange(a, b) for a, b in zip(start, stop, strict=True)] or [np.zeros(0, np.int64)])
+    indptr = np.r_[0, np.cumsum(stop - start)]
+    return Members(indptr, members.coords[rows], members.weights[rows])

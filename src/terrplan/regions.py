@@ -33,7 +33,7 @@ from terrplan.budget import TimeBudget
 from terrplan.config import DEFAULT_REMOTE_GAP_KM
 from terrplan.errors import InfeasibleError
 from terrplan.geo import EARTH_RADIUS_KM, haversine_km
-from terrplan.model import Members, Problem, Rules
+from terrplan.model import Problem, Rules, members_of
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
 
@@ -537,7 +537,7 @@ def _sub_solve(
         coords=problem.coords[units],
         geometry=problem.geometry,
         floor_distances=problem.floor_distances,
-        members=_sub_members(problem.members, units),
+        members=members_of(problem.members, units),
     )
     try:
         own = TimeBudget.of(_SUBPROBLEM_S)
@@ -546,15 +546,6 @@ def _sub_solve(
     except InfeasibleError:  # the necessary conditions already fail: the region cannot be split this way
         return None
     return result.alignment.territory if result.status != "unknown" else None
-
-
-def _sub_members(members: Members | None, units: np.ndarray) -> Members | None:
-    if members is None:
-        return None
-    start, stop = members.indptr[units], members.indptr[units + 1]
-    rows = np.concatenate([np.arange(a, b) for a, b in zip(start, stop, strict=True)] or [np.zeros(0, np.int64)])
-    indptr = np.r_[0, np.cumsum(stop - start)]
-    return Members(indptr, members.coords[rows], members.weights[rows])
 
 
 # -- what the result gave ---------------------------------------------------------------------------------------------

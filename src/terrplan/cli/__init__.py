@@ -105,6 +105,7 @@ def config_overrides(**flags: Any) -> dict[str, Any]:
         "territories": "territories.count",
         "tolerance": "territories.balance.tolerance",
         "time_limit": "solver.time_limit",
+        "effort": "solver.effort",
         "write_report": "output.report",
         "budget": "disruption.budget",
         "move_cost": "disruption.move_cost_km",

@@ -45,6 +45,12 @@ from terrplan.refresh import refresh_line, run_refresh
 @click.option("--tolerance", type=float, help="Balance band, e.g. 0.05 for ±5 % (overrides the config).")
 @click.option("--time-limit", type=float, help="Solver time budget in seconds (overrides solver.time_limit).")
 @click.option(
+    "--effort",
+    type=float,
+    help="Search effort (overrides solver.effort, default 1): more never gives a worse result; 0 stops after the "
+    "first solution's bound. The time limit still caps it.",
+)
+@click.option(
     "--report/--no-report",
     "write_report",
     default=None,
@@ -74,6 +80,7 @@ def optimize(
     territories,
     tolerance,
     time_limit,
+    effort,
     write_report,
     current,
     budget,
@@ -89,6 +96,7 @@ def optimize(
             territories=territories,
             tolerance=tolerance,
             time_limit=time_limit,
+            effort=effort,
             write_report=write_report,
             budget=budget,
             move_cost=move_cost,

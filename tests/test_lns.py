@@ -1,0 +1,135 @@
+"""The large-neighbourhood search: subproblems add up to the whole, effort is work, more of it never hurts."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from terrplan.model import Alignment, Homes, Members, Problem, Rules, bands_hold, objective, subproblem
+from terrplan.solve import SolveParams, solve
+
+
+def clustered(n: int, k: int, seed: int, tolerance: float = 0.08, **extra) -> Problem:
+    """Units in a dozen clusters of uneven size with heavy-tailed weights: a landscape with many local optima."""
+    rng = np.random.default_rng(seed)
+    hubs = rng.uniform(0, 100, size=(12, 2))
+    xy = hubs[rng.integers(0, 12, size=n)] + rng.normal(scale=6.0, size=(n, 2))
+    weights = rng.pareto(2.0, size=n) + 0.1
+    mean = weights.sum() / k
+    return Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=weights[None, :],
+        metric_names=("potential",),
+        lower=(1 - tolerance) * mean,
+        upper=(1 + tolerance) * mean,
+        coords=xy,
+        geometry="euclidean",
+        **extra,
+    )
+
+
+def part_value(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> float:
+    return objective(problem, Alignment(territory, centres))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), size=st.integers(2, 4))
+def test_subproblem_objective_is_the_groups_part_of_the_whole(seed, size):
+    """Re-splitting a group's units changes the whole objective by exactly the change of the subproblem's objective,
+    with rules (locks, forbidden pairs, move costs), rep homes and multi-account units all present."""
+    rng = np.random.default_rng(seed)
+    n, k = 40, 6
+    base = clustered(n, k, seed)
+    current = rng.integers(0, k, size=n)
+    territory = rng.integers(0, k, size=n)
+    group = np.sort(rng.choice(k, size=size, replace=False))
+    locked = np.where(rng.random(n) < 0.1, territory, -1)
+    forbidden = rng.choice(n * k, size=20, replace=False)
+    rules = Rules(locked, forbidden, np.inf, current, rng.uniform(0, 50, size=n))
+    homes = Homes(rng.uniform(0, 100, size=(k, 2)), np.where(rng.random(k) < 0.7, rng.uniform(0.1, 2, k), 0.0))
+    counts = rng.integers(0, 3, size=n)
+    counts[counts == 1] = 2  # a unit with members has two or more
+    members = Members(
+        np.r_[0, np.cumsum(counts)], rng.uniform(0, 100, size=(counts.sum(), 2)), rng.uniform(0, 1, counts.sum())
+    )
+    problem = Problem(
+        n_territories=k,
+        weights=base.weights,
+        metrics=base.metrics,
+        metric_names=base.metric_names,
+        lower=base.lower,
+        upper=base.upper,
+        coords=base.coords,
+        geometry="euclidean",
+        rules=rules,
+        members=members,
+        homes=homes,
+    )
+    units = np.flatnonzero(np.isin(territory, group))
+    sub = subproblem(problem, units, group)
+    # Before and after, the group's centres are units of the group (the subproblem's sites); the others stay.
+    centres = rng.choice(n, size=k, replace=False)
+    old_local, new_local = rng.integers(0, len(units), size=(2, size))
+    old_centres, new_centres = centres.copy(), centres.copy()
+    old_centres[group], new_centres[group] = units[old_local], units[new_local]
+    resplit = rng.integers(0, size, size=len(units))
+    moved = territory.copy()
+    moved[units] = group[resplit]
+    whole_change = part_value(problem, moved, new_centres) - part_value(problem, territory, old_centres)
+    local = np.searchsorted(group, territory[units])
+    sub_change = part_value(sub, resplit, new_local) - part_value(sub, local, old_local)
+    assert whole_change == pytest.approx(sub_change, rel=1e-9, abs=1e-6)
+    # the subproblem's rules are the whole's, renumbered
+    assert sub.rules is not None
+    lock = problem.rules.locked[units]
+    assert np.array_equal(sub.rules.locked >= 0, lock >= 0)
+    assert np.array_equal(group[sub.rules.locked[lock >= 0]], lock[lock >= 0])
+    allowed_whole = problem.rules.allowed(units[:, None], group[None, :], k)
+    allowed_sub = sub.rules.allowed(np.arange(len(units))[:, None], np.arange(size)[None, :], size)
+    assert np.array_equal(allowed_whole, allowed_sub)
+
+
+def test_more_effort_never_gives_a_worse_alignment_and_repeats_exactly():
+    problem = clustered(600, 12, seed=5)
+    values = []
+    for effort in (0.0, 0.5, 1.0, 2.0):
+        params = SolveParams(time_limit_s=600.0, seed=1, starts=2, lower_bound=False, effort=effort)
+        first, again = solve(problem, params), solve(problem, params)
+        assert np.array_equal(first.alignment.territory, again.alignment.territory)
+        assert np.array_equal(first.alignment.centres, again.alignment.centres)
+        assert first.objective == again.objective
+        assert bands_hold(problem, first.alignment.territory)
+        assert first.objective == pytest.approx(objective(problem, first.alignment), rel=1e-12)
+        values.append(first.objective)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(values)), values
+    assert values[-1] < values[0], f"the search found nothing better than the first solution: {values}"
+
+
+def test_search_keeps_locks_and_forbidden_pairs():
+    base = clustered(300, 6, seed=11)
+    n, k = base.n_units, base.n_territories
+    locked = np.full(n, -1)
+    locked[:5] = 3
+    forbidden = np.arange(5, 25) * k + 0  # units 5..24 may not be in territory 0
+    rules = Rules(locked, forbidden, np.inf, np.full(n, -1), np.zeros(n))
+    problem = Problem(
+        n_territories=k,
+        weights=base.weights,
+        metrics=base.metrics,
+        metric_names=base.metric_names,
+        lower=base.lower,
+        upper=base.upper,
+        coords=base.coords,
+        geometry="euclidean",
+        rules=rules,
+    )
+    result = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=2.0))
+    territory = np.asarray(result.alignment.territory)
+    assert (territory[:5] == 3).all()
+    assert (territory[5:25] != 0).all()
+    assert bands_hold(problem, territory)
