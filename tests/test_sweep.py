@@ -283,6 +283,8 @@ def test_a_scenario_process_that_dies_is_run_again(swept, tmp_path):
     events = [json.loads(line) for line in stderr.decode().splitlines()]
     finished = [e for e in events if e["event"] == "scenario"]
     assert len(finished) == 6 and scenario in {e["scenario"] for e in finished}
+    retried = [e["message"] for e in events if e["event"] == "retry"]
+    assert retried == [f"scenario {scenario}: its process ended by SIGKILL; running it once more"]
     pd.testing.assert_frame_equal(figures(folder), figures(swept[0]))
 
 

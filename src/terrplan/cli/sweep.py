@@ -81,7 +81,10 @@ def sweep_command(
             exit_code=code,
         )
 
-    swept = run_sweep(plan, folder, workers or os.cpu_count() or 1, cluster, page, progress)
+    def retry(why: str) -> None:
+        report.warn("retry", why)
+
+    swept = run_sweep(plan, folder, workers or os.cpu_count() or 1, cluster, page, progress, retry)
     table = swept.table
     failed = int((table["exit_code"] != 0).sum())
     if failed:

@@ -60,6 +60,7 @@ class Sweep:
 
 
 OnRow = Callable[[int, int, str, dict[str, Any]], None]  # (done, to run, scenario id, row)
+OnRetry = Callable[[str], None]  # why a scenario runs again
 
 
 def plan_sweep(config_path: str | Path, overrides: dict[str, Any], grid: list[str] | tuple[str, ...]) -> Plan:
@@ -85,6 +86,7 @@ def run_sweep(
     cluster: str | None = None,
     page: bool = False,
     on_row: OnRow | None = None,
+    on_retry: OnRetry | None = None,
 ) -> Sweep:
     """Run every scenario without a row (locally on `workers` processes, or on the Dask scheduler at `cluster`),
     then write results.parquet, frontier.csv and (`page`) frontier.html."""
@@ -117,7 +119,7 @@ def run_sweep(
     if cluster is not None and tasks:
         run_cluster(list(tasks.values()), cluster, done)
     elif tasks:
-        run_local(list(tasks.values()), max(1, min(workers, len(tasks))), done)
+        run_local(list(tasks.values()), max(1, min(workers, len(tasks))), done, on_retry)
     table = results_table(plan.axes, plan.scenarios, rows)
     reports = _reports(folder, table)
     front = frontier(table, plan.axes, reports)

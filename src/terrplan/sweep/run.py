@@ -188,9 +188,10 @@ def _error_message(log: Path) -> str:
 Done = Callable[[Task, dict[str, Any]], None]
 
 
-def run_local(tasks: Iterable[Task], workers: int, done: Done) -> None:
-    """Up to `workers` scenario processes at a time. A scenario whose process dies is run once more; Ctrl-C
-    (KeyboardInterrupt, SIGTERM) stops every scenario process, which removes its half-written folder, and leaves."""
+def run_local(tasks: Iterable[Task], workers: int, done: Done, retrying: Callable[[str], None] | None = None) -> None:
+    """Up to `workers` scenario processes at a time. A scenario whose process dies is run once more (`retrying` is
+    told why); Ctrl-C (KeyboardInterrupt, SIGTERM) stops every scenario process, which removes its half-written
+    folder, and leaves."""
     _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="terrplan-sweep")
     running: dict[Future, tuple[Task, int]] = {pool.submit(run_scenario, task): (task, 1) for task in tasks}
@@ -203,6 +204,8 @@ def run_local(tasks: Iterable[Task], workers: int, done: Done) -> None:
                     row = future.result()
                 except ScenarioStopped as error:
                     if attempt < 2:
+                        if retrying is not None:
+                            retrying(f"{error}; running it once more")
                         running[pool.submit(run_scenario, task)] = (task, attempt + 1)
                         continue
                     row = stopped_row(task, error)
