@@ -28,7 +28,7 @@ import numpy as np
 
 from terrplan.model import Problem
 from terrplan.solve.assign import primary_metric
-from terrplan.solve.candidates import nearest_sites
+from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
 _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each unit lists
@@ -347,6 +347,8 @@ class _SparseRelaxation:
     entry_amount: np.ndarray  # (E,)
     entry_site: np.ndarray  # (E,)
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
+    bucket: np.ndarray  # (S,) each site's radius bucket
+    far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
 
     def __post_init__(self) -> None:
@@ -358,20 +360,20 @@ class _SparseRelaxation:
         m = _list_size(problem.n_units, n_sites, problem.n_territories)
         site, dist = nearest_sites(problem, np.arange(n_sites), m)
         site, dist = site[units], dist[units]
-        cost = problem.travel(units[:, None], site, dist)
         # A site beyond the list is at least the M-th site's distance from the unit's centroid, and each member
         # is at most its own distance from that centroid farther (triangle inequality): the cap stays a lower
         # estimate for units with members.
         spread = problem.member_spread()[units]
         cap = np.maximum(problem.weights[units] * dist[:, -1] - spread, 0.0)
-        entry_site = site.ravel()
-        order = np.argsort(entry_site, kind="stable")
-        entry_site = entry_site[order]
-        entry_unit = np.repeat(np.arange(len(units)), site.shape[1])[order]
+        local_site, local_unit, radius = _reverse_lists(problem, units, m)
+        entry_site, entry_unit, cost = _merge_entries(problem, units, site, dist, local_site, local_unit)
         indptr = np.searchsorted(entry_site, np.arange(n_sites + 1))
+        bucket, reach = _radius_buckets(radius)
+        # per bucket, every unit's cost at any site of the bucket that does not list it (see _SparseRelaxation)
+        far = np.maximum(cap[None, :], problem.weights[units][None, :] * reach[:, None] - spread[None, :])
         return cls(
-            problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost.ravel()[order],
-            amount[entry_unit], entry_site, cap,
+            problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost,
+            amount[entry_unit], entry_site, cap, bucket, far,
         )  # fmt: skip
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
@@ -380,7 +382,7 @@ class _SparseRelaxation:
     def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
         reduced = self.entry_cost - lam[self.entry_unit]
-        filler = _Filler.build(self.cap - lam, self.amount)
+        filler = _Fillers([_Filler.build(far - lam, self.amount) for far in self.far], self.bucket)
         x_sum = np.zeros(len(lam))
         value, chosen = float(lam.sum()), []
         for band in self.bands:
@@ -389,7 +391,7 @@ class _SparseRelaxation:
             chosen.append(sites)
         return value, x_sum, np.concatenate(chosen)
 
-    def _band_value(self, reduced, filler: _Filler, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
+    def _band_value(self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
         """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum.
 
         Every site's dual at its last price is a floor under its value; the sites with the smallest floors get
@@ -413,6 +415,7 @@ class _SparseRelaxation:
         rows = order[:end]
         pick = np.arange(len(rows)) if k >= len(rows) else np.argpartition(values, k - 1)[:k]
         self._take(reduced, filler, band, rows[pick], x_sum)
+        self.last_values = (rows[pick], values[pick])
         return float(values[pick].sum()), np.sort(rows[pick])
 
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -423,7 +426,7 @@ class _SparseRelaxation:
         offset = np.arange(len(seg)) - np.repeat(np.cumsum(length) - length, length)
         return start[seg] + offset, seg
 
-    def _best_price(self, reduced, filler: _Filler, band: _Band, rows: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    def _best_price(self, reduced, filler: _Fillers, band: _Band, rows: np.ndarray, floor: np.ndarray) -> np.ndarray:
         """Bisect each site's band price to the dual maximum; store it in band.theta; return the values."""
         idx, seg = self._gather(rows)
         r, a = reduced[idx], self.entry_amount[idx]
@@ -431,11 +434,13 @@ class _SparseRelaxation:
             ratio = np.where(a > 0, r / np.where(a > 0, a, 1.0), np.where(r < 0, -np.inf, np.inf))
         finite = np.where(np.isfinite(ratio), ratio, 0.0)
         lo = np.minimum(_segment_min(finite, seg, len(rows)), 0.0) - 1.0
-        hi = np.maximum(_segment_max(finite, seg, len(rows)), filler.price_of(band.lower[rows])) + 1.0
+        hi = np.maximum(_segment_max(finite, seg, len(rows)), filler.price_of(band.lower[rows], rows)) + 1.0
         lower, upper = band.lower[rows], band.upper[rows]
         for _ in range(_BISECTIONS):
             mid = 0.5 * (lo + hi)
-            taken = np.bincount(seg, weights=a * (ratio < mid[seg]), minlength=len(rows)) + filler.amount_below(mid)
+            taken = np.bincount(seg, weights=a * (ratio < mid[seg]), minlength=len(rows)) + filler.amount_below(
+                mid, rows
+            )
             rising = np.where(mid >= 0, lower, upper) > taken  # the dual still increases at mid
             lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
         best = floor[rows].copy()
@@ -448,14 +453,14 @@ class _SparseRelaxation:
             band.theta[rows] = np.where(better, price, band.theta[rows])
         return best
 
-    def _take(self, reduced, filler: _Filler, band: _Band, rows: np.ndarray, x_sum: np.ndarray) -> None:
+    def _take(self, reduced, filler: _Fillers, band: _Band, rows: np.ndarray, x_sum: np.ndarray) -> None:
         """Add to x_sum what each chosen site takes at its price: items below it, listed ones and filler."""
         idx, seg = self._gather(rows)
         price = band.theta[rows]
         r, a = reduced[idx], self.entry_amount[idx]
         taken = (r - price[seg] * a < 0) | ((r < 0) & (a == 0))
         x_sum += np.bincount(self.entry_unit[idx[taken]], minlength=len(x_sum))
-        filler.add_taken(price, x_sum)
+        filler.add_taken(price, rows, x_sum)
 
 
 def _site_sums(padded: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -477,11 +482,11 @@ def _segment_max(values: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
     return np.where(np.isfinite(out), out, 0.0)
 
 
-def _band_term(theta, band: _Band, filler: _Filler, rows: np.ndarray | None = None) -> np.ndarray:
+def _band_term(theta, band: _Band, filler: _Fillers, rows: np.ndarray | None = None) -> np.ndarray:
     """The filler's part of each site's dual plus theta L (theta >= 0) or theta U (theta < 0)."""
-    rows = slice(None) if rows is None else rows
+    rows = np.arange(len(band.lower)) if rows is None else rows
     upper = np.where(np.isfinite(band.upper[rows]), band.upper[rows], 0.0)
-    return filler.value_below(theta) + np.where(theta >= 0, theta * band.lower[rows], theta * upper)
+    return filler.value_below(theta, rows) + np.where(theta >= 0, theta * band.lower[rows], theta * upper)
 
 
 @dataclass
@@ -522,3 +527,102 @@ class _Filler:
         counts = np.bincount(self._count(theta[theta > 0]), minlength=len(self.price) + 1)
         times = counts[::-1].cumsum()[::-1][1:]  # items at sorted position p are taken by sites with count > p
         x_sum[self.order] += times
+
+
+@dataclass
+class _Fillers:
+    """One filler per radius bucket of sites (see `_radius_buckets`): each site sees its bucket's."""
+
+    parts: list[_Filler]
+    bucket: np.ndarray  # (S,) each site's bucket
+
+    def _split(self, rows: np.ndarray):
+        of = self.bucket[rows]
+        for b, part in enumerate(self.parts):
+            at = np.flatnonzero(of == b)
+            if len(at):
+                yield at, part
+
+    def value_below(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows))
+        for at, part in self._split(rows):
+            out[at] = part.value_below(theta[at])
+        return out
+
+    def amount_below(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows))
+        for at, part in self._split(rows):
+            out[at] = part.amount_below(theta[at])
+        return out
+
+    def price_of(self, need: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(rows))
+        for at, part in self._split(rows):
+            out[at] = part.price_of(need[at])
+        return out
+
+    def add_taken(self, theta: np.ndarray, rows: np.ndarray, x_sum: np.ndarray) -> None:
+        for at, part in self._split(rows):
+            part.add_taken(theta[at], x_sum)
+
+
+_RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, one filler each
+_REVERSE_SHARE = 0.5  # each site also lists this share of the list size of its own nearest units
+
+
+def _reverse_lists(problem: Problem, units: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each site's nearest units (local ids; only units that can matter) as extra entries, and each site's radius:
+    a unit it does not list is at least that far from it. Returns (sites, units) of the pairs and the radii."""
+    n_sites = problem.n_sites
+    count = min(len(units), max(1, int(_REVERSE_SHARE * m)))
+    if count >= len(units):  # every site lists every unit: nothing is outside
+        pairs_site = np.repeat(np.arange(n_sites), len(units))
+        return pairs_site, np.tile(np.arange(len(units)), n_sites), np.full(n_sites, np.inf)
+    local = np.full(problem.n_units, -1)
+    local[units] = np.arange(len(units))
+    sites = np.arange(n_sites)
+    near = nearest_units(problem, sites, count)
+    if problem.geometry == "matrix":  # a distance matrix's nearest units come unsorted
+        order = np.argsort(problem.distance(near, sites[:, None]), axis=1, kind="stable")
+        near = np.take_along_axis(near, order, axis=1)
+    # units without weight or metric never need a site: left out; every unit not queried is at least as far as
+    # the last one queried, which is at least as far as the last one kept
+    ok = local[near] >= 0
+    radius = problem.distance(near[:, -1], sites)
+    return np.repeat(sites, ok.sum(axis=1)), local[near[ok]], radius
+
+
+def _merge_entries(
+    problem: Problem,
+    units: np.ndarray,
+    site: np.ndarray,
+    dist: np.ndarray,
+    extra_site: np.ndarray,
+    extra_unit: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Site-major entries (site, local unit, travel): every unit's listed sites and every site's nearest units, each
+    pair once. (A sort, not np.unique: numpy's hashed unique takes 20 s on `national`'s 13 million pairs.)"""
+    n = len(units)
+    codes = np.concatenate(
+        [site.ravel().astype(np.int64) * n + np.repeat(np.arange(n), site.shape[1]), extra_site * n + extra_unit]
+    )
+    order = np.argsort(codes, kind="stable")  # a listed pair comes before the same pair from the site's side
+    codes = codes[order]
+    first = np.r_[True, codes[1:] != codes[:-1]]
+    order, codes = order[first], codes[first]
+    entry_site, entry_unit = codes // n, codes % n
+    cost = np.empty(len(codes))
+    listed = order < site.size
+    cost[listed] = problem.travel(units[entry_unit[listed]], entry_site[listed], dist.ravel()[order[listed]])
+    cost[~listed] = problem.travel(units[entry_unit[~listed]], entry_site[~listed])
+    return entry_site, entry_unit, cost
+
+
+def _radius_buckets(radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sites grouped by their radius into quantile buckets; each bucket's smallest radius (a unit a site of the
+    bucket does not list is at least that far from it)."""
+    finite = np.where(np.isfinite(radius), radius, 0.0)
+    edges = np.quantile(finite, np.linspace(0, 1, _RADIUS_BUCKETS + 1)[1:-1]) if len(finite) else np.zeros(0)
+    bucket = np.searchsorted(edges, finite, side="right")
+    reach = np.array([finite[bucket == b].min() if (bucket == b).any() else 0.0 for b in range(len(edges) + 1)])
+    return bucket, reach
