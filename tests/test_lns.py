@@ -111,12 +111,14 @@ def test_more_effort_never_gives_a_worse_alignment_and_repeats_exactly():
 
 
 def test_search_keeps_locks_and_forbidden_pairs():
-    base = clustered(300, 6, seed=11)
+    base = clustered(1500, 12, seed=11)  # 125 units a territory: a group is a few territories, not all
     n, k = base.n_units, base.n_territories
     locked = np.full(n, -1)
     locked[:5] = 3
     forbidden = np.arange(5, 25) * k + 0  # units 5..24 may not be in territory 0
-    rules = Rules(locked, forbidden, np.inf, np.full(n, -1), np.zeros(n))
+    # every unit has a current territory and a price for leaving it (a priced redesign)
+    current = np.random.default_rng(4).integers(0, k, size=n)
+    rules = Rules(locked, forbidden, np.inf, current, np.full(n, 3.0))
     problem = Problem(
         n_territories=k,
         weights=base.weights,
@@ -133,3 +135,6 @@ def test_search_keeps_locks_and_forbidden_pairs():
     assert (territory[:5] == 3).all()
     assert (territory[5:25] != 0).all()
     assert bands_hold(problem, territory)
+    assert result.objective == pytest.approx(objective(problem, result.alignment), rel=1e-12)
+    first = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=0.0))
+    assert result.objective <= first.objective

@@ -449,7 +449,8 @@ def subproblem(problem: Problem, units: np.ndarray, territories: np.ndarray) -> 
     An alignment of the subproblem, put back in place of those units' and territories' part of a full alignment
     that assigns exactly these units to these territories, changes the full objective by exactly the change of the
     subproblem's objective: travel, the home term and the disruption term all add up per unit and per territory.
-    A unit whose current territory (rules.home) is not among `territories` pays its move cost wherever it goes.
+    A unit whose current territory (rules.home) is not among `territories` pays its move cost wherever it goes, the
+    same before and after: the subproblem leaves that constant out (its home is -1 there).
     Distance-matrix problems need their sites to be their units (p-median on a square matrix)."""
     units = np.asarray(units, dtype=np.int64)
     territories = np.asarray(territories, dtype=np.int64)
@@ -502,7 +503,7 @@ def _sub_rules(rules: Rules, units: np.ndarray, territories: np.ndarray, local: 
         locked=np.where(locked >= 0, local[locked], -1),
         forbidden=forbidden,
         max_distance=rules.max_distance,
-        home=np.where(rules.home[units] >= 0, local[rules.home[units]], -1),
+        home=np.where((rules.home[units] >= 0) & (local[rules.home[units]] < k), local[rules.home[units]], -1),
         move_cost=rules.move_cost[units],
     )
 

@@ -127,9 +127,11 @@ def _locked_elsewhere(problem: Problem, units: np.ndarray, group: np.ndarray) ->
 
 
 def _part(problem: Problem, territory: np.ndarray, centres: np.ndarray, units: np.ndarray, group: np.ndarray) -> float:
-    """The group's part of the objective: its units' travel and disruption and its territories' home term."""
+    """The group's part of the objective as its subproblem counts it: its units' travel, their disruption when their
+    current territory is in the group (the others pay theirs wherever they go), its territories' home term."""
     value = float(problem.travel(units, centres[territory[units]]).sum())
     value += float(problem.home_cost(group, centres[group]).sum())
     if problem.rules is not None:
-        value += float(problem.rules.move_penalty(units, territory[units]).sum())
+        own = np.isin(problem.rules.home[units], group)
+        value += float(problem.rules.move_penalty(units[own], territory[units[own]]).sum())
     return value
