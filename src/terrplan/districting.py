@@ -7,8 +7,8 @@ connection runs from; fixed sites, e.g. rep homes: any one unit of the territory
 1. `tabu_search`: border moves and border swaps that never disconnect a territory (a move never takes an
    articulation point of the giving territory; the receiver touches the unit, so it stays connected), the move
    that most reduces band violation first, then travel; a moved unit may not return for a while (tabu), so the
-   search crosses plateaus instead of cycling. Stops after a number of moves, or when it is in band and travel has
-   not improved for a while.
+   search crosses plateaus instead of cycling. Stops after a number of moves, or when the best has not improved
+   for a while.
 2. `exact_assignment`: a CP-SAT model of the assignment to the fixed centres with the bands and contiguity as a
    spanning tree (every unit but its territory's root has one parent: a neighbour in the same territory with a
    smaller order), minimising travel, hinted with the tabu result. It finds an alignment when the centres allow
@@ -33,6 +33,8 @@ from terrplan.solve.centres import initial_centres, recentre
 TABU_MOVES_PER_UNIT = 40  # tabu iterations per unit: the work cap of one search
 _TENURE = (7, 15)  # a moved unit stays put for this many moves, plus one per this many units
 _PATIENCE = 200  # in band: stop after this many moves without lower travel
+_STALL_PER_UNIT = 5  # out of band: stop after this many moves per unit without less violation or travel
+_EMPHASIS_STEP = 2.0  # out of band, every n moves without a new best: the missing territories weigh this much more
 _SWAP_TRIALS = 40  # most promising swaps checked per iteration
 
 EXACT_UNITS = 400  # the CP-SAT models are built up to this many units ...
@@ -110,6 +112,7 @@ class _State:
     neighbours: list[np.ndarray]
     edges: tuple[np.ndarray, np.ndarray]  # every neighbour pair, both ways: tail, head
     cut: np.ndarray  # (n,) True where the unit is an articulation point of its territory
+    emphasis: np.ndarray  # (K,) weight of each territory's violation when choosing moves (raised where stuck)
 
     @classmethod
     def of(cls, problem: Problem, territory: np.ndarray, cost: np.ndarray, neighbours: list[np.ndarray]) -> _State:
@@ -117,7 +120,9 @@ class _State:
         head = np.concatenate([*neighbours, np.zeros(0, dtype=np.int64)]).astype(np.int64)
         totals = territory_totals(problem, territory)
         cut = np.zeros(problem.n_units, dtype=bool)
-        state = cls(problem, territory.copy(), totals, band_scale(problem), cost, neighbours, (tail, head), cut)
+        emphasis = np.ones(problem.n_territories)
+        edges = (tail, head)
+        state = cls(problem, territory.copy(), totals, band_scale(problem), cost, neighbours, edges, cut, emphasis)
         for t in range(problem.n_territories):
             state.recut(t)
         return state
@@ -127,9 +132,15 @@ class _State:
         self.cut[members] = False
         self.cut[sorted(cut_units(members, self.neighbours))] = True
 
-    def violation(self, totals: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """Band excess summed over metrics, in each row's band scale, for the territories `columns`."""
-        return (band_excess(self.problem, totals, columns) / self.scale).sum(axis=0)
+    def violation(self, totals: np.ndarray, columns: np.ndarray, steer: bool = False) -> np.ndarray:
+        """Band excess summed over metrics, in each row's band scale, for the territories `columns` (`steer`: each
+        weighted by its territory's emphasis)."""
+        excess = (band_excess(self.problem, totals, columns) / self.scale).sum(axis=0)
+        return excess * self.emphasis[columns] if steer else excess
+
+    def outside(self) -> np.ndarray:
+        """(K,) True where a territory is outside its band."""
+        return self.violation(self.totals, np.arange(self.problem.n_territories)) > BAND_RTOL
 
     def total_violation(self) -> float:
         excess = self.violation(self.totals, np.arange(self.problem.n_territories))
@@ -197,8 +208,10 @@ def tabu_search(
             best_key, best, since_best = key, state.territory.copy(), 0
         else:
             since_best += 1
-        if best_key[0] == 0 and since_best >= _PATIENCE:
+        if since_best >= (_PATIENCE if best_key[0] == 0 else _STALL_PER_UNIT * n):
             break
+        if best_key[0] > 0 and since_best and since_best % n == 0:  # stuck out of band: weigh the misses more
+            state.emphasis[state.outside()] *= _EMPHASIS_STEP
     return best
 
 
@@ -221,10 +234,12 @@ def unit_costs(problem: Problem, centres: np.ndarray) -> np.ndarray:
     return cost
 
 
-def _change(state: _State, s: np.ndarray, d: np.ndarray, amount: np.ndarray) -> np.ndarray:
+def _change(state: _State, s: np.ndarray, d: np.ndarray, amount: np.ndarray, steer: bool = False) -> np.ndarray:
     """Change of band violation when `amount` (m, c) moves from territories s to d (c candidates)."""
-    before = state.violation(state.totals[:, s], s) + state.violation(state.totals[:, d], d)
-    after = state.violation(state.totals[:, s] - amount, s) + state.violation(state.totals[:, d] + amount, d)
+    before = state.violation(state.totals[:, s], s, steer) + state.violation(state.totals[:, d], d, steer)
+    after = state.violation(state.totals[:, s] - amount, s, steer) + state.violation(
+        state.totals[:, d] + amount, d, steer
+    )
     change = after - before
     return np.where(np.abs(change) > BAND_RTOL, change, 0.0)
 
@@ -243,6 +258,7 @@ def _best_move(
     keep = ~fixed[u] & ~state.cut[u] & (sizes[s] > 1) & np.isfinite(state.cost[u, d])
     u, s, d = u[keep], s[keep], d[keep]
     viol = _change(state, s, d, state.problem.metrics[:, u])
+    steer = _change(state, s, d, state.problem.metrics[:, u], steer=True)
     travel = state.cost[u, d] - state.cost[u, s]
     now = (state.total_violation(), state.travel())
     new_viol, new_travel = now[0] + viol, now[1] + travel
@@ -253,8 +269,8 @@ def _best_move(
     single: _Move | None = None
     allowed = free | record
     if allowed.any():
-        pick = np.flatnonzero(allowed)[np.lexsort((travel[allowed], viol[allowed]))[0]]
-        single = (float(viol[pick]), float(travel[pick]), [int(u[pick])], [int(d[pick])])
+        pick = np.flatnonzero(allowed)[np.lexsort((travel[allowed], steer[allowed]))[0]]
+        single = (float(steer[pick]), float(travel[pick]), [int(u[pick])], [int(d[pick])])
     if single is not None and single[0] < 0:
         return single[2], single[3]
     swap = _best_swap(state, u[free], s[free], d[free])
@@ -283,7 +299,7 @@ def _best_swap(state: _State, u: np.ndarray, s: np.ndarray, d: np.ndarray) -> _M
     a, b = np.concatenate(pairs_a), np.concatenate(pairs_b)
     sa, sb = territory[a], territory[b]
     metrics = state.problem.metrics
-    viol = _change(state, sa, sb, metrics[:, a] - metrics[:, b])
+    viol = _change(state, sa, sb, metrics[:, a] - metrics[:, b], steer=True)
     travel = state.cost[a, sb] - state.cost[a, sa] + state.cost[b, sa] - state.cost[b, sb]
     for pick in np.lexsort((travel, viol))[:_SWAP_TRIALS]:
         x, y = int(a[pick]), int(b[pick])
