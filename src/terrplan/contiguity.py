@@ -7,7 +7,8 @@ territory and does not break its territory's contiguity.
 Method: after the balanced solve, (1) every detached piece of a territory (all but the piece holding its centre)
 joins the neighbouring territory it shares the longest border with (then the nearest centre); (2) band repair
 by single-unit moves across a border, never cutting the giving territory in two, the move that removes the most
-band violation per unit of extra travel first.
+band violation per unit of extra travel first; (3) on graphs small enough for its exact models (county districting:
+see `districting`), a search for contiguous alignments inside tight bands, which may also prove there is none.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from terrplan.units import Units
 
 _MAX_REPAIR_MOVES = 20_000
 _OPTIMAL_RTOL = 1e-6  # a gap this small is reported as optimal, as the solver does
+_PROOF_MESSAGE = "no contiguous alignment meets the bands (proven by the districting model, CP-SAT)"
 _SOLVE_SHARE = 0.4  # of the budget, when the districting search follows the solve (it gets the rest)
 _BOUND_ITERATIONS = 300  # subgradient steps when the solver left no bound (its own default)
 
@@ -333,7 +335,8 @@ def contiguous_result(
     bound = result.lower_bound
     if bound is None and bands_hold(problem, territory):  # the solver missed the bands, so it left no bound
         bound = _bound(problem, alignment, value, budget)
-    done = dataclasses.replace(result, alignment=alignment, objective=value, lower_bound=bound)
+    message = _PROOF_MESSAGE if proven and result.status != "infeasible" else result.message
+    done = dataclasses.replace(result, alignment=alignment, objective=value, lower_bound=bound, message=message)
     done = dataclasses.replace(done, status=_status(problem, done, neighbours, proven))
     figures = {
         "territories_contiguous": int(is_contiguous(territory, problem.n_territories, neighbours).sum()),

@@ -7,8 +7,9 @@ connection runs from; fixed sites, e.g. rep homes: any one unit of the territory
 1. `tabu_search`: border moves and border swaps that never disconnect a territory (a move never takes an
    articulation point of the giving territory; the receiver touches the unit, so it stays connected), the move
    that most reduces band violation first, then travel; a moved unit may not return for a while (tabu), so the
-   search crosses plateaus instead of cycling. Stops after a number of moves, or when the best has not improved
-   for a while.
+   search crosses plateaus instead of cycling, and territories that stay outside their band weigh more and more
+   in the choice (guided local search), so the others give way. Stops after a number of moves, or when the best
+   has not improved for a while.
 2. `exact_assignment`: a CP-SAT model of the assignment to the fixed centres with the bands and contiguity as a
    spanning tree (every unit but its territory's root has one parent: a neighbour in the same territory with a
    smaller order), minimising travel, hinted with the tabu result. It finds an alignment when the centres allow
