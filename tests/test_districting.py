@@ -15,8 +15,8 @@ from conftest import SHARED, requires_shared, run_cli
 from terrplan.adjacency import read_graph
 from terrplan.budget import TimeBudget
 from terrplan.contiguity import is_contiguous, pieces, unit_neighbours
-from terrplan.districting import cut_units, districts, grow, proof_model
-from terrplan.model import Problem, bands_hold
+from terrplan.districting import cut_units, districts, grow, proof_model, site_model
+from terrplan.model import Alignment, Problem, bands_hold, objective
 from terrplan.solve.centres import initial_centres
 
 GAZETTEER = SHARED / "data" / "census-gazetteer" / "Gaz_counties_national_2010.txt"
@@ -92,6 +92,23 @@ def test_maine_two_districts_in_band_and_contiguous_and_repeatable():
 
 
 @requires_shared
+def test_the_site_model_proves_maine_optimal_and_its_bound_holds_every_contiguous_split_in_band():
+    problem, neighbours = county_problem("ME", 2)
+    centres = initial_centres(problem, 0)
+    found, sites = site_model(problem, grow(problem, centres, neighbours), centres, neighbours, TimeBudget.of(30))
+    assert found.proven and found.territory is not None and sites is not None
+    assert bands_hold(problem, found.territory) and is_contiguous(found.territory, 2, neighbours).all()
+    best = objective(problem, Alignment(found.territory, sites))
+    assert best - 1e-6 * best <= found.bound <= best
+    # Any other contiguous split in band costs at least the bound: the search's own, from other starts.
+    for seed in (1, 2, 3):
+        start = initial_centres(problem, seed)
+        other = districts(problem, grow(problem, start, neighbours), start, neighbours, TimeBudget.of(30), seed=seed)
+        if bands_hold(problem, other.territory):
+            assert objective(problem, Alignment(other.territory, other.centres)) >= found.bound
+
+
+@requires_shared
 def test_west_virginia_three_districts_from_a_start_far_off_band():
     problem, neighbours = county_problem("WV", 3)
     centres = initial_centres(problem, 0)
@@ -118,7 +135,7 @@ def test_cli_maine_exits_0_with_contiguous_districts_in_band(tmp_path):
     proc = run_cli("optimize", str(tmp_path / "config.yaml"), "-o", str(tmp_path / "out"), "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] in ("feasible", "optimal")
+    assert summary["status"] == "optimal"  # the site model proves it on 16 counties
     assert summary["contiguity"]["territories_contiguous"] == 2
     assert summary["lower_bound"] <= summary["objective"] and summary["gap"] is not None
     assignments = pd.read_csv(tmp_path / "out" / "assignments.csv", dtype=str).set_index("account_id")

@@ -326,18 +326,21 @@ def contiguous_result(
     territory = make_contiguous(problem, result.alignment.territory, result.alignment.centres, neighbours)
     centres = recentre(problem, territory, result.alignment.centres)
     proven = result.status == "infeasible"  # the bands alone cannot be met: contiguity cannot help
-    starts = 0
+    starts, optimal, site_bound = 0, False, -np.inf
     if not proven and exact_applies(problem):
         found = districts(problem, territory, centres, neighbours, budget, seed)
         territory, centres, proven, starts = found.territory, found.centres, found.infeasible, found.starts
+        optimal, site_bound = found.optimal, found.bound
     alignment = Alignment(territory, centres)
     value = objective(problem, alignment)
     bound = result.lower_bound
     if bound is None and bands_hold(problem, territory):  # the solver missed the bands, so it left no bound
         bound = _bound(problem, alignment, value, budget)
+    if bound is not None:  # the site model's bound sees contiguity: on small graphs it is the tighter one
+        bound = min(max(bound, site_bound), value)
     message = _PROOF_MESSAGE if proven and result.status != "infeasible" else result.message
     done = dataclasses.replace(result, alignment=alignment, objective=value, lower_bound=bound, message=message)
-    done = dataclasses.replace(done, status=_status(problem, done, neighbours, proven))
+    done = dataclasses.replace(done, status=_status(problem, done, neighbours, proven, optimal))
     figures = {
         "territories_contiguous": int(is_contiguous(territory, problem.n_territories, neighbours).sum()),
         "island_units": int(sum(1 for near in neighbours if not len(near))),
@@ -353,12 +356,14 @@ def solve_share(problem: Problem) -> float:
     return _SOLVE_SHARE if exact_applies(problem) else 1.0
 
 
-def _status(problem: Problem, result: Result, neighbours: list[np.ndarray], proven_infeasible: bool) -> Status:
+def _status(
+    problem: Problem, result: Result, neighbours: list[np.ndarray], proven_infeasible: bool, proven_optimal: bool
+) -> Status:
     territory = result.alignment.territory
     if not (bands_hold(problem, territory) and is_contiguous(territory, problem.n_territories, neighbours).all()):
         return "infeasible" if proven_infeasible else "unknown"
     gap = result.gap
-    return "optimal" if gap is not None and gap <= _OPTIMAL_RTOL else "feasible"
+    return "optimal" if proven_optimal or (gap is not None and gap <= _OPTIMAL_RTOL) else "feasible"
 
 
 def _bound(problem: Problem, alignment: Alignment, value: float, budget: TimeBudget | None) -> float:

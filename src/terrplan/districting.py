@@ -41,6 +41,7 @@ _SWAP_TRIALS = 40  # most promising swaps checked per iteration
 EXACT_UNITS = 400  # the CP-SAT models are built up to this many units ...
 EXACT_CELLS = 4_000  # ... and units x territories
 EXACT_EFFORT = 20.0  # CP-SAT deterministic time (about seconds on one core) per model
+SITE_UNITS = 30  # the site model (units x units columns) is built up to this many units
 _INT_RANGE = 2.0**40  # integer scale of the band metrics in CP-SAT (sums far below int64)
 _COST_RANGE = 1e7  # integer scale of the travel costs in CP-SAT
 
@@ -320,10 +321,12 @@ def _touches(state: _State, unit: int, t: int, leaving: int) -> bool:
 
 @dataclass(frozen=True)
 class Exact:
-    """What a CP-SAT model found: an alignment (or None), and whether the answer is proven (optimal, or none)."""
+    """What a CP-SAT model found: an alignment (or None), whether the answer is proven (optimal, or none), and a
+    lower bound on the model's travel (-inf without one)."""
 
     territory: np.ndarray | None
     proven: bool
+    bound: float = -np.inf
 
 
 def exact_applies(problem: Problem) -> bool:
@@ -350,6 +353,35 @@ def exact_assignment(
     return model.solve(budget, effort, seed)
 
 
+def sites_apply(problem: Problem) -> bool:
+    """The site model covers the problem (interchangeable territories, sites that are units) and it is small."""
+    return _interchangeable(problem) and problem.geometry != "matrix" and problem.n_units <= SITE_UNITS
+
+
+def site_model(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None = None,
+    effort: float = EXACT_EFFORT,
+) -> tuple[Exact, np.ndarray | None]:
+    """The contiguous p-median in band itself, on small graphs: every unit a candidate centre, K open, each
+    territory grown from its centre. On the bands widened by the rounding (so its bound and proof hold for the
+    problem; what it finds is checked by the caller). Proven: optimal, or no contiguous alignment in band at all.
+    Returns the alignment found (territories numbered by their centres' order) and the centres."""
+    n = problem.n_units
+    model = _Model(problem, neighbours, np.ones((n, n), dtype=bool), tighten=False, sites=True)
+    model.contiguous(None)
+    model.minimise(problem.travel_matrix(np.arange(n), np.arange(n)))
+    model.hint(centres[territory])
+    found = model.solve(budget, effort, 0)
+    if found.territory is None:
+        return found, None
+    opened = np.unique(found.territory)
+    return Exact(np.searchsorted(opened, found.territory), found.proven, found.bound), opened
+
+
 def proof_model(
     problem: Problem, neighbours: list[np.ndarray], budget: TimeBudget | None = None, effort: float = EXACT_EFFORT
 ) -> bool:
@@ -374,10 +406,13 @@ def _interchangeable(problem: Problem) -> bool:
 
 
 class _Model:
-    """x[i][t]: unit i in territory t, under the bands (scaled to integers: tightened, so what is found holds, or
-    widened, so a proof holds) and the allowed pairs."""
+    """x[i][c]: unit i in column c, under the bands (scaled to integers: tightened, so what is found holds, or
+    widened, so a proof holds) and the allowed pairs. A column is a territory, or with `sites` the territory centred
+    at unit c: open when c is in it (c is then its root), K of them open, one band for all."""
 
-    def __init__(self, problem: Problem, neighbours: list[np.ndarray], allowed: np.ndarray, tighten: bool) -> None:
+    def __init__(
+        self, problem: Problem, neighbours: list[np.ndarray], allowed: np.ndarray, tighten: bool, sites: bool = False
+    ) -> None:
         self.problem, self.neighbours = problem, neighbours
         n, columns = allowed.shape
         self.model = model = cp_model.CpModel()
@@ -386,6 +421,14 @@ class _Model:
         ]
         for i in range(n):
             model.add_exactly_one(v for v in self.x[i] if v is not None)
+        self.cost_scale: float | None = None  # set by `minimise`
+        self.opened = [self.x[c][c] for c in range(columns)] if sites else None
+        if self.opened is not None:
+            model.add(sum(self.opened) == problem.n_territories)
+            for i in range(n):
+                for c in range(columns):
+                    if c != i:
+                        model.add_implication(self.x[i][c], self.opened[c])
         for row in range(len(problem.metric_names)):
             self._band(row, tighten)
 
@@ -400,11 +443,14 @@ class _Model:
         scaled = np.rint(amount * scale).astype(np.int64)
         slack = 0.0 if whole else 0.5 * len(amount) + 1.0
         slack = slack if tighten else -slack
-        for t in range(self.problem.n_territories):
-            terms = [(int(scaled[i]), self.x[i][t]) for i in np.flatnonzero(scaled) if self.x[i][t] is not None]
+        for c in range(len(self.x[0])):
+            t = 0 if self.opened is not None else c  # sites share the one band
+            terms = [(int(scaled[i]), self.x[i][c]) for i in np.flatnonzero(scaled) if self.x[i][c] is not None]
             total = sum(a * v for a, v in terms)
             if np.isfinite(lower[t]) and lower[t] > 0:
-                self.model.add(total >= int(np.ceil(lower[t] * scale + slack)))
+                least = self.model.add(total >= int(np.ceil(lower[t] * scale + slack)))
+                if self.opened is not None:  # a closed site holds nothing
+                    least.only_enforce_if(self.opened[c])
             if np.isfinite(upper[t]):
                 self.model.add(total <= int(np.floor(upper[t] * scale - slack)))
 
@@ -412,10 +458,13 @@ class _Model:
         """Each territory's non-island units form a tree: every unit but the root picks a parent neighbour in its
         territory with a smaller order. `roots`: each territory's root unit (its centre, which it must hold); None
         (or an island centre): a root of its choice, at most one."""
-        model, x, n, k = self.model, self.x, self.problem.n_units, self.problem.n_territories
+        model, x, n, k = self.model, self.x, self.problem.n_units, len(self.x[0])
         order = [model.new_int_var(0, n - 1, f"o{i}") for i in range(n)]
         rooted: list[list] = [[] for _ in range(n)]
         fixed = set() if roots is None else {int(u) for u in roots if len(self.neighbours[u])}
+        if self.opened is not None:  # sites: unit c is its column's root when the column is open
+            rooted = [[self.opened[i]] for i in range(n)]
+            k = 0
         for t in range(k):
             if roots is not None:
                 centre = x[int(roots[t])][t]
@@ -437,7 +486,7 @@ class _Model:
             model.add_exactly_one(parents + rooted[i])
             for arc, j in zip(parents, self.neighbours[i], strict=True):
                 model.add(order[int(j)] < order[i]).only_enforce_if(arc)
-                for t in range(k):  # the parent is in the same territory
+                for t in range(len(x[0])):  # the parent is in the same column
                     if x[i][t] is not None:
                         same = x[int(j)][t]
                         model.add_bool_or([x[i][t].Not(), arc.Not(), *([same] if same is not None else [])])
@@ -454,8 +503,8 @@ class _Model:
     def minimise(self, cost: np.ndarray) -> None:
         """Travel, scaled to integers (the alignment found is priced again in floating point)."""
         finite = np.isfinite(cost)
-        scale = _COST_RANGE / max(float(cost[finite].max(initial=0.0)), 1e-12)
-        scaled = np.where(finite, np.rint(cost * scale), 0).astype(np.int64)
+        self.cost_scale = _COST_RANGE / max(float(cost[finite].max(initial=0.0)), 1e-12)
+        scaled = np.where(finite, np.rint(cost * self.cost_scale), 0).astype(np.int64)
         terms = [(int(scaled[i, c]), v) for i, row in enumerate(self.x) for c, v in enumerate(row) if v is not None]
         self.model.minimize(sum(a * v for a, v in terms if a))
 
@@ -476,7 +525,10 @@ class _Model:
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Exact(None, status == cp_model.INFEASIBLE)
         values = np.array([[solver.value(v) if v is not None else 0 for v in row] for row in self.x])
-        return Exact(values.argmax(axis=1), status == cp_model.OPTIMAL)
+        # the scaled costs round each unit's term by at most half: the bound, back in travel, is less that much
+        scale = self.cost_scale
+        bound = -np.inf if scale is None else (solver.best_objective_bound - 0.5 * len(self.x)) / scale
+        return Exact(values.argmax(axis=1), status == cp_model.OPTIMAL, bound)
 
 
 # -- the search ---------------------------------------------------------------------------------------------------
@@ -491,6 +543,8 @@ class Districts:
     centres: np.ndarray
     infeasible: bool  # proven: no contiguous alignment in band exists
     starts: int  # starts tried (the given alignment's, then fresh centres')
+    bound: float = -np.inf  # the site model's lower bound on the travel of contiguous alignments in band
+    optimal: bool = False  # proven by the site model
 
 
 def districts(
@@ -512,10 +566,27 @@ def districts(
         grown = grow(problem, fresh, neighbours)
         best = min(best, _rounds(problem, grown, fresh, neighbours, budget, seed), key=_sort_key)
         starts += 1
-    infeasible = False
-    if best[0] > 0 and exact_applies(problem) and not (budget is not None and budget.expired()):
-        infeasible = proof_model(problem, neighbours, budget)
+    spent = budget is not None and budget.expired()
+    if sites_apply(problem) and not spent:
+        return _by_sites(problem, best, neighbours, budget, starts)
+    infeasible = best[0] > 0 and exact_applies(problem) and not spent and proof_model(problem, neighbours, budget)
     return Districts(best[2], best[3], infeasible, starts)
+
+
+def _by_sites(
+    problem: Problem, best: _Found, neighbours: list[np.ndarray], budget: TimeBudget | None, starts: int
+) -> Districts:
+    """The site model's answer on a small graph, hinted with the search's best: its alignment when better (and in
+    band), its bound, and its proof either way."""
+    found, centres = site_model(problem, best[2], best[3], neighbours, budget)
+    if found.territory is None:
+        return Districts(best[2], best[3], found.proven, starts)
+    assert centres is not None
+    state = _State.of(problem, found.territory, unit_costs(problem, centres), neighbours)
+    mine = (state.total_violation(), objective(problem, Alignment(found.territory, centres)), found.territory, centres)
+    chosen = min(best, mine, key=_sort_key)
+    optimal = found.proven and chosen is mine and mine[0] == 0
+    return Districts(chosen[2], chosen[3], False, starts, found.bound, optimal)
 
 
 _Found = tuple[float, float, np.ndarray, np.ndarray]  # violation, objective, territory, centres
