@@ -68,15 +68,18 @@ def instances(draw) -> tuple[Problem, np.ndarray]:
     return problem, start
 
 
-@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@pytest.mark.parametrize("layout", ["dense", "sparse", "sparse-radius"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=instances(), slack=st.sampled_from([1.0, 1.3]))
 def test_bound_never_exceeds_the_optimum(monkeypatch, layout: str, case, slack: float) -> None:
     problem, start = case
-    if layout == "sparse":  # every site in the sparse layout, each unit listing only its nearest two sites
+    if layout.startswith("sparse"):  # every site in the sparse layout, each unit listing only its nearest two sites
         monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
         monkeypatch.setattr(bound, "_MIN_LIST", 2)
         monkeypatch.setattr(bound, "_MAX_LIST", 2)
+    if layout == "sparse-radius":  # each site also lists its nearest two units: far units priced from its radius
+        monkeypatch.setattr(bound, "_REVERSE_SHARE", 1.0)
+        monkeypatch.setattr(bound, "_RADIUS_BUCKETS", 3)
     optimum = exact_optimum(problem)
     if not np.isfinite(optimum):
         return
@@ -110,3 +113,57 @@ def test_site_sums_gives_empty_sites_zero() -> None:
     indptr = np.array([0, 0, 2, 2, 3, 5, 5])
     padded = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 0.0])
     assert bound._site_sums(padded, indptr).tolist() == [0.0, 3.0, 0.0, 4.0, 24.0, 0.0]
+
+
+def _random_problem(seed: int, n: int, k: int, members: bool) -> Problem:
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0.0, 1.0, n)
+    metric = rng.lognormal(0.0, 0.7, n)
+    band = metric.sum() / k
+    coords = rng.uniform(0, 100, (n, 2))
+    grouped = None
+    if members:  # each unit holds three accounts around it
+        spots = np.repeat(coords, 3, axis=0) + rng.normal(0, 2.0, (3 * n, 2))
+        grouped = Members.of_units(np.repeat(np.arange(n), 3), spots, np.repeat(weights / 3, 3), n)
+    return Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=metric[None, :],
+        metric_names=("m",),
+        lower=0.9 * band,
+        upper=1.1 * band,
+        coords=coords,
+        geometry="euclidean",
+        members=grouped,
+    )
+
+
+@pytest.mark.parametrize("members", [False, True])
+def test_sparse_relaxation_never_above_the_dense_one(monkeypatch, members: bool) -> None:
+    """At any multipliers the sparse layout is a relaxation of the dense one (far units priced lower, filler copies
+    extra), so its value is never above it: checked at random multipliers and along a subgradient run."""
+    problem = _random_problem(3, 150, 6, members)
+    dense = bound._Relaxation.build(problem)
+    monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(bound, "_MIN_LIST", 8)
+    monkeypatch.setattr(bound, "_MAX_LIST", 8)
+    monkeypatch.setattr(bound, "_REVERSE_SHARE", 2.0)
+    monkeypatch.setattr(bound, "_RADIUS_BUCKETS", 4)
+    sparse = bound._Relaxation.build(problem)
+    assert isinstance(sparse, bound._SparseRelaxation) and not isinstance(dense, bound._SparseRelaxation)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        lam = sparse.clip(rng.uniform(0, 1, len(sparse.cap)) * sparse.cap * rng.uniform(0.1, 1.0))
+        assert sparse.evaluate(lam)[0] <= dense.evaluate(lam)[0] + 1e-9 * abs(dense.evaluate(lam)[0])
+    seen: list[float] = []
+    evaluate = bound._SparseRelaxation.evaluate
+
+    def checked(self, lam):
+        out = evaluate(self, lam)
+        reference = dense.evaluate(lam)[0]
+        seen.append(out[0] - reference - 1e-9 * abs(reference))
+        return out
+
+    monkeypatch.setattr(bound._SparseRelaxation, "evaluate", checked)
+    bound.lagrangian(problem, 1e4, 5.0 * problem.weights, 60.0, 60)
+    assert len(seen) > 10 and max(seen) <= 0.0
