@@ -74,6 +74,7 @@ _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
 _STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
 _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
+_POLISH_ROUNDS = 4  # the polish restart runs only where this many of the slowest rounds so far fit
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
@@ -86,8 +87,8 @@ class _Phases:
     starts: TimeBudget  # a new multi-start run begins only while this lasts
     heuristic: TimeBudget  # location-allocation rounds, vertex substitution and centre swaps
     bound: TimeBudget  # the Lagrangian bound
-    search: TimeBudget  # the large-neighbourhood search after it
-    exact: TimeBudget  # SCIP's pass on small instances (and the polish restart, which checks `whole`)
+    search: TimeBudget  # the polish restart and the large-neighbourhood search after the bound
+    exact: TimeBudget  # SCIP's pass on small instances
     whole: TimeBudget
 
     @classmethod
@@ -190,11 +191,13 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         prices = multiplier_start(problem, territory, centres)
         relaxed = lagrangian(problem, value, prices, phases.bound.remaining(), params.bound_iterations)
         bound = relaxed.value
-        room = phases.whole.fits(slowest[0])
+        # A restart from the relaxation's sites: its first round, from sites far from balanced, can take several
+        # times a usual round (30 s on `national` under load), so it runs only where a few rounds fit.
+        room = phases.search.fits(_POLISH_ROUNDS * slowest[0])
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
             if not np.array_equal(np.sort(sites), np.sort(centres)):
-                found, used = _locate_allocate(problem, sites, params, phases.whole, slowest, cost)
+                found, used = _locate_allocate(problem, sites, params, phases.search, slowest, cost)
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
@@ -207,6 +210,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     feasible = bands_hold(problem, territory)
     if bound is not None:
         bound += disruption_floor(problem)  # the relaxation sees travel only
+        members = problem.members
+        if (problem.weights >= 0).all() and (members is None or (members.weights >= 0).all()):
+            bound = max(bound, 0.0)  # non-negative costs: 0 is a bound too, and a negative one would say nothing
         open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
         if params.exact and open_gap and problem.fixed and problem.n_units * problem.n_territories <= LP_CELLS:
             bound = max(bound, lp_bound(problem))  # fixed centres: the assignment's LP is tighter, and fast
