@@ -358,15 +358,20 @@ class _SparseRelaxation:
     def build(cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band]) -> _SparseRelaxation:
         n_sites = problem.n_sites
         m = _list_size(problem.n_units, n_sites, problem.n_territories)
-        site, dist = nearest_sites(problem, np.arange(n_sites), m)
-        site, dist = site[units], dist[units]
+        count = min(problem.n_units, max(1, int(_REVERSE_SHARE * m)))  # how many nearest units each site lists
+        mirror = not problem.fixed and problem.geometry != "matrix"  # the sites are the units: one query serves both
+        site_all, dist_all = nearest_sites(problem, np.arange(n_sites), max(m, count) if mirror else m)
+        site, dist = site_all[units, :m], dist_all[units, :m]
         # A site beyond the list is at least the M-th site's distance from the unit's centroid, and each member
         # is at most its own distance from that centroid farther (triangle inequality): the cap stays a lower
         # estimate for units with members.
         spread = problem.member_spread()[units]
         cap = np.maximum(problem.weights[units] * dist[:, -1] - spread, 0.0)
-        local_site, local_unit, radius = _reverse_lists(problem, units, m)
-        entry_site, entry_unit, cost = _merge_entries(problem, units, site, dist, local_site, local_unit)
+        if mirror:
+            entry_site, entry_unit, cost, radius = _mirrored_entries(problem, units, site_all, dist_all, m, count)
+        else:
+            local_site, local_unit, radius = _reverse_lists(problem, units, count)
+            entry_site, entry_unit, cost = _merge_entries(problem, units, site, dist, local_site, local_unit)
         indptr = np.searchsorted(entry_site, np.arange(n_sites + 1))
         bucket, reach = _radius_buckets(radius)
         # per bucket, every unit's cost at any site of the bucket that does not list it (see _SparseRelaxation)
@@ -570,11 +575,35 @@ _RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, on
 _REVERSE_SHARE = 0.5  # each site also lists this share of the list size of its own nearest units
 
 
-def _reverse_lists(problem: Problem, units: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _mirrored_entries(
+    problem: Problem, units: np.ndarray, site_all: np.ndarray, dist_all: np.ndarray, m: int, count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Site-major entries (site, local unit, travel) and each site's radius when the sites are the units: site j's
+    nearest units are unit j's nearest sites, so the one query gives both lists. A site's own nearest unit is added
+    unless the unit surely lists the site already (closer than the unit's M-th site; a tie may list a pair twice,
+    which only loosens the relaxation)."""
+    n = len(units)
+    local = np.full(problem.n_units, -1)
+    local[units] = np.arange(n)
+    reach = dist_all[units, m - 1]  # each unit's M-th site
+    near, near_d = site_all[:, :count], dist_all[:, :count]
+    back = local[near]
+    extra = (back >= 0) & (near_d >= reach[np.maximum(back, 0)])
+    extra_site = np.repeat(np.arange(problem.n_sites), extra.sum(axis=1))
+    entry_site = np.concatenate([site_all[units, :m].ravel(), extra_site])
+    entry_unit = np.concatenate([np.repeat(np.arange(n), m), back[extra]])
+    entry_dist = np.concatenate([dist_all[units, :m].ravel(), near_d[extra]])
+    order = np.argsort(entry_site, kind="stable")
+    entry_site, entry_unit, entry_dist = entry_site[order], entry_unit[order], entry_dist[order]
+    cost = problem.travel(units[entry_unit], entry_site, entry_dist)
+    return entry_site, entry_unit, cost, dist_all[:, count - 1]
+
+
+def _reverse_lists(problem: Problem, units: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each site's nearest units (local ids; only units that can matter) as extra entries, and each site's radius:
     a unit it does not list is at least that far from it. Returns (sites, units) of the pairs and the radii."""
     n_sites = problem.n_sites
-    count = min(len(units), max(1, int(_REVERSE_SHARE * m)))
+    count = min(len(units), count)
     if count >= len(units):  # every site lists every unit: nothing is outside
         pairs_site = np.repeat(np.arange(n_sites), len(units))
         return pairs_site, np.tile(np.arange(len(units)), n_sites), np.full(n_sites, np.inf)
