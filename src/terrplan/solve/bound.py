@@ -648,10 +648,14 @@ def _merge_entries(
 
 
 def _radius_buckets(radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sites grouped by their radius into quantile buckets; each bucket's smallest radius (a unit a site of the
-    bucket does not list is at least that far from it)."""
+    """Sites grouped by their radius into quantile buckets, the top one split further at every doubling (remote
+    sites, e.g. Alaska's, whose nearest units are a thousand km away, get their own); each bucket's smallest radius
+    (a unit a site of the bucket does not list is at least that far from it)."""
     finite = np.where(np.isfinite(radius), radius, 0.0)
     edges = np.quantile(finite, np.linspace(0, 1, _RADIUS_BUCKETS + 1)[1:-1]) if len(finite) else np.zeros(0)
+    if len(edges) and edges[-1] > 0:
+        doublings = int(np.ceil(np.log2(max(float(finite.max()) / edges[-1], 1.0))))
+        edges = np.r_[edges, edges[-1] * 2.0 ** np.arange(1, doublings + 1)]
     bucket = np.searchsorted(edges, finite, side="right")
     reach = np.array([finite[bucket == b].min() if (bucket == b).any() else 0.0 for b in range(len(edges) + 1)])
     return bucket, reach
