@@ -193,3 +193,22 @@ def test_a_small_star_is_proven_and_the_proof_needs_contiguity(proven):
     problem = Problem(2, ones, ones[None, :], ("units",), 2.0, 3.0, coords=np.c_[np.arange(n), np.zeros(n)],
                       geometry="euclidean")  # fmt: skip
     assert proof_model(problem, star if proven else full) is proven
+
+
+def test_fixed_sites_grow_their_territories_from_a_root_of_their_choice():
+    # Reps' homes as fixed sites at two corners of a 4 x 4 grid; a start split in the wrong place (columns 0-2 | 3)
+    # must end 8 / 8 and connected, whichever units the territories' roots are.
+    rows = cols = 4
+    index = {(r, c): r * cols + c for r in range(rows) for c in range(cols)}
+    neighbours = [
+        np.array(sorted(index[(r + dr, c + dc)] for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)) if (r + dr, c + dc) in index))
+        for r in range(rows) for c in range(cols)
+    ]  # fmt: skip
+    xy = np.array([[r, c] for r in range(rows) for c in range(cols)], dtype=float)
+    ones = np.ones(rows * cols)
+    problem = Problem(2, ones, ones[None, :], ("units",), 8.0, 8.0, coords=xy, geometry="euclidean",
+                      fixed_sites=np.array([[0.0, 0.0], [3.0, 3.0]]))  # fmt: skip
+    start = (xy[:, 1] == 3).astype(np.int64)
+    found = districts(problem, start, np.arange(2), neighbours, TimeBudget.of(30))
+    assert bands_hold(problem, found.territory) and is_contiguous(found.territory, 2, neighbours).all()
+    assert np.array_equal(found.centres, np.arange(2))

@@ -13,11 +13,16 @@ connection runs from; fixed sites, e.g. rep homes: any one unit of the territory
 2. `exact_assignment`: a CP-SAT model of the assignment to the fixed centres with the bands and contiguity as a
    spanning tree (every unit but its territory's root has one parent: a neighbour in the same territory with a
    smaller order), minimising travel, hinted with the tabu result. It finds an alignment when the centres allow
-   one, or proves that they do not. `proof_model` drops the centres (any unit may be a root) to prove that no
-   contiguous alignment in band exists at all, which is within reach on small graphs only.
+   one, or proves that they do not.
 
-Both end by work caps (moves, CP-SAT's deterministic time), so results repeat; the run's `TimeBudget` only cuts
-them short. Units without neighbours (islands) are exempt from contiguity, as in `contiguity`.
+`districts` alternates them with re-centering (location-allocation), restarts from fresh centres while nothing is
+in band, and ends with one of two models free of centres: on graphs of up to SITE_UNITS units the site model
+(every unit a candidate centre: the contiguous p-median itself), which proves the optimum (with a bound that sees
+contiguity) or that no contiguous alignment in band exists; on larger ones, when nothing was found, the proof model
+(any unit may be a root, interchangeable territories' symmetry broken), which rarely finishes on real states.
+
+All end by work caps (moves, stalls, CP-SAT's deterministic time, rounds, starts), so results repeat; the run's
+`TimeBudget` only cuts them short. Units without neighbours (islands) are exempt from contiguity, as in `contiguity`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ortools.sat.python import cp_model
 
 from terrplan.budget import TimeBudget
 from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
+from terrplan.solve.assign import primary_metric
 from terrplan.solve.centres import initial_centres, recentre
 
 TABU_MOVES_PER_UNIT = 40  # tabu iterations per unit: the work cap of one search
@@ -84,21 +90,6 @@ def cut_units(members: np.ndarray, neighbours: list[np.ndarray]) -> set[int]:
         if children > 1:
             cut.add(root)
     return cut
-
-
-def connected(members: np.ndarray, neighbours: list[np.ndarray]) -> bool:
-    """Do the members (islands aside) form one connected piece?"""
-    inside = {int(m) for m in members if len(neighbours[m])}
-    if not inside:
-        return True
-    start = min(inside)
-    seen, stack = {start}, [start]
-    while stack:
-        for v in neighbours[stack.pop()]:
-            if int(v) in inside and int(v) not in seen:
-                seen.add(int(v))
-                stack.append(int(v))
-    return len(seen) == len(inside)
 
 
 # -- tabu search --------------------------------------------------------------------------------------------------
@@ -560,12 +551,13 @@ def districts(
     seed: int = 0,
 ) -> Districts:
     """A contiguous alignment inside every band, of least travel found: location-allocation rounds (tabu search,
-    the exact assignment on small graphs, re-centering) from the given contiguous alignment, then from fresh
-    centres while nothing is in band; with nothing found on a small graph, the proof model has the last word."""
+    the exact assignment, re-centering) from the given contiguous alignment, then from fresh centres while nothing
+    is in band (p-median mode: fixed sites stay); then the site model on small graphs, or the proof model when
+    nothing was found."""
     best = _rounds(problem, territory, centres, neighbours, budget, seed)
     starts = 1
     rng = np.random.default_rng(seed)
-    while best[0] > 0 and starts <= _STARTS and not (budget is not None and budget.expired()):
+    while best[0] > 0 and not problem.fixed and starts <= _STARTS and not (budget is not None and budget.expired()):
         fresh = initial_centres(problem, int(rng.integers(2**31 - 1)))
         grown = grow(problem, fresh, neighbours)
         best = min(best, _rounds(problem, grown, fresh, neighbours, budget, seed), key=_sort_key)
@@ -651,10 +643,11 @@ def _tabu_portfolio(
 
 
 def grow(problem: Problem, centres: np.ndarray, neighbours: list[np.ndarray]) -> np.ndarray:
-    """A contiguous alignment grown from the centres: the lightest territory so far takes its nearest unclaimed
-    neighbour, until every unit is claimed (units no territory reaches, e.g. islands, go to the nearest centre)."""
+    """A contiguous alignment grown from the centres (units, p-median mode): the territory lightest so far in the
+    primary metric takes its nearest unclaimed neighbour, until every unit is claimed (units no territory reaches,
+    e.g. islands, go to the nearest centre)."""
     n, k = problem.n_units, problem.n_territories
-    row = 0
+    row = primary_metric(problem) or 0
     territory = np.full(n, -1, dtype=np.int64)
     territory[centres] = np.arange(k)
     load = problem.metrics[row, centres].astype(float).copy()
