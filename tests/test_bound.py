@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terrplan.model import Members, Problem
-from terrplan.solve import bound
+from terrplan.solve import bound, bound_regions
 
 
 def exact_optimum(problem: Problem) -> float:
@@ -154,16 +154,83 @@ def test_sparse_relaxation_never_above_the_dense_one(monkeypatch, members: bool)
     rng = np.random.default_rng(0)
     for _ in range(20):
         lam = sparse.clip(rng.uniform(0, 1, len(sparse.cap)) * sparse.cap * rng.uniform(0.1, 1.0))
-        assert sparse.evaluate(lam)[0] <= dense.evaluate(lam)[0] + 1e-9 * abs(dense.evaluate(lam)[0])
+        reference = float(dense.evaluate(lam)[0][0])
+        assert float(sparse.evaluate(lam)[0][0]) <= reference + 1e-9 * abs(reference)
     seen: list[float] = []
     evaluate = bound._SparseRelaxation.evaluate
 
-    def checked(self, lam):
-        out = evaluate(self, lam)
-        reference = dense.evaluate(lam)[0]
-        seen.append(out[0] - reference - 1e-9 * abs(reference))
+    def checked(self, lam, focus=0):
+        out = evaluate(self, lam, focus)
+        reference = float(dense.evaluate(lam)[0][0])
+        seen.append(float(out[0][0]) - reference - 1e-9 * abs(reference))
         return out
 
     monkeypatch.setattr(bound._SparseRelaxation, "evaluate", checked)
     bound.lagrangian(problem, 1e4, 5.0 * problem.weights, 60.0, 60)
     assert len(seen) > 10 and max(seen) <= 0.0
+
+
+def test_class_values_match_enumeration() -> None:
+    """The per-class minimum over site choices equals brute force over every choice of k sites."""
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        main = np.sort(rng.normal(0, 1, rng.integers(2, 6)))
+        regions = [np.sort(rng.normal(0, 1, rng.integers(1, 4))) for _ in range(rng.integers(1, 3))]
+        k = int(rng.integers(1, len(main) + sum(len(r) for r in regions) + 1))
+        options = [[(kind, c) for kind in (0, 1, 2) for c in range(len(r) + 1)] for r in regions]
+        vectors = list(itertools.product(*options))
+        counts = bound_regions.Counts(
+            [np.arange(len(r)) for r in regions],
+            np.array([[kind for kind, _ in v] for v in vectors]),
+            np.array([[c for _, c in v] for v in vectors]),
+        )
+        values, _ = bound_regions.class_values(main, regions, k, counts)
+        pooled = np.concatenate([main, *regions])
+        owner = np.concatenate([np.full(len(main), -1), *(np.full(len(r), i) for i, r in enumerate(regions))])
+        for v, vector in enumerate(vectors):
+            best = np.inf
+            for pick in itertools.combinations(range(len(pooled)), k):
+                held = [int((owner[list(pick)] == i).sum()) for i in range(len(regions))]
+                fits = all(
+                    (h == c) if kind == 0 else (h <= c) if kind == 1 else (h >= c)
+                    for h, (kind, c) in zip(held, vector, strict=True)
+                )
+                if fits:
+                    best = min(best, float(pooled[list(pick)].sum()))
+            assert values[v] == pytest.approx(best) if np.isfinite(best) else values[v] == np.inf
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spots=st.lists(st.tuples(st.floats(-1, 1), st.floats(-1, 1)), min_size=6, max_size=6),
+    metric=st.lists(st.integers(1, 6), min_size=6, max_size=6),
+    k=st.integers(2, 3),
+)
+def test_region_counts_never_exceed_the_optimum(monkeypatch, spots, metric, k) -> None:
+    """With the remote regions' centre counts on, the bound stays under the enumerated optimum: four units on a
+    'mainland' and two on an island 2,000 km away, lat/lon, the sparse layout."""
+    monkeypatch.setattr(bound, "_REGION_COUNTS", True)
+    monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(bound, "_MIN_LIST", 3)
+    monkeypatch.setattr(bound, "_MAX_LIST", 3)
+    base = np.array([[40.0, -100.0]] * 4 + [[21.0, -157.0]] * 2)
+    coords = base + np.array(spots)
+    amount = np.array(metric, dtype=float)
+    band = amount.sum() / k
+    problem = Problem(
+        n_territories=k,
+        weights=np.ones(6),
+        metrics=amount[None, :],
+        metric_names=("m",),
+        lower=0.7 * band,
+        upper=1.3 * band,
+        coords=coords,
+        geometry="haversine",
+    )
+    optimum = exact_optimum(problem)
+    if not np.isfinite(optimum):
+        return
+    relax = bound._Relaxation.build(problem)
+    assert relax.counts is not None  # the island is a remote region
+    result = bound.lagrangian(problem, optimum, np.full(6, 100.0), 60.0, 60)
+    assert result.value <= optimum + 1e-6 * max(1.0, optimum)

@@ -28,6 +28,7 @@ import numpy as np
 
 from terrplan.model import Problem
 from terrplan.solve.assign import primary_metric
+from terrplan.solve.bound_regions import Counts, class_values, region_counts
 from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
@@ -77,27 +78,35 @@ def lagrangian(
     best, best_sites = -np.inf, np.zeros(0, dtype=np.int64)
     mu, stall, it = _MU_START, 0, 0
     direction: np.ndarray | None = None
+    # With remote regions' centre counts the relaxation has one value per class; the bound is the smallest class's
+    # best, and each step moves the multipliers for the class that is weakest so far.
+    classes: np.ndarray | None = None
+    focus = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
-        value, x_sum, sites = relax.evaluate(lam)
-        if value > best + 1e-12 * max(abs(value), 1.0):
-            improved = value > best + 1e-6 * max(abs(value), 1.0)
-            best, best_sites = value, sites
+        values, x_sum, sites = relax.evaluate(lam, focus)
+        classes = values.copy() if classes is None else np.maximum(classes, values)
+        value = float(values[focus])
+        now = float(classes.min())
+        if now > best + 1e-12 * max(abs(now), 1.0):
+            improved = now > best + 1e-6 * max(abs(now), 1.0)
+            best, best_sites = now, sites
             stall = 0 if improved else stall + 1
         else:
             stall += 1
+        focus = int(np.argmin(classes))
         if target - best <= 1e-7 * max(abs(target), 1.0) or mu < _MU_MIN:
             break
         if stall >= _PATIENCE:  # (going back to the best multipliers as well was tried: worse on the sample)
             mu, stall = mu / 2, 0
         g = 1.0 - x_sum
-        if float(g @ g) <= 1e-12:
+        if float(g @ g) <= 1e-12 and len(values) == 1:
             break  # the relaxed solution assigns every unit exactly once: the bound is exact
         if time.perf_counter() - t0 > time_limit_s:
             break
         # deflected direction (Camerini, Fratta & Maffioli): damps the zig-zag of plain subgradient steps
         direction = g if direction is None else g + _DEFLECT * direction
         # Polyak's step in the metric the scale defines: the scale's overall size cancels out
-        norm = float(direction @ (scale * direction))
+        norm = max(float(direction @ (scale * direction)), 1e-300)
         lam = relax.clip(lam + mu * max(target - value, 1e-9 * abs(target)) / norm * (scale * direction))
     return Bound(float(best), best_sites, it)
 
@@ -145,9 +154,11 @@ class _Relaxation:
     def clip(self, lam: np.ndarray) -> np.ndarray:
         return lam
 
-    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
-        return self._evaluate_dense(lam)
+    def evaluate(self, lam: np.ndarray, focus: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """L(lam) (one class: no region counts here), per unit the total fraction the chosen sites take of it, and
+        the chosen sites."""
+        value, x_sum, chosen = self._evaluate_dense(lam)
+        return np.array([value]), x_sum, chosen
 
     def _choose(self, rho: np.ndarray) -> np.ndarray:
         if self.fixed or self.k >= len(rho):
@@ -349,6 +360,7 @@ class _SparseRelaxation:
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
     bucket: np.ndarray  # (S,) each site's radius bucket
     far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
+    counts: Counts | None = None  # remote regions' centre-count classes (see bound_regions)
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
 
     def __post_init__(self) -> None:
@@ -376,25 +388,76 @@ class _SparseRelaxation:
         bucket, reach = _radius_buckets(radius)
         # per bucket, every unit's cost at any site of the bucket that does not list it (see _SparseRelaxation)
         far = np.maximum(cap[None, :], problem.weights[units][None, :] * reach[:, None] - spread[None, :])
+        counts = None
+        if _REGION_COUNTS and len(bands) == 1 and not problem.fixed and amount.any():
+            row = primary_metric(problem)
+            assert row is not None
+            lower, upper = float(bands[0].lower.min()), float(bands[0].upper.max())
+            counts = region_counts(problem, problem.metrics[row], lower, upper)
         return cls(
             problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost,
-            amount[entry_unit], entry_site, cap, bucket, far,
+            amount[entry_unit], entry_site, cap, bucket, far, counts,
         )  # fmt: skip
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
         return np.clip(lam, 0.0, self.cap)
 
-    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
+    def evaluate(self, lam: np.ndarray, focus: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """L(lam) per class of region counts (one value without them), per unit the total fraction the chosen sites
+        of class `focus` take of it, and those sites."""
         reduced = self.entry_cost - lam[self.entry_unit]
         filler = _Fillers([_Filler.build(far - lam, self.amount) for far in self.far], self.bucket)
         x_sum = np.zeros(len(lam))
+        if self.counts is not None:
+            parts, sites = self._counted_value(reduced, filler, self.bands[0], x_sum, focus)
+            return float(lam.sum()) + parts, x_sum, sites
         value, chosen = float(lam.sum()), []
         for band in self.bands:
             part, sites = self._band_value(reduced, filler, band, x_sum)
             value += part
             chosen.append(sites)
-        return value, x_sum, np.concatenate(chosen)
+        return np.array([value]), x_sum, np.concatenate(chosen)
+
+    def _counted_value(
+        self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray, focus: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per class of region counts the smallest sum of `band.count` site values meeting it (bound_regions); adds
+        the fractions that the sites of class `focus` take to x_sum and returns them.
+
+        The remote regions' sites are all solved exactly; the mainland's as in `_band_value`, for its k smallest."""
+        counts = self.counts
+        assert counts is not None
+        theta = band.theta
+        k = min(band.count, len(theta))
+        regional = np.concatenate(counts.regions)
+        terms = self._buffer[:-1]
+        np.multiply(np.repeat(theta, np.diff(self.indptr)), self.entry_amount, out=terms)
+        np.subtract(reduced, terms, out=terms)
+        np.minimum(terms, 0.0, out=terms)
+        floor = _site_sums(self._buffer, self.indptr) + _band_term(theta, band, filler)
+        outside = np.ones(len(theta), dtype=bool)
+        outside[regional] = False
+        order = np.flatnonzero(outside)[np.argsort(floor[outside], kind="stable")]
+        n_rows, k_main = len(order), min(k, len(order))
+        end = min(n_rows, max(2 * k_main, 16))
+        values = self._best_price(reduced, filler, band, order[:end], floor)
+        while end < n_rows and k_main > 0 and np.partition(values, k_main - 1)[k_main - 1] > floor[order[end]]:
+            more = order[end : min(n_rows, 2 * end)]
+            end = min(n_rows, 2 * end)
+            values = np.concatenate([values, self._best_price(reduced, filler, band, more, floor)])
+        main_sort = np.argsort(values, kind="stable")
+        main_rows, main_values = order[:end][main_sort], values[main_sort]
+        region_rows, region_values = [], []
+        for sites in counts.regions:
+            v = self._best_price(reduced, filler, band, sites, floor)
+            at = np.argsort(v, kind="stable")
+            region_rows.append(sites[at])
+            region_values.append(v[at])
+        parts, picks = class_values(main_values, region_values, k, counts)
+        main_take, region_take = picks[focus]
+        rows = np.concatenate([main_rows[main_take], *(r[t] for r, t in zip(region_rows, region_take, strict=True))])
+        self._take(reduced, filler, band, rows, x_sum)
+        return parts, np.sort(rows)
 
     def _band_value(self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
         """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum.
@@ -420,7 +483,6 @@ class _SparseRelaxation:
         rows = order[:end]
         pick = np.arange(len(rows)) if k >= len(rows) else np.argpartition(values, k - 1)[:k]
         self._take(reduced, filler, band, rows[pick], x_sum)
-        self.last_values = (rows[pick], values[pick])
         return float(values[pick].sum()), np.sort(rows[pick])
 
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -571,6 +633,10 @@ class _Fillers:
             part.add_taken(theta[at], x_sum)
 
 
+# Split the bound by the number of centres in each remote region (bound_regions). Off: measured without gain
+# (benchmarks/bound_study.md): a site can take its own listed units a second time as filler, which hides the
+# transfers that fixing the counts should expose.
+_REGION_COUNTS = False
 _RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, one filler each
 _REVERSE_SHARE = 0.5  # each site also lists this share of the list size of its own nearest units
 
