@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from terrplan.budget import TimeBudget
 from terrplan.model import Alignment, Homes, Members, Problem, Rules, bands_hold, objective, subproblem
-from terrplan.solve import SolveParams, solve
+from terrplan.solve import SolveParams, _solve_part, lns, solve
 
 
 def clustered(n: int, k: int, seed: int, tolerance: float = 0.08, **extra) -> Problem:
@@ -138,3 +139,22 @@ def test_search_keeps_locks_and_forbidden_pairs():
     assert result.objective == pytest.approx(objective(problem, result.alignment), rel=1e-12)
     first = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=0.0))
     assert result.objective <= first.objective
+
+
+def test_repair_puts_an_alignment_outside_its_bands_back_inside():
+    """Half of one territory's units pushed into its neighbour: both leave the band; the repair re-solves them and
+    their neighbours until every band holds, and repeats exactly."""
+    problem = clustered(1500, 12, seed=3)
+    start = solve(problem, SolveParams(time_limit_s=600.0, seed=1, starts=2, lower_bound=False, effort=0.0))
+    territory, centres = np.array(start.alignment.territory), np.array(start.alignment.centres)
+    assert bands_hold(problem, territory)
+    members = np.flatnonzero(territory == 0)
+    territory[members[: len(members) // 2]] = 1
+    assert not bands_hold(problem, territory)
+    part = _solve_part(SolveParams(time_limit_s=600.0, seed=1))
+    repaired = lns.repair(problem, territory, centres, 12, 5, TimeBudget.of(600.0), part)
+    again = lns.repair(problem, territory, centres, 12, 5, TimeBudget.of(600.0), part)
+    assert bands_hold(problem, repaired.territory)
+    assert 1 <= repaired.kept <= repaired.steps
+    assert np.array_equal(repaired.territory, again.territory) and repaired.value == again.value
+    assert repaired.value == pytest.approx(objective(problem, Alignment(repaired.territory, repaired.centres)))

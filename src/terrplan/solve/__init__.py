@@ -182,6 +182,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         if found.territory is not None and bands_hold(problem, found.territory):
             best = (objective(problem, Alignment(found.territory, found.centres)), found.territory, found.centres)
         proven_infeasible = found.infeasible
+    if params.effort > 0 and not bands_hold(problem, best[1]) and lns.applies(problem):
+        # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, in the time
+        # the bound would have had (an alignment outside a band gets no bound).
+        steps = round(params.effort * problem.n_territories)
+        repaired = lns.repair(problem, best[1], best[2], steps, params.seed, phases.bound, _solve_part(params))
+        rounds += repaired.steps
+        if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
+            best = (repaired.value, repaired.territory, repaired.centres)
     feasible = bands_hold(problem, best[1])
     bound = None
     if params.lower_bound and feasible:

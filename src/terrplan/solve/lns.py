@@ -21,7 +21,17 @@ from scipy.spatial import cKDTree
 
 from terrplan.budget import TimeBudget
 from terrplan.errors import InfeasibleError
-from terrplan.model import Alignment, Problem, Result, bands_hold, objective, subproblem
+from terrplan.model import (
+    Alignment,
+    Problem,
+    Result,
+    band_excess,
+    band_scale,
+    bands_hold,
+    objective,
+    subproblem,
+    territory_totals,
+)
 
 # Units re-solved together in one step (a target drawn per step; whole territories are added, nearest first, until
 # the group holds that many, and at least two territories). A step's time grows with its units, not its territories.
@@ -96,6 +106,60 @@ def search(
     return Searched(territory, centres, value, done, kept)
 
 
+def repair(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    steps: int,
+    seed: int,
+    budget: TimeBudget,
+    solve_part: SolvePart,
+) -> Searched:
+    """Up to `steps` ruin-and-recreate steps from an alignment outside some band, each on a territory still outside
+    its band and enough of its neighbours to hold their bands' total; a step is kept when the total band excess falls
+    (or stays and the objective falls). Ends as soon as every band holds.
+
+    Heavy-tailed potential (one unit over half a territory's band) leaves the whole-problem flow a packing problem
+    it rounds badly; a group of a few territories is a small packing problem that the same solver often settles."""
+    territory, centres = np.array(territory, dtype=np.int64), np.array(centres, dtype=np.int64)
+    excess = _excess(problem, territory)
+    value = objective(problem, Alignment(territory, centres))
+    kept = done = 0
+    for step in range(steps):
+        outside = np.flatnonzero(excess > 0)
+        if len(outside) == 0 or budget.expired():
+            break
+        done += 1
+        rng = np.random.default_rng([seed, step, 2])
+        target = int(rng.integers(_UNITS_MIN, _UNITS_MAX + 1))
+        anchor = int(outside[int(rng.integers(len(outside)))])
+        group = _group(problem, territory, centres, anchor, target, fit=True)
+        units = np.flatnonzero(np.isin(territory, group))
+        if _locked_elsewhere(problem, units, group):
+            continue
+        try:
+            found = solve_part(subproblem(problem, units, group), int(rng.integers(2**31 - 1)), budget)
+        except InfeasibleError:
+            continue
+        trial_territory, trial_centres = territory.copy(), centres.copy()
+        trial_territory[units] = group[found.alignment.territory]
+        trial_centres[group] = units[found.alignment.centres]
+        trial_excess = _excess(problem, trial_territory)
+        trial = objective(problem, Alignment(trial_territory, trial_centres))
+        less = trial_excess.sum() < excess.sum() * (1 - 1e-9)
+        if less or (trial_excess.sum() <= excess.sum() and trial < value):
+            territory, centres, value, excess = trial_territory, trial_centres, trial, trial_excess
+            kept += 1
+    return Searched(territory, centres, value, done, kept)
+
+
+def _excess(problem: Problem, territory: np.ndarray) -> np.ndarray:
+    """(K,) each territory's band excess summed over the metrics, each in its row's scale; 0 where in band (the band
+    test's own tolerance: `model.in_band`)."""
+    scaled = band_excess(problem, territory_totals(problem, territory)) / band_scale(problem)
+    return np.where(scaled > 1e-9, scaled, 0.0).sum(axis=0)
+
+
 def _anchor(seed: int, step: int, k: int) -> int:
     """The territory step `step` starts its group from: every territory once per sweep of k steps, in an order
     drawn per sweep, so the search covers the map evenly and each step depends on (seed, step) only."""
@@ -103,9 +167,12 @@ def _anchor(seed: int, step: int, k: int) -> int:
     return int(np.random.default_rng([seed, sweep, 1]).permutation(k)[position])
 
 
-def _group(problem: Problem, territory: np.ndarray, centres: np.ndarray, anchor: int, target: int) -> np.ndarray:
+def _group(
+    problem: Problem, territory: np.ndarray, centres: np.ndarray, anchor: int, target: int, fit: bool = False
+) -> np.ndarray:
     """The anchor territory and the territories whose centres lie nearest its centre, nearest first, until they
-    hold `target` units (at least two territories; sorted ids)."""
+    hold `target` units (at least two territories; sorted ids). `fit`: also until the units' totals lie within the
+    sums of the group's bands for every metric (else the group cannot be put inside its bands)."""
     if problem.geometry == "matrix":
         assert problem.distances is not None
         near = np.argsort(problem.distances[centres[anchor], centres], kind="stable")
@@ -115,8 +182,14 @@ def _group(problem: Problem, territory: np.ndarray, centres: np.ndarray, anchor:
         near = np.atleast_1d(near)
     order = np.array([anchor, *(int(t) for t in near if int(t) != anchor)], dtype=np.int64)
     sizes = np.bincount(territory, minlength=problem.n_territories)[order]
-    count = max(int(np.searchsorted(np.cumsum(sizes), target)) + 1, _GROUP_MIN)
-    return np.sort(order[: min(count, problem.n_territories)])
+    enough = np.cumsum(sizes) >= target
+    enough[: _GROUP_MIN - 1] = False
+    if fit:
+        held = np.cumsum(territory_totals(problem, territory)[:, order], axis=1)
+        low, high = np.cumsum(problem.lower[:, order], axis=1), np.cumsum(problem.upper[:, order], axis=1)
+        enough &= ((held >= low - 1e-9 * np.abs(low)) & (held <= high + 1e-9 * np.abs(high))).all(axis=0)
+    count = int(np.argmax(enough)) + 1 if enough.any() else problem.n_territories
+    return np.sort(order[:count])
 
 
 def _locked_elsewhere(problem: Problem, units: np.ndarray, group: np.ndarray) -> bool:
