@@ -9,6 +9,9 @@ to the same solver, so bands, rules, rep homes and members hold inside it exactl
 Work, not the clock, decides: step i draws its group and its seed from (seed, i) alone, so a run with more steps
 repeats every step of a run with fewer and then goes on; as a step is only ever accepted when it lowers the
 objective, more effort never returns a worse alignment. The clock only cuts a run short.
+
+`repair` uses the same steps on an alignment outside some band: groups around out-of-band territories, kept when
+the band excess falls.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from terrplan.model import (
 # Gain in 60 steps on `national` (66 units a territory) from one start, by territories per group: 2-6 0.17 %, 4-10
 # 0.54 %, 6-14 (400-900 units) 0.98 %, 8-20 1.14 % at three times the time of 6-14.
 _UNITS_MIN, _UNITS_MAX = 400, 900
-_GROUP_MIN = 2  # territories re-solved together in one step (drawn per step)
+_GROUP_MIN = 2  # territories in a group, at least
 _IMPROVE_RTOL = 1e-9  # a step is kept when it lowers the objective by more than this (relative)
 
 SolvePart = Callable[[Problem, int, TimeBudget], Result]  # (subproblem, seed, budget) -> its best alignment
