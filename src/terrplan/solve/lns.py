@@ -86,20 +86,13 @@ def search(
         rng = np.random.default_rng([seed, step])
         target = int(rng.integers(_UNITS_MIN, _UNITS_MAX + 1))
         group = _group(problem, territory, centres, _anchor(seed, step, k), target)
-        units = np.flatnonzero(np.isin(territory, group))
-        if _locked_elsewhere(problem, units, group):
-            continue  # an alignment that breaks a lock (a rescue's) is not this search's to repair
-        before = _part(problem, territory, centres, units, group)
-        try:
-            found = solve_part(subproblem(problem, units, group), int(rng.integers(2**31 - 1)), budget)
-        except InfeasibleError:
+        before = _part(problem, territory, centres, np.flatnonzero(np.isin(territory, group)), group)
+        found = _resolve(problem, territory, centres, group, rng, budget, solve_part)
+        if found is None or found[0].status not in ("optimal", "feasible"):
             continue
-        sub_territory, sub_centres = found.alignment.territory, found.alignment.centres
-        if found.status not in ("optimal", "feasible") or found.objective >= before - _IMPROVE_RTOL * max(value, 1):
+        if found[0].objective >= before - _IMPROVE_RTOL * max(value, 1):
             continue
-        trial_territory, trial_centres = territory.copy(), centres.copy()
-        trial_territory[units] = group[sub_territory]
-        trial_centres[group] = units[sub_centres]
+        _, trial_territory, trial_centres = found
         trial = objective(problem, Alignment(trial_territory, trial_centres))
         # The subproblem's objective is the group's part of the whole (see model.subproblem); check it anyway, as
         # the whole is what is reported.
@@ -137,16 +130,10 @@ def repair(
         target = int(rng.integers(_UNITS_MIN, _UNITS_MAX + 1))
         anchor = int(outside[int(rng.integers(len(outside)))])
         group = _group(problem, territory, centres, anchor, target, fit=True)
-        units = np.flatnonzero(np.isin(territory, group))
-        if _locked_elsewhere(problem, units, group):
+        found = _resolve(problem, territory, centres, group, rng, budget, solve_part)
+        if found is None:
             continue
-        try:
-            found = solve_part(subproblem(problem, units, group), int(rng.integers(2**31 - 1)), budget)
-        except InfeasibleError:
-            continue
-        trial_territory, trial_centres = territory.copy(), centres.copy()
-        trial_territory[units] = group[found.alignment.territory]
-        trial_centres[group] = units[found.alignment.centres]
+        _, trial_territory, trial_centres = found
         trial_excess = _excess(problem, trial_territory)
         trial = objective(problem, Alignment(trial_territory, trial_centres))
         less = trial_excess.sum() < excess.sum() * (1 - 1e-9)
@@ -154,6 +141,31 @@ def repair(
             territory, centres, value, excess = trial_territory, trial_centres, trial, trial_excess
             kept += 1
     return Searched(territory, centres, value, done, kept)
+
+
+def _resolve(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    group: np.ndarray,
+    rng: np.random.Generator,
+    budget: TimeBudget,
+    solve_part: SolvePart,
+) -> tuple[Result, np.ndarray, np.ndarray] | None:
+    """The group's units re-solved among the group's territories: the subproblem's result and the whole alignment
+    with it put in place; None when the group holds a unit locked elsewhere (an alignment that breaks a lock, a
+    rescue's, is not this search's to mend) or its bands cannot be met."""
+    units = np.flatnonzero(np.isin(territory, group))
+    if _locked_elsewhere(problem, units, group):
+        return None
+    try:
+        found = solve_part(subproblem(problem, units, group), int(rng.integers(2**31 - 1)), budget)
+    except InfeasibleError:
+        return None
+    trial_territory, trial_centres = territory.copy(), centres.copy()
+    trial_territory[units] = group[found.alignment.territory]
+    trial_centres[group] = units[found.alignment.centres]
+    return found, trial_territory, trial_centres
 
 
 def _excess(problem: Problem, territory: np.ndarray) -> np.ndarray:
