@@ -59,8 +59,11 @@ class Searched:
 
 
 def applies(problem: Problem) -> bool:
-    """The search moves centres and re-splits units: not for fixed centres, and a matrix needs its units as sites."""
-    if problem.fixed or problem.n_territories < 2:
+    """The search moves centres and re-splits units: not for fixed centres, and a matrix needs its units as sites.
+    Nor where a group would be most of the problem (under twice the largest group): its steps would be restarts of
+    the whole, which the multi-start already makes (on `pmed` with K of 40 and more they ran every instance to the
+    clock for no gain: pmed30 2,010 either way)."""
+    if problem.fixed or problem.n_territories < 2 or problem.n_units < 2 * _UNITS_MAX:
         return False
     return problem.geometry != "matrix" or problem.n_sites == problem.n_units
 
