@@ -27,7 +27,7 @@ from terrplan.cli.outputs import (
 )
 from terrplan.config import Config, load_config
 from terrplan.design import run_design
-from terrplan.errors import Finding, InfeasibleError
+from terrplan.errors import Finding, InfeasibleError, NotFoundError
 from terrplan.metrics import index_ranges
 from terrplan.pipeline import use_current, with_input
 from terrplan.read import read_alignment
@@ -136,17 +136,27 @@ def optimize(
     metrics = with_hierarchy(design.metrics, config, budget)
     fields = design.fields
     summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
-    if result.status == "infeasible":  # proven by the exact model: exit 4, nothing written
+    if result.status == "infeasible":  # proven (SCIP's exact model, or the districting model): exit 4, nothing written
+        proof = result.message or "no alignment meets the bands (proven by the exact model, SCIP)"
         raise InfeasibleError(
             "no alignment can meet the bands",
             [
                 Finding(
                     "territories",
                     f"no split of the {len(metrics.assignments)} accounts into {len(metrics.territories)} territories "
-                    "keeps every one inside its band (proven by the exact model, SCIP)",
+                    f"keeps every one inside its band: {proof}",
                     hint="widen the tolerance (--tolerance) or change the number of territories (-k)",
                 )
             ],
+        )
+    if result.status == "unknown" and metrics.all_in_band:  # in band, not contiguous (locks blocked the repair)
+        pieces = len(metrics.territories) - int((fields.get("contiguity") or {}).get("territories_contiguous", 0))
+        summary["territories_not_contiguous"] = pieces
+        write_outputs(config, loaded, metrics, summary, output, report)
+        raise NotFoundError(
+            "no contiguous alignment inside every band found within the budget; the best alignment found is written "
+            "with status 'unknown'",
+            [Finding("territories", f"{pieces} territories are in more than one piece on the adjacency graph")],
         )
     if not metrics.all_in_band:  # written for the user to see, then exit 6: found nothing, proved nothing
         summary["band_violations"] = [str(finding) for finding in band_findings(metrics)]
