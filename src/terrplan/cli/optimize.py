@@ -137,14 +137,14 @@ def optimize(
     fields = design.fields
     summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
     if result.status == "infeasible":  # proven (SCIP's exact model, or the districting model): exit 4, nothing written
-        proof = result.message or "no alignment meets the bands (proven by the exact model, SCIP)"
+        proof = f": {result.message}" if result.message else " (proven by the exact model, SCIP)"
         raise InfeasibleError(
             "no alignment can meet the bands",
             [
                 Finding(
                     "territories",
                     f"no split of the {len(metrics.assignments)} accounts into {len(metrics.territories)} territories "
-                    f"keeps every one inside its band: {proof}",
+                    f"keeps every one inside its band{proof}",
                     hint="widen the tolerance (--tolerance) or change the number of territories (-k)",
                 )
             ],
