@@ -45,9 +45,10 @@ def tiny_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 @pytest.fixture(scope="module")
 def sample_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The 3,000-account sample (12 territories, many accounts sharing a ZIP centroid); a short solve suffices."""
+    """The 3,000-account sample (12 territories, many accounts sharing a ZIP centroid), solved to its iteration caps:
+    a solve the clock cuts (8 s under load) left territories in scattered pieces the map tests rightly refuse."""
     out = tmp_path_factory.mktemp("sample") / "out"
-    result = invoke("optimize", str(ROOT / "configs" / "sample.yaml"), "-o", str(out), "--time-limit", "8", "-q")
+    result = invoke("optimize", str(ROOT / "configs" / "sample.yaml"), "-o", str(out), "--time-limit", "120", "-q")
     assert result.exit_code == 0, result.output
     return _outputs(out)
 
