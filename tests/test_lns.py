@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -58,19 +59,7 @@ def test_subproblem_objective_is_the_groups_part_of_the_whole(seed, size):
     members = Members(
         np.r_[0, np.cumsum(counts)], rng.uniform(0, 100, size=(counts.sum(), 2)), rng.uniform(0, 1, counts.sum())
     )
-    problem = Problem(
-        n_territories=k,
-        weights=base.weights,
-        metrics=base.metrics,
-        metric_names=base.metric_names,
-        lower=base.lower,
-        upper=base.upper,
-        coords=base.coords,
-        geometry="euclidean",
-        rules=rules,
-        members=members,
-        homes=homes,
-    )
+    problem = dataclasses.replace(base, rules=rules, members=members, homes=homes)
     units = np.flatnonzero(np.isin(territory, group))
     sub = subproblem(problem, units, group)
     # Before and after, the group's centres are units of the group (the subproblem's sites); the others stay.
@@ -121,17 +110,7 @@ def test_search_keeps_locks_and_forbidden_pairs():
     # every unit has a current territory and a price for leaving it (a priced redesign)
     current = np.random.default_rng(4).integers(0, k, size=n)
     rules = Rules(locked, forbidden, np.inf, current, np.full(n, 3.0))
-    problem = Problem(
-        n_territories=k,
-        weights=base.weights,
-        metrics=base.metrics,
-        metric_names=base.metric_names,
-        lower=base.lower,
-        upper=base.upper,
-        coords=base.coords,
-        geometry="euclidean",
-        rules=rules,
-    )
+    problem = dataclasses.replace(base, rules=rules)
     result = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=2.0))
     territory = np.asarray(result.alignment.territory)
     assert (territory[:5] == 3).all()
