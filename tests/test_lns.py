@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 
 import numpy as np
 import pytest
+from conftest import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,3 +140,13 @@ def test_repair_puts_an_alignment_outside_its_bands_back_inside():
     assert 1 <= repaired.kept <= repaired.steps
     assert np.array_equal(repaired.territory, again.territory) and repaired.value == again.value
     assert repaired.value == pytest.approx(objective(problem, Alignment(repaired.territory, repaired.centres)))
+
+
+def test_effort_on_the_command_line_is_checked_before_any_work(tiny):
+    result = invoke("optimize", str(tiny.config), "--effort", "-1")
+    assert result.exit_code == 3
+    assert "key 'solver.effort': must be from 0 to 1000 (got '-1')" in result.stderr
+    assert not tiny.out.exists()
+    result = invoke("optimize", str(tiny.config), "--effort", "0", "--no-report", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tiny.out / "summary.json").read_text())["config"]["solver"]["effort"] == 0
