@@ -182,10 +182,11 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         if found.territory is not None and bands_hold(problem, found.territory):
             best = (objective(problem, Alignment(found.territory, found.centres)), found.territory, found.centres)
         proven_infeasible = found.infeasible
-    if params.effort > 0 and not bands_hold(problem, best[1]) and lns.applies(problem):
+    searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
+    steps = round(params.effort * problem.n_territories)
+    if searching and not bands_hold(problem, best[1]):
         # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, in the time
         # the bound would have had (an alignment outside a band gets no bound).
-        steps = round(params.effort * problem.n_territories)
         repaired = lns.repair(problem, best[1], best[2], steps, params.seed, phases.bound, _solve_part(params))
         rounds += repaired.steps
         if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
@@ -203,7 +204,6 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         # times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where
         # the neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with
         # the polish's 15.5 s, 9.362e9 with the search alone).
-        searching = params.effort > 0 and lns.applies(problem)
         room = not searching and phases.search.fits(_POLISH_ROUNDS * slowest[0])
         if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
             sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
@@ -212,8 +212,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
-    if params.effort > 0 and bands_hold(problem, best[1]) and lns.applies(problem):
-        steps = round(params.effort * problem.n_territories)
+    if searching and bands_hold(problem, best[1]):
         searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, _solve_part(params))
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
