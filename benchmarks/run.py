@@ -3,6 +3,7 @@
     python benchmarks/run.py SUITE [--json] [--time-limit S] [--seed N] [--only NAME ...]
     python benchmarks/run.py SUITE --build-only      # only build the instances, timing that
     python benchmarks/run.py --one NAME [--json]     # one instance in this process (what SUITE runs use)
+    python benchmarks/run.py scale [--only scale_300k]  # 100k/300k/1M accounts through the CLI (benchmarks/scale.py)
 
 Each instance runs in a fresh subprocess (`--one NAME --json`), so its peak memory (ru_maxrss) is its own.
 Building the problem is not timed as solve time; `time_s` is the wall time of `terrplan.solve.solve` alone.
@@ -341,7 +342,7 @@ def format_cell(key: str, value: Any) -> str:
             return "nan"
         if key.endswith("_pct"):
             return f"{value:.3f}"
-        if key in ("time_s", "build_s"):
+        if key in ("time_s", "build_s", "wall_s"):
             return f"{value:.2f}"
         if key == "peak_mb":
             return f"{value:.0f}"
@@ -393,7 +394,7 @@ def summary(rows: list[Row]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run terrplan's optimizer on benchmark instances.")
-    parser.add_argument("suite", nargs="?", choices=instances.suite_names(), help="which instances to run")
+    parser.add_argument("suite", nargs="?", choices=[*instances.suite_names(), "scale"], help="which instances to run")
     parser.add_argument("--one", metavar="NAME", help="run one instance in this process (no subprocess)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these instances of SUITE")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
@@ -425,8 +426,40 @@ def _gap(text: str) -> float | None:
     return None if text.lower() in ("none", "null", "off") else float(text)
 
 
+SCALE_COLUMNS: list[tuple[str, str, int]] = [
+    ("instance", "instance", 11),
+    ("n", "n", 8),
+    ("k", "k", 4),
+    ("time_limit_s", "limit_s", 7),
+    ("wall_s", "wall_s", 7),
+    ("peak_mb", "peak_mb", 8),
+    ("status", "status", 9),
+    ("objective", "objective", 14),
+    ("lower_bound", "lower_bound", 14),
+    ("gap_lb_pct", "gap_lb%", 8),
+    ("in_band", "in_band", 8),
+]
+
+
+def main_scale(args: argparse.Namespace) -> int:
+    """The `scale` suite (benchmarks/scale.py): each size through `terrplan optimize` in a subprocess."""
+    import scale  # type: ignore[import-not-found]  # this script's folder is on sys.path
+
+    names = [name for name in scale.SIZES if not args.only or name in args.only]
+    if not args.json:
+        print(format_header(SCALE_COLUMNS), flush=True)
+    rows = []
+    for name in names:
+        row = scale.run(name, args.time_limit)
+        rows.append(row)
+        print(to_json(row) if args.json else format_row(row, SCALE_COLUMNS), flush=True)
+    return 1 if any("error" in row for row in rows) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.suite == "scale":
+        return main_scale(args)
     return main_one(args) if args.one else main_suite(args)
 
 
