@@ -122,6 +122,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "compare": 4,
     "progress": 4,
     "report": 4,
+    "vacancy": 3.8,
     "metrics": 3,
     "units": 3.5,
     "contiguity": 3.7,
