@@ -6,10 +6,9 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-import pandas as pd
 
 from terrplan.cli import (
     EXIT_CODES_HELP,
@@ -20,21 +19,9 @@ from terrplan.cli import (
     main,
     run_budget,
 )
-from terrplan.cli.outputs import (
-    band_findings,
-    load_inputs,
-    output_files,
-    summary_fields,
-    with_hierarchy,
-)
-from terrplan.config import load_config
-from terrplan.errors import CheckFailedError, InputError
-from terrplan.metrics import evaluate, index_ranges
-from terrplan.model import Alignment
-from terrplan.pipeline import alignment_centres, match_alignment, prepare
-from terrplan.problem import balance_count, build_problem
-from terrplan.read import read_alignment
-from terrplan.write import csv_text, write_files
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @main.command(epilog="Example: terrplan validate configs/sample.yaml\n\n" + EXIT_CODES_HELP)
@@ -42,6 +29,10 @@ from terrplan.write import csv_text, write_files
 @handle_errors
 def validate(config_path, accounts, volumes, quiet, log_json, report) -> None:
     """Check the config and inputs without solving; report every problem found."""
+    from terrplan.cli.outputs import load_inputs
+    from terrplan.config import load_config
+    from terrplan.pipeline import prepare
+
     config = load_config(config_path, config_overrides(accounts=accounts, volumes=volumes))
     loaded = load_inputs(config, report)
     problem = prepare(loaded, config).problem
@@ -75,6 +66,16 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     Exit 5 when an account is unassigned, assigned twice or unknown, or a territory is outside its band
     (the files are still written, so a cron job can alert and show why).
     """
+    from terrplan.cli.outputs import band_findings, load_inputs, output_files, summary_fields, with_hierarchy
+    from terrplan.config import load_config
+    from terrplan.errors import CheckFailedError, InputError
+    from terrplan.metrics import evaluate, index_ranges
+    from terrplan.model import Alignment
+    from terrplan.pipeline import alignment_centres, match_alignment
+    from terrplan.problem import balance_count, build_problem
+    from terrplan.read import read_alignment
+    from terrplan.write import csv_text, write_files
+
     started = time.perf_counter()
     config = load_config(config_path, config_overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
     budget = run_budget(config.solver.time_limit)  # only the hierarchy's levels solve here
@@ -121,6 +122,9 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
 def _label_fte(labels: tuple[str, ...], folder: Path | None, reps) -> np.ndarray | None:
     """FTE per territory name, so targets match what optimize used: from an output folder's territories.csv,
     else from the roster's territory column; None (equal targets) when neither names every territory."""
+    import numpy as np
+    import pandas as pd
+
     if folder is not None and (folder / "territories.csv").exists():
         table = pd.read_csv(folder / "territories.csv", dtype={"territory": str})
         if "fte" in table:

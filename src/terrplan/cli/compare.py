@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from terrplan.cli import EXIT_CODES_HELP, handle_errors, main
-from terrplan.compare import Comparison, compare, load_side
-from terrplan.progress import Reporter
-from terrplan.write import check_output_file, csv_text, json_text, write_file
+
+if TYPE_CHECKING:
+    from terrplan.compare import Comparison
+    from terrplan.progress import Reporter
 
 
 @main.command(
@@ -33,6 +32,9 @@ def compare_command(a, b, output, as_json, quiet, report) -> None:
     B's territories are matched to A's by the largest shared potential before moves are counted, so
     renamed territories do not count as moves.
     """
+    from terrplan.compare import compare, load_side
+    from terrplan.write import check_output_file, csv_text, json_text, write_file
+
     if output == "-" and as_json:
         raise click.UsageError("stdout takes either the moves CSV (-o -) or --json, not both")
     if output not in (None, "-"):
@@ -50,6 +52,9 @@ def compare_command(a, b, output, as_json, quiet, report) -> None:
 
 
 def _print_comparison(result: Comparison, report: Reporter) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     fig = result.figures
     console = report.console or Console(stderr=True, highlight=False, width=120)
     table = Table(title="metrics", title_justify="left")

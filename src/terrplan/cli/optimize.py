@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from terrplan.budget import TimeBudget
 from terrplan.cli import (
     EXIT_CODES_HELP,
     check_output,
@@ -17,21 +17,10 @@ from terrplan.cli import (
     main,
     run_budget,
 )
-from terrplan.cli.outputs import (
-    band_failure,
-    band_findings,
-    load_inputs,
-    summary_fields,
-    with_hierarchy,
-    write_outputs,
-)
-from terrplan.config import Config, load_config
-from terrplan.design import run_design
-from terrplan.errors import Finding, InfeasibleError, NotFoundError
-from terrplan.metrics import index_ranges
-from terrplan.pipeline import use_current, with_input
-from terrplan.read import read_alignment
-from terrplan.refresh import refresh_line, run_refresh
+
+if TYPE_CHECKING:
+    from terrplan.budget import TimeBudget
+    from terrplan.config import Config
 
 
 @main.command(
@@ -88,6 +77,23 @@ def optimize(
     report,
 ) -> None:
     """Solve a balanced alignment; write the assignments, territories, summary, rejects and the report."""
+    # The solver stack loads here, not with the command line: `terrplan --help` stays fast.
+    from terrplan.cli.outputs import (
+        band_failure,
+        band_findings,
+        load_inputs,
+        summary_fields,
+        with_hierarchy,
+        write_outputs,
+    )
+    from terrplan.config import load_config
+    from terrplan.design import run_design
+    from terrplan.errors import Finding, InfeasibleError, NotFoundError
+    from terrplan.metrics import index_ranges
+    from terrplan.pipeline import use_current, with_input
+    from terrplan.read import read_alignment
+    from terrplan.refresh import refresh_line, run_refresh
+
     started = time.perf_counter()
     config = load_config(
         config_path,

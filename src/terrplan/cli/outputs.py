@@ -13,12 +13,10 @@ from terrplan.budget import TimeBudget
 from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, NotFoundError
-from terrplan.hierarchy import assign_hierarchy
 from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
-from terrplan.report import report_files
 from terrplan.units import county_state_mismatch
 from terrplan.write import csv_text, json_text, rejects_frame, write_files
 
@@ -41,6 +39,8 @@ def write_outputs(
         sys.stdout.flush()
         return
     if config.output.report:
+        from terrplan.report import report_files  # loaded only when a report is written (validate needs none)
+
         with report.status("writing the report…"):
             files.update(
                 report_files(
@@ -60,6 +60,8 @@ def write_outputs(
 def with_hierarchy(metrics: Metrics, config: Config, budget: TimeBudget | None = None) -> Metrics:
     """district and region columns in both tables (D1/R1 when the config sets no hierarchy), within the run's
     budget."""
+    from terrplan.hierarchy import assign_hierarchy  # it solves: loaded only by the commands that need it
+
     column = METRIC_COLUMNS[config.territories.balance.metric]
     levels = assign_hierarchy(metrics.territories, column, config.hierarchy, config.solver.seed, budget)
     territories = metrics.territories.merge(levels, on="territory", how="left")

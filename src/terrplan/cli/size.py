@@ -6,15 +6,7 @@ import sys
 
 import click
 
-from terrplan.budget import TimeBudget
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main, run_started
-from terrplan.cli.outputs import (
-    load_inputs,
-)
-from terrplan.config import load_config
-from terrplan.sizing import k_range as sizing_k_range
-from terrplan.sizing import needed_territories, recommended_k, size_table
-from terrplan.write import csv_text
 
 
 @main.command(
@@ -36,6 +28,13 @@ from terrplan.write import csv_text
 def size_command(config_path, accounts, volumes, quiet, log_json, capacity, k_range, time_limit, report) -> None:
     """How many territories the workload needs: writes a CSV table per K (workload and travel per rep,
     utilisation, balance) to stdout and recommends the smallest K whose reps are not over capacity."""
+    from terrplan.budget import TimeBudget
+    from terrplan.cli.outputs import load_inputs
+    from terrplan.config import load_config
+    from terrplan.sizing import k_range as sizing_k_range
+    from terrplan.sizing import needed_territories, recommended_k, size_table
+    from terrplan.write import csv_text
+
     # The per-K limit goes through the config so it gets the same checks as optimize's (finite, positive).
     overrides = config_overrides(accounts=accounts, volumes=volumes, time_limit=time_limit)
     if capacity is not None:
