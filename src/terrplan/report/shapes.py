@@ -1,11 +1,17 @@
-"""Territory polygons from account locations, and GeoJSON (RFC 7946) of territories and accounts.
+"""Territory polygons on real geography, and GeoJSON (RFC 7946) of territories and accounts.
 
-A territory's polygon is the union of the Voronoi cells of its accounts' distinct locations, each cell clipped to
-a buffered hull of all accounts. Cells are computed in a local equirectangular plane (x = lon * cos(mean lat)), so
-they look right on the map, and mapped back to lon/lat by the inverse affine map. Every account lies inside the
-cell of its own location, so it lies inside its territory's polygon, with one exception that no partition can
-avoid: when accounts at one location belong to different territories, the location's cell goes to the territory
-that holds the most potential there (`shared_locations` counts these).
+A territory's shape is the union of the Voronoi cells of its accounts' distinct locations, clipped to the land of
+the states that hold accounts (package Census outlines, `boundaries`): never over sea, lakes or another country.
+Cells are computed in a local equirectangular plane (x = lon * cos(mean lat)) in which longitudes east of 0 are
+shifted by -360, so Guam and the western Aleutians sit beside Alaska rather than across the world; pieces west of
+-180 are shifted back (and cut at the antimeridian), so no polygon spans more than 180° of longitude.
+
+Every account lies inside its own territory's shape: a location on the water side of the generalised coastline
+keeps a small disc of its own cell. A location shared by accounts of several territories (a ZIP centre) is split:
+its cell is cut into wedges around the location, one per territory, sized by potential, so the ZIP shows as split
+rather than claimed twice. The territory with the most potential there (`owner`) holds the location itself; the
+others' wedges touch it (`shared_locations` counts those). With `areas` (county units), a territory is the union of
+its counties' outlines instead.
 """
 
 from __future__ import annotations
@@ -17,14 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.affinity
 from scipy.spatial import Voronoi
-from shapely.geometry import MultiPolygon, Point, Polygon, mapping
+from shapely.geometry import MultiPolygon, Point, Polygon, box, mapping
 from shapely.geometry.polygon import orient
+
+from terrplan.report.boundaries import counties, states
 
 DECIMALS = 6  # GeoJSON coordinates: ~0.1 m, RFC 7946 §11.2
 GRID = 10.0**-DECIMALS
-BUFFER_FRACTION = 0.04  # hull buffer as a share of the larger side of the accounts' extent
-MIN_BUFFER_KM = 5.0
+COAST_KM = 2.0  # an account off the generalised coastline keeps a disc this wide of its own cell
+APEX_KM = 0.05  # the owner's wedges start this far behind a shared location, so the owner holds it strictly
+MIN_WEDGE = 0.08  # a territory's wedge of a shared location: at least this share of the full turn
+KM_PER_DEGREE = 111.32
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,15 @@ class Shapes:
     owner: pd.Series  # per assignments row: the territory whose polygon holds its location
 
 
-def territory_shapes(assignments: pd.DataFrame, column: str = "territory") -> Shapes:
-    """Polygons per territory (by `column`) from the accounts' lat/lon; rows without a location are ignored."""
+def shifted(lon: np.ndarray | float) -> np.ndarray:
+    """Longitudes east of 0 moved by -360: one continuous frame for the US from Guam to Maine."""
+    lon = np.asarray(lon, dtype=float)
+    return np.where(lon > 0, lon - 360.0, lon)
+
+
+def territory_shapes(assignments: pd.DataFrame, column: str = "territory", areas: pd.Series | None = None) -> Shapes:
+    """Polygons per territory (by `column`) from the accounts' lat/lon; rows without a location are ignored.
+    `areas` (county FIPS per assignments row, county units): each territory is the union of its counties."""
     frame = assignments.loc[assignments["lat"].notna() & assignments["lon"].notna() & _present(assignments[column])]
     labels = sorted(frame[column].astype(str).unique())
     if frame.empty:
@@ -55,61 +73,163 @@ def territory_shapes(assignments: pd.DataFrame, column: str = "territory") -> Sh
         ["key", "potential", "n", "territory"], ascending=[True, False, False, True], kind="stable"
     )
     owners = by.drop_duplicates("key").set_index("key")["territory"]
-    contested = by.groupby("key")["territory"].nunique()
+    shares = {key: list(zip(g["territory"], g["potential"], strict=True)) for key, g in by.groupby("key", sort=True)}
     shared = {label: 0 for label in labels}
-    for key in contested.index[contested > 1]:
-        for label in by.loc[by["key"] == key, "territory"]:
-            if label != owners[key]:
-                shared[label] += 1
+    for items in shares.values():
+        for label, _ in items[1:]:
+            shared[label] += 1
+
+    if areas is not None:
+        polygons = _county_shapes(frame[column].astype(str), areas.loc[frame.index], labels)
+        return Shapes(polygons, shared, keys.map(owners))
 
     sites = np.array(owners.index.tolist(), dtype=float)  # (m, 2) lon, lat
-    lat0 = float(sites[:, 1].mean())
-    lon0 = float(sites[:, 0].mean())
-    kx = math.cos(math.radians(lat0))
-    xy = np.column_stack(((sites[:, 0] - lon0) * kx, sites[:, 1] - lat0))
-    cells = _clipped_cells(xy)
+    sites[:, 0] = shifted(sites[:, 0])
+    plane = _Plane(sites)
+    xy = plane.forward(sites)
+    cells = _cells(xy)
+    land = plane.forward_geometry(_land(sites))
+    pieces: dict[str, list[shapely.Geometry]] = {label: [] for label in labels}
+    holders: dict[str, list[int]] = {label: [] for label in labels}  # sites each territory must hold
+    apex = APEX_KM / KM_PER_DEGREE
+    for i, key in enumerate(owners.index):
+        items = shares[key]
+        holders[items[0][0]].append(i)
+        if len(items) == 1:
+            pieces[items[0][0]].append(cells[i])
+            continue
+        for label, wedge in _wedges(xy[i], items, apex, cells[i]):
+            pieces[label].append(wedge)
+    shapely.prepare(land)
+    on_land = shapely.contains_xy(land, xy[:, 0], xy[:, 1])
+    coast = COAST_KM / KM_PER_DEGREE
     polygons: dict[str, shapely.Geometry] = {}
     for label in labels:
-        mine = [cells[i] for i, owner in enumerate(owners.to_numpy()) if owner == label]
-        if not mine:
+        if not pieces[label]:
             polygons[label] = Polygon()
             continue
-        merged = shapely.union_all(mine)
-        merged = shapely.affinity.affine_transform(merged, [1 / kx, 0, 0, 1, lon0, lat0])
-        merged = shapely.set_precision(merged, GRID)
-        polygons[label] = _polygonal(merged)
+        mine = shapely.union_all([_polygonal(piece) for piece in pieces[label]])
+        shape = _polygonal(mine.intersection(land))
+        off_shore = [i for i in holders[label] if not on_land[i]]
+        if off_shore:  # accounts placed just off the generalised coastline keep a disc of their own cell
+            discs = [Point(xy[i]).buffer(coast, quad_segs=4).intersection(cells[i]) for i in off_shore]
+            shape = shapely.union_all([shape, *(_polygonal(disc) for disc in discs)])
+        # Back to lon/lat: the affine map can collapse near-coincident wedge vertices, so repair before snapping.
+        shape = shapely.make_valid(_unshift(plane.inverse_geometry(shape)))
+        polygons[label] = _polygonal(shapely.union_all([_polygonal(shapely.set_precision(shape, GRID))]))
     return Shapes(polygons, shared, keys.map(owners))
+
+
+class _Plane:
+    """Local equirectangular plane around the sites: x = (lon - lon0) cos(lat0), y = lat - lat0."""
+
+    def __init__(self, sites: np.ndarray):
+        self.lon0, self.lat0 = float(sites[:, 0].mean()), float(sites[:, 1].mean())
+        self.kx = math.cos(math.radians(self.lat0))
+
+    def forward(self, points: np.ndarray) -> np.ndarray:
+        return np.column_stack(((points[:, 0] - self.lon0) * self.kx, points[:, 1] - self.lat0))
+
+    def forward_geometry(self, geometry: shapely.Geometry) -> shapely.Geometry:
+        return shapely.affinity.affine_transform(geometry, [self.kx, 0, 0, 1, -self.lon0 * self.kx, -self.lat0])
+
+    def inverse_geometry(self, geometry: shapely.Geometry) -> shapely.Geometry:
+        return shapely.affinity.affine_transform(geometry, [1 / self.kx, 0, 0, 1, self.lon0, self.lat0])
 
 
 def _present(values: pd.Series) -> pd.Series:
     return values.notna() & (values.astype(str).str.strip() != "")
 
 
-def _clipped_cells(xy: np.ndarray) -> list[shapely.Geometry]:
-    """The Voronoi cell of every point, clipped to the buffered convex hull of all points (planar coordinates)."""
+def _land(sites: np.ndarray) -> shapely.Geometry:
+    """The land of every state that holds a site (or is nearest to one off the coast), in the shifted frame."""
+    outlines = [_shift_parts(area.geometry) for area in states()]
+    tree = shapely.STRtree(outlines)
+    points = shapely.points(sites)
+    inside, hit = tree.query(points, predicate="intersects")
+    chosen = set(hit.tolist())
+    lost = np.setdiff1d(np.arange(len(points)), inside)
+    if len(lost):
+        chosen |= set(tree.query_nearest(points[lost])[1].tolist())
+    return shapely.union_all([outlines[i] for i in sorted(chosen)])
+
+
+def _shift_parts(geometry: shapely.Geometry) -> shapely.Geometry:
+    parts = [
+        shapely.affinity.translate(part, -360.0) if part.bounds[0] > 0 else part for part in shapely.get_parts(geometry)
+    ]
+    return shapely.union_all(parts) if len(parts) > 1 else parts[0]
+
+
+def _unshift(geometry: shapely.Geometry) -> shapely.Geometry:
+    """Back from the shifted frame: what lies west of -180 moves by +360 (cut at the antimeridian)."""
+    if geometry.is_empty or geometry.bounds[0] >= -180.0:
+        return geometry
+    west = geometry.intersection(box(-720.0, -90.0, -180.0, 90.0))
+    east = geometry.difference(box(-720.0, -90.0, -180.0, 90.0))
+    parts = [p for p in shapely.get_parts(east)] + [
+        shapely.affinity.translate(p, 360.0) for p in shapely.get_parts(west)
+    ]
+    return shapely.geometrycollections(parts)
+
+
+def _cells(xy: np.ndarray) -> list[shapely.Geometry]:
+    """The (bounded) Voronoi cell of every point in the plane; far frame points bound the outer cells."""
     span = float(np.ptp(xy, axis=0).max()) if len(xy) > 1 else 0.0
-    buffer = max(span * BUFFER_FRACTION, MIN_BUFFER_KM / 111.32)
-    clip = shapely.MultiPoint(xy.tolist()).convex_hull.buffer(buffer, quad_segs=8)
-    if len(xy) == 1:
-        return [clip]
-    # Four far corners make every real cell bounded and keep qhull happy with 2 or collinear points.
+    far = 10 * (span + 10.0)
     centre = xy.mean(axis=0)
-    far = 10 * (span + buffer)
     frame = centre + far * np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+    if len(xy) == 1:
+        return [Polygon(frame)]
+    # Four far corners make every real cell bounded and keep qhull happy with 2 or collinear points.
     diagram = Voronoi(np.vstack([xy, frame]))
     cells = []
     for i in range(len(xy)):
         region = diagram.regions[diagram.point_region[i]]
         cell = Polygon(diagram.vertices[region])
-        if not cell.is_valid:
-            cell = shapely.make_valid(cell)
-        cells.append(cell.intersection(clip))
+        cells.append(cell if cell.is_valid else shapely.make_valid(cell))
     return cells
+
+
+def _wedges(
+    site: np.ndarray, items: list[tuple[str, float]], apex: float, cell: shapely.Geometry
+) -> list[tuple[str, shapely.Geometry]]:
+    """A shared location's cell cut into one wedge per territory (owner first, centred on +x), sized by potential.
+    The wedges start `apex` behind the site on the owner's side, so the owner's wedge holds the site inside it."""
+    weights = np.array([max(float(p), 0.0) for _, p in items])
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(items), 1 / len(items))
+    weights = np.maximum(weights, MIN_WEDGE)
+    angles = weights / weights.sum() * 2 * math.pi
+    minx, miny, maxx, maxy = cell.bounds
+    radius = 4 * max(maxx - minx, maxy - miny, apex)
+    origin = (site[0] - apex, site[1])
+    start = -angles[0] / 2
+    out = []
+    for (label, _), angle in zip(items, angles, strict=True):
+        steps = max(2, math.ceil(angle / (math.pi / 8)))
+        arc = [start + angle * k / steps for k in range(steps + 1)]
+        ring = [origin] + [(origin[0] + radius * math.cos(a), origin[1] + radius * math.sin(a)) for a in arc]
+        out.append((label, Polygon(ring).intersection(cell)))
+        start += angle
+    return out
+
+
+def _county_shapes(territory: pd.Series, areas: pd.Series, labels: list[str]) -> dict[str, shapely.Geometry]:
+    """County units: a territory is the union of its counties' outlines (counties the file lacks are skipped)."""
+    outlines = counties()
+    polygons = {}
+    for label in labels:
+        fips = sorted(set(areas[territory == label].astype(str).str.zfill(5)))
+        parts = [outlines[f].geometry for f in fips if f in outlines]
+        merged = shapely.union_all(parts) if parts else Polygon()
+        polygons[label] = _polygonal(shapely.set_precision(merged, GRID))
+    return polygons
 
 
 def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
     """Keep only the polygon parts (set_precision may leave slivers as lines), oriented per RFC 7946."""
-    parts = [g for g in shapely.get_parts(geometry) if isinstance(g, Polygon) and not g.is_empty]
+    flat = shapely.get_parts(shapely.get_parts(geometry))  # collections may hold multi-polygons
+    parts = [g for g in flat if isinstance(g, Polygon) and not g.is_empty]
     parts = [orient(p, 1.0) for p in parts]
     if not parts:
         return Polygon()
