@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+import datetime
 import math
 import os
 import reprlib
@@ -320,10 +321,51 @@ class Sizing:
 class Plans:
     """What the per-territory plans and the report need beyond the alignment."""
 
-    goal: float = 0.0  # national goal (e.g. procedures or revenue), split by territory potential share
+    goal: float = 0.0  # national goal, a whole number (procedures, units or dollars), split by potential share
     goal_unit: str = "procedures"
+    year: int | None = None  # the plan year; null: the start date's year
+    start: str | None = None  # first day of Q1 (ISO date, 2027-01-01); null: January 1 of `year` (neither: undated)
+    quarters: tuple[float, ...] = (0.25, 0.25, 0.25, 0.25)  # share of the year's goal in each quarter
+    review_days: int = 14  # each quarterly review this many days after the quarter ends
+    reviewer: str = "district manager"  # who reviews each plan with its rep
+    new_account_share: float = 0.1  # share of the target list to win as new accounts (without adoption data)
+    activities: dict[str, dict[str, float]] = field(default_factory=dict)  # segment -> activity -> per account/year
+    vacancy_neighbours: int = 3  # at most this many neighbouring territories cover a vacancy
     top_accounts: int = 25  # accounts in each plan's target list
     far_account_km: float = 150.0  # accounts farther than this from the centre are flagged as a risk
+
+
+def _plans_findings(p: Plans, file: str) -> list[Finding]:
+    """The plan year, start date, quarters and the rest of `plans:`, each with its key and a hint."""
+    out: list[Finding] = []
+
+    def need(key: str, value: Any, ok: bool, message: str, hint: str) -> None:
+        if not ok:
+            out.append(Finding(file, message, key=key, value=_show(value), hint=hint))
+
+    if p.year is not None:
+        need("plans.year", p.year, 1900 <= p.year <= 2200, "must be a year from 1900 to 2200", "e.g. 2027")
+    if p.start is not None:
+        try:
+            datetime.date.fromisoformat(p.start)
+        except ValueError:
+            need("plans.start", p.start, False, "not a date", "the plan's first day as YYYY-MM-DD, e.g. 2027-01-01")
+    shares = p.quarters
+    need("plans.quarters", list(shares), len(shares) == 4 and all(q >= 0 for q in shares)
+         and abs(sum(shares) - 1) < 1e-6, "must be four shares, none negative, adding up to 1",
+         "the share of the year's goal in each quarter, e.g. [0.25, 0.25, 0.25, 0.25]")  # fmt: skip
+    need("plans.review_days", p.review_days, 0 <= p.review_days <= 90, "must be from 0 to 90",
+         "days after a quarter's end until its review, e.g. 14")  # fmt: skip
+    need("plans.reviewer", p.reviewer, bool(p.reviewer.strip()), "must not be blank", "e.g. district manager")
+    need("plans.new_account_share", p.new_account_share, 0 <= p.new_account_share <= 1,
+         "must be a fraction in [0, 1]", "0.1: win a tenth of the target list as new accounts")  # fmt: skip
+    need("plans.vacancy_neighbours", p.vacancy_neighbours, p.vacancy_neighbours >= 1, "must be 1 or more",
+         "how many neighbouring territories may cover a vacancy, e.g. 3")  # fmt: skip
+    for segment, activities in p.activities.items():
+        for name, count in activities.items():
+            need(f"plans.activities.{_key(segment)}.{_key(name)}", count, count >= 0, "must not be negative",
+                 "how many per account and year, e.g. {A: {demos: 2, in-services: 1}}")  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -961,7 +1003,9 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
     if z.k_min is not None and z.k_max is not None and 1 <= z.k_max < z.k_min:
         out.append(Finding(file, "k_min is above k_max", key="sizing.k_min", value=f"{z.k_min} > {z.k_max}"))
     p = config.plans
-    need("plans.goal", p.goal, p.goal >= 0, "must not be negative", "the national goal, 0 for none")
+    need("plans.goal", p.goal, p.goal >= 0 and float(p.goal).is_integer(), "must be a whole number, not negative",
+         "the national goal in whole units or dollars, e.g. 36000 (0 for none)")  # fmt: skip
+    out.extend(_plans_findings(p, file))
     need("plans.top_accounts", p.top_accounts, p.top_accounts >= 0, "must not be negative",
          "accounts in each plan's target list, e.g. 25 (0 for none)")  # fmt: skip
     need("plans.far_account_km", p.far_account_km, p.far_account_km > 0, "must be positive", "e.g. 150")
