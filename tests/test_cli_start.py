@@ -53,3 +53,15 @@ def test_every_command_has_help_with_an_example(name):
     assert f"terrplan {name}" in result.output  # the usage line
     assert "Example: terrplan" in result.output  # DESIGN.md §6: `terrplan <cmd> --help` shows an example
     assert "Exit codes:" in result.output
+
+
+def test_validate_loads_no_clustering_and_no_report(tiny):
+    """validate reads and checks (pandas, SciPy's KD-trees, OR-Tools' max-flow feasibility check), but neither
+    seeds a solve (scikit-learn) nor renders a report."""
+    code = (
+        "from terrplan.cli import main\n"
+        f"try:\n    main(['validate', {str(tiny.config)!r}, '-q'])\nexcept SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        "import sys\nassert 'terrplan.report' not in sys.modules and 'terrplan.hierarchy' not in sys.modules"
+    )
+    assert "sklearn" not in _loaded_after(code)

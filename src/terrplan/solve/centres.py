@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
-from sklearn.cluster import kmeans_plusplus
 
 from terrplan.model import Problem, _embed
 
@@ -27,6 +26,8 @@ def initial_centres(problem: Problem, seed: int) -> np.ndarray:
     if problem.geometry == "matrix":
         first = int(rng.choice(problem.n_units, p=weights / weights.sum()))
         return _farthest_first(problem, first, k)
+    from sklearn.cluster import kmeans_plusplus  # about 1 s to load: only a solve needs it (validate does not)
+
     points = problem.unit_points()
     _, chosen = kmeans_plusplus(points, k, sample_weight=weights, random_state=int(rng.integers(2**31 - 1)))
     return _distinct(chosen, problem.n_units)
