@@ -343,6 +343,9 @@ def _plans_findings(p: Plans, file: str) -> list[Finding]:
         if not ok:
             out.append(Finding(file, message, key=key, value=_show(value), hint=hint))
 
+    if p.goal >= 0:  # a negative goal is reported with the other limits
+        need("plans.goal", p.goal, float(p.goal).is_integer(), "must be a whole number",
+             "the national goal in whole units or dollars, e.g. 36000; it is split into whole units")  # fmt: skip
     if p.year is not None:
         need("plans.year", p.year, 1900 <= p.year <= 2200, "must be a year from 1900 to 2200", "e.g. 2027")
     if p.start is not None:
@@ -1003,8 +1006,7 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
     if z.k_min is not None and z.k_max is not None and 1 <= z.k_max < z.k_min:
         out.append(Finding(file, "k_min is above k_max", key="sizing.k_min", value=f"{z.k_min} > {z.k_max}"))
     p = config.plans
-    need("plans.goal", p.goal, p.goal >= 0 and float(p.goal).is_integer(), "must be a whole number, not negative",
-         "the national goal in whole units or dollars, e.g. 36000 (0 for none)")  # fmt: skip
+    need("plans.goal", p.goal, p.goal >= 0, "must not be negative", "the national goal, 0 for none")
     out.extend(_plans_findings(p, file))
     need("plans.top_accounts", p.top_accounts, p.top_accounts >= 0, "must not be negative",
          "accounts in each plan's target list, e.g. 25 (0 for none)")  # fmt: skip
