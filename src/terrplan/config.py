@@ -65,6 +65,22 @@ class VolumeColumns:
     code: str | None = None
     volume: str | None = None
     period: str | None = None
+    # A column with each row's year (multi-year volumes); only when mapped, never found by a standard name (CMS's
+    # ASC file has a 'Year' column that is a period, not a year of volumes).
+    year: str | None = None
+
+
+#: How a data file is read: auto picks DuckDB for Parquet and for large files (read.use_duckdb, the one place
+#: deciding), duckdb always scans with DuckDB, pandas always with the row-by-row reader.
+Engine = Literal["auto", "duckdb", "pandas"]
+
+
+@dataclass(frozen=True)
+class VolumeFile:
+    """One file of multi-year volumes and the year its rows count for (null: the 4-digit year in its name)."""
+
+    path: str = ""
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +93,12 @@ class AccountsInput:
     # lat/lon farther than this from the account's ZIP centroid are counted, warned about and listed in
     # location_warnings.csv (null: no check).
     zip_mismatch_km: float | None = 100.0
+    engine: Engine = "auto"
 
 
 @dataclass(frozen=True)
 class VolumesInput:
+    # One file, or a glob ('partb_*.csv'): several files, each a year (the 4-digit year in its name).
     path: str = ""
     columns: VolumeColumns = field(default_factory=VolumeColumns)
     encoding: str = "utf-8"
@@ -92,6 +110,11 @@ class VolumesInput:
     missing: tuple[str, ...] = ()
     # Two rows of one account x code (x period): 'error' reports them; 'sum' adds them up.
     duplicates: Literal["error", "sum"] = "error"
+    # Multi-year volumes: files with their years (instead of path; `inputs.volumes: [{path, year}, ...]` is short
+    # for `files:`). With several years the volumes carry a `year` column and potential uses `year` (null: the latest).
+    files: tuple[VolumeFile, ...] = ()
+    year: int | None = None
+    engine: Engine = "auto"
 
 
 @dataclass(frozen=True)
@@ -712,6 +735,8 @@ def _build(cls: type, raw: Any, file: str, where: str, findings: list[Finding]) 
 
 #: Lists of these also accept a single mapping, meaning a one-item list (territories.balance).
 _MAPPING_AS_LIST = (Balance,)
+#: These sections also accept a list, meaning {key: list} (inputs.volumes as a list of {path, year} files).
+_LIST_AS_MAPPING: dict[type, str] = {VolumesInput: "files"}
 
 
 def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding]) -> Any:
@@ -727,6 +752,8 @@ def _coerce(hint: Any, value: Any, file: str, where: str, findings: list[Finding
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, file, where, findings)
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, list) and hint in _LIST_AS_MAPPING:
+            value = {_LIST_AS_MAPPING[hint]: value}
         return _build(hint, value, file, where, findings)
     if origin is Literal:
         choice = value if isinstance(value, dict | list) or value is None else _text(value)
@@ -916,7 +943,27 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
             value = getattr(seg, name)
             if value < 0:
                 out.append(Finding(file, "must not be negative", key=f"segments[{i}].{name}", value=_show(value)))
+    out.extend(_check_volume_files(config, file))
     out.extend(_check_limits(config, file))
+    return out
+
+
+def _check_volume_files(config: Config, file: str) -> list[Finding]:
+    """inputs.volumes: a path or files (not both), each file with a path, years plausible."""
+    spec = config.inputs.volumes
+    if spec is None:
+        return []
+    out: list[Finding] = []
+    if spec.path and spec.files:
+        out.append(Finding(file, "give either path or files, not both", key="inputs.volumes.files",
+                           hint="files lists each year's file: [{path: partb_2020.csv, year: 2020}, ...]"))  # fmt: skip
+    for i, item in enumerate(spec.files):
+        if not item.path:
+            out.append(Finding(file, "required key is missing", key=f"inputs.volumes.files[{i}].path"))
+    years = [(f"inputs.volumes.files[{i}].year", item.year) for i, item in enumerate(spec.files)]
+    for key, year in [*years, ("inputs.volumes.year", spec.year)]:
+        if year is not None and not 1900 <= year <= 2200:
+            out.append(Finding(file, "not a plausible year", key=key, value=_show(year), hint="e.g. 2021"))
     return out
 
 

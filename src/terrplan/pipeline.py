@@ -18,7 +18,16 @@ from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.geo import zip_table
 from terrplan.model import Alignment, Members, Problem
 from terrplan.problem import build_problem, metric_values, territory_fte
-from terrplan.read import LOCATION_WARNING_COLUMNS, Table, read_accounts, read_alignment, read_reps, read_volumes
+from terrplan.read import (
+    LOCATION_WARNING_COLUMNS,
+    Table,
+    read_accounts,
+    read_alignment,
+    read_reps,
+    read_volumes,
+    volume_sources,
+    volumes_of_year,
+)
 from terrplan.regions import RegionPlan, keep_whole
 from terrplan.reps import rep_homes
 from terrplan.rules import AccountRules, account_rules, territory_names
@@ -37,6 +46,8 @@ class Loaded:
     counts: dict[str, int] = field(default_factory=dict)  # rows left out that are not defects (blank, N/A)
     # usable accounts whose lat/lon lie far from their ZIP's centre: read.LOCATION_WARNING_COLUMNS
     location_warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=LOCATION_WARNING_COLUMNS))
+    # the usable volume rows (account_id, code, volume, period, + an int `year` when they span years: all years)
+    volumes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def rows_affected(findings: tuple[Finding, ...] | list[Finding]) -> int:
@@ -53,19 +64,20 @@ def load_accounts(config: Config) -> Loaded:
     inputs = [_fingerprint(accounts_path)]
     volumes = pd.DataFrame({"account_id": [], "code": [], "volume": [], "period": []})
     if config.inputs.volumes is not None:
-        if not config.inputs.volumes.path:
+        if not config.inputs.volumes.path and not config.inputs.volumes.files:
             raise ConfigError(
                 "inputs.volumes.path is missing",
                 [Finding("config", "required key is missing", key="inputs.volumes.path")],
             )
-        volumes_path = config.resolve(config.inputs.volumes.path)
-        volumes_read = read_volumes(config.inputs.volumes, volumes_path, accounts["account_id"], read.rejected_ids)
+        sources = volume_sources(config.inputs.volumes, config.resolve)
+        volumes_read = read_volumes(
+            config.inputs.volumes, sources, accounts["account_id"], read.rejected_ids, config.scoring
+        )
         volumes = volumes_read.volumes
         seen = set(findings)  # one file for accounts and volumes: a broken row is reported by both readers
         findings.extend(f for f in volumes_read.findings if f not in seen)
         counts["missing_volume_values"] = volumes_read.missing
-        if volumes_path != accounts_path:
-            inputs.append(_fingerprint(volumes_path))
+        inputs.extend(_fingerprint(s.path) for s in sources if s.path != accounts_path)
     if findings and config.inputs.on_bad_rows == "stop":
         raise InputError(
             f"{rows_affected(findings)} row(s) cannot be used (to set them aside in rejects.csv and go on, "
@@ -79,10 +91,12 @@ def load_accounts(config: Config) -> Loaded:
         reps_path = config.resolve(config.inputs.reps.path)
         reps = read_reps(config.inputs.reps, reps_path)
         inputs.append(_fingerprint(reps_path))
-    scored = score_accounts(accounts, volumes, config.scoring, config.segments)
-    _check_potential(scored, volumes, config)
+    # several years: potential is the chosen year's (inputs.volumes.year, null: the latest); `volumes` keeps all
+    potential_volumes = volumes_of_year(volumes, config.inputs.volumes.year if config.inputs.volumes else None)
+    scored = score_accounts(accounts, potential_volumes, config.scoring, config.segments)
+    _check_potential(scored, potential_volumes, config)
     counts["rejected_rows"] = rows_affected(findings)  # summary.json: rows, not findings (a row may have several)
-    return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings)
+    return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings, volumes)
 
 
 def _check_potential(scored: pd.DataFrame, volumes: pd.DataFrame, config: Config) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import glob
+import gzip
 import io
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -20,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from terrplan.cells import unescape_formula
-from terrplan.config import AccountsInput, RepsInput, VolumesInput
+from terrplan.config import AccountsInput, RepsInput, Scoring, VolumesInput
 from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import haversine_km, normalize_zip, zip_table
+from terrplan.ingest import codes_kept, read_header, scan, use_duckdb
 
 #: Standard column names, used when the config maps no column for a field.
 STANDARD_NAMES: dict[str, tuple[str, ...]] = {
@@ -62,6 +65,7 @@ class Table:
     empty_rows: int = 0  # rows with every field blank, left out
     bad: np.ndarray | None = None
     findings: tuple[Finding, ...] = ()
+    scanned: bool = False  # by DuckDB (ingest.scan): only the asked columns, and for volumes only the kept codes
 
 
 def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) -> Table:
@@ -78,6 +82,11 @@ def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) 
         ) from None
     except IsADirectoryError:
         raise InputError(f"{name}: is a directory, expected a CSV file") from None
+    if name.lower().endswith(".gz"):  # a small gzip CSV: today's reader on its text (large ones: ingest.scan)
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{name}: not readable as gzip", [Finding(name, f"cannot decompress: {exc}")]) from None
     text = _decode(data, name, encoding)
     if not text.strip():
         raise InputError(
@@ -215,6 +224,42 @@ def _decode(data: bytes, name: str, encoding: str) -> str:
         raise InputError(f"{name}: unknown encoding {encoding!r} in the config") from None
 
 
+def open_table(
+    path: Path,
+    encoding: str,
+    engine: str,
+    mapping: object,
+    required: tuple[str, ...],
+    section: str,
+    extra: Callable[[list[str], dict[str, str]], list[str]] | None = None,
+    scoring: Scoring | None = None,
+    first_per: str | None = None,
+) -> tuple[Table, dict[str, str]]:
+    """A data file as a `Table` with its columns resolved: read row by row (read_table), or, where
+    `ingest.use_duckdb` says so (Parquet, large files), scanned with DuckDB for just the mapped columns (plus
+    `extra(header, cols)`), only the rows whose code (`cols['code']`) a `scoring` rule names, and with `first_per`
+    (a field) only each value's first row. Both give the same column names and file lines."""
+    if not use_duckdb(path, engine, encoding):
+        table = read_table(path, encoding, row_findings=True)
+        return table, resolve_columns(table, mapping, required, section)
+    name = str(path)
+    header = _header(read_header(path, encoding), name, 1)
+    probe = Table(name, pd.DataFrame(columns=header, dtype=object), np.zeros(0, dtype=np.int64))
+    cols = resolve_columns(probe, mapping, required, section)
+    wanted = set(cols.values()) | set(extra(header, cols) if extra else ())
+    found = scan(
+        path,
+        header,
+        [c for c in header if c in wanted],
+        encoding,
+        code_column=cols.get("code") if scoring is not None else None,
+        scoring=scoring,
+        first_per=cols[first_per] if first_per else None,
+    )
+    bad = np.zeros(len(found.frame), dtype=bool)
+    return Table(name, found.frame, found.lines, found.empty_rows, bad, found.findings, scanned=True), cols
+
+
 def resolve_columns(table: Table, mapping: object, required: tuple[str, ...], section: str) -> dict[str, str]:
     """field -> column in `table`, from explicit mapping or standard names; explicit names must exist.
 
@@ -309,8 +354,9 @@ def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
 
     Rows are located here: lat/lon when given and valid, else the ZIP centroid from the offline table.
     """
-    table = read_table(path, spec.encoding, row_findings=True)
-    cols = resolve_columns(table, spec.columns, ("id",), "inputs.accounts")
+    first = None if spec.one_row_per_account else "id"  # a long file: DuckDB keeps each account's first row
+    section = "inputs.accounts"
+    table, cols = open_table(path, spec.encoding, spec.engine, spec.columns, ("id",), section, first_per=first)
     if "zip" not in cols and not ("lat" in cols and "lon" in cols):
         raise InputError(
             f"{table.name}: no way to place accounts",
@@ -539,23 +585,79 @@ def _numbers(text: pd.Series) -> np.ndarray:
 
 @dataclass(frozen=True)
 class VolumesRead:
-    volumes: pd.DataFrame  # account_id, code, volume, period
+    volumes: pd.DataFrame  # account_id, code, volume, period (+ year: an int, when the volumes span years)
     findings: list[Finding]
     missing: int  # values the config declares as "no data" (e.g. CMS's N/A for suppressed cells), left out
 
 
+@dataclass(frozen=True)
+class VolumeSource:
+    """One volumes file and the year its rows count for (None: one file of one period, or a `year` column)."""
+
+    path: Path
+    year: int | None = None
+
+
+_GLOB = re.compile(r"[*?\[]")
+_YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
+
+
+def volume_sources(spec: VolumesInput, resolve: Callable[[str], Path]) -> list[VolumeSource]:
+    """The files `inputs.volumes` names: `files` with their years, a glob (each file's year from its name), or one
+    file (years from `columns.year` when mapped, else none: today's single-period volumes)."""
+    if spec.files:
+        return [VolumeSource(resolve(f.path), f.year if f.year is not None else _year_of(resolve(f.path)))
+                for f in spec.files]  # fmt: skip
+    path = resolve(spec.path)
+    if str(path) == "-" or not _GLOB.search(path.name + str(path.parent)):
+        return [VolumeSource(path)]
+    matches = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+    if not matches:
+        raise InputError(
+            f"{path}: no file matches",
+            [Finding(str(path), "no file matches the pattern", key="inputs.volumes.path",
+                     hint="check the folder and the pattern, e.g. 'partb_*.csv' (quote it on the command line)")],
+        )  # fmt: skip
+    return [VolumeSource(match, _year_of(match)) for match in matches]
+
+
+def _year_of(path: Path) -> int:
+    """The one 4-digit year (1900-2099) in a file's name: partb_2021.csv -> 2021."""
+    years = set(_YEAR_IN_NAME.findall(path.name))
+    if len(years) != 1:
+        raise InputError(
+            f"{path}: cannot tell the year of its volumes",
+            [Finding(str(path), f"the file name holds {'no' if not years else 'more than one'} 4-digit year",
+                     key="inputs.volumes", value=path.name,
+                     hint="name each file with its year (partb_2021.csv), or list them: "
+                     "inputs.volumes: [{path: a.csv, year: 2021}, ...]")],
+        )  # fmt: skip
+    return int(years.pop())
+
+
 def read_volumes(
-    spec: VolumesInput, path: Path, account_ids: pd.Series, known_bad_ids: set[str] | None = None
+    spec: VolumesInput,
+    path: Path | Sequence[VolumeSource],
+    account_ids: pd.Series,
+    known_bad_ids: set[str] | None = None,
+    scoring: Scoring | None = None,
 ) -> VolumesRead:
     """Volumes for known accounts, from a long file (one row per account x code) or a wide one (one column per
-    code, `spec.wide`); findings for rows that cannot be used.
+    code, `spec.wide`), or from several files (`volume_sources`, one a year); findings for rows that cannot be used.
 
     Rows of accounts that were themselves rejected (`known_bad_ids`) go with the account, not reported twice.
+    Files DuckDB scans (`ingest.use_duckdb`) give only the rows of codes a `scoring` rule names.
+    With years (several files, a file's year, or `columns.year`) the volumes carry an integer `year` column and
+    duplicates are per account x code x period x year.
     """
-    table = read_table(path, spec.encoding, row_findings=True)
-    required = ("account",) if spec.wide else ("account", "code", "volume")
-    cols = resolve_columns(table, spec.columns, required, "inputs.volumes")
-    long = _long_volumes(table, cols, spec)
+    sources = [VolumeSource(path)] if isinstance(path, Path) else list(path)
+    yearly = len(sources) > 1 or any(s.year is not None for s in sources) or spec.columns.year is not None
+    parts, findings = [], []
+    for source in sources:
+        long, table_findings, column = _volume_rows(spec, source, scoring, yearly)
+        parts.append(long)
+        findings.extend(table_findings)
+    long = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     if spec.periods:  # rows of other periods are not defects, just not wanted
         long = long.loc[long["period"].isin(spec.periods)].reset_index(drop=True)
     declared_missing = long["text"].isin(spec.missing).to_numpy()
@@ -566,7 +668,6 @@ def read_volumes(
     comma = text.str.contains(",", regex=False).to_numpy(dtype=bool) & ~thousands
     volume = _numbers(text.where(~thousands, text.str.replace(",", "", regex=False)))
     long["volume"] = volume
-    findings: list[Finding] = list(table.findings)
     bad = long["row_bad"].to_numpy(dtype=bool) | long["account_id"].isin(known_bad_ids or set()).to_numpy()
 
     def report(
@@ -578,7 +679,7 @@ def read_volumes(
             value = str(values.iloc[i])
             findings.append(
                 Finding(
-                    table.name,
+                    long["file"].iloc[i],
                     message,
                     line=int(long["line"].iloc[i]),
                     column=column or long["column"].iloc[i],
@@ -588,8 +689,12 @@ def read_volumes(
             )
         bad |= mask
 
-    account = cols["account"]
+    account = column["account"]
     ids = long["account_id"]
+    if yearly:
+        year_text = long["year_text"]
+        report(long["year"].isna().to_numpy(), "year is not a 4-digit year", year_text,
+               "each row's year, e.g. 2021", column.get("year"))  # fmt: skip
     report((ids == "").to_numpy(), "blank account id", ids, "every volume row names its account", account)
     report(
         ~ids.isin(account_ids).to_numpy(),
@@ -603,7 +708,7 @@ def read_volumes(
         "blank procedure code",
         long["code"],
         "every volume row needs a code",
-        cols.get("code"),
+        column.get("code"),
     )
     report(np.isnan(volume) & (text == "").to_numpy(), "blank volume", text, "use 0 for no procedures")
     report(
@@ -623,9 +728,51 @@ def read_volumes(
         text,
         "a volume counts procedures of one account and code: check the column and its unit",
     )
-    _check_duplicate_volumes(long, bad, spec, table.name, cols["account"], findings)
-    usable = long.loc[~bad, ["account_id", "code", "volume", "period"]].reset_index(drop=True)
+    keys = ["account_id", "code", "period", *(["year"] if yearly else [])]
+    _check_duplicate_volumes(long, bad, spec, keys, account, findings)
+    kept = ["account_id", "code", "volume", "period", *(["year"] if yearly else [])]
+    usable = long.loc[~bad, kept].reset_index(drop=True)
+    if yearly:
+        usable["year"] = usable["year"].astype(np.int64)
     return VolumesRead(usable, findings, missing)
+
+
+def volumes_of_year(volumes: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
+    """The rows potential uses: all of one-period volumes; of volumes with a `year` column, those of `year` (None:
+    the latest year present). The other years stay for trends (scoring.growth)."""
+    if "year" not in volumes.columns or volumes.empty:
+        return volumes
+    chosen = int(volumes["year"].max()) if year is None else year
+    return volumes.loc[volumes["year"] == chosen].reset_index(drop=True)
+
+
+def _volume_rows(
+    spec: VolumesInput, source: VolumeSource, scoring: Scoring | None, yearly: bool
+) -> tuple[pd.DataFrame, list[Finding], dict[str, str]]:
+    """One file's volume values (`_long_volumes`) with their file (and year), the file's own findings, and its
+    resolved columns. DuckDB scans (Parquet, large files) read only the mapped columns and kept codes."""
+    required = ("account",) if spec.wide else ("account", "code", "volume")
+
+    def wide_columns(header: list[str], cols: dict[str, str]) -> list[str]:
+        _check_wide_columns(header, spec, str(source.path))
+        kept = codes_kept([_normalize_code(code) for code in spec.wide.values()], scoring) if scoring else None
+        return [c for i, c in enumerate(spec.wide) if kept is None or kept[i]]
+
+    table, cols = open_table(
+        source.path, spec.encoding, spec.engine, spec.columns, required, "inputs.volumes",
+        extra=wide_columns if spec.wide else None, scoring=None if spec.wide else scoring,
+    )  # fmt: skip
+    effective = spec
+    if spec.wide and table.scanned:  # the scan left out the columns of codes no rule names
+        effective = dataclasses.replace(spec, wide={c: k for c, k in spec.wide.items() if c in table.frame.columns})
+    long = _long_volumes(table, cols, effective)
+    long["file"] = table.name
+    if yearly:
+        if "year" not in cols:
+            long["year_text"] = str(source.year)
+        parsed = long["year_text"].str.extract(r"^((?:19|20)\d\d)(?:\.0+)?$", expand=False)
+        long["year"] = pd.to_numeric(parsed, errors="coerce").astype("Int64")
+    return long, list(table.findings), cols
 
 
 #: Most procedures one account x code row may hold; more is a unit or column mistake (and breaks the solver).
@@ -642,21 +789,23 @@ def _negative_hint(value: str) -> str:
 
 
 def _check_duplicate_volumes(
-    long: pd.DataFrame, bad: np.ndarray, spec: VolumesInput, name: str, column: str, findings: list[Finding]
+    long: pd.DataFrame, bad: np.ndarray, spec: VolumesInput, keys: list[str], column: str, findings: list[Finding]
 ) -> None:
-    """Two rows (file lines) for one account x code x period: each later one is an error (and set aside, in `bad`)
-    unless `duplicates: sum`, which adds them up. Columns of one wide row mapped to one code always add up."""
+    """Two rows (file lines) for one account x code x period (x year): each later one is an error (and set aside, in
+    `bad`) unless `duplicates: sum`, which adds them up. Columns of one wide row mapped to one code always add up."""
     if spec.duplicates == "sum":
         return
     good = long.loc[~bad]
-    first = good.groupby(["account_id", "code", "period"], sort=False)["line"].transform("min")
-    later = good.loc[(good["line"] != first).to_numpy()]
+    first = good.groupby(keys, sort=False)[["line", "file"]].transform("first")  # rows are in file order
+    later = good.loc[((good["line"] != first["line"]) | (good["file"] != first["file"])).to_numpy()]
     for i, row in zip(later.index, later.itertuples(), strict=True):
         period = f", period {row.period}" if row.period else ""
+        other = first.at[i, "file"]
+        where = f"line {first.at[i, 'line']}" + (f" of {other}" if other != row.file else "")
         findings.append(
             Finding(
-                name,
-                f"duplicate volume row: code {row.code}{period} of this account is also on line {first[i]}",
+                row.file,
+                f"duplicate volume row: code {row.code}{period} of this account is also on {where}",
                 line=int(row.line),
                 column=column,
                 value=row.account_id,
@@ -673,6 +822,7 @@ def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.
     base = {
         "account_id": raw[cols["account"]].str.strip(),
         "period": raw[cols["period"]].str.strip() if "period" in cols else "",
+        "year_text": raw[cols["year"]].str.strip() if "year" in cols else "",
         "line": table.lines,
         "row_bad": table.bad,
     }
@@ -685,14 +835,25 @@ def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.
                 "column": cols["volume"],
             }
         )
-    absent = [c for c in spec.wide if c not in raw.columns]
+    _check_wide_columns(list(raw.columns), spec, table.name)
+    parts = [
+        pd.DataFrame(base | {"code": _normalize_code(code), "text": raw[column].str.strip(), "column": column})
+        for column, code in spec.wide.items()
+    ]
+    if not parts:  # every code column left out by a scan: no values
+        return pd.DataFrame(base | {"code": "", "text": "", "column": ""}).iloc[:0]
+    return pd.concat(parts, ignore_index=True).sort_values(["line", "code"], kind="stable", ignore_index=True)
+
+
+def _check_wide_columns(header: list[str], spec: VolumesInput, name: str) -> None:
+    """Every column inputs.volumes.wide names is in the header."""
+    absent = [c for c in spec.wide if c not in header]
     if absent:
-        header = list(raw.columns)
         raise InputError(
-            f"{table.name}: the header does not match the config",
+            f"{name}: the header does not match the config",
             [
                 Finding(
-                    table.name,
+                    name,
                     "column named in inputs.volumes.wide is not in the header",
                     line=1,
                     column=c,
@@ -701,11 +862,6 @@ def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.
                 for c in absent
             ],
         )
-    parts = [
-        pd.DataFrame(base | {"code": _normalize_code(code), "text": raw[column].str.strip(), "column": column})
-        for column, code in spec.wide.items()
-    ]
-    return pd.concat(parts, ignore_index=True).sort_values(["line", "code"], kind="stable", ignore_index=True)
 
 
 def _normalize_code(code: str) -> str:
