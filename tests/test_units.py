@@ -136,6 +136,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "problem": 3,
     "model": 2,
     "config": 2,
+    "factors": 2.5,  # scoring factors: below score and metrics, which use them; above config and geo
     "geo": 1,
     "budget": 1,
     "cells": 1,

@@ -56,7 +56,10 @@ class AccountColumns:
 
 
 #: Fields an account row has after reading (usable in units.keep_together).
-ACCOUNT_FIELDS = ("system", "address", "zip", "city", "state", "type", "specialty", "name", "territory")
+ACCOUNT_FIELDS = (
+    "system", "address", "zip", "city", "state", "type", "specialty", "name", "territory",
+    "facility",  # the affiliated hospital or ASC (inputs.affiliations)
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,11 +140,110 @@ class RepsInput:
     encoding: str = "utf-8"
 
 
+# -- scoring factors (issue 14): each optional; absent, potential is sum(volume x weight) as before ------------
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Trend of each account's potential over the years of inputs.volumes (a `year` column): the median of the
+    annualised rates between every pair of years, each pair over the accounts present in both (CMS leaves out
+    cells under 11, so a missing year is missing, not zero; one dip year moves the median little)."""
+
+    plan_year: int | None = None  # the year forecast; null: the latest year of volumes + 1
+    min_years: int = 2  # an account seen in fewer years takes its ZIP's trend, else the national one
+    min_rate: float = -0.5  # annual rates are clipped to [min_rate, max_rate]
+    max_rate: float = 1.0
+    in_potential: bool = True  # false: growth columns are reported, potential is not scaled by them
+
+
+@dataclass(frozen=True)
+class CompetitionColumns:
+    """Columns of a competitive-landscape file: the account (id, or NPI) or name (+ first name) and ZIP, the
+    manufacturer, and its strength (a share, units or payments)."""
+
+    account: str | None = None
+    name: str | None = None
+    first_name: str | None = None
+    zip: str | None = None
+    manufacturer: str | None = None
+    strength: str | None = None
+
+
+@dataclass(frozen=True)
+class Competition:
+    """Who else holds each account. competitor_share = competitors' strength / all manufacturers' strength at the
+    account (own included); competitive_factor = 1 - (1 - winnable) x competitor_share."""
+
+    path: str = ""
+    # landscape: our CSV (columns below); open_payments: a CMS Open Payments general-payment file as published.
+    format: Literal["landscape", "open_payments"] = "landscape"
+    columns: CompetitionColumns = field(default_factory=CompetitionColumns)
+    # open_payments without name columns: the recipients file (Physician_Profile_ID, names, Recipient_Zip_Code).
+    roster: str | None = None
+    encoding: str = "utf-8"
+    # amount: units or payments, turned into shares of the account's total; share: each manufacturer's share of
+    # the account (0-1) as given, the rest held by no one.
+    strength: Literal["amount", "share"] = "amount"
+    company: str = ""  # our own manufacturer, as the file names it (its first words: 'Medtronic' is Medtronic USA)
+    competitors: tuple[str, ...] = ()  # only these count as competitors (blank: every other manufacturer)
+    natures: tuple[str, ...] = ()  # open_payments: only these natures of payment (blank: all)
+    winnable: float = 0.5  # share of a competitor's hold counted as winnable
+    dominant: float = 0.5  # competitor_share from which an account is a 'convert' opportunity
+    # Name + ZIP matching reads the accounts' names from these columns of the accounts file (first name separate
+    # for people: 'John A.' and 'JOHN' match; blank: the accounts' name column as a whole).
+    account_first_name: str | None = None
+    account_last_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Each account's adoption of the technology, from a column of the accounts file or a file of its own."""
+
+    path: str | None = None  # a CSV with the account id and the column; null: the accounts file
+    id_column: str | None = None  # the account id column of that file (null: the accounts' id column)
+    column: str = "adoption"
+    # file value -> adopter / trialist / non-adopter (e.g. {"Y": adopter, "N": non-adopter}); values already
+    # naming a class need no entry.
+    values: dict[str, Literal["adopter", "trialist", "non-adopter"]] = field(default_factory=dict)
+    factors: dict[str, float] = field(
+        default_factory=lambda: {"adopter": 1.0, "trialist": 0.8, "non-adopter": 0.6, "unknown": 1.0}
+    )
+    encoding: str = "utf-8"
+
+
+@dataclass(frozen=True)
+class Opportunity:
+    """The call plan and tactics of an opportunity segment; unset calls or minutes keep the size segment's."""
+
+    name: Literal["expand", "convert", "develop"]
+    calls_per_year: float | None = None
+    minutes_per_call: float | None = None
+    activities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AffiliationColumns:
+    account: str | None = None  # the physician's NPI (an account id); default column: npi
+    facility: str | None = None  # the hospital's or ASC's id; default column: facility_id
+    facility_name: str | None = None  # default column: facility_name, when present
+
+
+@dataclass(frozen=True)
+class AffiliationsInput:
+    """Physician -> hospital/ASC: each account gets its first listed facility (column `facility`), which
+    units.keep_together: [facility] keeps with the facility's own account."""
+
+    path: str = ""
+    columns: AffiliationColumns = field(default_factory=AffiliationColumns)
+    encoding: str = "utf-8"
+
+
 @dataclass(frozen=True)
 class Inputs:
     accounts: AccountsInput = field(default_factory=AccountsInput)
     volumes: VolumesInput | None = None
     reps: RepsInput | None = None
+    affiliations: AffiliationsInput | None = None
     # What to do with rows that cannot be used: stop (exit 3, list them all) or reject (write rejects.csv, go on).
     on_bad_rows: Literal["stop", "reject"] = "stop"
 
@@ -162,6 +264,12 @@ class Scoring:
     weights: dict[str, float] = field(default_factory=dict)
     groups: tuple[ProcedureGroup, ...] = ()
     default_weight: float = 0.0
+    # Optional factors: potential = sum(volume x weight) x growth_factor x competitive_factor x adoption_factor.
+    growth: Growth | None = None
+    competition: Competition | None = None
+    adoption: Adoption | None = None
+    opportunities: tuple[Opportunity, ...] = ()  # expand / convert / develop: call plan and activities of each
+    market_size: bool = False  # territories.csv gains population, population 65+ and market_index
 
 
 @dataclass(frozen=True)
@@ -945,6 +1053,7 @@ def _check_semantics(config: Config, file: str) -> list[Finding]:
                 out.append(Finding(file, "must not be negative", key=f"segments[{i}].{name}", value=_show(value)))
     out.extend(_check_volume_files(config, file))
     out.extend(_check_limits(config, file))
+    out.extend(_check_factors(config, file))
     return out
 
 
@@ -1097,4 +1206,58 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
         value = _dotted(config, key)
         if isinstance(value, str) and "\x00" in value:
             out.append(Finding(file, "a path cannot contain a NUL character", key=key, value=_show(value)))
+    return out
+
+
+ADOPTION_CLASSES = ("adopter", "trialist", "non-adopter", "unknown")
+
+
+def _check_factors(config: Config, file: str) -> list[Finding]:
+    """The scoring factors' numbers in range, their files named, facility grouping only with affiliations."""
+    out: list[Finding] = []
+
+    def need(key: str, value: Any, ok: bool, message: str, hint: str | None = None) -> None:
+        if not ok:
+            out.append(Finding(file, message, key=key, value=_show(value), hint=hint))
+
+    sc = config.scoring
+    if sc.growth is not None:
+        g = sc.growth
+        need("scoring.growth.min_years", g.min_years, g.min_years >= 1, "must be 1 or more",
+             "years an account needs for a trend of its own, e.g. 2")  # fmt: skip
+        need("scoring.growth.min_rate", g.min_rate, -1 < g.min_rate <= g.max_rate,
+             "must be above -1 and at most max_rate", "e.g. -0.5 (a halving per year)")  # fmt: skip
+        if g.plan_year is not None:
+            need("scoring.growth.plan_year", g.plan_year, 1900 <= g.plan_year <= 2200, "not a plausible year",
+                 "e.g. 2023, or null for the year after the latest volumes")  # fmt: skip
+    if sc.competition is not None:
+        c = sc.competition
+        need("scoring.competition.path", c.path, bool(c.path), "required key is missing",
+             "the competitive-landscape CSV or the Open Payments file")  # fmt: skip
+        need("scoring.competition.winnable", c.winnable, 0 <= c.winnable <= 1, "a share in [0, 1]",
+             "0.5 counts half of a competitor's hold as winnable")  # fmt: skip
+        need("scoring.competition.dominant", c.dominant, 0 < c.dominant <= 1, "a share in (0, 1]",
+             "0.5: accounts where competitors hold half or more are 'convert' opportunities")  # fmt: skip
+    if sc.adoption is not None:
+        for name, factor in sc.adoption.factors.items():
+            key = f"scoring.adoption.factors.{_key(name)}"
+            need(key, name, name in ADOPTION_CLASSES, "not an adoption class", f"one of: {', '.join(ADOPTION_CLASSES)}")
+            need(key, factor, factor >= 0, "must not be negative", "e.g. 0.6")
+    seen: set[str] = set()
+    for i, opportunity in enumerate(sc.opportunities):
+        key = f"scoring.opportunities[{i}]"
+        need(f"{key}.name", opportunity.name, opportunity.name not in seen, "opportunity listed twice",
+             "give each of expand, convert, develop one entry")  # fmt: skip
+        seen.add(opportunity.name)
+        for name in ("calls_per_year", "minutes_per_call"):
+            value = getattr(opportunity, name)
+            need(f"{key}.{name}", value, value is None or value >= 0, "must not be negative")
+    affiliations = config.inputs.affiliations
+    if affiliations is not None:
+        need("inputs.affiliations.path", affiliations.path, bool(affiliations.path), "required key is missing",
+             "a CSV of physician NPI and facility id")  # fmt: skip
+    for i, spec in enumerate(config.units.keep_together):
+        need(f"units.keep_together[{i}]", spec, "facility" not in spec.split("+") or affiliations is not None,
+             "keeping accounts with their facility needs inputs.affiliations",
+             "add inputs.affiliations: {path: affiliations.csv}")  # fmt: skip
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from terrplan.factors.territory import factor_columns, territory_factors
 from terrplan.model import Alignment, Problem, objective, outside_band, territory_totals
 
 
@@ -84,6 +85,7 @@ def evaluate(
             "workload_hours": accounts["workload_hours"].to_numpy(),
             "distance_km": distance,
             "current_territory": accounts["territory"].to_numpy(),
+            **{column: accounts[column].to_numpy() for column in factor_columns(accounts)},  # when a config has them
         }
     ).sort_values("account_id", kind="stable", ignore_index=True)
 
@@ -124,6 +126,9 @@ def evaluate(
     )
     if territory_columns is not None:
         territories = pd.concat([territories, territory_columns.reset_index(drop=True)], axis=1)
+    factors = territory_factors(accounts, territory, k)  # growth, competition, market size: when accounts have them
+    if factors is not None:
+        territories = pd.concat([territories, factors], axis=1)
     territories = territories.sort_values("territory", ignore_index=True)
     # Balance rows as indices (per territory: targets follow FTE), the other rows in their own units.
     target = totals.sum(axis=1, keepdims=True) * share[None, :]

@@ -15,6 +15,8 @@ from terrplan.budget import TimeBudget
 from terrplan.config import Config
 from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
+from terrplan.factors.combine import account_factors
+from terrplan.factors.combine import enabled as factors_enabled
 from terrplan.geo import zip_table
 from terrplan.model import Alignment, Members, Problem
 from terrplan.problem import build_problem, metric_values, territory_fte
@@ -91,9 +93,20 @@ def load_accounts(config: Config) -> Loaded:
         reps_path = config.resolve(config.inputs.reps.path)
         reps = read_reps(config.inputs.reps, reps_path)
         inputs.append(_fingerprint(reps_path))
+    if config.scoring.growth is not None and "year" not in volumes:
+        raise ConfigError(
+            "scoring.growth needs volumes of several years",
+            [Finding("config", "the volumes have no year", key="scoring.growth",
+                     hint="give inputs.volumes a list of {path, year}, a glob of yearly files or a year column")],
+        )  # fmt: skip
+    factors = account_factors(config, accounts) if factors_enabled(config) else None
+    if factors is not None:  # the match report of a competition file goes to summary.json's accounts
+        counts.update(factors.report)
+        inputs.extend(_fingerprint(path) for path in factors.files)
     # several years: potential is the chosen year's (inputs.volumes.year, null: the latest); `volumes` keeps all
     potential_volumes = volumes_of_year(volumes, config.inputs.volumes.year if config.inputs.volumes else None)
-    scored = score_accounts(accounts, potential_volumes, config.scoring, config.segments)
+    columns = factors.columns if factors is not None else None
+    scored = score_accounts(accounts, potential_volumes, config.scoring, config.segments, columns, history=volumes)
     _check_potential(scored, potential_volumes, config)
     counts["rejected_rows"] = rows_affected(findings)  # summary.json: rows, not findings (a row may have several)
     return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings, volumes)

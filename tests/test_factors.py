@@ -1,0 +1,266 @@
+"""Scoring factors (issue 14): each on a tiny instance whose numbers are worked out by hand in the comments."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import Tiny, invoke
+
+from terrplan.config import Competition, Growth, Scoring, Segment
+from terrplan.errors import InputError
+from terrplan.factors.competition import account_competition, read_competition
+from terrplan.factors.growth import account_growth, group_rates
+from terrplan.factors.market import territory_people, zip_people
+from terrplan.factors.names import AMBIGUOUS, MATCHED, UNMATCHED, match, person_key, zip5
+from terrplan.factors.territory import ACCOUNT_COLUMNS
+from terrplan.score import score_accounts
+
+# -- growth --------------------------------------------------------------------------------------------------------
+
+YEARS = np.array([2018, 2020, 2021])
+# A: 100 -> 81 (the 2020 dip) -> 121. Pairs: 2018-20 0.81^(1/2)-1 = -0.1; 2018-21 1.21^(1/3)-1 = 0.06560;
+#    2020-21 121/81-1 = 0.49383. Median 0.06560 (the dip moves it little).
+# B: 2018 suppressed (no row), 50 -> 60: one pair, +20 %.
+# C: only 2021 (same ZIP as A): too few years, the ZIP's trend = A's (the only account of the ZIP with a pair).
+# D: only 2021, a ZIP of its own: the national trend: pairs over accounts present in both years:
+#    2018-20 A: 81/100 -> -0.1; 2018-21 A: 1.21 -> 0.06560; 2020-21 A+B: 181/131 - 1 = 0.38168. Median 0.06560.
+MATRIX = np.array([[100, 81, 121], [np.nan, 50, 60], [np.nan, np.nan, 40], [np.nan, np.nan, 10]], dtype=float)
+ZIPS = np.array(["27710", "27607", "27710", "28203"])
+A_RATE = 1.21 ** (1 / 3) - 1
+
+
+def test_growth_by_hand_with_a_dip_year_and_a_suppressed_cell():
+    spec = Growth(plan_year=2023)
+    growth = account_growth(MATRIX, YEARS, ZIPS, spec)
+    assert growth["growth_rate"].to_numpy() == pytest.approx([A_RATE, 0.2, A_RATE, A_RATE])
+    assert list(growth["growth_source"]) == ["account", "account", "zip", "national"]
+    # Two years ahead of 2021: (1 + rate)^2.
+    assert growth["growth_factor"].to_numpy() == pytest.approx([(1 + A_RATE) ** 2, 1.44, *[(1 + A_RATE) ** 2] * 2])
+    national = group_rates(MATRIX, YEARS, np.zeros(4, dtype=np.int64), 1)[0]
+    assert national == pytest.approx(A_RATE)
+    # A missing year altogether (no 2019 column) is no pair; a group never seen twice has no trend of its own.
+    assert math.isnan(group_rates(MATRIX[2:3], YEARS, np.zeros(1, dtype=np.int64), 1)[0])
+
+
+def test_growth_rates_are_clipped():
+    growth = account_growth(np.array([[10.0, np.nan, 100.0]]), YEARS, np.array(["27710"]), Growth(max_rate=0.5))
+    assert growth["growth_rate"].iloc[0] == 0.5  # 10 -> 100 in 3 years is +115 %/yr, clipped
+
+
+def test_score_with_growth_scales_the_latest_years_potential():
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "zip": ["27710", "27607"]})
+    volumes = pd.DataFrame(
+        {
+            "account_id": ["A", "A", "A", "A", "B", "B"],
+            "code": ["17311", "17311", "17311", "17312", "17311", "17311"],
+            "volume": [100.0, 81.0, 111.0, 25.0, 50.0, 60.0],  # A 2021: 111 + 25 x 0.4 = 121 weighted
+            "year": [2018, 2020, 2021, 2021, 2020, 2021],
+        }
+    )
+    scoring = Scoring(weights={"17311": 1.0, "17312": 0.4}, growth=Growth(plan_year=2022))
+    latest = volumes.loc[volumes["year"] == 2021]  # what read.volumes_of_year gives potential
+    scored = score_accounts(accounts, latest, scoring, (Segment("A", 1.0, 10, 30),), history=volumes)
+    assert scored["volume"].tolist() == [136.0, 60.0]  # the latest year only
+    assert scored["base_potential"].tolist() == [121.0, 60.0]
+    assert scored["potential_2018"].isna().tolist() == [False, True]  # B's 2018 is unknown, not 0
+    assert scored["growth_rate"].to_numpy() == pytest.approx([A_RATE, 0.2])
+    assert scored["potential"].to_numpy() == pytest.approx([121 * (1 + A_RATE), 72.0])
+    assert scored["forecast"].to_numpy() == pytest.approx([136 * (1 + A_RATE), 72.0])
+
+
+# -- name + ZIP matching -------------------------------------------------------------------------------------------
+
+
+def test_name_and_zip_matching_never_guesses():
+    ids = np.array(["N1", "N2", "N3", "N4"], dtype=object)
+    keys = np.array([person_key("John A.", "O'Brien"), person_key("Mary", "Smith-Jones"),
+                     person_key("Ann", "Lee"), person_key("ANN", "LEE")], dtype=object)  # fmt: skip
+    zips = np.array(["52242", "50309", "50010", "50010"], dtype=object)
+    rows = [
+        ("JOHN", "OBRIEN", "52242"),  # case, punctuation, middle initial: N1
+        ("john j", "o'brien jr.", "52242-1009"),  # ZIP+4 and a suffix: N1
+        ("Mary", "SMITH JONES", "50309"),  # hyphen vs space: N2
+        ("Ann", "Lee", "50010"),  # two accounts share name and ZIP: refused
+        ("John", "OBrien", "52240"),  # right name, other ZIP: never joined
+        ("Jon", "OBrien", "52242"),  # other first name: unmatched
+    ]
+    found, status = match(ids, keys, zips, np.array([person_key(f, last) for f, last, _ in rows], dtype=object),
+                          np.array([zip5(z) for _, _, z in rows], dtype=object))  # fmt: skip
+    assert list(found) == ["N1", "N1", "N2", "", "", ""]
+    assert list(status) == [MATCHED, MATCHED, MATCHED, AMBIGUOUS, UNMATCHED, UNMATCHED]
+
+
+OP_HEADER = (
+    "Physician_Profile_ID,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name,"
+    "Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_State,Applicable_Manufacturer_or_Applicable_GPO_Making_"
+    "Payment_ID,Total_Amount_of_Payment_USDollars,Date_of_Payment,Form_of_Payment_or_Transfer_of_Value,Record_ID,"
+    "Nature_of_Payment_or_Transfer_of_Value,Name_of_Third_Party_Entity_Receiving_Payment_or_Transfer_of_Value,"
+    "Name_of_Associated_Covered_Drug_or_Biological1,Name_of_Associated_Covered_Drug_or_Biological2,"
+    "Contextual_Information\n"
+)
+ROSTER = """Physician_First_Name,Physician_Middle_Name,Physician_Last_Name,Recipient_Zip_Code,Physician_Profile_ID
+JOHN,J,CALLAGHAN,52242-1009,11
+ANN,,LEE,50010,12
+PAT,,NOBODY,50011,13
+"""
+
+
+def test_open_payments_payments_become_shares(tmp_path):
+    # John Callaghan (account 111): Medtronic $300 + Medtronic Vascular $100 (one competitor, 'Medtronic'),
+    # our company (Acme) $100, food only from Stryker: with natures = [Consulting Fee, Food and Beverage], all
+    # count. competitor_share = 400 / 500 = 0.8; factor = 1 - 0.5 x 0.8 = 0.6. Ann Lee's two accounts: ambiguous.
+    rows = [
+        ("11", "Medtronic USA, Inc.", "300.00", "Consulting Fee"),
+        ("11", "Medtronic Vascular, Inc.", "100", "Food and Beverage"),
+        ("11", "Acme Devices LLC", "100", "Consulting Fee"),
+        ("11", "Stryker Corporation", "50", "Education"),  # left out by the natures
+        ("12", "Stryker Corporation", "70", "Consulting Fee"),  # Ann Lee: ambiguous
+        ("13", "Stryker Corporation", "30", "Consulting Fee"),  # unmatched
+    ]
+    body = "".join(f'{p},"{m}",MN,1,{a},01/07/2015,Cash,{i},{n},,,,\n' for i, (p, m, a, n) in enumerate(rows))
+    (tmp_path / "op.csv").write_text(OP_HEADER + body)
+    (tmp_path / "roster.csv").write_text(ROSTER)
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["111", "222", "333"],
+            "name": ["Callaghan", "Lee", "Lee"],
+            "zip": ["52242", "50010", "50010"],
+            "first_name": ["John", "Ann", "Ann"],
+            "last_name": ["Callaghan", "Lee", "Lee"],
+        }
+    )
+    spec = Competition(path="op.csv", format="open_payments", roster="roster.csv", company="Acme",
+                       competitors=("Medtronic", "Stryker"), natures=("Consulting Fee", "Food and Beverage"))  # fmt: skip
+    holds = read_competition(spec, tmp_path / "op.csv", tmp_path / "roster.csv", accounts)
+    assert holds.report["competition_rows"] == 5  # the Education row is left out by nature
+    assert (holds.report["competition_matched_rows"], holds.report["competition_ambiguous_rows"]) == (3, 1)
+    assert holds.report["competition_unmatched_rows"] == 1
+    assert holds.report["competition_match_rate"] == 0.6
+    result = account_competition(holds.rows, spec, accounts["account_id"])
+    assert result["competitor"].tolist() == ["Medtronic", "", ""]
+    assert result["competitor_share"].tolist() == pytest.approx([0.8, 0, 0])
+    assert result["own_share"].tolist() == pytest.approx([0.2, 0, 0])
+    assert result["competitive_factor"].tolist() == pytest.approx([0.6, 1, 1])
+
+
+# -- market size -----------------------------------------------------------------------------------------------------
+
+
+def test_market_size_counts_every_zip_of_the_states_once():
+    # Two accounts far apart in NC (one state given, one from its ZIP): every NC ZIP goes to the nearer one, so the two sums are NC's population.
+    people = territory_people(np.array([35.99, 35.20]), np.array([-78.90, -80.84]), np.array(["NC", ""]),
+                              np.array(["27710", "28203"]), np.array([0, 1]), 2)  # fmt: skip
+    nc = zip_people().query("state == 'NC'")
+    assert people["population"].sum() == pytest.approx(nc["population"].sum(), abs=2)
+    assert people["population_65"].sum() == pytest.approx(nc["population_65"].sum(), abs=2)
+    assert (people["population"] > 0).all()
+
+
+# -- the whole formula through the CLI -------------------------------------------------------------------------------
+
+LANDSCAPE = """account_id,name,zip,manufacturer,strength
+A1,,,Medtronic,300
+A1,,,OurCo,100
+,Rex Surgery,27607-1234,Stryker,50
+,"REX SURGERY, .",27607,Medtronic,50
+,Nobody Clinic,27607,Stryker,10
+"""
+AFFILIATIONS = """npi,facility_id,facility_name
+A3,A1,Duke Ortho
+A4,A1,Duke Ortho
+"""
+FACTOR_CONFIG = """inputs:
+  accounts: {path: accounts.csv}
+  volumes: {path: volumes.csv}
+  affiliations: {path: affiliations.csv}
+scoring:
+  weights: {"27447": 1, "27130": 1}
+  competition: {path: landscape.csv, company: OurCo, winnable: 0.5, dominant: 0.5}
+  adoption: {column: adoption, values: {"Y": adopter, "N": non-adopter}}
+  opportunities:
+    - {name: convert, calls_per_year: 30, minutes_per_call: 60, activities: [competitive demo]}
+  market_size: true
+units: {keep_together: [facility]}
+territories:
+  count: 2
+  balance: {metric: potential, tolerance: 0.25}
+solver: {seed: 3, time_limit: 20}
+output: {dir: out}
+"""
+
+
+def _factor_case(tiny: Tiny) -> None:
+    accounts = (tiny.dir / "accounts.csv").read_text().splitlines()
+    adoption = {"A1": "Y", "B1": "N"}
+    lines = [accounts[0] + ",adoption"] + [f"{line},{adoption.get(line.split(',')[0], '')}" for line in accounts[1:]]
+    tiny.write("accounts.csv", "\n".join(lines) + "\n")
+    tiny.write("landscape.csv", LANDSCAPE)
+    tiny.write("affiliations.csv", AFFILIATIONS)
+    tiny.write("config.yaml", FACTOR_CONFIG)
+
+
+def test_every_factor_is_a_column_and_potential_is_their_product(tiny: Tiny):
+    _factor_case(tiny)
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0, result.stderr
+    rows = pd.read_csv(tiny.out / "assignments.csv", dtype={"account_id": str}, keep_default_na=False)
+    rows = rows.set_index("account_id")
+    # A1: Medtronic 300 vs our 100: competitor_share 0.75, factor 1 - 0.5 x 0.75 = 0.625; an adopter (1.0).
+    # A2 (by name + ZIP+4, case and punctuation): Stryker 50 + Medtronic 50: share 1, factor 0.5; the tie goes to
+    # the first name. B1: non-adopter, 0.6. The unmatched Nobody Clinic row joins nothing.
+    expected = {"A1": 150 * 0.625, "A2": 80 * 0.5, "A3": 40, "A4": 30, "B1": 140 * 0.6, "B2": 90, "B3": 40, "B4": 30}
+    assert rows["potential"].to_dict() == pytest.approx(expected)
+    product = rows["base_potential"] * rows["competitive_factor"] * rows["adoption_factor"]
+    assert (product - rows["potential"]).abs().max() < 1e-9  # an analyst re-derives potential from the row
+    assert rows.loc["A1", "competitor"] == "Medtronic" and rows.loc["A2", "competitor"] == "Medtronic"
+    assert rows["opportunity"].to_dict() == {"A1": "convert", "A2": "convert", "A3": "develop", "A4": "develop",
+                                             "B1": "develop", "B2": "develop", "B3": "develop", "B4": "develop"}  # fmt: skip
+    assert rows.loc["A1", "workload_hours"] == 30  # convert's call plan: 30 calls x 60 minutes
+    assert rows.loc[["A1", "A3", "A4"], "facility"].tolist() == ["A1", "A1", "A1"]
+    assert rows.loc[["A1", "A3", "A4"], "territory"].nunique() == 1  # kept with their hospital
+    territories = pd.read_csv(tiny.out / "territories.csv")
+    nc = zip_people().query("state == 'NC'")
+    assert territories["population"].sum() == pytest.approx(nc["population"].sum(), abs=2)
+    assert {"population_65", "market_index", "competitor_share", "top_competitor"} <= set(territories.columns)
+    summary = json.loads((tiny.out / "summary.json").read_text())["accounts"]
+    assert (summary["competition_rows"], summary["competition_matched_rows"]) == (5, 4)
+    assert summary["competition_match_rate"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "hint"),
+    [
+        ("landscape.csv", LANDSCAPE.replace("300", "lots"), "landscape.csv:2: column 'strength'", "0 or more"),
+        ("landscape.csv", LANDSCAPE.replace("OurCo,100", ",100"), "landscape.csv:3: column 'manufacturer'", "name"),
+        ("affiliations.csv", AFFILIATIONS.replace("A3,A1", ",A1"), "affiliations.csv:2: column 'npi'", "physician"),
+        ("affiliations.csv", "doctor,facility_id\nA3,A1\n", "affiliations.csv:1", "name the column"),
+        ("accounts.csv", None, "accounts.csv:3: column 'adoption'", "scoring.adoption.values"),
+    ],
+)
+def test_bad_factor_files_stop_before_any_work(tiny: Tiny, name, text, where, hint):
+    _factor_case(tiny)
+    if text is None:  # an adoption value no class names
+        text = (
+            (tiny.dir / "accounts.csv")
+            .read_text()
+            .replace("Rex Surgery,ASC,27607,,,,T1,", "Rex Surgery,ASC,27607,,,,T1,maybe")
+        )
+    tiny.write(name, text)
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 3
+    assert where in result.stderr and hint in result.stderr and "Traceback" not in result.stderr
+    assert not tiny.out.exists()  # nothing written
+
+
+def test_no_factor_no_new_column(tiny: Tiny):
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0
+    header = (tiny.out / "assignments.csv").read_text().splitlines()[0].split(",")
+    territories = (tiny.out / "territories.csv").read_text().splitlines()[0].split(",")
+    assert not set(ACCOUNT_COLUMNS) & set(header) and "population" not in territories
+    with pytest.raises(InputError):  # and a factor file that is not there is a clear error
+        read_competition(Competition(path="x.csv"), tiny.dir / "x.csv", None, pd.DataFrame())
