@@ -171,25 +171,33 @@ def _balanced_assignment(
     if k == 1:
         return np.zeros(n, dtype=int)
     solver = pywraplp.Solver.CreateSolver("GLOP")
+    infinity = solver.infinity()
     x = [[solver.NumVar(0.0, 1.0, "") for _ in range(k)] for _ in range(n)]
-    for i in range(n):
-        solver.Add(sum(x[i]) == 1)
-    peaks = []
+    for i in range(n):  # each account goes somewhere, whole
+        row = solver.Constraint(1.0, 1.0)
+        for j in range(k):
+            row.SetCoefficient(x[i][j], 1.0)
+    objective = solver.Objective()
     for metric in metrics:
         values = accounts[metric].to_numpy(dtype=float)
-        peak = solver.NumVar(0.0, solver.infinity(), "")
-        peaks.append(peak)
-        for j, t in enumerate(absorbers):
+        peak = solver.NumVar(0.0, infinity, "")
+        objective.SetCoefficient(peak, 1.0)
+        for j, t in enumerate(absorbers):  # index after = (before + taken) x 100 / target <= peak
             scale = 100.0 / targets[t][metric] if targets[t][metric] > 0 else 0.0
-            load = before[t][metric] + sum(values[i] * x[i][j] for i in range(n) if values[i] != 0)
-            solver.Add(load * scale <= peak)
+            row = solver.Constraint(-infinity, -before[t][metric] * scale)
+            row.SetCoefficient(peak, -1.0)
+            for i in np.flatnonzero(values):
+                row.SetCoefficient(x[i][j], float(values[i]) * scale)
     # Travel counts in call hours (every account needs some, unlike potential), scaled so that all of it weighs
     # about one index point: balance comes first, compactness decides among the balanced assignments.
     hours = accounts["workload_hours"].to_numpy(dtype=float) if "workload_hours" in accounts else np.ones(n)
     weight = np.maximum(hours, max(float(hours.mean()), 1e-9) / 5)
     cost = weight[:, None] * distance
-    scale = float((cost.max(axis=1) - cost.min(axis=1)).sum()) or 1.0
-    solver.Minimize(sum(peaks) + sum(cost[i, j] / scale * x[i][j] for i in range(n) for j in range(k)))
+    cost = cost / (float((cost.max(axis=1) - cost.min(axis=1)).sum()) or 1.0)
+    for i in range(n):
+        for j in range(k):
+            objective.SetCoefficient(x[i][j], float(cost[i, j]))
+    objective.SetMinimization()
     if solver.Solve() != pywraplp.Solver.OPTIMAL:  # not expected: the LP is always feasible and bounded
         return np.argmin(distance, axis=1)
     share = np.array([[x[i][j].solution_value() for j in range(k)] for i in range(n)])

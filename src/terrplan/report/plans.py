@@ -1,17 +1,22 @@
-"""Per-territory plans: what a rep gets for their territory, as data, then as Markdown.
+"""Per-territory plans: what a rep gets for their territory, as data, then as Markdown (and, through `sections`,
+as report.html's plan and the workbook's Plans sheet).
 
-A plan holds the definition (ZIPs, counties, accounts by type), the objective (the national goal split by
-potential share, weighted by FTE when reps are given), the target list, workload and travel, the KPIs to track,
-and the risks (concentration in the top accounts; accounts far from the centre or the rep's home).
+A plan holds the eight elements of a territory plan: (1) the definition (geography, segments, key markets, growth
+areas), (2) SMART objectives (the national goal split in whole units by potential share, weighted by FTE when reps
+are given, then by segment, opportunity and quarter), (3) tactics and an activity calendar per quarter, (4) KPIs
+with their plan values and how each is measured, (5) a timeline with milestones and the quarterly reviews,
+(6) training needs derived from the territory, (7) the feedback and review mechanism, and (8) contingency: the
+computed vacancy cover (`terrplan.vacancy`) and the concentration and competitive risks, each with a mitigation.
+Beside them: the target list, workload and travel.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import datetime
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +25,10 @@ import pandas as pd
 
 from terrplan.config import Plans as PlansConfig
 from terrplan.geo import haversine_km, normalize_zip, zip_table
+from terrplan.report import plan_parts as parts
+from terrplan.report.goals import Quarter, calendar, largest_remainder
+from terrplan.report.plan_parts import num, pct
+from terrplan.vacancy import VacancyCover, vacancy_cover
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class Plan:
     share: float  # of total potential
     fte: float
     prorated: bool  # target weighted by FTE on top of the potential share (reps given, territories not FTE-sized)
-    target: float | None  # None when plans.goal is 0
+    target: int | None  # whole units, the territories' targets add up to plans.goal; None when plans.goal is 0
     goal_unit: str
     targets: pd.DataFrame  # the target list
     workload_hours: float
@@ -46,6 +55,24 @@ class Plan:
     far_accounts: pd.DataFrame  # farther than far_km from the centre
     rep: dict[str, Any] | None  # rep_id, name, home_zip, lat, lon, fte when reps are given
     far_from_home: pd.DataFrame | None
+    year: int | None = None  # plans.year (or the start date's); None: an undated plan
+    quarters: list[Quarter] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    segments: list[parts.Group] = field(default_factory=list)  # with their goals
+    opportunities: list[parts.Group] = field(default_factory=list)  # when the accounts carry `opportunity`
+    key_markets: list[tuple[str, int, float]] = field(default_factory=list)  # (county, accounts, potential)
+    growth_areas: list[str] = field(default_factory=list)  # lines; empty without growth_rate
+    market: str = ""  # population and 65+ of the territory when territories.csv carries them
+    new_accounts: int = 0  # to win this year
+    new_account_pool: str = ""  # which accounts they come from
+    training: list[str] = field(default_factory=list)
+    reviewer: str = "district manager"
+    district: str = ""
+    vacancy: VacancyCover | None = None
+    # A per-territory map beside the plan (another part of the report draws it): the file next to the Markdown
+    # plan (e.g. "T01.svg") and the markup report.html shows; empty until a map is drawn.
+    map_file: str = ""
+    map_html: str = ""
 
 
 def build_plans(
@@ -69,8 +96,14 @@ def build_plans(
     # only, territories were balanced as if full-time, and the target is prorated by FTE.
     sized_by_fte = "fte" in territories.columns
     prorate = {t: 1.0 if sized_by_fte else ftes[t] for t in shares}
-    weight_sum = sum(shares[t] * prorate[t] for t in shares)
-    goal = float(plans_config.goal)
+    goal = round(float(plans_config.goal))
+    # Whole units that add up to the national goal exactly (largest remainder), in the territory table's order.
+    goals = dict(zip(shares, largest_remainder(goal, [shares[t] * prorate[t] for t in shares]), strict=True))
+    year, quarters = calendar(plans_config.year, plans_config.start, plans_config.review_days)
+    config = summary.get("config") or {}
+    segment_config = list(config.get("segments") or [])
+    opportunity_config = list((config.get("scoring") or {}).get("opportunities") or [])
+    activities = {str(k): dict(v) for k, v in (plans_config.activities or {}).items()}
     out = []
     for row in territories.to_dict("records"):
         label = str(row["territory"])
@@ -88,7 +121,11 @@ def build_plans(
             distance = haversine_km(rep["lat"], rep["lon"], mine["lat"].to_numpy(), mine["lon"].to_numpy())
             with_home = mine.assign(home_distance_km=distance)
             far_home = with_home.loc[with_home["home_distance_km"] > far_km]
-        weight = shares[label] * prorate[label] / weight_sum if weight_sum > 0 else 0.0
+        target = goals[label] if goal > 0 else None
+        shares_q = tuple(plans_config.quarters)
+        top3_share = top3 / potential if potential > 0 else 0.0
+        new_accounts, pool = _new_accounts(targets, plans_config.new_account_share)
+        by_county = _county_potential(mine)
         out.append(
             Plan(
                 territory=label,
@@ -101,23 +138,110 @@ def build_plans(
                 share=shares[label],
                 fte=ftes[label],
                 prorated=bool(staffed) and not sized_by_fte,
-                target=goal * weight if goal > 0 else None,
+                target=target,
                 goal_unit=plans_config.goal_unit,
                 targets=targets,
                 workload_hours=float(row["workload_hours"]),
                 planned_calls=float(mine["calls_per_year"].sum()) if calls is not None else None,
                 mean_distance_km=float(row["mean_distance_km"]),
                 max_distance_km=float(row["max_distance_km"]),
-                top3_share=top3 / potential if potential > 0 else 0.0,
+                top3_share=top3_share,
                 far_km=far_km,
                 far_accounts=mine.loc[mine["distance_km"] > far_km].sort_values(
                     ["distance_km", "account_id"], ascending=[False, True], kind="stable"
                 ),
                 rep=rep,
                 far_from_home=far_home,
+                year=year,
+                quarters=quarters,
+                states=_states(mine),
+                segments=parts.with_goals(parts.groups(mine, "segment", segment_config, activities), target, shares_q),
+                opportunities=parts.with_goals(
+                    parts.groups(mine, "opportunity", opportunity_config, activities), target, shares_q
+                ),
+                key_markets=_key_markets(by_county),
+                growth_areas=_growth_areas(by_county),
+                market=_market(row),
+                new_accounts=new_accounts,
+                new_account_pool=pool,
+                training=parts.training_lines(
+                    mine,
+                    parts.experience_line(rep, reps),
+                    top3_share,
+                    float(row["max_distance_km"]),
+                    far_km,
+                    plans_config.goal_unit,
+                ),
+                reviewer=plans_config.reviewer,
+                district=str(row.get("district") or "") if not pd.isna(row.get("district")) else "",
+                vacancy=vacancy_cover(assignments, territories, label, plans_config.vacancy_neighbours)
+                if {"centre_lat", "centre_lon"} <= set(territories.columns)
+                else None,
             )
         )
     return out
+
+
+def _new_accounts(targets: pd.DataFrame, share: float) -> tuple[int, str]:
+    """New accounts to win: plans.new_account_share of the target accounts that are not customers yet (those to
+    convert or develop, when the accounts carry an opportunity), rounded half up."""
+    if "opportunity" in targets:
+        pool = targets.loc[targets["opportunity"].fillna("").astype(str).isin(["convert", "develop"])]
+        where = f"the {len(pool)} target accounts to convert or develop"
+    else:
+        pool = targets
+        where = f"the {len(pool)} target accounts"
+    return int(np.floor(share * len(pool) + 0.5)), f"{pct(share, 0)} of {where} (plans.new_account_share)"
+
+
+def _states(accounts: pd.DataFrame) -> list[str]:
+    if "state" in accounts:
+        values = accounts["state"]
+    else:
+        table = zip_table()
+        values = accounts["zip"].map(lambda z: table["state"].get(normalize_zip(z)))
+    return sorted({str(v) for v in values.dropna() if str(v).strip()})
+
+
+def _county_potential(accounts: pd.DataFrame) -> pd.DataFrame:
+    """county, accounts, potential (and growth_rate, potential-weighted, when present) per county of the ZIPs."""
+    table = _county_table()
+    zips = accounts["zip"].astype("string").fillna("")
+    names = {z: table.get(normalize_zip(z) or "", "") for z in zips.unique()}
+    frame = accounts.assign(county=zips.map(names).to_numpy())
+    frame = frame.loc[frame["county"] != ""]
+    columns = {"accounts": ("potential", "size"), "potential": ("potential", "sum")}
+    if "growth_rate" in frame:
+        frame = frame.assign(weighted=frame["growth_rate"].fillna(0) * frame["potential"])
+        columns["weighted"] = ("weighted", "sum")
+    return frame.groupby("county", sort=True).agg(**columns).reset_index()
+
+
+def _key_markets(counties: pd.DataFrame, count: int = 3) -> list[tuple[str, int, float]]:
+    """The counties holding the most potential (ties by name); `counties` from `_county_potential`."""
+    ranked = counties.sort_values(["potential", "county"], ascending=[False, True], kind="stable").head(count)
+    return [(str(r.county), int(r.accounts), float(r.potential)) for r in ranked.itertuples()]
+
+
+def _growth_areas(counties: pd.DataFrame, count: int = 3) -> list[str]:
+    """The counties growing fastest (potential-weighted growth_rate of their accounts, growing ones only)."""
+    if "weighted" not in counties:
+        return []
+    counties = counties.loc[counties["potential"] > 0]
+    counties = counties.assign(rate=counties["weighted"] / counties["potential"])
+    ranked = counties.loc[counties["rate"] > 0].sort_values(["rate", "county"], ascending=[False, True]).head(count)
+    return [f"{r.county} {r.rate:+.1%} a year (potential {r.potential:,.1f})" for r in ranked.itertuples()]
+
+
+def _market(row: dict) -> str:
+    if pd.isna(row.get("population", np.nan)):
+        return ""
+    text = f"population {float(row['population']):,.0f}"
+    if not pd.isna(row.get("population_65", np.nan)):
+        text += f", 65 and over {float(row['population_65']):,.0f}"
+    if not pd.isna(row.get("market_index", np.nan)):
+        text += f"; market index {float(row['market_index']):,.1f} (above 100: more people than potential, white space)"
+    return text
 
 
 def _calls_per_year(summary: dict) -> dict[str, float] | None:
@@ -237,16 +361,6 @@ def _types(accounts: pd.DataFrame) -> list[tuple[str, int]]:
 # -- formatting (shared with the HTML report) -------------------------------------------------------------------
 
 
-def num(value: float | None, decimals: int = 1) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    return f"{value:,.{decimals}f}"
-
-
-def pct(value: float | None, decimals: int = 1) -> str:
-    return "n/a" if value is None else f"{value * 100:.{decimals}f} %"
-
-
 def target_columns(plan: Plan) -> list[tuple[str, str, Any]]:
     """(heading, column, formatter) for the target list; optional columns only when present."""
     columns: list[tuple[str, str, Any]] = [
@@ -291,28 +405,77 @@ def rep_text(rep: dict[str, Any], esc: Callable[[str], str] = str) -> str:
 
 
 def objective_text(plan: Plan) -> str:
+    before, strong, after = objective_parts(plan)
+    return f"{before}**{strong}**{after}" if strong else before
+
+
+def objective_parts(plan: Plan) -> tuple[str, str, str]:
+    """The objective's lead as (before, emphasised, after), plain text: the target is the emphasised part."""
     share = f"{pct(plan.share)} of total potential ({num(plan.potential)})"
     if plan.target is None:
-        return f"This territory holds {share}. No national goal is set (plans.goal), so no target is derived."
+        return f"This territory holds {share}. No national goal is set (plans.goal), so no target is derived.", "", ""
     if plan.prorated:
         how = f"the national goal split by potential share ({share}), weighted by {num(plan.fte, 2)} FTE"
     elif plan.rep is not None:
         how = f"the national goal split by potential share ({share}; the territory is sized for {num(plan.fte, 2)} FTE)"
     else:
         how = f"the national goal split by potential share ({share})"
-    return f"Target: **{num(plan.target, 0)} {plan.goal_unit}** — {how}."
+    return "Target: ", f"{num(plan.target, 0)} {plan.goal_unit}", f" — {how}."
+
+
+def quarter_goals(plan: Plan) -> list[int]:
+    """The territory's goal per quarter: its segments' quarterly goals added up (so every table agrees)."""
+    if plan.target is None:
+        return []
+    if plan.segments:
+        return [int(v) for v in np.sum([g.goal_by_quarter for g in plan.segments], axis=0)]
+    return largest_remainder(plan.target, [1.0] * len(plan.quarters))
 
 
 def kpi_rows(plan: Plan) -> list[list[str]]:
-    volume_plan = f"{num(plan.target, 0)} {plan.goal_unit}" if plan.target is not None else "no goal set"
-    reached = pct(plan.target / plan.potential) if plan.target is not None and plan.potential > 0 else "n/a"
-    calls = f"{num(plan.planned_calls, 0)} calls/year" if plan.planned_calls is not None else "n/a"
-    return [
-        ["volume", volume_plan, "actual volume in the territory, year to date against the target"],
+    """(KPI, plan value, how it is measured), plain text."""
+    unit = plan.goal_unit
+    if plan.target is not None:
+        by_quarter = ", ".join(f"{q.label} {v:,}" for q, v in zip(plan.quarters, quarter_goals(plan), strict=True))
+        volume_plan = f"{num(plan.target, 0)} {unit} ({by_quarter})"
+        reached = pct(plan.target / plan.potential) if plan.potential > 0 else "all of the goal, no potential"
+    else:
+        volume_plan, reached = "no goal set", "no goal set"
+    calls = f"{num(plan.planned_calls, 0)} calls/year" if plan.planned_calls is not None else "no call plan"
+    if plan.planned_calls is not None and plan.quarters:
+        each = largest_remainder(round(plan.planned_calls), [1.0] * len(plan.quarters))
+        calls += f" ({', '.join(f'{q.label} {v:,}' for q, v in zip(plan.quarters, each, strict=True))})"
+    rows = [
+        [
+            "volume",
+            volume_plan,
+            f"{unit} at the territory's accounts, year to date against the cumulative quarterly goals",
+        ],
         ["share of potential reached", reached, f"volume / territory potential ({num(plan.potential)})"],
+        [
+            "new accounts",
+            f"{plan.new_accounts} accounts",
+            f"{plan.new_account_pool}: target accounts with their first {unit} this year",
+        ],
         ["calls made against plan", calls, "calls logged / calls planned (segment call frequency x accounts)"],
-        ["target accounts called", f"{len(plan.targets)} accounts", "target-list accounts with at least one call"],
+        [
+            "target accounts called",
+            f"{len(plan.targets)} accounts, each every quarter (100 %)",
+            "target-list accounts with at least one call in the quarter / target-list accounts",
+        ],
     ]
+    if "own_share" in plan.accounts and plan.potential > 0:
+        own = float((plan.accounts["own_share"].fillna(0) * plan.accounts["potential"]).sum() / plan.potential)
+        rows.insert(
+            2,
+            [
+                "share of wallet",
+                f"above today's {pct(own)}",
+                "own share at the territory's accounts "
+                "(potential-weighted), from the competitive-landscape input each quarter",
+            ],
+        )
+    return rows
 
 
 def risk_lines(plan: Plan, esc: Callable[[str], str] = str) -> list[str]:
@@ -333,6 +496,289 @@ def risk_lines(plan: Plan, esc: Callable[[str], str] = str) -> list[str]:
             f"{len(plan.far_from_home)} account(s) are farther than {num(plan.far_km, 0)} km from the rep's home."
         )
     return lines
+
+
+# -- the plan's sections, as plain text for every format ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a plan in plain text; each format (Markdown, HTML, the workbook) escapes it its own way."""
+
+    title: str
+    lead: tuple[str, str, str] | None = None  # a paragraph: (before, emphasised, after)
+    lines: tuple[str, ...] = ()  # bullet points
+    tables: tuple[tuple[str, list[str], list[list[str]]], ...] = ()  # (caption, headings, rows)
+
+
+#: The eight elements of a territory plan, by the section that holds each.
+ELEMENTS = (
+    "Definition",
+    "Objectives",
+    "Tactics and activity calendar",
+    "KPIs to track",
+    "Timeline and milestones",
+    "Training and development",
+    "Feedback and review",
+    "Risks and contingency",
+)
+
+
+def sections(plan: Plan) -> list[Section]:
+    headings, rows = target_rows(plan)
+    return [
+        Section("Definition", lines=tuple(definition_lines(plan))),
+        _objectives(plan),
+        _tactics(plan),
+        Section(f"Target list (top {len(rows)} accounts by potential)", tables=(("", headings, rows),)),
+        Section("Workload and travel", lines=tuple(_workload_lines(plan))),
+        Section("KPIs to track", tables=(("", ["KPI", "plan", "how it is measured"], kpi_rows(plan)),)),
+        Section("Timeline and milestones", tables=(("", ["date", "milestone"], timeline_rows(plan)),)),
+        Section("Training and development", lines=tuple(plan.training)),
+        Section("Feedback and review", lines=tuple(review_lines(plan))),
+        _risks(plan),
+    ]
+
+
+def definition_lines(plan: Plan) -> list[str]:
+    out = [f"Accounts: {len(plan.accounts)}"]
+    if plan.types:
+        out.append("By type: " + ", ".join(f"{t} {n}" for t, n in plan.types))
+    out.append(f"States ({len(plan.states)}): " + (", ".join(plan.states) or "none"))
+    for kind, items in (("Segments", plan.segments), ("Opportunities", plan.opportunities)):
+        if items:
+            out.append(f"{kind}: " + "; ".join(f"{g.name} {g.accounts} accounts, {pct(g.share)}" for g in items))
+    if plan.key_markets:
+        out.append(
+            "Key markets (counties by potential): "
+            + "; ".join(f"{c} ({n} accounts, potential {num(p)})" for c, n, p in plan.key_markets)
+        )
+    if plan.growth_areas:
+        out.append("Growth areas: " + "; ".join(plan.growth_areas))
+    else:
+        out.append("Growth areas: no trend data (several years of volumes with scoring.growth give one per county)")
+    if plan.market:
+        out.append(f"Market size: {plan.market}")
+    out.append(f"ZIPs ({len(plan.zips)}): " + (", ".join(plan.zips) or "none"))
+    out.append(f"Counties ({len(plan.counties)}): " + ("; ".join(plan.counties) or "none"))
+    return out
+
+
+def _objectives(plan: Plan) -> Section:
+    unit, quarters = plan.goal_unit, plan.quarters
+    first, last = quarters[0].when("start"), quarters[-1].when("end")
+    lines: list[str] = []
+    tables: list[tuple[str, list[str], list[list[str]]]] = []
+    if plan.target is not None:
+        each = ", ".join(
+            f"{q.label} {v:,} by {q.when('end')}" for q, v in zip(quarters, quarter_goals(plan), strict=True)
+        )
+        reach = (
+            f"{pct(plan.target / plan.potential)} of its potential of {num(plan.potential)}" if plan.potential else ""
+        )
+        lines.append(
+            f"Sell {plan.target:,} {unit} at {plan.territory}'s accounts from {first} to {last}"
+            f"{f' ({reach})' if reach else ''}: {each}; measured as the {unit} of its accounts at each quarterly "
+            "review."
+        )
+        for g in plan.segments + plan.opportunities:
+            split = ", ".join(f"{q.label} {v:,}" for q, v in zip(quarters, g.goal_by_quarter, strict=True))
+            lines.append(
+                f"{g.kind.capitalize()} {g.name}: {g.goal:,} {unit} from its {g.accounts} accounts "
+                f"({pct(g.share)} of the territory's potential) by {last} ({split})."
+            )
+        heading = ["", *(q.label for q in quarters), "year"]
+        for kind, items in (("segment", plan.segments), ("opportunity", plan.opportunities)):
+            if items:
+                rows = [[g.name, *(f"{v:,}" for v in g.goal_by_quarter), f"{g.goal:,}"] for g in items]
+                totals = np.sum([g.goal_by_quarter for g in items], axis=0)
+                rows.append(["total", *(f"{int(v):,}" for v in totals), f"{plan.target:,}"])
+                tables.append((f"Goal by {kind} and quarter ({unit})", [kind, *heading[1:]], rows))
+    else:
+        lines += [
+            f"{g.kind.capitalize()} {g.name}: {g.accounts} accounts, {pct(g.share)} of the territory's potential."
+            for g in plan.segments + plan.opportunities
+        ]
+    lines.append(f"Win {plan.new_accounts} new accounts by {last}: {plan.new_account_pool}.")
+    lines.append(
+        f"Call each of the {len(plan.targets)} target accounts at least once every quarter, the first "
+        f"call by {_after(quarters[0], 30)}."
+    )
+    return Section("Objectives", lead=objective_parts(plan), lines=tuple(lines), tables=tuple(tables))
+
+
+def _after(quarter: Quarter, days: int) -> str:
+    if quarter.start is None:
+        return f"{days} days into {quarter.label}"
+    return (quarter.start + datetime.timedelta(days=days)).isoformat()
+
+
+def _tactics(plan: Plan) -> Section:
+    items = plan.segments + plan.opportunities
+    headings, rows = parts.activity_calendar(items, plan.quarters)
+    caption = "Activity calendar (whole numbers per quarter; activities from plans.activities)"
+    return Section(
+        "Tactics and activity calendar",
+        lines=tuple(parts.tactic_lines(items, plan.goal_unit)),
+        tables=((caption, headings, rows),) if rows else (),
+    )
+
+
+def _workload_lines(plan: Plan) -> list[str]:
+    out = [f"Workload: {num(plan.workload_hours)} hours/year"]
+    if plan.planned_calls is not None:
+        out.append(f"Planned calls: {num(plan.planned_calls, 0)} per year")
+    out.append(f"Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km")
+    return out
+
+
+def timeline_rows(plan: Plan) -> list[list[str]]:
+    """(date, milestone) in date order: the start, the first calls, each quarter's end with its cumulative goal,
+    each quarterly review."""
+    quarters, unit = plan.quarters, plan.goal_unit
+    top = plan.segments[0] if plan.segments else None
+    rows = [[quarters[0].when("start"), "Plan starts: territory, goals and target list handed to the rep"]]
+    if top is not None:
+        rows.append([_after(quarters[0], 30), f"First call made at all {top.accounts} segment {top.name} accounts"])
+    done = 0
+    goals = quarter_goals(plan)
+    for i, q in enumerate(quarters):
+        if goals:
+            done += goals[i]
+            rows.append(
+                [
+                    q.when("end"),
+                    f"{q.label} ends: {done:,} {unit} cumulative ({pct(done / plan.target)} of the year's goal)"
+                    if plan.target
+                    else f"{q.label} ends",
+                ]
+            )
+        else:
+            rows.append([q.when("end"), f"{q.label} ends"])
+        note = {
+            1: "; mid-year: refresh the alignment if a territory left its band",
+            3: "; year end: results, next year's goal and alignment",
+        }.get(i, "")
+        rows.append(
+            [
+                q.when("review"),
+                f"{q.label} review with the {plan.reviewer}: terrplan evaluate on the "
+                f"quarter's data, KPIs against plan{note}",
+            ]
+        )
+    return rows
+
+
+def review_lines(plan: Plan) -> list[str]:
+    quarters = plan.quarters
+    dates = ", ".join(q.when("review") for q in quarters)
+    who = f"the {plan.reviewer}" + (f" of district {plan.district}" if plan.district else "")
+    return [
+        f"Who: {who} reviews the plan with the rep every quarter ({dates}).",
+        "Data: before each review, terrplan evaluate CONFIG --alignment assignments.csv re-scores this alignment "
+        "on the quarter's accounts and volumes: each territory's potential and workload index against its band.",
+        "KPIs compared: volume against the cumulative quarterly goal, share of potential reached, new accounts, "
+        "calls against plan and target accounts called (the plan values above), and the rep's notes on what the "
+        "data misses (a surgeon moving, a new competitor).",
+        "Refresh: when a territory leaves its band, or at year end, terrplan optimize CONFIG --current "
+        "assignments.csv --move-cost 0 moves the fewest accounts that bring every territory back into its band; "
+        "moves.csv lists them and the plans are rebuilt.",
+    ]
+
+
+def vacancy_lines(plan: Plan) -> tuple[tuple[str, str, str], list[str], list[list[str]]]:
+    """The vacancy cover as a lead, one line per absorbing territory and a table (absorber, accounts, potential,
+    workload, potential index before and after, workload index before and after, mean km)."""
+    cover = plan.vacancy
+    if cover is None or not cover.absorbers:
+        return ("If the post falls vacant: ", "no other territory", " can take the accounts."), [], []
+    names = ", ".join(a.territory for a in cover.absorbers)
+    lead = (
+        "If the post falls vacant, ",
+        f"{len(cover.moves)} accounts go to {len(cover.absorbers)} neighbouring territories ({names})",
+        ": a balanced assignment that keeps the highest potential and workload index among them as low as it can, "
+        "then the travel (workload-weighted km to each one's centre) least.",
+    )
+    lines, rows = [], []
+    for a in cover.absorbers:
+        pot = (a.index_before.get("potential"), a.index_after.get("potential"))
+        work = (a.index_before.get("workload_hours"), a.index_after.get("workload_hours"))
+        share = a.potential / plan.potential if plan.potential > 0 else 0.0
+        text = (
+            f"{a.territory} takes {a.accounts} accounts (potential {num(a.potential)}, {pct(share)}): "
+            f"potential index {num(pot[0])} → {num(pot[1])}"
+        )
+        if work[0] is not None:
+            text += f", workload index {num(work[0])} → {num(work[1])}"
+        lines.append(f"{text}; they lie {num(a.mean_km, 0)} km from its centre on average.")
+        rows.append(
+            [
+                a.territory,
+                str(a.accounts),
+                num(a.potential),
+                num(a.workload_hours),
+                num(pot[0]),
+                num(pot[1]),
+                num(work[0]),
+                num(work[1]),
+                num(a.mean_km, 0),
+            ]
+        )
+    return lead, lines, rows
+
+
+VACANCY_HEADINGS = [
+    "territory",
+    "accounts",
+    "potential",
+    "workload h",
+    "potential index",
+    "potential index after",
+    "workload index",
+    "workload index after",
+    "mean km",
+]
+
+
+def _risks(plan: Plan) -> Section:
+    lead, cover, rows = vacancy_lines(plan)
+    lines = risk_lines(plan)
+    lines.append(parts.concentration_risk(plan.accounts, plan.top3_share))
+    lines.append(parts.competitive_risk(plan.accounts))
+    decline = parts.decline_risk(plan.accounts)
+    if decline:
+        lines.append(decline)
+    lines += [f"Vacancy: {line}" for line in cover]
+    tables = (("Vacancy cover", VACANCY_HEADINGS, rows),) if rows else ()
+    return Section("Risks and contingency", lead=lead, lines=tuple(lines), tables=tables)
+
+
+def plan_frame(plans: list[Plan]) -> pd.DataFrame:
+    """Every plan's sections as rows (territory, section, line) for the workbook's Plans sheet: a paragraph or
+    bullet per row, a table row as "heading: value; ..."."""
+    rows = []
+    for plan in plans:
+        for section in sections(plan):
+            if section.lead:
+                rows.append((plan.territory, section.title, "".join(section.lead)))
+            rows += [(plan.territory, section.title, line) for line in section.lines]
+            for caption, headings, table in section.tables:
+                title = f"{section.title}: {caption}" if caption else section.title
+                rows += [
+                    (plan.territory, title, "; ".join(f"{h}: {c}" for h, c in zip(headings, row, strict=True) if h))
+                    for row in table
+                ]
+    return pd.DataFrame(rows, columns=["territory", "section", "line"])
+
+
+def vacancy_frame(plans: list[Plan]) -> pd.DataFrame:
+    """Every vacancy cover's accounts: vacant territory, account, the territory taking it, its potential, workload
+    and distance to that territory's centre (the workbook's Vacancy cover sheet)."""
+    frames = [p.vacancy.moves.assign(vacant_territory=p.territory) for p in plans if p.vacancy is not None]
+    columns = ["vacant_territory", "account_id", "to_territory", "potential", "workload_hours", "distance_km"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 # -- file names -------------------------------------------------------------------------------------------------
@@ -390,31 +836,31 @@ def md_text(text: str) -> str:
 
 
 def markdown(plan: Plan) -> str:
-    """The plan as Markdown; every value from the inputs or config goes through `md_text`."""
+    """The plan as Markdown; every text goes through `md_text` (values from the inputs or config are data)."""
     md: list[str] = [f"# Territory plan: {md_text(plan.territory)}", ""]
     if plan.rep is not None:
-        md += [rep_text(plan.rep, md_text), ""]
-    md += ["## Definition", ""]
-    md.append(f"- Accounts: {len(plan.accounts)}")
-    if plan.types:
-        md.append("- By type: " + ", ".join(f"{md_text(t)} {n}" for t, n in plan.types))
-    md.append(f"- ZIPs ({len(plan.zips)}): " + (", ".join(md_text(z) for z in plan.zips) or "none"))
-    md.append(f"- Counties ({len(plan.counties)}): " + ("; ".join(md_text(c) for c in plan.counties) or "none"))
-    md += ["", "## Objectives", "", objective_text(dataclasses.replace(plan, goal_unit=md_text(plan.goal_unit))), ""]
-    headings, rows = target_rows(plan)
-    md += [f"## Target list (top {len(rows)} accounts by potential)", ""]
-    md += _md_table(headings, [[md_text(cell) for cell in row] for row in rows])
-    md += ["", "## Workload and travel", ""]
-    md.append(f"- Workload: {num(plan.workload_hours)} hours/year")
-    if plan.planned_calls is not None:
-        md.append(f"- Planned calls: {num(plan.planned_calls, 0)} per year")
-    md.append(f"- Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km")
-    md += ["", "## KPIs to track", ""]
-    unit = dataclasses.replace(plan, goal_unit=md_text(plan.goal_unit))
-    md += _md_table(["KPI", "plan", "how it is measured"], kpi_rows(unit))
-    md += ["", "## Risks", ""]
-    md += [f"- {line}" for line in risk_lines(plan, md_text)]
-    return "\n".join(md) + "\n"
+        md += [md_text(rep_text(plan.rep)), ""]
+    if plan.map_file:
+        md += [f"![Map of {md_text(plan.territory)}]({plan_link(plan.map_file)})", ""]
+    for section in sections(plan):
+        md += [f"## {section.title}", ""]
+        if section.lead:
+            before, strong, after = (md_text(t) for t in section.lead)
+            md += [f"{before}**{strong}**{after}" if strong else before, ""]
+        if section.lines:
+            md += [f"- {md_text(line)}" for line in section.lines] + [""]
+        for caption, headings, rows in section.tables:
+            if caption:
+                md += [f"{md_text(caption)}:", ""]
+            md += [*_md_table([md_text(h) for h in headings], [[md_text(c) for c in row] for row in rows]), ""]
+    return "\n".join(md).rstrip("\n") + "\n"
+
+
+def plan_link(name: str) -> str:
+    """A file name beside the plan as a Markdown link target (percent-encoded, so it cannot break out)."""
+    from urllib.parse import quote
+
+    return quote(name, safe="")
 
 
 def _md_table(headings: list[str], rows: list[list[str]]) -> list[str]:
