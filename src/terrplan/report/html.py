@@ -8,6 +8,7 @@ plan per territory. Laid out for a 1366x768 screen, with print CSS (landscape, o
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from html import escape
 
@@ -18,7 +19,8 @@ from shapely.geometry import Polygon
 
 from terrplan.metrics import index_decimals
 from terrplan.report.palette import tint
-from terrplan.report.plans import Plan, kpi_rows, num, objective_text, pct, rep_text, risk_lines, target_rows
+from terrplan.report.plans import Plan, num, pct, rep_text
+from terrplan.report.plans import sections as plan_sections
 
 MAP_WIDTH = 800.0
 MAP_MAX_HEIGHT = 620.0
@@ -511,33 +513,27 @@ def _territory_table(territories: pd.DataFrame, colours: dict, plans: list[Plan]
 
 
 def _plan_html(plan: Plan) -> str:
+    """The plan's sections (`plans.sections`, as in the Markdown plan), every text escaped."""
     label = escape(plan.territory)
     out = [f'<article class="plan" id="plan-{label}" style="--c:{plan.colour}">']
     out.append(f'<h3><span class="sw" style="background:{plan.colour}"></span>Territory plan: {label}</h3>')
     if plan.rep is not None:
         out.append(f"<p>{escape(rep_text(plan.rep))}</p>")
-    out.append('<div class="cols"><div><h4>Definition</h4><ul>')
-    out.append(f"<li>Accounts: {len(plan.accounts):,}</li>")
-    if plan.types:
-        out.append("<li>By type: " + escape(", ".join(f"{t} {n}" for t, n in plan.types)) + "</li>")
-    out.append(f"<li>ZIPs ({len(plan.zips)}): " + escape(", ".join(plan.zips) or "none") + "</li>")
-    out.append(f"<li>Counties ({len(plan.counties)}): " + escape("; ".join(plan.counties) or "none") + "</li></ul>")
-    objective = escape(objective_text(plan)).replace("**", "")
-    out.append(f"<h4>Objectives</h4><p>{objective}</p>")
-    out.append("<h4>Workload and travel</h4><ul>")
-    out.append(f"<li>Workload: {num(plan.workload_hours)} hours/year</li>")
-    if plan.planned_calls is not None:
-        out.append(f"<li>Planned calls: {num(plan.planned_calls, 0)} per year</li>")
-    out.append(
-        f"<li>Distance from the centre: mean {num(plan.mean_distance_km)} km, max {num(plan.max_distance_km)} km</li>"
-    )
-    out.append("</ul></div><div><h4>KPIs to track</h4>")
-    out.append(_table(["KPI", "plan", "how it is measured"], [[escape(c) for c in r] for r in kpi_rows(plan)]))
-    out.append("<h4>Risks</h4><ul>" + "".join(f"<li>{escape(line)}</li>" for line in risk_lines(plan)) + "</ul>")
-    out.append("</div></div>")
-    headings, rows = target_rows(plan)
-    numeric = {i for i, h in enumerate(headings) if h in {"#", "calls/year", "volume", "potential", "km from centre"}}
-    out.append(f"<h4>Target list (top {len(rows)} accounts by potential)</h4>")
-    out.append(_table(headings, [[escape(c) for c in r] for r in rows], numeric))
+    for section in plan_sections(plan):
+        out.append(f"<h4>{escape(section.title)}</h4>")
+        if section.lead:
+            before, strong, after = (escape(t) for t in section.lead)
+            out.append(f"<p>{before}<strong>{strong}</strong>{after}</p>" if strong else f"<p>{before}</p>")
+        if section.lines:
+            out.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in section.lines) + "</ul>")
+        for caption, headings, rows in section.tables:
+            if caption:
+                out.append(f'<p class="note">{escape(caption)}</p>')
+            numeric = {i for i in range(len(headings)) if rows and all(_NUMERIC.match(r[i]) for r in rows)}
+            out.append(_table(headings, [[escape(c) for c in r] for r in rows], numeric))
     out.append("</article>")
     return "".join(out)
+
+
+#: A cell shown right-aligned: a number, a percentage or an empty cell.
+_NUMERIC = re.compile(r"^(-?[\d,]+(\.\d+)?( %)?)?$")
