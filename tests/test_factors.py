@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Tiny, invoke
+from conftest import ROOT, SHARED, Tiny, invoke, requires_shared
 
 from terrplan.config import Competition, Growth, Scoring, Segment
 from terrplan.errors import InputError
@@ -140,6 +140,7 @@ def test_open_payments_payments_become_shares(tmp_path):
     assert (holds.report["competition_matched_rows"], holds.report["competition_ambiguous_rows"]) == (3, 1)
     assert holds.report["competition_unmatched_rows"] == 1
     assert holds.report["competition_match_rate"] == 0.6
+    assert (holds.report["competition_recipients"], holds.report["competition_matched_recipients"]) == (3, 1)
     result = account_competition(holds.rows, spec, accounts["account_id"])
     assert result["competitor"].tolist() == ["Medtronic", "", ""]
     assert result["competitor_share"].tolist() == pytest.approx([0.8, 0, 0])
@@ -229,6 +230,7 @@ def test_every_factor_is_a_column_and_potential_is_their_product(tiny: Tiny):
     summary = json.loads((tiny.out / "summary.json").read_text())["accounts"]
     assert (summary["competition_rows"], summary["competition_matched_rows"]) == (5, 4)
     assert summary["competition_match_rate"] == 0.8
+    assert (summary["competition_recipients"], summary["competition_matched_recipients"]) == (3, 2)  # A1, Rex
 
 
 @pytest.mark.parametrize(
@@ -264,3 +266,72 @@ def test_no_factor_no_new_column(tiny: Tiny):
     assert not set(ACCOUNT_COLUMNS) & set(header) and "population" not in territories
     with pytest.raises(InputError):  # and a factor file that is not there is a clear error
         read_competition(Competition(path="x.csv"), tiny.dir / "x.csv", None, pd.DataFrame())
+
+
+GROWTH_CONFIG = """inputs:
+  accounts: {path: accounts.csv}
+  volumes: {path: volumes.csv, columns: {year: year}}
+scoring:
+  weights: {"27447": 1, "27130": 1}
+  growth: {plan_year: 2026}
+territories:
+  count: 2
+  balance: {metric: potential, tolerance: 0.05}
+solver: {seed: 3, time_limit: 20}
+output: {dir: out}
+"""
+
+
+def test_growth_through_the_cli_from_a_year_column(tiny: Tiny):
+    # Every account's 2025 volume is 1.21 x its 2023 volume: +10 %/yr; 2026 is one year on: potential x 1.1.
+    lines = (tiny.dir / "volumes.csv").read_text().splitlines()
+    rows = [line.rsplit(",", 1)[0] for line in lines[1:]]
+    older = [f"{row.rsplit(',', 1)[0]},{float(row.rsplit(',', 1)[1]) / 1.21},2023" for row in rows]
+    tiny.write(
+        "volumes.csv", "account_id,code,volume,year\n" + "\n".join([*older, *(f"{r},2025" for r in rows)]) + "\n"
+    )
+    tiny.write("config.yaml", GROWTH_CONFIG)
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0, result.stderr
+    assignments = pd.read_csv(tiny.out / "assignments.csv")
+    assert assignments["growth_rate"].to_numpy() == pytest.approx(0.1, abs=1e-4)
+    assert assignments["potential"].to_numpy() == pytest.approx(
+        assignments["base_potential"].to_numpy() * 1.1, abs=1e-4
+    )
+    base = assignments["base_potential"].to_numpy()
+    assert assignments["potential_2023"].to_numpy() == pytest.approx(base / 1.21, abs=1e-4)  # CSVs keep 4 decimals
+    territories = pd.read_csv(tiny.out / "territories.csv")
+    assert territories["growth_rate"].to_numpy() == pytest.approx(0.1, abs=1e-4)
+    assert territories["forecast"].sum() == pytest.approx(600 * 1.1, abs=1e-3)
+
+
+def test_growth_without_years_is_a_config_error(tiny: Tiny):
+    tiny.write("config.yaml", GROWTH_CONFIG.replace(", columns: {year: year}", ""))
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 3
+    assert "scoring.growth" in result.stderr and "year" in result.stderr and not tiny.out.exists()
+
+
+@requires_shared
+def test_iowa_open_payments_match_the_mohs_providers_by_name_and_zip():
+    # 25 Iowa Mohs providers of 2021; the payments (2,048 Iowa physicians) have no NPI. Love, Wilson, Angeloni, Bean
+    # and Ceilley match on first + last name and ZIP; Harlan and Ducharme have a payments roster ZIP other than
+    # their 2021 practice ZIP and are left unmatched rather than guessed.
+    payments = SHARED / "data" / "open-payments-iowa-2013-2015"
+    providers = pd.read_csv(ROOT / "data" / "iowa" / "partb_mohs_2021_ia.csv", dtype=str).drop_duplicates("Rndrng_NPI")
+    accounts = pd.DataFrame(
+        {
+            "account_id": providers["Rndrng_NPI"],
+            "name": providers["Rndrng_Prvdr_Last_Org_Name"],
+            "zip": providers["Rndrng_Prvdr_Zip5"],
+            "first_name": providers["Rndrng_Prvdr_First_Name"].fillna(""),
+            "last_name": providers["Rndrng_Prvdr_Last_Org_Name"],
+        }
+    )
+    spec = Competition(path="p", format="open_payments", roster="r")
+    holds = read_competition(spec, payments / "ia_general_payments_2013_2015.csv",
+                             payments / "ia_paid_physicians_roster.csv", accounts)  # fmt: skip
+    names = set(accounts.set_index("account_id").loc[holds.rows["account_id"].unique(), "name"])
+    assert names == {"Love", "Wilson", "Angeloni", "Bean", "Ceilley"}
+    assert holds.report["competition_rows"] == 126_084
+    assert holds.report["competition_matched_recipients"] == 5 and holds.report["competition_ambiguous_rows"] == 0

@@ -149,7 +149,7 @@ class Growth:
     annualised rates between every pair of years, each pair over the accounts present in both (CMS leaves out
     cells under 11, so a missing year is missing, not zero; one dip year moves the median little)."""
 
-    plan_year: int | None = None  # the year forecast; null: the latest year of volumes + 1
+    plan_year: int | None = None  # the year forecast; null: plans.year, else the latest year of volumes + 1
     min_years: int = 2  # an account seen in fewer years takes its ZIP's trend, else the national one
     min_rate: float = -0.5  # annual rates are clipped to [min_rate, max_rate]
     max_rate: float = 1.0

@@ -106,7 +106,10 @@ def load_accounts(config: Config) -> Loaded:
     # several years: potential is the chosen year's (inputs.volumes.year, null: the latest); `volumes` keeps all
     potential_volumes = volumes_of_year(volumes, config.inputs.volumes.year if config.inputs.volumes else None)
     columns = factors.columns if factors is not None else None
-    scored = score_accounts(accounts, potential_volumes, config.scoring, config.segments, columns, history=volumes)
+    scoring = config.scoring
+    if scoring.growth is not None and scoring.growth.plan_year is None and config.plans.year is not None:
+        scoring = dataclasses.replace(scoring, growth=dataclasses.replace(scoring.growth, plan_year=config.plans.year))
+    scored = score_accounts(accounts, potential_volumes, scoring, config.segments, columns, history=volumes)
     _check_potential(scored, potential_volumes, config)
     counts["rejected_rows"] = rows_affected(findings)  # summary.json: rows, not findings (a row may have several)
     return Loaded(scored, tuple(findings), tuple(inputs), reps, counts, read.location_warnings, volumes)

@@ -101,7 +101,10 @@ def _landscape(spec: Competition, table: TextTable, accounts: pd.DataFrame) -> H
         zips = frame.loc[by_name, zip_column].map(zip5).to_numpy(dtype=object)
         matched[by_name], status[by_name] = match(*_account_keys(accounts, first is not None), keys, zips)
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": strength})
-    return Holds(rows.loc[status == MATCHED].reset_index(drop=True), _report(status, strength))
+    recipients = ids.copy()
+    if by_name.any():
+        recipients[by_name] = keys + "|" + zips
+    return Holds(rows.loc[status == MATCHED].reset_index(drop=True), _report(status, strength, recipients))
 
 
 def _open_payments(spec: Competition, table: TextTable, roster: Path | None, accounts: pd.DataFrame) -> Holds:
@@ -119,16 +122,19 @@ def _open_payments(spec: Competition, table: TextTable, roster: Path | None, acc
         keep = frame[nature].str.strip().str.upper().isin(wanted).to_numpy()
     npi = table.column(None, (OP_NPI,), key, required=False)
     if npi is not None and (frame[npi].str.strip() != "").any():
-        ids = frame[npi].str.strip().to_numpy(dtype=object)
+        ids = recipients = frame[npi].str.strip().to_numpy(dtype=object)
         matched = np.where(np.isin(ids, accounts["account_id"].to_numpy()), ids, "").astype(object)
         status = np.where(matched != "", MATCHED, "unmatched").astype(object)
     else:
         names = _recipient_names(table, roster, spec.encoding)
         keys = _keys(names[OP_LAST], names[OP_FIRST])
-        matched, status = match(*_account_keys(accounts, True), keys, names[OP_ZIP].map(zip5).to_numpy(dtype=object))
+        zips = names[OP_ZIP].map(zip5).to_numpy(dtype=object)
+        matched, status = match(*_account_keys(accounts, True), keys, zips)
+        recipients = keys + "|" + zips
     status = np.where(keep, status, "left out")
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": amount})
-    return Holds(rows.loc[status == MATCHED].reset_index(drop=True), _report(status[keep], amount[keep]))
+    report = _report(status[keep], amount[keep], recipients[keep])
+    return Holds(rows.loc[status == MATCHED].reset_index(drop=True), report)
 
 
 def _recipient_names(table: TextTable, roster: Path | None, encoding: str) -> pd.DataFrame:
@@ -187,11 +193,14 @@ def _strengths(table: TextTable, column: str, kind: str, findings: list[Finding]
     return np.where(bad, 0.0, values)
 
 
-def _report(status: np.ndarray, strength: np.ndarray) -> dict[str, float | int]:
-    """Rows matched, unmatched and ambiguous, and the match rate by rows and by strength."""
+def _report(status: np.ndarray, strength: np.ndarray, recipients: np.ndarray) -> dict[str, float | int]:
+    """Rows matched, unmatched and ambiguous, the match rate by rows and by strength, and recipients (an id, or
+    name key + ZIP) seen and matched."""
     matched = status == MATCHED
     total = float(strength.sum())
     return {
+        "competition_recipients": len(set(recipients)),
+        "competition_matched_recipients": len(set(recipients[matched])),
         "competition_rows": len(status),
         "competition_matched_rows": int(matched.sum()),
         "competition_unmatched_rows": int((status == "unmatched").sum()),

