@@ -12,6 +12,7 @@ from conftest import ROOT, SHARED, Tiny, invoke, requires_shared
 
 from terrplan.config import Competition, Growth, Scoring, Segment
 from terrplan.errors import InputError
+from terrplan.factors.affiliations import affiliated_surgeons
 from terrplan.factors.competition import account_competition, read_competition
 from terrplan.factors.growth import account_growth, group_rates
 from terrplan.factors.market import territory_people, zip_people
@@ -223,6 +224,8 @@ def test_every_factor_is_a_column_and_potential_is_their_product(tiny: Tiny):
     assert rows.loc["A1", "workload_hours"] == 30  # convert's call plan: 30 calls x 60 minutes
     assert rows.loc[["A1", "A3", "A4"], "facility"].tolist() == ["A1", "A1", "A1"]
     assert rows.loc[["A1", "A3", "A4"], "territory"].nunique() == 1  # kept with their hospital
+    surgeons = affiliated_surgeons(rows.reset_index())  # the plans' list of a hospital's affiliated physicians
+    assert surgeons[["facility", "account_id", "volume"]].values.tolist() == [["A1", "A3", 40], ["A1", "A4", 30]]
     territories = pd.read_csv(tiny.out / "territories.csv")
     nc = zip_people().query("state == 'NC'")
     assert territories["population"].sum() == pytest.approx(nc["population"].sum(), abs=2)
