@@ -94,6 +94,16 @@ def run_cli(*args: str, input: bytes | None = None, cwd: Path | None = None) -> 
     )
 
 
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """The sample (configs/sample.yaml) optimized once per session, with its report, to its iteration caps (the
+    120 s limit is a safety cap): the output folder. The report and plan tests read it."""
+    out = tmp_path_factory.mktemp("sample") / "out"
+    result = invoke("optimize", str(ROOT / "configs" / "sample.yaml"), "-o", str(out), "--time-limit", "120", "-q")
+    assert result.exit_code == 0, result.output
+    return out
+
+
 requires_shared = pytest.mark.skipif(
     not (SHARED / "data").is_dir(), reason="../shared (CMS data) is not beside the checkout"
 )
