@@ -44,13 +44,11 @@ def tiny_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 @pytest.fixture(scope="module")
-def sample_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The 3,000-account sample (12 territories, many accounts sharing a ZIP centroid), solved to its iteration caps:
-    a solve the clock cuts (8 s under load) left territories in scattered pieces the map tests rightly refuse."""
-    out = tmp_path_factory.mktemp("sample") / "out"
-    result = invoke("optimize", str(ROOT / "configs" / "sample.yaml"), "-o", str(out), "--time-limit", "120", "-q")
-    assert result.exit_code == 0, result.output
-    return _outputs(out)
+def sample_outputs(sample_run: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The 3,000-account sample (12 territories, many accounts sharing a ZIP centroid), solved once per session to
+    its iteration caps (conftest.sample_run): a solve the clock cuts (8 s under load) left territories in scattered
+    pieces the map tests rightly refuse."""
+    return _outputs(sample_run)
 
 
 def _sample_reps() -> pd.DataFrame:
@@ -223,10 +221,10 @@ def test_sample_changes_reps_and_targets(sample_outputs):
     assert len(list(book["Moves"].values)) == moved + 1
     assert html.count("<rect x=", html.index('class="homes"')) >= 1
     targets = _targets(files)
-    assert abs(sum(targets.values()) - 50000) <= len(targets)  # each target is rounded to a whole procedure
+    assert sum(targets.values()) == 50000  # whole procedures by largest remainder: they add up to the goal
     total = territories["potential"].sum()
     for row in territories.itertuples():
-        assert targets[f"plans/{row.territory}.md"] == pytest.approx(50000 * row.potential / total, abs=0.5)
+        assert abs(targets[f"plans/{row.territory}.md"] - 50000 * row.potential / total) < 1
         assert f"Rep: {row.rep_name} ({row.rep_id})" in files[f"plans/{row.territory}.md"]
 
 
