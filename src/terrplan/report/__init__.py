@@ -11,9 +11,11 @@ import pandas as pd
 
 from terrplan.config import Plans
 from terrplan.report.html import render
+from terrplan.report.maps import MapData, territory_maps
 from terrplan.report.palette import colours as palette_colours
+from terrplan.report.pdf import pdf_bytes
 from terrplan.report.plans import build_plans, markdown, plan_file_names, rep_homes
-from terrplan.report.shapes import accounts_geojson, territories_geojson, territory_shapes
+from terrplan.report.shapes import accounts_geojson, neighbours, territories_geojson, territory_shapes
 from terrplan.report.workbook import summary_frame, workbook_bytes
 
 __all__ = ["report_files"]
@@ -26,6 +28,7 @@ def report_files(
     plans: Plans,
     reps: pd.DataFrame | None = None,
     escape: bool = True,
+    pdf: bool = False,
 ) -> dict[str, str | bytes]:
     """report.html, territories.geojson, accounts.geojson, workbook.xlsx and plans/<name>.md, the name a safe
     file name made from the territory's (`plans.plan_file_names`).
@@ -33,26 +36,33 @@ def report_files(
     `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
     summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
     (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
-    `escape` (output.escape_formulas) formula-escapes every text cell of the workbook.
+    `escape` (output.escape_formulas) formula-escapes every text cell of the workbook. Each plan gets its
+    territory's map (plans/<name>.svg, and in report.html); `pdf` (output.pdf) adds report.pdf, the deck
+    (`pdf.pdf_bytes`).
     """
     assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
     territories = territories.sort_values("territory", kind="stable", ignore_index=True)
     labels = [str(t) for t in territories["territory"]]
-    colours = palette_colours(labels)
-    shapes = territory_shapes(assignments)
+    areas = _county_areas(assignments, summary)
+    shapes = territory_shapes(assignments, areas=areas)
+    colours = palette_colours(labels, neighbours(shapes.polygons))  # neighbours get distinct colours
     moves = _moves(assignments, summary)
-    current_shapes = territory_shapes(assignments, "current_territory") if moves is not None else None
+    current_shapes = territory_shapes(assignments, "current_territory", areas) if moves is not None else None
     territory_plans = build_plans(assignments, territories, summary, plans, colours, reps)
+    located = assignments.loc[assignments["lat"].notna() & assignments["lon"].notna()]
+    polygons = {label: shapes.polygons[label] for label in labels if label in shapes.polygons}
+    map_data = MapData(located, polygons, colours, rep_homes(territories, reps))
+    own_maps = territory_maps(map_data, territory_plans)
     html = render(
         assignments=assignments,
         territories=territories,
         summary=summary,
         colours=colours,
-        polygons={label: shapes.polygons[label] for label in labels if label in shapes.polygons},
+        maps=map_data,
         current_polygons=current_shapes.polygons if current_shapes is not None else None,
         moves=moves,
         plans=territory_plans,
-        homes=rep_homes(territories, reps),
+        territory_maps=own_maps,
     )
     sheets = {"Territories": territories, "Assignments": assignments, "Summary": summary_frame(summary)}
     if moves is not None:
@@ -66,7 +76,23 @@ def report_files(
     names = plan_file_names(plan.territory for plan in territory_plans)
     for plan in territory_plans:
         files[f"plans/{names[plan.territory]}.md"] = markdown(plan)
+        files[f"plans/{names[plan.territory]}.svg"] = own_maps[plan.territory]
+    if pdf:
+        files["report.pdf"] = pdf_bytes(map_data, territories, summary, territory_plans, own_maps)
     return files
+
+
+def _county_areas(assignments: pd.DataFrame, summary: dict) -> pd.Series | None:
+    """County FIPS per row when the units are counties (drawn as their outlines), else None."""
+    if str(((summary.get("config") or {}).get("units") or {}).get("by")) != "county":
+        return None
+    if "county" in assignments and assignments["county"].notna().all():
+        return assignments["county"].astype(str)
+    from terrplan.geo import county_of
+
+    zips = assignments["zip"].astype("string") if "zip" in assignments else pd.Series("", index=assignments.index)
+    fips = county_of(zips, assignments["lat"].to_numpy(dtype=float), assignments["lon"].to_numpy(dtype=float))
+    return pd.Series(fips, index=assignments.index)
 
 
 def _moves(assignments: pd.DataFrame, summary: dict) -> pd.DataFrame | None:

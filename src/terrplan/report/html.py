@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from html import escape
 
 import numpy as np
 import pandas as pd
 import shapely
-from shapely.geometry import Polygon
 
 from terrplan.metrics import index_decimals
-from terrplan.report.palette import tint
+from terrplan.report.labels import f as _f
+from terrplan.report.maps import MapData, changes_map, overview_map
 from terrplan.report.plans import Plan, num, pct, rep_text
 from terrplan.report.plans import sections as plan_sections
 
-MAP_WIDTH = 800.0
-MAP_MAX_HEIGHT = 620.0
 MOVES_SHOWN = 100
 
 CSS = """
@@ -55,12 +52,14 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .cols{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 24px}
 .note{color:#5a6275}
 .legend span{margin-right:12px;white-space:nowrap}
+.territory-map{max-width:660px;margin-top:8px}
 @page{size:landscape;margin:10mm}
 @media print{
  header{border:0}
  nav{display:none}
  .top{grid-template-columns:minmax(0,1.4fr) minmax(0,1fr)}
  svg.map{max-height:160mm}
+ .territory-map svg.map{max-height:110mm}
  section{break-inside:avoid-page}
  section.big{break-inside:auto}
  .plan{break-before:page}
@@ -71,63 +70,27 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
-class Projection:
-    """lon/lat -> SVG pixels: equirectangular, scaled by cos(mean latitude), fitted to the map box."""
-
-    def __init__(self, bounds: tuple[float, float, float, float]):
-        minx, miny, maxx, maxy = bounds
-        self.kx = math.cos(math.radians((miny + maxy) / 2))
-        span_x = max((maxx - minx) * self.kx, 1e-6)
-        span_y = max(maxy - miny, 1e-6)
-        self.scale = min(MAP_WIDTH / span_x, MAP_MAX_HEIGHT / span_y)
-        self.pad = 8.0
-        self.minx, self.maxy = minx, maxy
-        self.width = span_x * self.scale + 2 * self.pad
-        self.height = span_y * self.scale + 2 * self.pad
-
-    def xy(self, lon: float, lat: float) -> tuple[float, float]:
-        return (
-            (lon - self.minx) * self.kx * self.scale + self.pad,
-            (self.maxy - lat) * self.scale + self.pad,
-        )
-
-
-def _f(value: float) -> str:
-    text = f"{value:.1f}"
-    return "0.0" if text == "-0.0" else text
-
-
-def _path(geometry: shapely.Geometry, proj: Projection) -> str:
-    parts = []
-    for polygon in shapely.get_parts(geometry):
-        if not isinstance(polygon, Polygon) or polygon.is_empty:
-            continue
-        for ring in [polygon.exterior, *polygon.interiors]:
-            points = [proj.xy(x, y) for x, y in ring.coords[:-1]]
-            parts.append("M" + "L".join(f"{_f(x)} {_f(y)}" for x, y in points) + "Z")
-    return "".join(parts)
-
-
 def render(
     *,
     assignments: pd.DataFrame,
     territories: pd.DataFrame,
     summary: dict,
     colours: dict[str, str],
-    polygons: dict[str, shapely.Geometry],
+    maps: MapData,
     current_polygons: dict[str, shapely.Geometry] | None,
     moves: pd.DataFrame | None,
     plans: list[Plan],
-    homes: list[dict],
+    territory_maps: dict[str, str] | None = None,
 ) -> str:
-    proj = Projection(_bounds(assignments, polygons, homes))
+    """`maps` is what the maps draw; `territory_maps` (territory -> SVG) go into the plans."""
     body = [_header(summary, assignments, territories, moves is not None)]
     body.append('<main><div class="top">')
     body.append(
         "<figure><figcaption>Accounts coloured by territory, with territory boundaries"
-        + (" and rep homes (■)" if homes else "")
+        + (", rep homes (■) named" if maps.homes else "")
+        + "; insets for far-off regions and the densest area; labels moved off their spot have a leader line"
         + "</figcaption>"
-        + _overview_map(assignments, colours, polygons, homes, proj)
+        + overview_map(maps)
         + "</figure>"
     )
     body.append(
@@ -138,9 +101,9 @@ def render(
     body.append("</div>")
     body.append(_territory_table(territories, colours, plans, index_decimals(summary.get("balance") or {})))
     if moves is not None:
-        body.append(_changes(assignments, colours, polygons, current_polygons or {}, moves, proj))
+        body.append(_changes(assignments, colours, maps, current_polygons or {}, moves))
     body.append('<section class="big" id="plans"><h2>Territory plans</h2>')
-    body += [_plan_html(plan) for plan in plans]
+    body += [_with_map(_plan_html(plan), (territory_maps or {}).get(plan.territory)) for plan in plans]
     body.append("</section></main>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -151,17 +114,6 @@ def render(
         + "\n".join(body)
         + "\n</body></html>\n"
     )
-
-
-def _bounds(assignments: pd.DataFrame, polygons: dict, homes: list[dict]) -> tuple[float, float, float, float]:
-    boxes = [g.bounds for g in polygons.values() if not g.is_empty]
-    lon = assignments["lon"].dropna().to_numpy(dtype=float)
-    lat = assignments["lat"].dropna().to_numpy(dtype=float)
-    xs = [b[0] for b in boxes] + [b[2] for b in boxes] + list(lon) + [h["lon"] for h in homes]
-    ys = [b[1] for b in boxes] + [b[3] for b in boxes] + list(lat) + [h["lat"] for h in homes]
-    if not xs:
-        return (-1.0, -1.0, 1.0, 1.0)
-    return (min(xs), min(ys), max(xs), max(ys))
 
 
 # -- header -----------------------------------------------------------------------------------------------------
@@ -204,89 +156,12 @@ def _header(summary: dict, assignments: pd.DataFrame, territories: pd.DataFrame,
 # -- maps -------------------------------------------------------------------------------------------------------
 
 
-def _svg_open(proj: Projection, label: str) -> str:
-    return (
-        f'<svg class="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(proj.width)} {_f(proj.height)}" '
-        f'role="img" aria-label="{escape(label)}">'
-    )
-
-
-def _overview_map(assignments: pd.DataFrame, colours: dict, polygons: dict, homes: list[dict], proj: Projection) -> str:
-    out = [_svg_open(proj, "overview map")]
-    out.append('<g class="territories" stroke-linejoin="round">')
-    for label, geometry in polygons.items():
-        if geometry.is_empty:
-            continue
-        colour = colours[label]
-        out.append(
-            f'<path data-territory="{escape(label)}" d="{_path(geometry, proj)}" fill="{tint(colour)}" '
-            f'fill-rule="evenodd" stroke="{colour}" stroke-width="1.2"><title>{escape(label)}</title></path>'
-        )
-    out.append('</g><g class="accounts" stroke="#fff" stroke-width="0.4">')
-    out += _dots(assignments, lambda row: colours.get(str(row["territory"]), "#888"), _radius, proj)
-    out.append("</g>")
-    out += _homes(homes, proj)
-    out += _labels(polygons, proj)
-    out.append("</svg>")
-    return "".join(out)
-
-
-def _radius(row: dict) -> float:
-    return {"A": 3.2, "B": 2.6}.get(str(row.get("segment")), 2.1)
-
-
-def _dots(
-    frame: pd.DataFrame, fill: Callable[[dict], str], radius: Callable[[dict], float], proj: Projection
-) -> list[str]:
-    """One circle per located account, with a tooltip; drawn in account-id order (smallest segment last)."""
-    rows = frame.loc[frame["lat"].notna() & frame["lon"].notna()].to_dict("records")
-    rows.sort(key=lambda r: (-radius(r), str(r["account_id"])))
-    out = []
-    for row in rows:
-        x, y = proj.xy(float(row["lon"]), float(row["lat"]))
-        tip = f"{row['account_id']} {row['name']} ({row['territory']}, segment {row['segment']})"
-        out.append(
-            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{radius(row):g}" fill="{fill(row)}"><title>{escape(tip)}</title>'
-            "</circle>"
-        )
-    return out
-
-
-def _labels(polygons: dict, proj: Projection) -> list[str]:
-    out = [
-        '<g class="labels" font-size="12" font-weight="700" text-anchor="middle" fill="#1d2433" '
-        'stroke="#fff" stroke-width="3" paint-order="stroke">'
-    ]
-    for label, geometry in polygons.items():
-        if geometry.is_empty:
-            continue
-        largest = max(shapely.get_parts(geometry), key=lambda g: g.area)
-        spot = largest.point_on_surface()
-        x, y = proj.xy(spot.x, spot.y)
-        out.append(f'<text x="{_f(x)}" y="{_f(y + 4)}">{escape(label)}</text>')
-    out.append("</g>")
-    return out
-
-
-def _homes(homes: list[dict], proj: Projection) -> list[str]:
-    out = ['<g class="homes" fill="#111" stroke="#fff" stroke-width="1.2">']
-    for home in homes:
-        x, y = proj.xy(home["lon"], home["lat"])
-        out.append(
-            f'<rect x="{_f(x - 5)}" y="{_f(y - 5)}" width="10" height="10"><title>{escape(home["territory"])}: '
-            f"{escape(rep_text(home).removeprefix('Rep: '))}</title></rect>"
-        )
-    out.append("</g>")
-    return out
-
-
 def _changes(
     assignments: pd.DataFrame,
     colours: dict,
-    polygons: dict,
+    maps: MapData,
     current_polygons: dict,
     moves: pd.DataFrame,
-    proj: Projection,
 ) -> str:
     total = float(assignments["potential"].sum())
     moved_potential = float(moves["potential"].sum())
@@ -304,26 +179,7 @@ def _changes(
             f'<p class="note">Current territories are matched to the new territories they became: {escape(pairs)}. '
             "An account moves when its new territory is not its current territory's match.</p>"
         )
-    svg = [_svg_open(proj, "change map")]
-    svg.append('<g fill="none" stroke="#9aa1ad" stroke-width="1" stroke-dasharray="4 3">')
-    for geometry in current_polygons.values():
-        if not geometry.is_empty:
-            svg.append(f'<path d="{_path(geometry, proj)}" fill-rule="evenodd"/>')
-    svg.append('</g><g fill="none" stroke-width="1.6" stroke-linejoin="round">')
-    for label, geometry in polygons.items():
-        if not geometry.is_empty:
-            svg.append(f'<path d="{_path(geometry, proj)}" stroke="{colours[label]}" fill-rule="evenodd"/>')
-    moved_ids = set(moves["account_id"].astype(str))
-    is_moved = assignments["account_id"].astype(str).isin(moved_ids)
-    svg.append('</g><g stroke="none">')
-    svg += _dots(assignments.loc[~is_moved], lambda row: "#c5cad3", lambda row: 1.8, proj)
-    svg.append('</g><g stroke="#111" stroke-width="0.8">')
-    svg += _dots(
-        assignments.loc[is_moved], lambda row: colours.get(str(row["territory"]), "#888"), lambda row: 3.6, proj
-    )
-    svg.append("</g>")
-    svg += _labels(polygons, proj)
-    svg.append("</svg>")
+    svg = [changes_map(maps, current_polygons, set(moves["account_id"].astype(str)))]
     out.append(
         '<figure style="max-width:900px"><figcaption>Moved accounts in the colour of their new territory (black '
         "ring); unchanged accounts grey; new boundaries in colour, current boundaries dashed grey</figcaption>"
@@ -334,7 +190,7 @@ def _changes(
     shown = moves.head(MOVES_SHOWN)
     out.append(f"<h3>Moved accounts ({len(moves):,}, by potential)</h3>")
     if len(moves) > MOVES_SHOWN:
-        out.append(f'<p class="note">The first {MOVES_SHOWN} are shown; the workbook\'s Moves sheet lists all.</p>')
+        out.append(f'<p class="note">The first {MOVES_SHOWN} are shown; the workbook\'s Changes sheet lists all.</p>')
     rows = [
         [
             escape(str(r["account_id"])),
@@ -383,6 +239,17 @@ def _swatch(colours: dict, label: str, text: str | None = None) -> str:
     if colour is None:
         return shown
     return f'<span class="sw" style="background:{colour}"></span>{shown}'
+
+
+def _with_map(article: str, svg: str | None) -> str:
+    """The territory's own map at the end of its plan (zoomed, neighbours faded, targets numbered by rank)."""
+    if not svg:
+        return article
+    figure = (
+        '<figure class="territory-map"><figcaption>The territory (neighbours faded); circled numbers are its '
+        "target accounts by rank</figcaption>" + svg + "</figure>"
+    )
+    return article.removesuffix("</article>") + figure + "</article>"
 
 
 # -- balance chart ----------------------------------------------------------------------------------------------

@@ -20,9 +20,49 @@ PALETTE = (
 TINT = 0.35
 
 
-def colours(territories: list[str]) -> dict[str, str]:
-    """Territory label -> colour, in the given (sorted) order."""
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(territories)}
+def colours(territories: list[str], neighbours: dict[str, set[str]] | None = None) -> dict[str, str]:
+    """Territory label -> colour. Without `neighbours`, in the given (sorted) order. With them (territories whose
+    shapes share a border), a greedy graph colouring over the first len(territories) palette colours: territories
+    in order of most neighbours first (then label), each taking the unused colour farthest in CIELAB from its
+    coloured neighbours' (ties: the earlier palette colour). Deterministic; every territory keeps its own colour."""
+    if not neighbours:
+        return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(territories)}
+    pool = [PALETTE[i % len(PALETTE)] for i in range(len(territories))]
+    lab = {colour: _lab(colour) for colour in pool}
+    order = sorted(territories, key=lambda name: (-len(neighbours.get(name, ())), name))
+    chosen: dict[str, str] = {}
+    free = list(dict.fromkeys(pool))  # repeated colours (over 50 territories) are offered once, then reused
+    for name in order:
+        near = [lab[chosen[other]] for other in sorted(neighbours.get(name, ())) if other in chosen]
+        options = free or list(dict.fromkeys(pool))
+        best = max(options, key=lambda c: (min((_delta(lab[c], n) for n in near), default=0.0), -pool.index(c)))
+        chosen[name] = best
+        if best in free:
+            free.remove(best)
+    return {name: chosen[name] for name in territories}
+
+
+def _lab(colour: str) -> tuple[float, float, float]:
+    """sRGB hex -> CIELAB (D65)."""
+
+    def linear(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb(colour))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    fx, fy, fz = f(x), f(y), f(z)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def _delta(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return sum((p - q) ** 2 for p, q in zip(a, b, strict=True)) ** 0.5
 
 
 def rgb(colour: str) -> tuple[int, int, int]:

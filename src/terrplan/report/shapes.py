@@ -120,6 +120,18 @@ def territory_shapes(assignments: pd.DataFrame, column: str = "territory", areas
     return Shapes(polygons, shared, keys.map(owners))
 
 
+def neighbours(polygons: dict[str, shapely.Geometry], within: float = 1e-4) -> dict[str, set[str]]:
+    """Territories whose shapes share a border (or come within `within` degrees: wedge tips, the coast discs)."""
+    labels = [label for label in sorted(polygons) if not polygons[label].is_empty]
+    tree = shapely.STRtree([polygons[label] for label in labels])
+    out: dict[str, set[str]] = {label: set() for label in polygons}
+    left, right = tree.query([polygons[label] for label in labels], predicate="dwithin", distance=within)
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        if i != j:
+            out[labels[i]].add(labels[j])
+    return out
+
+
 class _Plane:
     """Local equirectangular plane around the sites: x = (lon - lon0) cos(lat0), y = lat - lat0."""
 
