@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -338,3 +339,52 @@ def test_iowa_open_payments_match_the_mohs_providers_by_name_and_zip():
     assert names == {"Love", "Wilson", "Angeloni", "Bean", "Ceilley"}
     assert holds.report["competition_rows"] == 126_084
     assert holds.report["competition_matched_recipients"] == 5 and holds.report["competition_ambiguous_rows"] == 0
+
+
+def test_bad_open_payments_rows_name_file_line_and_column(tmp_path):
+    body = '11,"Medtronic USA, Inc.",MN,1,300.00,01/07/2015,Cash,1,Consulting Fee,,,,\n11,Stryker,MI,2,-5,01/07/2015,Cash,2,Food,,,,\n'
+    (tmp_path / "op.csv").write_text(OP_HEADER + body)
+    (tmp_path / "roster.csv").write_text(ROSTER + "JOHN,,SMITH,52242,11\n")  # profile 11 twice
+    spec = Competition(path="op.csv", format="open_payments", roster="roster.csv")
+    accounts = pd.DataFrame({"account_id": ["1"], "name": ["X"], "zip": ["52242"]})
+    with pytest.raises(InputError) as bad_amount:
+        read_competition(spec, tmp_path / "op.csv", tmp_path / "roster.csv", accounts)
+    assert "op.csv:3: column 'Total_Amount_of_Payment_USDollars'" in str(bad_amount.value)
+    (tmp_path / "op.csv").write_text(OP_HEADER + body.replace("-5", "5"))
+    with pytest.raises(InputError) as twice:
+        read_competition(spec, tmp_path / "op.csv", tmp_path / "roster.csv", accounts)
+    assert "roster.csv:2: column 'Physician_Profile_ID': profile id listed twice" in str(twice.value)
+
+
+def test_adoption_file_of_its_own(tiny: Tiny):
+    tiny.write("adoption.csv", "npi,installed\nA1,yes\nB2,no\n")
+    tiny.write("config.yaml", TINY_CONFIG_WITH_ADOPTION)
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 0, result.stderr
+    rows = pd.read_csv(tiny.out / "assignments.csv", keep_default_na=False).set_index("account_id")
+    assert rows.loc[["A1", "B2", "A2"], "adoption"].tolist() == ["adopter", "non-adopter", "unknown"]
+    assert rows.loc[["A1", "B2", "A2"], "opportunity"].tolist() == ["expand", "develop", "develop"]
+    assert rows.loc["B2", "potential"] == pytest.approx(90 * 0.5)  # the config's non-adopter factor
+    tiny.write("adoption.csv", "account,installed\nA1,yes\n")  # no id column the config or a standard name gives
+    shutil.rmtree(tiny.out)
+    result = invoke("optimize", str(tiny.config), "--no-report")
+    assert result.exit_code == 3 and "adoption.csv:1" in result.stderr and "scoring.adoption.id_column" in result.stderr
+    assert not tiny.out.exists()
+
+
+TINY_CONFIG_WITH_ADOPTION = """inputs:
+  accounts: {path: accounts.csv}
+  volumes: {path: volumes.csv}
+scoring:
+  weights: {"27447": 1, "27130": 1}
+  adoption:
+    path: adoption.csv
+    column: installed
+    values: {"yes": adopter, "no": non-adopter}
+    factors: {non-adopter: 0.5}
+territories:
+  count: 2
+  balance: {metric: potential, tolerance: 0.25}
+solver: {seed: 3, time_limit: 20}
+output: {dir: out}
+"""
