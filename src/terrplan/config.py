@@ -509,6 +509,7 @@ class Output:
     # Text cells starting with = + - @ tab or CR get a leading ' in CSVs and the workbook (OWASP CSV injection);
     # false writes raw values, for pipelines that need them.
     escape_formulas: bool = True
+    pdf: bool = False  # report.pdf too (with report: true): a cover, a page per district and per territory
 
 
 @dataclass(frozen=True)

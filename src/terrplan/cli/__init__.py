@@ -107,6 +107,7 @@ def config_overrides(**flags: Any) -> dict[str, Any]:
         "time_limit": "solver.time_limit",
         "effort": "solver.effort",
         "write_report": "output.report",
+        "write_pdf": "output.pdf",
         "budget": "disruption.budget",
         "move_cost": "disruption.move_cost_km",
         "accounts": "inputs.accounts.path",

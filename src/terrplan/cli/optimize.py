@@ -46,6 +46,12 @@ if TYPE_CHECKING:
     help="Write report.html, plans/, GeoJSON and the workbook (overrides output.report).",
 )
 @click.option(
+    "--pdf/--no-pdf",
+    "write_pdf",
+    default=None,
+    help="Also write report.pdf, a deck: cover, a page per district and per territory (overrides output.pdf).",
+)
+@click.option(
     "--current",
     help="Refresh instead of redesign: repair this alignment (CSV with account_id, territory; 'accounts' for the "
     "accounts' current territory column) with the fewest moves.",
@@ -71,6 +77,7 @@ def optimize(
     time_limit,
     effort,
     write_report,
+    write_pdf,
     current,
     budget,
     move_cost,
@@ -104,6 +111,7 @@ def optimize(
             time_limit=time_limit,
             effort=effort,
             write_report=write_report,
+            write_pdf=write_pdf,
             budget=budget,
             move_cost=move_cost,
             accounts=accounts,

@@ -50,6 +50,7 @@ def write_outputs(
                     config.plans,
                     loaded.reps,
                     escape=config.output.escape_formulas,
+                    pdf=config.output.pdf,
                 )
             )
     write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))
