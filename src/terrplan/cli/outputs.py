@@ -13,6 +13,7 @@ from terrplan.budget import TimeBudget
 from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, NotFoundError
+from terrplan.factors.competition import match_line
 from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
@@ -138,6 +139,8 @@ def load_inputs(config: Config, report: Reporter) -> Loaded:
         f"{int((loaded.accounts['potential'] > 0).sum())} with volume",
         accounts=len(loaded.accounts),
     )
+    if "competition_rows" in loaded.counts:  # scoring.competition: how many of its rows found an account
+        report.info("competition", match_line(loaded.counts), matched=loaded.counts["competition_matched_rows"])
     return loaded
 
 

@@ -254,3 +254,14 @@ def _group(manufacturer: str, spec: Competition) -> str:
 def _starts(key: str, prefix: str) -> bool:
     """Whether `key` begins with the words of `prefix` ('MEDTRONIC USA INC' begins with 'MEDTRONIC')."""
     return bool(prefix) and (key == prefix or key.startswith(prefix + " "))
+
+
+def match_line(report: dict[str, float | int]) -> str:
+    """The match report in one line for the log."""
+    return (
+        f"competition: {report['competition_matched_rows']:,} of {report['competition_rows']:,} rows matched to "
+        f"accounts ({report['competition_match_rate']:.1%}; {report['competition_matched_strength_share']:.1%} of the "
+        f"strength), {report['competition_matched_recipients']:,} of {report['competition_recipients']:,} recipients; "
+        f"{report['competition_unmatched_rows']:,} rows unmatched, {report['competition_ambiguous_rows']:,} ambiguous "
+        "(refused: a name + ZIP of two accounts)"
+    )
