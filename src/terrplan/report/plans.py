@@ -695,7 +695,8 @@ def vacancy_lines(plan: Plan) -> tuple[tuple[str, str, str], list[str], list[lis
     names = ", ".join(a.territory for a in cover.absorbers)
     lead = (
         "If the post falls vacant, ",
-        f"{len(cover.moves)} accounts go to {len(cover.absorbers)} neighbouring territories ({names})",
+        f"{len(cover.moves)} accounts go to {len(cover.absorbers)} neighbouring "
+        f"{'territory' if len(cover.absorbers) == 1 else 'territories'} ({names})",
         ": a balanced assignment that keeps the highest potential and workload index among them as low as it can, "
         "then the travel (workload-weighted km to each one's centre) least.",
     )
