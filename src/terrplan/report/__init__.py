@@ -14,7 +14,7 @@ from terrplan.report.html import render
 from terrplan.report.maps import MapData, territory_maps
 from terrplan.report.palette import colours as palette_colours
 from terrplan.report.pdf import pdf_bytes
-from terrplan.report.plans import build_plans, markdown, plan_file_names, rep_homes
+from terrplan.report.plans import build_plans, markdown, plan_file_names, plan_frame, rep_homes, vacancy_frame
 from terrplan.report.shapes import accounts_geojson, neighbours, territories_geojson, territory_shapes
 from terrplan.report.workbook import summary_frame, workbook_bytes
 
@@ -67,6 +67,8 @@ def report_files(
     sheets = {"Territories": territories, "Assignments": assignments, "Summary": summary_frame(summary)}
     if moves is not None:
         sheets["Moves"] = moves
+    sheets["Plans"] = plan_frame(territory_plans)  # each territory's plan, line by line
+    sheets["Vacancy cover"] = vacancy_frame(territory_plans)  # the accounts each vacancy cover moves
     files: dict[str, str | bytes] = {
         "report.html": html,
         "territories.geojson": territories_geojson(territories, shapes, colours),
