@@ -252,7 +252,7 @@ def test_workbook_sheets(tiny_outputs):
     assignments, territories, summary = tiny_outputs
     data = report_files(assignments, territories, summary, Plans())["workbook.xlsx"]
     book = load_workbook(io.BytesIO(data), read_only=True)
-    assert book.sheetnames == ["Territories", "Assignments", "Summary", "Moves"]
+    assert book.sheetnames == ["Territories", "Assignments", "Summary", "Moves", "Plans", "Vacancy cover"]
     rows = list(book["Assignments"].values)
     assert list(rows[0]) == list(assignments.columns) and len(rows) == len(assignments) + 1
     summary_keys = {row[0] for row in book["Summary"].values}
@@ -266,7 +266,8 @@ def test_workbook_sheets(tiny_outputs):
     # Without a current alignment there is no Moves sheet and no change map.
     blank = assignments.assign(current_territory="")
     files = report_files(blank, territories, summary, Plans())
-    assert load_workbook(io.BytesIO(files["workbook.xlsx"])).sheetnames == ["Territories", "Assignments", "Summary"]
+    sheets = load_workbook(io.BytesIO(files["workbook.xlsx"])).sheetnames
+    assert sheets == ["Territories", "Assignments", "Summary", "Plans", "Vacancy cover"]
     assert 'id="changes"' not in files["report.html"]
 
 
