@@ -36,12 +36,18 @@ A_RATE = 1.21 ** (1 / 3) - 1
 
 
 def test_growth_by_hand_with_a_dip_year_and_a_suppressed_cell():
-    spec = Growth(plan_year=2023)
+    spec = Growth(plan_year=2023, shrink=0)  # each account's own trend alone
     growth = account_growth(MATRIX, YEARS, ZIPS, spec)
     assert growth["growth_rate"].to_numpy() == pytest.approx([A_RATE, 0.2, A_RATE, A_RATE])
     assert list(growth["growth_source"]) == ["account", "account", "zip", "national"]
     # Two years ahead of 2021: (1 + rate)^2.
     assert growth["growth_factor"].to_numpy() == pytest.approx([(1 + A_RATE) ** 2, 1.44, *[(1 + A_RATE) ** 2] * 2])
+    # shrink 3: B's one pair weighs 1 against the nation's 3: r = (0.2 + 3 x 0.0656) / 4 = 0.0992; its trend level
+    # in 2021 is the median (mean of two) of 50 x (1 + r) and 60, so its factor is that / 60 x (1 + r)^2.
+    shrunk = account_growth(MATRIX, YEARS, ZIPS, Growth(plan_year=2023, shrink=3))
+    r = (0.2 + 3 * A_RATE) / 4
+    assert shrunk["growth_rate"].to_numpy() == pytest.approx([A_RATE, r, A_RATE, A_RATE])
+    assert shrunk["growth_factor"].iloc[1] == pytest.approx((50 * (1 + r) + 60) / 2 / 60 * (1 + r) ** 2)
     national = group_rates(MATRIX, YEARS, np.zeros(4, dtype=np.int64), 1)[0]
     assert national == pytest.approx(A_RATE)
     # A missing year altogether (no 2019 column) is no pair; a group never seen twice has no trend of its own.
@@ -63,7 +69,7 @@ def test_score_with_growth_scales_the_latest_years_potential():
             "year": [2018, 2020, 2021, 2021, 2020, 2021],
         }
     )
-    scoring = Scoring(weights={"17311": 1.0, "17312": 0.4}, growth=Growth(plan_year=2022))
+    scoring = Scoring(weights={"17311": 1.0, "17312": 0.4}, growth=Growth(plan_year=2022, shrink=0))
     latest = volumes.loc[volumes["year"] == 2021]  # what read.volumes_of_year gives potential
     scored = score_accounts(accounts, latest, scoring, (Segment("A", 1.0, 10, 30),), history=volumes)
     assert scored["volume"].tolist() == [136.0, 60.0]  # the latest year only

@@ -151,6 +151,8 @@ class Growth:
 
     plan_year: int | None = None  # the year forecast; null: plans.year, else the latest year of volumes + 1
     min_years: int = 2  # an account seen in fewer years takes its ZIP's trend, else the national one
+    # An account's own rate weighs as many pairs of years against the nation's trend (terrplan.factors.growth).
+    shrink: float = 3.0
     min_rate: float = -0.5  # annual rates are clipped to [min_rate, max_rate]
     max_rate: float = 1.0
     in_potential: bool = True  # false: growth columns are reported, potential is not scaled by them
@@ -1226,6 +1228,8 @@ def _check_factors(config: Config, file: str) -> list[Finding]:
         g = sc.growth
         need("scoring.growth.min_years", g.min_years, g.min_years >= 1, "must be 1 or more",
              "years an account needs for a trend of its own, e.g. 2")  # fmt: skip
+        need("scoring.growth.shrink", g.shrink, g.shrink >= 0, "must not be negative",
+             "pairs of years the national trend weighs in an account's rate, e.g. 3 (0: its own)")  # fmt: skip
         need("scoring.growth.min_rate", g.min_rate, -1 < g.min_rate <= g.max_rate,
              "must be above -1 and at most max_rate", "e.g. -0.5 (a halving per year)")  # fmt: skip
         if g.plan_year is not None:
