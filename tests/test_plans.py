@@ -248,8 +248,11 @@ def test_bad_plans_values_exit_3_with_key_and_hint(tiny_dir):
 
 def test_tiny_plan_undated_without_goal_still_has_every_element(tiny_dir):
     """No plans section at all: undated quarters, no goal, and still the eight elements (and no tenure, no
-    competition: each said plainly)."""
-    (tiny_dir / "config.yaml").write_text(TINY_CONFIG)
+    competition: each said plainly). With affiliations, a target hospital lists its affiliated surgeons."""
+    (tiny_dir / "affiliations.csv").write_text("npi,facility_id,facility_name\nA3,A1,Duke\nA4,A1,Duke\n")
+    config = TINY_CONFIG.replace("  volumes: {path: volumes.csv}\n", "  volumes: {path: volumes.csv}\n"
+                                 "  affiliations: {path: affiliations.csv}\n")  # fmt: skip
+    (tiny_dir / "config.yaml").write_text(config)
     result = run_cli("optimize", str(tiny_dir / "config.yaml"), "-q")
     assert result.returncode == 0, result.stderr.decode()
     _, _, plans = _read(tiny_dir / "out")
@@ -259,6 +262,10 @@ def test_tiny_plan_undated_without_goal_still_has_every_element(tiny_dir):
         assert "No national goal is set (plans.goal)" in plan
         assert "| end of Q1 | Q1 ends |" in plan and "| Q4 review | Q4 review with the district manager" in plan
         assert "no trend data" in plan and "Competitive exposure unknown" in plan
+        assert ("| 1 | A1 |" in plan) == ("Affiliated surgeons of the target facilities" in plan)
         assert re.search(
             r"If the post falls vacant, \*\*4 accounts go to 1 neighbouring territory \(T0[12]\)\*\*", plan
         )
+    duke = next(plan for plan in plans.values() if "| 1 | A1 |" in plan)
+    rows = _table(_section(duke, "Affiliated surgeons of the target facilities"), "facility")
+    assert [(r[0], r[1], r[2], r[5]) for r in rows] == [("A1", "Duke", "A3", "40"), ("A1", "Duke", "A4", "30")]

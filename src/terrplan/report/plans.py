@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from terrplan.config import Plans as PlansConfig
+from terrplan.factors.affiliations import affiliated_surgeons
 from terrplan.geo import haversine_km, normalize_zip, zip_table
 from terrplan.report import plan_parts as parts
 from terrplan.report.goals import Quarter, calendar, largest_remainder
@@ -69,6 +70,9 @@ class Plan:
     reviewer: str = "district manager"
     district: str = ""
     vacancy: VacancyCover | None = None
+    # Each target facility's affiliated surgeons (facility, facility_name, territory, account_id, name, volume,
+    # potential), largest volume first; None without inputs.affiliations.
+    affiliated: pd.DataFrame | None = None
     # A per-territory map beside the plan (another part of the report draws it): the file next to the Markdown
     # plan (e.g. "T01.svg") and the markup report.html shows; empty until a map is drawn.
     map_file: str = ""
@@ -104,6 +108,9 @@ def build_plans(
     segment_config = list(config.get("segments") or [])
     opportunity_config = list((config.get("scoring") or {}).get("opportunities") or [])
     activities = {str(k): dict(v) for k, v in (plans_config.activities or {}).items()}
+    surgeons = None
+    if "facility" in assignments:
+        surgeons = affiliated_surgeons(assignments.assign(facility=assignments["facility"].fillna("").astype(str)))
     out = []
     for row in territories.to_dict("records"):
         label = str(row["territory"])
@@ -177,9 +184,18 @@ def build_plans(
                 vacancy=vacancy_cover(assignments, territories, label, plans_config.vacancy_neighbours)
                 if {"centre_lat", "centre_lon"} <= set(territories.columns)
                 else None,
+                affiliated=None
+                if surgeons is None
+                else surgeons.loc[surgeons["facility"].isin(targets["account_id"].astype(str))]
+                .groupby("facility", sort=False)
+                .head(AFFILIATED_SHOWN),
             )
         )
     return out
+
+
+#: Affiliated surgeons listed per target facility (the most volume first).
+AFFILIATED_SHOWN = 10
 
 
 def _new_accounts(targets: pd.DataFrame, share: float) -> tuple[int, str]:
@@ -531,6 +547,7 @@ def sections(plan: Plan) -> list[Section]:
         _objectives(plan),
         _tactics(plan),
         Section(f"Target list (top {len(rows)} accounts by potential)", tables=(("", headings, rows),)),
+        *_affiliated(plan),
         Section("Workload and travel", lines=tuple(_workload_lines(plan))),
         Section("KPIs to track", tables=(("", ["KPI", "plan", "how it is measured"], kpi_rows(plan)),)),
         Section("Timeline and milestones", tables=(("", ["date", "milestone"], timeline_rows(plan)),)),
@@ -538,6 +555,26 @@ def sections(plan: Plan) -> list[Section]:
         Section("Feedback and review", lines=tuple(review_lines(plan))),
         _risks(plan),
     ]
+
+
+def _affiliated(plan: Plan) -> list[Section]:
+    """Each target facility's affiliated surgeons and their volumes (inputs.affiliations); nothing without it."""
+    if plan.affiliated is None or plan.affiliated.empty:
+        return []
+    rank = {a: i for i, a in enumerate(plan.targets["account_id"].astype(str))}
+    frame = plan.affiliated.assign(_rank=plan.affiliated["facility"].map(rank))
+    frame = frame.sort_values("_rank", kind="stable")
+    rows = [
+        [*(_text(v) for v in (r.facility, r.facility_name, r.account_id, r.name, r.territory)), num(r.volume, 0)]
+        for r in frame.itertuples()
+    ]
+    headings = ["facility", "facility name", "surgeon", "name", "territory", "volume"]
+    caption = f"up to {AFFILIATED_SHOWN} per target facility, most volume first"
+    return [Section("Affiliated surgeons of the target facilities", tables=((caption, headings, rows),))]
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def definition_lines(plan: Plan) -> list[str]:
