@@ -363,12 +363,17 @@ def test_bad_open_payments_rows_name_file_line_and_column(tmp_path):
 
 
 def test_adoption_file_of_its_own(tiny: Tiny):
-    tiny.write("adoption.csv", "npi,installed\nA1,yes\nB2,no\n")
+    tiny.write("adoption.csv", "npi,installed\nA1,yes\nB2,no\nB3,\n")  # B3 blank: mapped; A2 absent: unknown
     tiny.write("config.yaml", TINY_CONFIG_WITH_ADOPTION)
     result = invoke("optimize", str(tiny.config), "--no-report")
     assert result.exit_code == 0, result.stderr
     rows = pd.read_csv(tiny.out / "assignments.csv", keep_default_na=False).set_index("account_id")
-    assert rows.loc[["A1", "B2", "A2"], "adoption"].tolist() == ["adopter", "non-adopter", "unknown"]
+    assert rows.loc[["A1", "B2", "B3", "A2"], "adoption"].tolist() == [
+        "adopter",
+        "non-adopter",
+        "non-adopter",
+        "unknown",
+    ]
     assert rows.loc[["A1", "B2", "A2"], "opportunity"].tolist() == ["expand", "develop", "develop"]
     assert rows.loc["B2", "potential"] == pytest.approx(90 * 0.5)  # the config's non-adopter factor
     tiny.write("adoption.csv", "account,installed\nA1,yes\n")  # no id column the config or a standard name gives
@@ -386,7 +391,7 @@ scoring:
   adoption:
     path: adoption.csv
     column: installed
-    values: {"yes": adopter, "no": non-adopter}
+    values: {"yes": adopter, "no": non-adopter, "": non-adopter}
     factors: {non-adopter: 0.5}
 territories:
   count: 2

@@ -17,14 +17,15 @@ def _fold(value: str) -> str:
 
 def account_adoption(spec: Adoption, table: TextTable, id_column: str, account_ids: pd.Series) -> pd.DataFrame:
     """adoption and adoption_factor per account. A value is mapped by `values` (case-insensitive), else taken when
-    it names a class ('Non adopter' is non-adopter); blank or absent: unknown. Other values, or one account given
-    two classes, are errors naming file, line and column."""
+    it names a class ('Non adopter' is non-adopter); blank (unless mapped) or absent: unknown. Other values, or one
+    account given two classes, are errors naming file, line and column."""
     column = table.column(spec.column, (spec.column,), "scoring.adoption.column")
     mapping = {_fold(k): v for k, v in spec.values.items()}
     mapping.update({_fold(c).replace("-", ""): c for c in ADOPTION_CLASSES})
     raw = table.frame[column].fillna("").astype(str)
     folded = raw.map(_fold)
-    classes = folded.map(lambda v: "unknown" if v == "" else mapping.get(v, mapping.get(v.replace("-", ""), "")))
+    mapping.setdefault("", "unknown")  # a blank is unknown unless `values` maps it ("": non-adopter)
+    classes = folded.map(lambda v: mapping.get(v, mapping.get(v.replace("-", ""), "")))
     findings = [
         Finding(table.name, "not an adoption class", line=int(line), column=column, value=value,
                 hint=f"one of {', '.join(ADOPTION_CLASSES[:3])}, or map it in scoring.adoption.values")
