@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SHARED, Tiny, invoke, requires_shared
 
-from terrplan.config import Competition, Growth, Scoring, Segment
+from terrplan.config import Competition, Growth, Scoring, Segment, load_config
 from terrplan.errors import InputError
 from terrplan.factors.affiliations import affiliated_surgeons
 from terrplan.factors.competition import account_competition, read_competition
@@ -399,3 +399,13 @@ territories:
 solver: {seed: 3, time_limit: 20}
 output: {dir: out}
 """
+
+
+@pytest.mark.parametrize(
+    "name", ["cms-partb-mohs-2021-plan", "iowa-mohs-competition", "cms-inpatient-drg-nc-2012-adoption"]
+)
+def test_factor_configs_are_valid(name):
+    config = load_config(ROOT / "configs" / f"{name}.yaml")
+    sc = config.scoring
+    assert sc.growth or sc.competition or sc.adoption
+    assert sc.market_size
