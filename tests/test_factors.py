@@ -409,3 +409,15 @@ def test_factor_configs_are_valid(name):
     sc = config.scoring
     assert sc.growth or sc.competition or sc.adoption
     assert sc.market_size
+
+
+def test_people_named_whole_match_accounts_named_whole(tmp_path):
+    # The accounts carry one name ("John Smith"); the landscape gives first and last name apart: both are keyed
+    # as the whole name (a middle initial then counts: 'John A Smith' is another key, left unmatched).
+    (tmp_path / "land.csv").write_text(
+        "first_name,name,zip,manufacturer,strength\nJohn,SMITH,27601,Medtronic,1\nJohn A,Smith,27601,Medtronic,1\n"
+    )
+    accounts = pd.DataFrame({"account_id": ["S1"], "name": ["John Smith"], "zip": ["27601"]})
+    holds = read_competition(Competition(path="land.csv"), tmp_path / "land.csv", None, accounts)
+    assert holds.rows["account_id"].tolist() == ["S1"]
+    assert holds.report["competition_unmatched_rows"] == 1

@@ -47,7 +47,10 @@ def account_factors(config: Config, accounts: pd.DataFrame) -> Factors:
         if spec.account_last_name:
             wanted = [spec.account_first_name or "", spec.account_last_name]
             names = _account_file_columns(config, wanted, "competition", ids)
-            matchable = matchable.assign(first_name=names[0], last_name=names[1])
+            if spec.account_first_name:  # people: first + last name
+                matchable = matchable.assign(first_name=names[0], last_name=names[1])
+            else:  # one name column for the whole name
+                matchable = matchable.assign(name=names[1])
         holds = read_competition(spec, path, roster, matchable)
         parts.append(account_competition(holds.rows, spec, ids))
         report.update(holds.report)

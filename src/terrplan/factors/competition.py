@@ -97,9 +97,9 @@ def _landscape(spec: Competition, table: TextTable, accounts: pd.DataFrame) -> H
                     )
                 ],
             )
-        keys = _keys(frame.loc[by_name, name], frame.loc[by_name, first] if first else None)
+        keys = _row_keys(frame.loc[by_name, name], frame.loc[by_name, first] if first else None, accounts)
         zips = frame.loc[by_name, zip_column].map(zip5).to_numpy(dtype=object)
-        matched[by_name], status[by_name] = match(*_account_keys(accounts, first is not None), keys, zips)
+        matched[by_name], status[by_name] = match(*_account_keys(accounts), keys, zips)
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": strength})
     recipients = ids.copy()
     if by_name.any():
@@ -127,9 +127,9 @@ def _open_payments(spec: Competition, table: TextTable, roster: Path | None, acc
         status = np.where(matched != "", MATCHED, "unmatched").astype(object)
     else:
         names = _recipient_names(table, roster, spec.encoding)
-        keys = _keys(names[OP_LAST], names[OP_FIRST])
+        keys = _row_keys(names[OP_LAST], names[OP_FIRST], accounts)
         zips = names[OP_ZIP].map(zip5).to_numpy(dtype=object)
-        matched, status = match(*_account_keys(accounts, True), keys, zips)
+        matched, status = match(*_account_keys(accounts), keys, zips)
         recipients = keys + "|" + zips
     status = np.where(keep, status, "left out")
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": amount})
@@ -170,10 +170,18 @@ def _keys(names: pd.Series, first: pd.Series | None) -> np.ndarray:
     return np.array([person_key(f, n) for f, n in zip(first, names, strict=True)], dtype=object)
 
 
-def _account_keys(accounts: pd.DataFrame, person: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ids, keys, ZIPs) of the accounts for `names.match`: first_name + last_name when the accounts carry them
-    and the rows name people, else the account name."""
-    if person and "first_name" in accounts:
+def _row_keys(names: pd.Series, first: pd.Series | None, accounts: pd.DataFrame) -> np.ndarray:
+    """The rows' keys, made like the accounts' (`_account_keys`): a person's when both sides have first names,
+    else the whole name ('John Smith' as one name when the accounts carry names whole)."""
+    if first is None or "first_name" in accounts:
+        return _keys(names, first)
+    return _keys(first.fillna("").astype(str) + " " + names.fillna("").astype(str), None)
+
+
+def _account_keys(accounts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, keys, ZIPs) of the accounts for `names.match`: first + last name when the accounts carry them (the
+    config's account_first_name / account_last_name), else the account name as a whole."""
+    if "first_name" in accounts:
         keys = _keys(accounts["last_name"], accounts["first_name"])
     else:
         keys = _keys(accounts["name"], None)
