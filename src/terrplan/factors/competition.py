@@ -10,6 +10,7 @@ competitor_share: a competitor's hold counts `winnable` of what open ground does
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def _landscape(spec: Competition, table: TextTable, accounts: pd.DataFrame) -> H
                 ],
             )
         keys = _row_keys(frame.loc[by_name, name], frame.loc[by_name, first] if first else None, accounts)
-        zips = frame.loc[by_name, zip_column].map(zip5).to_numpy(dtype=object)
+        zips = _each_distinct(frame.loc[by_name, zip_column].to_numpy(dtype=object), zip5)
         matched[by_name], status[by_name] = match(*_account_keys(accounts), keys, zips)
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": strength})
     recipients = ids.copy()
@@ -128,7 +129,7 @@ def _open_payments(spec: Competition, table: TextTable, roster: Path | None, acc
     else:
         names = _recipient_names(table, roster, spec.encoding)
         keys = _row_keys(names[OP_LAST], names[OP_FIRST], accounts)
-        zips = names[OP_ZIP].map(zip5).to_numpy(dtype=object)
+        zips = _each_distinct(names[OP_ZIP].to_numpy(dtype=object), zip5)
         matched, status = match(*_account_keys(accounts), keys, zips)
         recipients = keys + "|" + zips
     status = np.where(keep, status, "left out")
@@ -166,8 +167,15 @@ def _recipient_names(table: TextTable, roster: Path | None, encoding: str) -> pd
 def _keys(names: pd.Series, first: pd.Series | None) -> np.ndarray:
     """Match keys: a person's (first + last name) when first names are given, else the whole name's."""
     if first is None:
-        return names.map(name_key).to_numpy(dtype=object)
-    return np.array([person_key(f, n) for f, n in zip(first, names, strict=True)], dtype=object)
+        return _each_distinct(names.to_numpy(dtype=object), name_key)
+    pairs = first.astype(str).to_numpy(dtype=object) + "\x1f" + names.astype(str).to_numpy(dtype=object)
+    return _each_distinct(pairs, lambda pair: person_key(*pair.split("\x1f", 1)))
+
+
+def _each_distinct(values: np.ndarray, function: Callable[[str], str]) -> np.ndarray:
+    """function(value) per value, computed once per distinct value (a payments file repeats each recipient)."""
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([function(value) for value in distinct], dtype=object)[inverse] if len(values) else values
 
 
 def _row_keys(names: pd.Series, first: pd.Series | None, accounts: pd.DataFrame) -> np.ndarray:
@@ -242,7 +250,7 @@ def account_competition(holds: pd.DataFrame, spec: Competition, account_ids: pd.
     )
 
 
-_OWN = "\x00own"  # the group of our own company's rows: never a competitor's name
+_OWN = "\x1fown"  # the group of our own company's rows: never a competitor's name
 
 
 def _group(manufacturer: str, spec: Competition) -> str:
