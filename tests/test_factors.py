@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SHARED, Tiny, invoke, requires_shared
+from conftest import ROOT, SHARED, TINY_CONFIG, Tiny, invoke, requires_shared
 
 from terrplan.config import Competition, Growth, Scoring, Segment, load_config
 from terrplan.errors import InputError
@@ -383,22 +383,15 @@ def test_adoption_file_of_its_own(tiny: Tiny):
     assert not tiny.out.exists()
 
 
-TINY_CONFIG_WITH_ADOPTION = """inputs:
-  accounts: {path: accounts.csv}
-  volumes: {path: volumes.csv}
-scoring:
-  weights: {"27447": 1, "27130": 1}
-  adoption:
-    path: adoption.csv
-    column: installed
-    values: {"yes": adopter, "no": non-adopter, "": non-adopter}
-    factors: {non-adopter: 0.5}
-territories:
-  count: 2
-  balance: {metric: potential, tolerance: 0.25}
-solver: {seed: 3, time_limit: 20}
-output: {dir: out}
-"""
+TINY_CONFIG_WITH_ADOPTION = TINY_CONFIG.replace(
+    '  weights: {"27447": 1, "27130": 1}\n',
+    '  weights: {"27447": 1, "27130": 1}\n'
+    "  adoption:\n"
+    "    path: adoption.csv\n"
+    "    column: installed\n"
+    '    values: {"yes": adopter, "no": non-adopter, "": non-adopter}\n'
+    "    factors: {non-adopter: 0.5}\n",
+).replace("tolerance: 0.05", "tolerance: 0.25")
 
 
 @pytest.mark.parametrize(
