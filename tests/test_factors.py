@@ -414,3 +414,15 @@ def test_people_named_whole_match_accounts_named_whole(tmp_path):
     holds = read_competition(Competition(path="land.csv"), tmp_path / "land.csv", None, accounts)
     assert holds.rows["account_id"].tolist() == ["S1"]
     assert holds.report["competition_unmatched_rows"] == 1
+
+
+def test_open_payments_with_npi_match_by_npi(tmp_path):
+    # Files from program year 2016 on carry Covered_Recipient_NPI: no name matching, no roster needed.
+    header = "Covered_Recipient_NPI," + OP_HEADER
+    rows = '1111111111,11,"Stryker Corporation",MI,1,80,01/07/2017,Cash,1,Consulting Fee,,,,\n'
+    rows += '2222222222,12,"Stryker Corporation",MI,1,20,01/07/2017,Cash,2,Consulting Fee,,,,\n'
+    (tmp_path / "op.csv").write_text(header + rows)
+    accounts = pd.DataFrame({"account_id": ["1111111111"], "name": ["X"], "zip": ["52242"]})
+    holds = read_competition(Competition(path="op.csv", format="open_payments"), tmp_path / "op.csv", None, accounts)
+    assert holds.rows[["account_id", "strength"]].values.tolist() == [["1111111111", 80.0]]
+    assert holds.report["competition_match_rate"] == 0.5 and holds.report["competition_matched_strength_share"] == 0.8
