@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -163,6 +168,94 @@ def _chunk(rng, npi, zip_pick, zips, counts, first, last, codes, descs, freq) ->
     return pa.table(columns)
 
 
+#: The benchmark's config: accounts and volumes from the one file, as configs/cms-partb-mohs-2021.yaml reads CMS's.
+CONFIG = """inputs:
+  accounts:
+    path: {path}
+    one_row_per_account: false
+    engine: {engine}
+    columns: {{id: Rndrng_NPI, name: Rndrng_Prvdr_Last_Org_Name, type: Rndrng_Prvdr_Ent_Cd,
+              specialty: Rndrng_Prvdr_Type, city: Rndrng_Prvdr_City, state: Rndrng_Prvdr_State_Abrvtn,
+              zip: Rndrng_Prvdr_Zip5}}
+  volumes:
+    path: {path}
+    engine: {engine}
+    columns: {{account: Rndrng_NPI, code: HCPCS_Cd, volume: Tot_Srvcs}}
+    duplicates: sum
+  on_bad_rows: reject
+scoring:
+  weights: {weights}
+  default_weight: 0
+territories: {{count: 500}}
+"""
+
+
+def measure(path: Path, engine: str, what: str) -> dict[str, Any]:
+    """Read `path` keeping KEPT_CODES, in this process: its time and what it kept. `what` is `volumes` (read_volumes,
+    the accounts' ids given, as a run has them from its accounts file) or `load` (load_accounts: accounts and volumes
+    from the one file, located and scored, as configs/cms-partb-mohs-2021.yaml reads CMS's). Run it in a fresh
+    process for an honest peak RSS (`ingest_row`)."""
+    import tempfile
+
+    import pandas as pd
+
+    from terrplan.config import Scoring, VolumeColumns, VolumesInput, load_config
+    from terrplan.pipeline import load_accounts
+    from terrplan.read import read_volumes
+
+    weights = dict.fromkeys(KEPT_CODES, 1.0)
+    if what == "volumes":
+        ids = pd.Series(ids_path(path).read_text().split(), dtype=object)
+        spec = VolumesInput(columns=VolumeColumns(account="Rndrng_NPI", code="HCPCS_Cd", volume="Tot_Srvcs"),
+                            duplicates="sum", engine=engine)  # type: ignore[arg-type]  # fmt: skip
+        start = time.perf_counter()
+        volumes = read_volumes(spec, path, ids, scoring=Scoring(weights=weights)).volumes
+        elapsed = time.perf_counter() - start
+        accounts, potential = len(ids), None
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            config = Path(folder) / "ingest.yaml"
+            config.write_text(CONFIG.format(path=json.dumps(str(path)), engine=engine, weights=json.dumps(weights)))
+            start = time.perf_counter()
+            loaded = load_accounts(load_config(config))
+            elapsed = time.perf_counter() - start
+        volumes, accounts = loaded.volumes, len(loaded.accounts)
+        potential = round(float(loaded.accounts["potential"].sum()), 3)
+    kept = volumes.loc[volumes["code"].isin(KEPT_CODES)]
+    return {"read_s": round(elapsed, 2), "accounts": accounts, "volume_rows": len(volumes),
+            "kept_rows": len(kept), "kept_volume": float(kept["volume"].sum()), "potential": potential}  # fmt: skip
+
+
+def ids_path(path: Path) -> Path:
+    """The NPIs of a claims file, one a line (what an accounts file would hold), written beside it once."""
+    target = path.with_name(path.name + ".npis.txt")
+    if not target.exists():
+        import duckdb
+
+        query = "SELECT DISTINCT Rndrng_NPI FROM read_csv(?, all_varchar = true) ORDER BY 1"
+        npis = [row[0] for row in duckdb.connect().execute(query, [str(path)]).fetchall()]
+        part = target.with_name(target.name + ".part")
+        part.write_text("\n".join(npis) + "\n")
+        os.replace(part, target)
+    return target
+
+
+def ingest_row(rows: int, what: str, engine: str, seed: int = 0) -> dict[str, Any]:
+    """Generate (or reuse) the file of `rows` rows, then `measure` it in a child process: wall time and peak RSS."""
+    path = generate(claims_path(rows, seed), rows, seed)
+    ids_path(path)
+    command = [sys.executable, __file__, "measure", str(path), "--engine", engine, "--what", what]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    row: dict[str, Any] = {"rows": rows, "what": what, "engine": engine, "file_mb": round(path.stat().st_size / 2**20),
+                           "wall_s": round(wall, 1)}  # fmt: skip
+    if proc.returncode != 0:
+        return row | {"error": (err.strip().splitlines() or ["killed"])[-1]}
+    return row | json.loads(out)
+
+
 def cache_dir() -> Path:
     return Path(os.environ.get("TERRPLAN_CACHE", Path.home() / ".cache" / "terrplan"))
 
@@ -172,6 +265,18 @@ def claims_path(rows: int, seed: int, compress: bool = False) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["measure"]:  # the child of ingest_row
+        parser = argparse.ArgumentParser()
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--engine", default="auto")
+        parser.add_argument("--what", choices=["volumes", "load"], default="volumes")
+        args = parser.parse_args(argv[1:])
+        row = measure(args.path, args.engine, args.what)
+        row["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(row))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--seed", type=int, default=0)

@@ -4,6 +4,7 @@
     python benchmarks/run.py SUITE --build-only      # only build the instances, timing that
     python benchmarks/run.py --one NAME [--json]     # one instance in this process (what SUITE runs use)
     python benchmarks/run.py scale [--only scale_300k]  # 100k/300k/1M accounts through the CLI (benchmarks/scale.py)
+    python benchmarks/run.py ingest [--only claims_10m]  # 10M claims rows read keeping 5 codes (benchmarks/claims.py)
 
 Each instance runs in a fresh subprocess (`--one NAME --json`), so its peak memory (ru_maxrss) is its own.
 Building the problem is not timed as solve time; `time_s` is the wall time of `terrplan.solve.solve` alone.
@@ -394,7 +395,9 @@ def summary(rows: list[Row]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run terrplan's optimizer on benchmark instances.")
-    parser.add_argument("suite", nargs="?", choices=[*instances.suite_names(), "scale"], help="which instances to run")
+    parser.add_argument(
+        "suite", nargs="?", choices=[*instances.suite_names(), "scale", "ingest"], help="which instances to run"
+    )
     parser.add_argument("--one", metavar="NAME", help="run one instance in this process (no subprocess)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these instances of SUITE")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
@@ -456,10 +459,52 @@ def main_scale(args: argparse.Namespace) -> int:
     return 1 if any("error" in row for row in rows) else 0
 
 
+INGEST_COLUMNS: list[tuple[str, str, int]] = [
+    ("rows", "rows", 10),
+    ("what", "what", 8),
+    ("engine", "engine", 7),
+    ("file_mb", "file_mb", 8),
+    ("wall_s", "wall_s", 7),
+    ("read_s", "read_s", 7),
+    ("peak_mb", "peak_mb", 8),
+    ("accounts", "accounts", 9),
+    ("kept_rows", "kept_rows", 10),
+    ("kept_volume", "kept_volume", 12),
+]
+
+#: The `ingest` suite: name -> (rows, what, engine). The pandas reader at 1M rows only: at 10M it would need
+#: about 40 GB (3.9 GB at 1M, linear).
+INGEST_RUNS = {
+    "claims_10m": (10_000_000, "volumes", "duckdb"),
+    "claims_10m_load": (10_000_000, "load", "duckdb"),
+    "claims_1m": (1_000_000, "volumes", "duckdb"),
+    "claims_1m_pandas": (1_000_000, "volumes", "pandas"),
+}
+
+
+def main_ingest(args: argparse.Namespace) -> int:
+    """The `ingest` suite (benchmarks/claims.py): a CMS Part B-shaped claims file read keeping 5 codes, each run in
+    a subprocess (its own peak RSS). `volumes`: read_volumes with the accounts' ids given; `load`: load_accounts,
+    accounts and volumes from the one file, located and scored."""
+    import claims  # type: ignore[import-not-found]  # this script's folder is on sys.path
+
+    names = [name for name in INGEST_RUNS if not args.only or name in args.only]
+    if not args.json:
+        print(format_header(INGEST_COLUMNS), flush=True)
+    rows = []
+    for name in names:
+        row = {"instance": name} | claims.ingest_row(*INGEST_RUNS[name], seed=args.seed)
+        rows.append(row)
+        print(to_json(row) if args.json else format_row(row, INGEST_COLUMNS), flush=True)
+    return 1 if any("error" in row for row in rows) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.suite == "scale":
         return main_scale(args)
+    if args.suite == "ingest":
+        return main_ingest(args)
     return main_one(args) if args.one else main_suite(args)
 
 

@@ -247,3 +247,13 @@ def test_wide_files_keep_their_code_columns(tmp_path: Path, engine: str):
     got = read.volumes.groupby("code")["volume"].sum().to_dict()
     assert got == ({"27447": 4.0, "27130": 2.0} | ({"99999": 18.0} if engine == "pandas" else {}))
     assert read.missing == 1
+
+
+def test_rows_of_gone_accounts_in_earlier_years_are_counted_not_reported(tmp_path: Path):
+    (tmp_path / "v_2020.csv").write_text("account_id,code,volume\nA1,27447,5\nA9,27447,7\n")
+    (tmp_path / "v_2021.csv").write_text("account_id,code,volume\nA1,27447,6\nA8,27447,1\n")
+    sources = volume_sources(VolumesInput(path=str(tmp_path / "v_*.csv")), Path)
+    read = read_volumes(VolumesInput(), sources, pd.Series(["A1"]))
+    assert [(Path(f.file).name, f.line, f.value) for f in read.findings] == [("v_2021.csv", 3, "A8")]
+    assert read.other_years_unknown == 1  # A9 in 2020: a provider gone since, not a defect
+    assert read.volumes[["account_id", "year"]].values.tolist() == [["A1", 2020], ["A1", 2021]]

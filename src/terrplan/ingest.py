@@ -144,21 +144,17 @@ def scan(
         select = ", ".join(f"{_ident(c)}" for c in columns)
         # row_number() runs over the scan in file order (DuckDB keeps insertion order), before any filter.
         numbered = f"SELECT row_number() OVER () + 1 AS line, {select} FROM {source}"
-    where: list[str] = []
-    if code_column is not None and scoring is not None:
-        condition, values = code_filter(_normalized_code(_ident(code_column)), scoring)
-        if condition is not None:
-            where.append(condition)
-            params.extend(values)
-    blank = " AND ".join(f"coalesce(trim({_ident(c)}), '') = ''" for c in columns)
     query = f"SELECT * FROM ({numbered}) AS scanned"
-    if where:
-        query += " WHERE " + " AND ".join(where)
-    if first_per is not None:  # the first non-blank row of each id, by line
-        key = f"trim({_ident(first_per)})"
-        first = f"row_number() OVER (PARTITION BY {key} ORDER BY line) = 1"
-        query = f"SELECT * FROM ({query}) AS kept WHERE NOT ({blank}) QUALIFY {first}"
-    query = f"SELECT * FROM ({query}) AS rows ORDER BY line"
+    if code_column is not None and scoring is not None:
+        condition, values = code_filter("__terrplan_code", scoring)
+        if condition is not None:  # the code normalized once per row, then tested against every rule
+            normalized = _normalized_code(_ident(code_column))
+            coded = f"SELECT *, {normalized} AS __terrplan_code FROM ({numbered})"
+            query = f"SELECT * EXCLUDE (__terrplan_code) FROM ({coded}) WHERE {condition}"
+            params.extend(values)
+    if first_per is not None:  # the first row of each id by line: a hash aggregate (read_accounts then strips ids)
+        firsts = ", ".join(f"arg_min({_ident(c)}, line) AS {_ident(c)}" for c in columns)
+        query = f"SELECT min(line) AS line, {firsts} FROM ({query}) AS kept GROUP BY {_ident(first_per)}"
     try:
         frame = con.execute(query, params).df()
         rejects = [] if is_parquet(path) else _rejects(con, name)
@@ -168,13 +164,18 @@ def scan(
         raise InputError(f"{name}: not a readable file", [Finding(name, _first_line(exc), hint=_READ_HINT)]) from None
     finally:
         con.close()
+    if len(frame) > 1 and not (np.diff(frame["line"].to_numpy()) > 0).all():  # groups come in no order
+        frame = frame.sort_values("line", kind="stable", ignore_index=True)
     frame = frame.fillna("").astype(object)
     lines = frame.pop("line").to_numpy(dtype=np.int64)
     if not is_parquet(path) and rejects:
         lines = _skip_rejected(lines, np.array(sorted(line for line, _ in rejects), dtype=np.int64))
-    empty = np.ones(len(frame), dtype=bool)
-    for column in columns:
-        empty &= (frame[column].str.strip() == "").to_numpy()
+    empty = np.zeros(len(frame), dtype=bool)
+    if columns:
+        empty |= (frame[columns[0]].str.strip() == "").to_numpy(dtype=bool)
+    for column in columns[1:]:  # only the few rows blank so far are looked at again
+        rows = np.flatnonzero(empty)
+        empty[rows] = (frame[column].iloc[rows].str.strip() == "").to_numpy()
     frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
     findings = tuple(finding for _, finding in rejects)
     return Scan(frame, lines, findings, int(empty.sum()))
@@ -192,8 +193,14 @@ def code_filter(code: str, scoring: Scoring) -> tuple[str | None, list[object]]:
         return "FALSE", []
     parts: list[str] = []
     values: list[object] = []
+    exact = sorted({p.strip().upper() for p in patterns if not p.strip().endswith("*") and "-" not in p})
+    if exact:  # the common case, one hash lookup per row
+        parts.append(f"{code} IN ({', '.join('?' * len(exact))})")
+        values.extend(exact)
     for raw in patterns:
         pattern = raw.strip().upper()
+        if pattern in exact:
+            continue
         if pattern.endswith("*"):
             parts.append(f"starts_with({code}, ?)")
             values.append(pattern[:-1])
@@ -205,9 +212,6 @@ def code_filter(code: str, scoring: Scoring) -> tuple[str | None, list[object]]:
             else:
                 parts.append(f"(length({code}) = ? AND {code} BETWEEN ? AND ?)")
                 values.extend([len(low), low, high])
-        else:
-            parts.append(f"{code} = ?")
-            values.append(pattern)
     return "(" + " OR ".join(parts) + ")", values
 
 
@@ -228,9 +232,13 @@ def codes_kept(codes: list[str], scoring: Scoring) -> list[bool]:
 
 def _normalized_code(column: str) -> str:
     """SQL for read._normalize_code of the stripped value: '27447.0' -> '27447', else upper case."""
-    stripped = f"regexp_replace(coalesce({column}, ''), '^\\s+|\\s+$', '', 'g')"
-    number = f"regexp_full_match({stripped}, '[0-9]+\\.0')"
+    stripped = f"trim(coalesce({column}, ''), {_WHITESPACE})"
+    number = f"suffix({stripped}, '.0') AND regexp_full_match({stripped}, '[0-9]+[.]0')"  # suffix first: cheap
     return f"(CASE WHEN {number} THEN left({stripped}, length({stripped}) - 2) ELSE upper({stripped}) END)"
+
+
+#: The characters str.strip() takes off that can be in a CSV field (ASCII whitespace, NBSP), as a SQL literal.
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
 
 
 def _rejects(con, name: str) -> list[tuple[int, Finding]]:
@@ -272,7 +280,10 @@ _READ_HINT = "check the file is a CSV (comma-separated, header line) or a Parque
 def _connect():
     import duckdb  # imported here: the solver stack and small runs never pay for it
 
-    return duckdb.connect(config={"preserve_insertion_order": True})
+    # stderr is ours (DESIGN.md §6): no progress bar of DuckDB's own
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _ident(name: str) -> str:

@@ -79,6 +79,8 @@ def load_accounts(config: Config) -> Loaded:
         seen = set(findings)  # one file for accounts and volumes: a broken row is reported by both readers
         findings.extend(f for f in volumes_read.findings if f not in seen)
         counts["missing_volume_values"] = volumes_read.missing
+        if volumes_read.other_years_unknown:  # summary.json: only when volumes span years (single files as before)
+            counts["other_year_rows_of_unknown_accounts"] = volumes_read.other_years_unknown
         inputs.extend(_fingerprint(s.path) for s in sources if s.path != accounts_path)
     if findings and config.inputs.on_bad_rows == "stop":
         raise InputError(
@@ -151,7 +153,8 @@ def _check_potential(scored: pd.DataFrame, volumes: pd.DataFrame, config: Config
 def _fingerprint(path: Path) -> dict[str, str]:
     if str(path) == "-":
         return {"path": "-", "sha256": ""}
-    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    with path.open("rb") as handle:  # in blocks: a claims file of gigabytes never sits in memory
+        return {"path": str(path), "sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
 
 
 @dataclass(frozen=True)

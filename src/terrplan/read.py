@@ -588,6 +588,8 @@ class VolumesRead:
     volumes: pd.DataFrame  # account_id, code, volume, period (+ year: an int, when the volumes span years)
     findings: list[Finding]
     missing: int  # values the config declares as "no data" (e.g. CMS's N/A for suppressed cells), left out
+    # values of years potential does not use, of accounts not in the accounts file (a provider gone since): left out
+    other_years_unknown: int = 0
 
 
 @dataclass(frozen=True)
@@ -691,7 +693,13 @@ def read_volumes(
 
     account = column["account"]
     ids = long["account_id"]
-    if yearly:
+    other_years_unknown = 0
+    if yearly:  # rows of accounts not (or no longer) in the accounts file, of years potential does not use
+        years = long["year"]
+        chosen = spec.year if spec.year is not None else (int(years.max()) if years.notna().any() else None)
+        gone = (~ids.isin(account_ids)).to_numpy() & (years != chosen).fillna(False).to_numpy(dtype=bool) & ~bad
+        other_years_unknown = int(gone.sum())
+        bad |= gone
         year_text = long["year_text"]
         report(long["year"].isna().to_numpy(), "year is not a 4-digit year", year_text,
                "each row's year, e.g. 2021", column.get("year"))  # fmt: skip
@@ -734,7 +742,7 @@ def read_volumes(
     usable = long.loc[~bad, kept].reset_index(drop=True)
     if yearly:
         usable["year"] = usable["year"].astype(np.int64)
-    return VolumesRead(usable, findings, missing)
+    return VolumesRead(usable, findings, missing, other_years_unknown)
 
 
 def volumes_of_year(volumes: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
