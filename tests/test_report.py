@@ -218,7 +218,7 @@ def test_sample_changes_reps_and_targets(sample_outputs):
     assert f"{moved:,} of 3,000 accounts move" in html
     assert f"holding {summary['disruption']['moved_potential']:,.1f} potential" in html
     book = load_workbook(io.BytesIO(files["workbook.xlsx"]), read_only=True)
-    assert len(list(book["Moves"].values)) == moved + 1
+    assert len(list(book["Changes"].values)) == moved + 1
     assert html.count("<rect x=", html.index('class="homes"')) >= 1
     targets = _targets(files)
     assert sum(targets.values()) == 50000  # whole procedures by largest remainder: they add up to the goal
@@ -252,22 +252,26 @@ def test_workbook_sheets(tiny_outputs):
     assignments, territories, summary = tiny_outputs
     data = report_files(assignments, territories, summary, Plans())["workbook.xlsx"]
     book = load_workbook(io.BytesIO(data), read_only=True)
-    assert book.sheetnames == ["Territories", "Assignments", "Summary", "Moves", "Plans", "Vacancy cover"]
+    assert book.sheetnames == [
+        "Territories", "Assignments", "Changes", "Target lists", "Plans", "Vacancy cover", "Summary"
+    ]  # fmt: skip
     rows = list(book["Assignments"].values)
-    assert list(rows[0]) == list(assignments.columns) and len(rows) == len(assignments) + 1
+    assert list(rows[0])[:2] == ["Account ID", "Name"] and len(rows) == len(assignments) + 1
     summary_keys = {row[0] for row in book["Summary"].values}
     assert {"status", "objective", "lower_bound", "gap", "balance.min_index"} <= summary_keys
     assert "runtime_s" not in summary_keys
-    moves = list(book["Moves"].values)
-    assert moves[0] == ("account_id", "name", "from_territory", "from_became", "to_territory", "segment", "potential")
+    moves = list(book["Changes"].values)
+    assert moves[0] == (
+        "Account ID", "Name", "From territory", "From territory (now)", "To territory", "Segment", "Potential"
+    )  # fmt: skip
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
         assert b"2000-01-01T00:00:00Z" in archive.read("docProps/core.xml")
-    # Without a current alignment there is no Moves sheet and no change map.
+    # Without a current alignment there is no Changes sheet and no change map.
     blank = assignments.assign(current_territory="")
     files = report_files(blank, territories, summary, Plans())
     sheets = load_workbook(io.BytesIO(files["workbook.xlsx"])).sheetnames
-    assert sheets == ["Territories", "Assignments", "Summary", "Plans", "Vacancy cover"]
+    assert sheets == ["Territories", "Assignments", "Target lists", "Plans", "Vacancy cover", "Summary"]
     assert 'id="changes"' not in files["report.html"]
 
 

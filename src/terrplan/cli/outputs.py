@@ -52,6 +52,7 @@ def write_outputs(
                     loaded.reps,
                     escape=config.output.escape_formulas,
                     pdf=config.output.pdf,
+                    rejects=rejects_frame(loaded.findings),
                 )
             )
     write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))

@@ -16,7 +16,7 @@ from terrplan.report.palette import colours as palette_colours
 from terrplan.report.pdf import pdf_bytes
 from terrplan.report.plans import build_plans, markdown, plan_file_names, plan_frame, rep_homes, vacancy_frame
 from terrplan.report.shapes import accounts_geojson, neighbours, territories_geojson, territory_shapes
-from terrplan.report.workbook import summary_frame, workbook_bytes
+from terrplan.report.workbook import Sheet, target_lists, workbook_bytes, workbook_sheets
 
 __all__ = ["report_files"]
 
@@ -28,6 +28,7 @@ def report_files(
     plans: Plans,
     reps: pd.DataFrame | None = None,
     escape: bool = True,
+    rejects: pd.DataFrame | None = None,
     pdf: bool = False,
 ) -> dict[str, str | bytes]:
     """report.html, territories.geojson, accounts.geojson, workbook.xlsx and plans/<name>.md, the name a safe
@@ -36,9 +37,9 @@ def report_files(
     `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
     summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
     (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
-    `escape` (output.escape_formulas) formula-escapes every text cell of the workbook. Each plan gets its
-    territory's map (plans/<name>.svg, and in report.html); `pdf` (output.pdf) adds report.pdf, the deck
-    (`pdf.pdf_bytes`).
+    `escape` (output.escape_formulas) formula-escapes every text cell of the workbook. `rejects` (rejects.csv's
+    rows) adds the workbook's Rejects sheet. Each plan gets its territory's map (plans/<name>.svg, and in
+    report.html); `pdf` (output.pdf) adds report.pdf, the deck (`pdf.pdf_bytes`).
     """
     assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
     territories = territories.sort_values("territory", kind="stable", ignore_index=True)
@@ -64,11 +65,12 @@ def report_files(
         plans=territory_plans,
         territory_maps=own_maps,
     )
-    sheets = {"Territories": territories, "Assignments": assignments, "Summary": summary_frame(summary)}
-    if moves is not None:
-        sheets["Moves"] = moves
-    sheets["Plans"] = plan_frame(territory_plans)  # each territory's plan, line by line
-    sheets["Vacancy cover"] = vacancy_frame(territory_plans)  # the accounts each vacancy cover moves
+    sheets = workbook_sheets(assignments, territories, summary, moves, target_lists(territory_plans), rejects)
+    # Each territory's plan, line by line, and the accounts each vacancy cover moves; before the Summary sheet.
+    sheets[-1:-1] = [
+        Sheet("Plans", plan_frame(territory_plans)),
+        Sheet("Vacancy cover", vacancy_frame(territory_plans)),
+    ]
     files: dict[str, str | bytes] = {
         "report.html": html,
         "territories.geojson": territories_geojson(territories, shapes, colours),
