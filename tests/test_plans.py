@@ -185,18 +185,20 @@ def _frames(accounts: list[tuple[str, str, float, float, float]]) -> tuple[pd.Da
 
 
 def test_vacancy_cover_hand_checked():
-    """A (west) and B (east) hold 100 each; vacant V between them holds 50 + 30 near A and 50 + 30 near B. The
-    lowest highest index is 180 for both (each takes 80), and travel decides which: the accounts nearer each."""
+    """A (west) and B (east, 85 km away) hold 100 each; vacant V between them holds v1 and v2 (50 each) nearer A
+    and v3 and v4 (30 each) nearer B. Nearest-first would give A 200 and B 160; the lowest highest index is 180 for
+    both (each takes 80: a 50 and a 30), and of those the least travel gives A v1 and v3 (its nearer 50 and 30).
+    The LP alone splits v2; the whole-account pass finds the balanced split."""
     accounts = [
-        ("a1", "A", 40.0, -76.0, 60.0), ("a2", "A", 40.1, -76.0, 40.0),
-        ("b1", "B", 40.0, -72.0, 60.0), ("b2", "B", 40.1, -72.0, 40.0),
-        ("v1", "V", 40.0, -75.5, 50.0), ("v2", "V", 40.1, -75.5, 30.0),
-        ("v3", "V", 40.0, -72.5, 50.0), ("v4", "V", 40.1, -72.5, 30.0),
+        ("a1", "A", 40.0, -75.0, 60.0), ("a2", "A", 40.1, -75.0, 40.0),
+        ("b1", "B", 40.0, -74.0, 60.0), ("b2", "B", 40.1, -74.0, 40.0),
+        ("v1", "V", 40.0, -74.75, 50.0), ("v2", "V", 40.1, -74.6, 50.0),
+        ("v3", "V", 40.0, -74.45, 30.0), ("v4", "V", 40.1, -74.3, 30.0),
     ]  # fmt: skip
     assignments, territories = _frames(accounts)
     cover = vacancy_cover(assignments, territories, "V")
     assert dict(zip(cover.moves["account_id"], cover.moves["to_territory"], strict=True)) == {
-        "v1": "A", "v2": "A", "v3": "B", "v4": "B"
+        "v1": "A", "v2": "B", "v3": "A", "v4": "B"
     }  # fmt: skip
     by = {a.territory: a for a in cover.absorbers}
     assert set(by) == {"A", "B"}

@@ -29,7 +29,7 @@ from terrplan.geo import haversine_km, normalize_zip, zip_table
 from terrplan.report import plan_parts as parts
 from terrplan.report.goals import Quarter, calendar, largest_remainder
 from terrplan.report.plan_parts import num, pct
-from terrplan.vacancy import VacancyCover, vacancy_cover
+from terrplan.vacancy import VacancyCover, vacancy_covers
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,9 @@ def build_plans(
     segment_config = list(config.get("segments") or [])
     opportunity_config = list((config.get("scoring") or {}).get("opportunities") or [])
     activities = {str(k): dict(v) for k, v in (plans_config.activities or {}).items()}
+    has_centres = {"centre_lat", "centre_lon"} <= set(territories.columns)
+    covers = vacancy_covers(assignments, territories, plans_config.vacancy_neighbours) if has_centres else {}
+    counties = _county_names(assignments["zip"])
     surgeons = None
     if "facility" in assignments:
         surgeons = affiliated_surgeons(assignments.assign(facility=assignments["facility"].fillna("").astype(str)))
@@ -132,7 +135,7 @@ def build_plans(
         shares_q = tuple(plans_config.quarters)
         top3_share = top3 / potential if potential > 0 else 0.0
         new_accounts, pool = _new_accounts(targets, plans_config.new_account_share)
-        by_county = _county_potential(mine)
+        by_county = _county_potential(mine, counties)
         out.append(
             Plan(
                 territory=label,
@@ -181,9 +184,7 @@ def build_plans(
                 ),
                 reviewer=plans_config.reviewer,
                 district=str(row.get("district") or "") if not pd.isna(row.get("district")) else "",
-                vacancy=vacancy_cover(assignments, territories, label, plans_config.vacancy_neighbours)
-                if {"centre_lat", "centre_lon"} <= set(territories.columns)
-                else None,
+                vacancy=covers.get(label),
                 affiliated=None
                 if surgeons is None
                 else surgeons.loc[surgeons["facility"].isin(targets["account_id"].astype(str))]
@@ -219,18 +220,26 @@ def _states(accounts: pd.DataFrame) -> list[str]:
     return sorted({str(v) for v in values.dropna() if str(v).strip()})
 
 
-def _county_potential(accounts: pd.DataFrame) -> pd.DataFrame:
-    """county, accounts, potential (and growth_rate, potential-weighted, when present) per county of the ZIPs."""
+def _county_names(zips: pd.Series) -> pd.Series:
+    """Each account's county ("Wake County, NC"; "" when its ZIP has none), aligned to `zips`."""
     table = _county_table()
-    zips = accounts["zip"].astype("string").fillna("")
-    names = {z: table.get(normalize_zip(z) or "", "") for z in zips.unique()}
-    frame = accounts.assign(county=zips.map(names).to_numpy())
+    text = zips.astype("string").fillna("")
+    names = {z: table.get(normalize_zip(z) or "", "") for z in text.unique()}
+    return text.map(names).astype(str)
+
+
+def _county_potential(accounts: pd.DataFrame, counties: pd.Series) -> pd.DataFrame:
+    """county, accounts, potential (and growth_rate x potential summed as `weighted`, when present) per county;
+    `counties` from `_county_names` over (at least) these accounts' rows."""
+    county = counties.reindex(accounts.index).to_numpy()
+    frame = pd.DataFrame({"county": county, "potential": accounts["potential"].to_numpy(dtype=float)})
+    if "growth_rate" in accounts:
+        frame["weighted"] = accounts["growth_rate"].fillna(0).to_numpy(dtype=float) * frame["potential"]
     frame = frame.loc[frame["county"] != ""]
-    columns = {"accounts": ("potential", "size"), "potential": ("potential", "sum")}
-    if "growth_rate" in frame:
-        frame = frame.assign(weighted=frame["growth_rate"].fillna(0) * frame["potential"])
-        columns["weighted"] = ("weighted", "sum")
-    return frame.groupby("county", sort=True).agg(**columns).reset_index()
+    grouped = frame.groupby("county", sort=True)
+    out = grouped.sum()
+    out.insert(0, "accounts", grouped.size())
+    return out.reset_index()
 
 
 def _key_markets(counties: pd.DataFrame, count: int = 3) -> list[tuple[str, int, float]]:
