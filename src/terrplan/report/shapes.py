@@ -92,14 +92,18 @@ def territory_shapes(assignments: pd.DataFrame, column: str = "territory", areas
     pieces: dict[str, list[shapely.Geometry]] = {label: [] for label in labels}
     holders: dict[str, list[int]] = {label: [] for label in labels}  # sites each territory must hold
     apex = APEX_KM / KM_PER_DEGREE
+    held: list[shapely.Geometry] = []  # per site: the piece its owner holds (the cell, or the owner's wedge)
     for i, key in enumerate(owners.index):
         items = shares[key]
         holders[items[0][0]].append(i)
         if len(items) == 1:
             pieces[items[0][0]].append(cells[i])
+            held.append(cells[i])
             continue
-        for label, wedge in _wedges(xy[i], items, apex, cells[i]):
+        wedges = _wedges(xy[i], items, apex, cells[i])
+        for label, wedge in wedges:
             pieces[label].append(wedge)
+        held.append(wedges[0][1])
     shapely.prepare(land)
     on_land = shapely.contains_xy(land, xy[:, 0], xy[:, 1])
     coast = COAST_KM / KM_PER_DEGREE
@@ -112,7 +116,7 @@ def territory_shapes(assignments: pd.DataFrame, column: str = "territory", areas
         shape = _polygonal(mine.intersection(land))
         off_shore = [i for i in holders[label] if not on_land[i]]
         if off_shore:  # accounts placed just off the generalised coastline keep a disc of their own cell
-            discs = [Point(xy[i]).buffer(coast, quad_segs=4).intersection(cells[i]) for i in off_shore]
+            discs = [Point(xy[i]).buffer(coast, quad_segs=4).intersection(held[i]) for i in off_shore]
             shape = shapely.union_all([shape, *(_polygonal(disc) for disc in discs)])
         # Back to lon/lat: the affine map can collapse near-coincident wedge vertices, so repair before snapping.
         shape = shapely.make_valid(_unshift(plane.inverse_geometry(shape)))
