@@ -145,7 +145,11 @@ def check_output(config, target: str | Path | None, *inputs: str | Path | None) 
 _common_options = [
     click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False)),
     click.option("--accounts", help="Accounts CSV ('-' for stdin); overrides inputs.accounts.path."),
-    click.option("--volumes", help="Volumes CSV; overrides inputs.volumes.path."),
+    click.option(
+        "--volumes",
+        help="Volumes file (CSV, .csv.gz or Parquet) or a quoted glob of yearly files ('partb_*.csv'); overrides "
+        "inputs.volumes.path.",
+    ),
     click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr (warnings and errors still print)."),
     click.option("--log-json", is_flag=True, help="Every stderr line as a JSON object, for log collectors."),
 ]
