@@ -14,6 +14,7 @@ from conftest import TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, run_cli
 from openpyxl import load_workbook
 
 from terrplan.report.goals import add_months, calendar, largest_remainder
+from terrplan.report.plan_parts import activity_calendar, groups, tactic_lines, with_goals
 from terrplan.report.plans import ELEMENTS
 from terrplan.vacancy import vacancy_cover
 
@@ -271,3 +272,35 @@ def test_tiny_plan_undated_without_goal_still_has_every_element(tiny_dir):
     duke = next(plan for plan in plans.values() if "| 1 | A1 |" in plan)
     rows = _table(_section(duke, "Affiliated surgeons of the target facilities"), "facility")
     assert [(r[0], r[1], r[2], r[5]) for r in rows] == [("A1", "Duke", "A3", "40"), ("A1", "Duke", "A4", "30")]
+
+
+def test_opportunity_call_plans_replace_the_segments_and_goals_split_by_opportunity():
+    """Accounts whose opportunity has a call plan (scoring.opportunities) are called by it, not by their size
+    segment; each group's goal and quarters add up."""
+    accounts = pd.DataFrame(
+        {
+            "potential": [60.0, 30.0, 10.0, 0.0],
+            "segment": ["A", "A", "B", "B"],
+            "opportunity": ["convert", "expand", "convert", "develop"],
+        }
+    )
+    segments = [{"name": "A", "calls_per_year": 24}, {"name": "B", "calls_per_year": 12}]
+    opportunities = [{"name": "convert", "calls_per_year": 18, "activities": ["competitive demo"]}, {"name": "expand"}]
+    quarters = calendar(2027, None, 14)[1]
+    by_segment = with_goals(groups(accounts, "segment", segments, {}, opportunities), 1001, (0.25,) * 4)
+    by_opportunity = with_goals(
+        groups(accounts, "opportunity", opportunities, {"convert": {"demos": 2}}), 1001, (0.25,) * 4
+    )
+    assert [(g.name, g.accounts, g.called, g.goal) for g in by_segment] == [("A", 2, 1, 901), ("B", 2, 1, 100)]
+    assert [(g.name, g.goal) for g in by_opportunity] == [("convert", 701), ("expand", 300), ("develop", 0)]
+    for g in by_segment + by_opportunity:
+        assert sum(g.goal_by_quarter) == g.goal
+    headings, rows = activity_calendar(by_segment + by_opportunity, quarters)
+    assert headings[-1] == "year"
+    assert [(r[0], r[1], r[-1]) for r in rows] == [
+        ("segment A", "calls", "24"),  # the expand account only: convert's plan replaces A's for the other
+        ("segment B", "calls", "12"),  # the develop account (develop has no call plan of its own)
+        ("opportunity convert", "calls", "36"),
+        ("opportunity convert", "demos", "4"),
+    ]
+    assert "competitive demo" in tactic_lines(by_opportunity, "procedures")[0]

@@ -44,6 +44,7 @@ class Group:
     potential: float
     share: float  # of the territory's potential
     calls_per_year: float | None  # per account
+    called: int  # accounts whose calls follow this group's plan (an opportunity's plan replaces the segment's)
     minutes_per_call: float | None
     activities: dict[str, float]  # activity -> per account and year (plans.activities)
     tactics: tuple[str, ...]  # named activities without counts (an opportunity's config)
@@ -52,10 +53,15 @@ class Group:
 
 
 def groups(
-    accounts: pd.DataFrame, kind: str, config: list[dict[str, Any]], activities: dict[str, dict[str, float]]
+    accounts: pd.DataFrame,
+    kind: str,
+    config: list[dict[str, Any]],
+    activities: dict[str, dict[str, float]],
+    opportunities: list[dict[str, Any]] = (),
 ) -> list[Group]:
     """The territory's accounts by `kind` (the column `segment` or `opportunity`), in the config's order then by
-    name; `config` is summary.json's segments or scoring.opportunities."""
+    name; `config` is summary.json's segments or scoring.opportunities. For segments, `opportunities` (the latter)
+    says which accounts' calls follow their opportunity's call plan instead."""
     if kind not in accounts:
         return []
     names = accounts[kind].fillna("").astype(str)
@@ -64,6 +70,12 @@ def groups(
     total = float(accounts["potential"].sum())
     by_name = {str(c["name"]): c for c in config}
     out = []
+    planned = {str(o["name"]) for o in opportunities if o.get("calls_per_year") is not None}
+    elsewhere = (
+        accounts["opportunity"].fillna("").astype(str).isin(planned)
+        if kind == "segment" and planned and "opportunity" in accounts
+        else pd.Series(False, index=accounts.index)
+    )
     for name in present:
         mine = accounts.loc[names == name]
         spec = by_name.get(name, {})
@@ -76,6 +88,7 @@ def groups(
                 potential=potential,
                 share=potential / total if total > 0 else len(mine) / len(accounts),
                 calls_per_year=_number(spec.get("calls_per_year")),
+                called=int((~elsewhere[names == name]).sum()),
                 minutes_per_call=_number(spec.get("minutes_per_call")),
                 activities=dict(activities.get(name, {})),
                 tactics=tuple(str(a) for a in spec.get("activities") or ()),
@@ -112,9 +125,11 @@ def activity_calendar(items: list[Group], quarters: list[Quarter]) -> tuple[list
     headings = ["group", "activity", "per account/year", *(q.label for q in quarters), "year"]
     rows = []
     for g in items:
-        plan = ([("calls", g.calls_per_year)] if g.calls_per_year else []) + sorted(g.activities.items())
+        calls = [("calls", g.calls_per_year)] if g.calls_per_year and g.called else []
+        plan = calls + sorted(g.activities.items())
         for activity, per_account in plan:
-            total = round(float(per_account) * g.accounts)
+            accounts = g.called if activity == "calls" else g.accounts
+            total = round(float(per_account) * accounts)
             spread = largest_remainder(total, [1.0] * len(quarters))
             rows.append([f"{g.kind} {g.name}", activity, f"{per_account:g}", *map(str, spread), str(total)])
     return headings, rows
@@ -124,13 +139,15 @@ def tactic_lines(items: list[Group], unit: str) -> list[str]:
     out = []
     for g in items:
         parts = []
-        if g.calls_per_year:
+        if g.calls_per_year and g.called:
             minutes = f" of {g.minutes_per_call:g} min" if g.minutes_per_call else ""
             parts.append(f"{g.calls_per_year:g} calls a year{minutes} at each account")
         parts += [f"{name} {count:g} a year per account" for name, count in sorted(g.activities.items())]
         parts += list(g.tactics)
         goal = f", toward {g.goal:,} {unit}" if g.goal is not None else ""
-        what = "; ".join(parts) if parts else "calls as the segment's frequency allows"
+        if g.calls_per_year and not g.called:
+            parts.append("calls by each account's opportunity plan")
+        what = "; ".join(parts) if parts else "no call plan in the config"
         head = f"{g.kind.capitalize()} {g.name} ({g.accounts} accounts, {pct(g.share)} of potential{goal})"
         out.append(f"{head}: {what}.")
     return out

@@ -120,7 +120,7 @@ def build_plans(
         mine = assignments.loc[assignments["territory"].astype(str) == label].copy()
         mine = mine.sort_values(["potential", "account_id"], ascending=[False, True], kind="stable")
         if calls is not None:
-            mine["calls_per_year"] = mine["segment"].map(calls)
+            mine["calls_per_year"] = _account_calls(mine, calls, opportunity_config)
         targets = mine.head(int(plans_config.top_accounts))
         potential = float(mine["potential"].sum())
         top3 = float(mine["potential"].head(3).sum())
@@ -165,7 +165,9 @@ def build_plans(
                 year=year,
                 quarters=quarters,
                 states=_states(mine),
-                segments=parts.with_goals(parts.groups(mine, "segment", segment_config, activities), target, shares_q),
+                segments=parts.with_goals(
+                    parts.groups(mine, "segment", segment_config, activities, opportunity_config), target, shares_q
+                ),
                 opportunities=parts.with_goals(
                     parts.groups(mine, "opportunity", opportunity_config, activities), target, shares_q
                 ),
@@ -267,6 +269,17 @@ def _market(row: dict) -> str:
     if not pd.isna(row.get("market_index", np.nan)):
         text += f"; market index {float(row['market_index']):,.1f} (above 100: more people than potential, white space)"
     return text
+
+
+def _account_calls(accounts: pd.DataFrame, calls: dict[str, float], opportunities: list[dict]) -> pd.Series:
+    """Calls a year per account: its opportunity's call plan where scoring.opportunities gives one (it replaces the
+    size segment's, as in the workload), else its segment's."""
+    out = accounts["segment"].map(calls)
+    plans = {str(o["name"]): float(o["calls_per_year"]) for o in opportunities if o.get("calls_per_year") is not None}
+    if plans and "opportunity" in accounts:
+        own = accounts["opportunity"].map(plans)
+        out = own.where(own.notna(), out)
+    return out
 
 
 def _calls_per_year(summary: dict) -> dict[str, float] | None:
@@ -479,7 +492,7 @@ def kpi_rows(plan: Plan) -> list[list[str]]:
         ["share of potential reached", reached, f"volume / territory potential ({num(plan.potential)})"],
         [
             "new accounts",
-            f"{plan.new_accounts} accounts",
+            _count(plan.new_accounts, "account"),
             f"{plan.new_account_pool}: target accounts with their first {unit} this year",
         ],
         ["calls made against plan", calls, "calls logged / calls planned (segment call frequency x accounts)"],
@@ -645,12 +658,16 @@ def _objectives(plan: Plan) -> Section:
             f"{g.kind.capitalize()} {g.name}: {g.accounts} accounts, {pct(g.share)} of the territory's potential."
             for g in plan.segments + plan.opportunities
         ]
-    lines.append(f"Win {plan.new_accounts} new accounts by {last}: {plan.new_account_pool}.")
+    lines.append(f"Win {_count(plan.new_accounts, 'new account')} by {last}: {plan.new_account_pool}.")
     lines.append(
         f"Call each of the {len(plan.targets)} target accounts at least once every quarter, the first "
         f"call by {_after(quarters[0], 30)}."
     )
     return Section("Objectives", lead=objective_parts(plan), lines=tuple(lines), tables=tuple(tables))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _after(quarter: Quarter, days: int) -> str:
