@@ -310,6 +310,9 @@ class Units:
     # remote region, kept whole in one territory when it fits, else given whole territories of its own and at most
     # one shared with the mainland (terrplan.regions). null: no remote regions.
     remote_gap_km: float | None = DEFAULT_REMOTE_GAP_KM
+    # With units of one account (by: account), more accounts than this are solved on ZIP units and then refined
+    # account by account (the alignment stays per account; see pipeline.unit_spec). null: never.
+    aggregate_above: int | None = 50_000
 
 
 @dataclass(frozen=True)
@@ -1197,6 +1200,9 @@ def _check_limits(config: Config, file: str) -> list[Finding]:
     km = config.units.remote_gap_km
     need("units.remote_gap_km", km, km is not None and km > 0, "must be positive",
          f"e.g. {DEFAULT_REMOTE_GAP_KM:g}, or null for no remote regions")  # fmt: skip
+    above = config.units.aggregate_above
+    need("units.aggregate_above", above, above is not None and above >= 1, "must be at least 1",
+         "e.g. 50000, or null to solve on single accounts at any size")  # fmt: skip
     for key in _ENCODING_KEYS:
         encoding = _dotted(config, key)
         if encoding is not None:

@@ -82,11 +82,16 @@ class Members:
         indptr: (n + 1,) members of unit u are rows indptr[u]:indptr[u + 1] (none for single-account units).
         coords: (M, 2) each member's location, in the problem's geometry.
         weights: (M,) each member's objective weight; a unit's weight is the sum of its members'.
+        apart: the members may end in different territories (ZIP units made for size alone, refined account by
+            account after the solve: the location step of a large universe). A unit's travel is then its weight
+            times its own location's distance, and bounds take off the members' spread (`member_spread`), which
+            keeps them valid for the accounts (`solve.bound.apart_problem`).
     """
 
     indptr: np.ndarray
     coords: np.ndarray
     weights: np.ndarray
+    apart: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "indptr", _frozen(self.indptr, np.int64))
@@ -94,13 +99,15 @@ class Members:
         object.__setattr__(self, "weights", _frozen(self.weights))
 
     @classmethod
-    def of_units(cls, unit_of: np.ndarray, coords: np.ndarray, weights: np.ndarray, n_units: int) -> Members:
+    def of_units(
+        cls, unit_of: np.ndarray, coords: np.ndarray, weights: np.ndarray, n_units: int, apart: bool = False
+    ) -> Members:
         """From each account's unit: units with two or more accounts keep them as members."""
         counts = np.bincount(unit_of, minlength=n_units)
         kept = np.flatnonzero(counts[unit_of] > 1)
         kept = kept[np.argsort(unit_of[kept], kind="stable")]
         indptr = np.r_[0, np.cumsum(np.where(counts > 1, counts, 0))]
-        return cls(indptr, coords[kept], weights[kept])
+        return cls(indptr, coords[kept], weights[kept], apart)
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,7 +269,7 @@ class Problem:
         with members the sum of its members' weight x distance. `distance`: the units' distances, if known."""
         units, sites = np.asarray(units), np.asarray(sites)
         cost = self.weights[units] * (self.distance(units, sites) if distance is None else distance)
-        if self.members is None:
+        if self.members is None or self.members.apart:
             return cost
         units, sites = np.broadcast_arrays(units, sites)
         grouped = np.flatnonzero(self._has_members()[units].ravel())
@@ -282,7 +289,7 @@ class Problem:
         """(len(units), len(sites)) weighted travel."""
         units, sites = np.asarray(units), np.asarray(sites)
         cost = self.weights[units][:, None] * self.distance_matrix(units, sites)
-        if self.members is None:
+        if self.members is None or self.members.apart:
             return cost
         indptr = self.members.indptr
         for row in np.flatnonzero(self._has_members()[units]):  # row by row: no units x sites x members array
@@ -515,4 +522,4 @@ def members_of(members: Members | None, units: np.ndarray) -> Members | None:
     start, stop = members.indptr[units], members.indptr[units + 1]
     rows = np.concatenate([np.arange(a, b) for a, b in zip(start, stop, strict=True)] or [np.zeros(0, np.int64)])
     indptr = np.r_[0, np.cumsum(stop - start)]
-    return Members(indptr, members.coords[rows], members.weights[rows])
+    return Members(indptr, members.coords[rows], members.weights[rows], members.apart)

@@ -13,6 +13,7 @@ import pandas as pd
 from terrplan.adjacency import read_graph
 from terrplan.budget import TimeBudget
 from terrplan.config import Config
+from terrplan.config import Units as UnitsSpec
 from terrplan.contiguity import add_empty_areas
 from terrplan.errors import ConfigError, Finding, InputError
 from terrplan.factors.combine import account_factors
@@ -36,6 +37,7 @@ from terrplan.rules import AccountRules, account_rules, territory_names
 from terrplan.score import score_accounts, top_codes
 from terrplan.solve import check_feasible
 from terrplan.solve.centres import recentre
+from terrplan.solve.refine import refine
 from terrplan.units import Units, group_key, make_units
 
 
@@ -264,14 +266,20 @@ def account_level(
 ) -> tuple[Problem, Alignment]:
     """The unit solution seen account by account: each account in its unit's territory, distances measured from
     the account itself to the territory's centre (a fixed site at the centre unit's location). Its objective is the
-    accounts' travel (and disruption): the rep-home term steers the solve but is reported apart (summary's reps)."""
+    accounts' travel (and disruption): the rep-home term steers the solve but is reported apart (summary's reps).
+
+    Units made for size alone (`Members.apart`, see `unit_spec`) are then refined account by account
+    (solve.refine): an account near a border may go to a nearer centre while the bands hold."""
     if units.trivial:
         return dataclasses.replace(problem, homes=None), alignment
     by_account = build_problem(accounts, config, reps)
     centres = problem.site_coords()[alignment.centres]
     account_rules_ = rules.for_accounts(problem.n_territories) if rules is not None else None
     fixed = dataclasses.replace(by_account, fixed_sites=centres, rules=account_rules_)
-    return fixed, Alignment(alignment.territory[units.of_account], np.arange(problem.n_territories))
+    territory = alignment.territory[units.of_account]
+    if problem.members is not None and problem.members.apart:
+        territory = refine(fixed, territory)
+    return fixed, Alignment(territory, np.arange(problem.n_territories))
 
 
 @dataclass(frozen=True)
@@ -312,11 +320,12 @@ def prepare(
     `current`: set when the accounts' current territory (see `use_current`) is the alignment in force, which the
     disruption cost prices leaving."""
     weights = metric_values(loaded.accounts, config.territories.objective_weight)
-    units = make_units(loaded.accounts, config.units, weights)
+    spec = unit_spec(config, loaded.accounts)
+    units = make_units(loaded.accounts, spec, weights)
     split: tuple[str, ...] = ()
     if config.units.oversize == "split" and config.units.keep_together:
         grouped = build_problem(units.frame, config, loaded.reps)
-        units, split = _split_oversize(loaded.accounts, units, grouped, config, weights)
+        units, split = _split_oversize(loaded.accounts, units, grouped, config, weights, spec)
     contiguity = config.contiguity
     graph = read_graph(config.resolve(contiguity.graph), contiguity.neighbours) if contiguity.graph else None
     if graph is not None:
@@ -324,7 +333,9 @@ def prepare(
     problem = build_problem(units.frame, config, loaded.reps)
     if not units.trivial:  # units of several accounts: travel is measured per account, as the outputs report it
         coords = loaded.accounts[["lat", "lon"]].to_numpy(dtype=float)
-        members = Members.of_units(units.of_account, coords, weights, problem.n_units)
+        # ZIP units made for size alone (see unit_spec) let their accounts go apart after the solve (account_level)
+        apart = spec is not config.units and not _has_rules(config, current)
+        members = Members.of_units(units.of_account, coords, weights, problem.n_units, apart=apart)
         problem = dataclasses.replace(problem, members=members)
     if config.territories.centres == "free":  # a roster row per territory: its centre is priced by the rep's home
         fte = territory_fte(loaded.reps, problem.n_territories)
@@ -356,9 +367,10 @@ def _unit_states(accounts: pd.DataFrame, units: Units, problem: Problem) -> np.n
 
 
 def _split_oversize(
-    accounts: pd.DataFrame, units: Units, problem: Problem, config: Config, weights: np.ndarray
+    accounts: pd.DataFrame, units: Units, problem: Problem, config: Config, weights: np.ndarray, by: UnitsSpec
 ) -> tuple[Units, tuple[str, ...]]:
-    """Units again with every keep-together group that exceeds the largest band maximum let loose."""
+    """Units again (as `by` makes them) with every keep-together group that exceeds the largest band maximum let
+    loose."""
     too_big = (problem.metrics > problem.upper.max(axis=1, keepdims=True) + 1e-9).any(axis=0)
     grouped = too_big & (units.frame["accounts"].to_numpy() > 1)
     if not grouped.any():
@@ -371,13 +383,30 @@ def _split_oversize(
             names.add(" + ".join(str(accounts[column].iat[a]).strip() for column in spec.split("+")))
     if not names:  # too big as an area (ZIP, county), not as a group: nothing to split
         return units, ()
-    return make_units(accounts, config.units, weights, loose), tuple(sorted(names))
+    return make_units(accounts, by, weights, loose), tuple(sorted(names))
+
+
+def unit_spec(config: Config, accounts: pd.DataFrame) -> UnitsSpec:
+    """What the solve moves: the config's units, or ZIP units when units are single accounts and there are more than
+    units.aggregate_above of them (accounts without a ZIP stay units of their own). The solver's memory and time
+    grow with its units, and a nation's accounts sit in about 33,000 ZIPs: 300,000 single-account units at K = 500
+    took 10.5 GB and overran a 60 s limit by 82 % (docs/benchmarks.md, scale)."""
+    above = config.units.aggregate_above
+    if config.units.by != "account" or above is None or len(accounts) <= above or "zip" not in accounts:
+        return config.units
+    return dataclasses.replace(config.units, by="zip")
+
+
+def _has_rules(config: Config, current: str | None) -> bool:
+    """Whether the config sets rules per account (see `_rules`): accounts then stay with their units."""
+    priced = config.disruption.move_cost_km > 0 and current is not None
+    return bool(config.rules.path or config.rules.max_distance_km is not None or priced)
 
 
 def _rules(loaded: Loaded, config: Config, k: int, weights: np.ndarray, current: str | None) -> AccountRules | None:
     """The config's rules per account, or None when it sets none (territories then get names after solving)."""
     priced = config.disruption.move_cost_km > 0 and current is not None
-    if not (config.rules.path or config.rules.max_distance_km is not None or priced):
+    if not _has_rules(config, current):
         return None
     home = None
     labels: tuple[str, ...] | None = None

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, objective
 from terrplan.solve import lns
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
-from terrplan.solve.bound import lagrangian, multiplier_start
+from terrplan.solve.bound import apart_problem, checked_bound, lagrangian, multiplier_start, non_negative_costs
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
@@ -54,6 +55,9 @@ class SolveParams:
     # Large-neighbourhood search after the bound: sweeps of ruin-and-recreate steps, each sweep one step per
     # territory (see solve/lns.py). Work, not the clock: more effort never gives a worse alignment.
     effort: float = 1.0
+    # Told (phase "solve", "bound" or "search"; best objective; lower bound or None) as the solve goes: progress
+    # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
+    on_progress: Callable[[str, float, float | None], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_config(cls, solver: SolverConfig, time_limit_s: float | None = None) -> SolveParams:
@@ -157,6 +161,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
         rounds += used
         best = _better(problem, best, found)
+        _tell(params, "solve", best, None)
     assert best is not None
     swaps = params.swaps and problem.n_units <= _SWAP_UNITS
     if cost is not None and banded and swaps and bands_hold(problem, best[1]):
@@ -193,19 +198,25 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
             best = (repaired.value, repaired.territory, repaired.centres)
     feasible = bands_hold(problem, best[1])
     bound = None
-    if params.lower_bound and feasible:
+    bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
+    if params.lower_bound and feasible and bounded is not None:
         value, territory, centres = best
+        relaxing, offset = bounded
+        _tell(params, "bound", best, None)
         # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock, normally
         # ends it, so results repeat exactly.
-        prices = multiplier_start(problem, territory, centres)
-        relaxed = lagrangian(problem, value, prices, phases.bound.remaining(), params.bound_iterations)
-        bound = relaxed.value
+        prices = multiplier_start(relaxing, territory, centres)
+        target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
+        relaxed = lagrangian(relaxing, target, prices, phases.bound.remaining(), params.bound_iterations)
+        bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
+        _tell(params, "bound", best, bound)
         # A restart from the relaxation's sites: its first round, from sites far from balanced, can take several
         # times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where
         # the neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with
         # the polish's 15.5 s, 9.362e9 with the search alone).
         room = not searching and phases.search.fits(_POLISH_ROUNDS * slowest[0])
-        if params.polish and room and not problem.fixed and len(np.unique(relaxed.sites)) == problem.n_territories:
+        opened = len(np.unique(relaxed.sites)) == problem.n_territories
+        if params.polish and room and not problem.fixed and opened:
             sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
             if not np.array_equal(np.sort(sites), np.sort(centres)):
                 found, used = _locate_allocate(problem, sites, params, phases.search, slowest, cost)
@@ -213,31 +224,34 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
     if searching and bands_hold(problem, best[1]):
+        _tell(params, "search", best, bound)
         searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, _solve_part(params))
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
     value, territory, centres = best
     feasible = bands_hold(problem, territory)
+    doubt = ""  # why a bound was dropped (see checked_bound)
     if bound is not None:
         bound += disruption_floor(problem)  # the relaxation sees travel only
-        members = problem.members
-        if (problem.weights >= 0).all() and (members is None or (members.weights >= 0).all()):
+        if non_negative_costs(problem):
             bound = max(bound, 0.0)  # non-negative costs: 0 is a bound too, and a negative one would say nothing
+        # the exact models price units whole: not where their accounts may go apart
+        exact = params.exact and (problem.members is None or not problem.members.apart)
         open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
-        if params.exact and open_gap and problem.fixed and problem.n_units * problem.n_territories <= LP_CELLS:
+        if exact and open_gap and problem.fixed and problem.n_units * problem.n_territories <= LP_CELLS:
             bound = max(bound, lp_bound(problem))  # fixed centres: the assignment's LP is tighter, and fast
             open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
-        if params.exact and feasible and open_gap and exact_applies(problem):
+        if exact and feasible and open_gap and exact_applies(problem):
             best, bound = _exact_pass(problem, best, bound, phases.exact)
             value, territory, centres = best
-        bound = min(bound, value)  # a bound above a feasible objective can only be rounding noise
+        bound, doubt = checked_bound(bound, value, non_negative_costs(problem))
     # Bands missed without a proof (the exact model's, on small instances) mean the search found nothing: unknown.
     status = (
         ("infeasible" if proven_infeasible else "unknown")
         if not feasible
         else ("optimal" if bound is not None and value - bound <= _OPTIMAL_RTOL * max(value, 1) else "feasible")
     )
-    return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds)
+    return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, doubt)
 
 
 # Per subproblem of the neighbourhood search: multi-start runs, and the size up to which centre swaps run too. Measured
@@ -262,10 +276,16 @@ def _solve_part(params: SolveParams) -> lns.SolvePart:
             polish=False,
             exact=small,
             effort=0.0,
+            on_progress=None,
         )
         return solve(sub, part, budget)
 
     return solve_part
+
+
+def _tell(params: SolveParams, phase: str, best: _Solution, bound: float | None) -> None:
+    if params.on_progress is not None:
+        params.on_progress(phase, float(best[0]), bound)
 
 
 def _exact_pass(problem: Problem, best: _Solution, bound: float, budget: TimeBudget) -> tuple[_Solution, float]:

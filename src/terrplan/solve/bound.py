@@ -22,6 +22,7 @@ runs that hit the time limit.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +38,30 @@ _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each uni
 _PATIENCE = 20  # non-improving steps before the step factor halves
 _MU_START, _MU_MIN = 1.0, 1e-3
 _DEFLECT = 0.3  # weight of the previous direction in the next step
+
+
+def apart_problem(problem: Problem) -> tuple[Problem, float] | None:
+    """A problem whose Lagrangian bound, less the returned offset, bounds `problem` when its members may go apart
+    (`Members.apart`: ZIP units refined account by account); `problem` itself and 0 otherwise. None: no valid
+    bound of this kind (negative weights or metric).
+
+    Each unit at its own location with its total weight W_u, no members. For an account a of unit u at distance
+    r_a from u's location, every site j has d(a, j) >= d(u, j) - r_a (triangle inequality), so any split of u's
+    accounts over sites costs at least sum_j W_u xbar_uj d(u, j) - R_u, where xbar_uj is the weight-share of u
+    sent to j and R_u = sum_a w_a r_a (`Problem.member_spread`). When the primary balance metric is the objective
+    weight (potential and potential), xbar is also the metric share, so the unit's band constraint holds for it and
+    the bands stay; otherwise they are dropped, which only loosens the bound."""
+    members = problem.members
+    if members is None or not members.apart:
+        return problem, 0.0
+    if (problem.weights < 0).any() or (members.weights < 0).any() or (problem.metrics < 0).any():
+        return None
+    row = primary_metric(problem)
+    lower, upper = problem.lower, problem.upper
+    if row is not None and not np.array_equal(problem.metrics[row], problem.weights):
+        lower, upper = np.full_like(lower, -np.inf), np.full_like(upper, np.inf)
+    centroid = dataclasses.replace(problem, members=None, lower=lower, upper=upper, rules=None, homes=None)
+    return centroid, float(problem.member_spread().sum())
 
 
 def multiplier_start(problem: Problem, territory: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -71,6 +96,8 @@ def lagrangian(
     1.74 / 145 %, one unit per account 0.91 / 0.75 / 1.40 / 152 %.
     """
     t0 = time.perf_counter()
+    if build_seconds(problem) > time_limit_s:  # the layout alone would overrun the clock: no bound, said honestly
+        return Bound(-np.inf, np.zeros(0, dtype=np.int64), 0)
     relax = _Relaxation.build(problem)
     start = np.asarray(start, dtype=float)[relax.units]
     lam = relax.clip(start)
@@ -109,7 +136,49 @@ def lagrangian(
         # Polyak's step in the metric the scale defines: the scale's overall size cancels out
         norm = max(float(direction @ (scale * direction)), 1e-300)
         lam = relax.clip(lam + mu * max(target - value, 1e-9 * abs(target)) / norm * (scale * direction))
+    if best < 0 and non_negative_costs(problem):
+        # Few steps from a start that overprices the units (a clock-cut run) can leave every value negative. At
+        # lam = 0 the value is the cheapest filling of the sites' lower bands: never negative for such costs.
+        values, _, sites = relax.evaluate(np.zeros_like(lam))
+        if float(values.min()) > best:
+            best, best_sites = float(values.min()), sites
     return Bound(float(best), best_sites, it)
+
+
+def non_negative_costs(problem: Problem) -> bool:
+    """Every cost of the relaxation is >= 0 (weights and members' weights)."""
+    members = problem.members
+    return bool((problem.weights >= 0).all() and (members is None or (members.weights >= 0).all()))
+
+
+def checked_bound(bound: float | None, value: float, non_negative: bool = True) -> tuple[float | None, str]:
+    """The bound as it may be reported against the objective `value`: within rounding noise of [0, value] it is
+    kept (clipped to that range); otherwise it cannot be valid and is dropped, with the reason to warn about."""
+    if bound is None:
+        return None, ""
+    slack = 1e-9 * max(abs(value), 1.0)
+    low = 0.0 if non_negative else -np.inf
+    if not np.isfinite(bound) or bound < low - slack or bound > value + slack:
+        return (
+            None,
+            f"lower bound {bound:,.6g} dropped: a valid bound lies between {max(low, 0):g} and the "
+            f"objective {value:,.6g} (please report this)",
+        )
+    return float(min(max(bound, low), value)), ""
+
+
+# Seconds per entry of the layouts, to skip a bound whose layout alone would overrun its clock (measured: 100,000
+# units' sparse layout, 40 million entries, 24 s on 2 busy cores).
+_SPARSE_ENTRY_S, _DENSE_CELL_S = 0.6e-6, 0.1e-6
+
+
+def build_seconds(problem: Problem) -> float:
+    """About how long `_Relaxation.build` takes for `problem`."""
+    n, sites = problem.n_units, problem.n_sites
+    if n * sites <= _DENSE_CELLS:
+        return _DENSE_CELL_S * n * sites
+    entries = n * (_list_size(n, sites, problem.n_territories) * (1 + _REVERSE_SHARE))
+    return _SPARSE_ENTRY_S * entries
 
 
 @dataclass
@@ -126,8 +195,14 @@ _FLOOR_BLOCK = 32  # sites per block of the dense floors (32 x 3,000 float32: un
 _MAX_BAND_CLASSES = 4  # territories with more distinct bands than this share the loosest one
 
 
+# Listed entries at most (units x list size), so the sparse layout's arrays (about 50 bytes an entry while built)
+# stay under 1 GB: 100,000 single-account units listed 384 sites each, 40 million entries, 4 GB at the peak.
+_MAX_ENTRIES = 16_000_000
+
+
 def _list_size(n_units: int, n_sites: int, k: int) -> int:
-    return min(n_sites, _MAX_LIST, max(_MIN_LIST, 4 * n_units // k))
+    fits = max(_MAX_ENTRIES // max(n_units, 1), 8)
+    return min(n_sites, _MAX_LIST, fits, max(_MIN_LIST, 4 * n_units // k))
 
 
 @dataclass
