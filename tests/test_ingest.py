@@ -15,11 +15,11 @@ from conftest import ROOT, requires_shared, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terrplan.config import Scoring, VolumeColumns, VolumesInput, load_config
+from terrplan.config import AccountColumns, AccountsInput, Scoring, VolumeColumns, VolumesInput, load_config
 from terrplan.errors import InputError
 from terrplan.ingest import code_filter, codes_kept, use_duckdb
 from terrplan.pipeline import load_accounts
-from terrplan.read import read_accounts, read_volumes, volume_sources
+from terrplan.read import VolumeSource, read_accounts, read_volumes, volume_sources
 from terrplan.score import code_matches
 
 SAMPLE = ROOT / "data" / "samples"
@@ -189,8 +189,6 @@ def test_two_rows_of_one_year_are_duplicates_across_files(tmp_path: Path):
 
 @requires_shared
 def test_long_accounts_file_first_rows_match_the_row_by_row_reader():
-    from terrplan.config import AccountColumns, AccountsInput
-
     path = ROOT.parent / "shared" / "data" / "cms-partb-mohs-2021" / "partb_mohs_2021.csv"
     columns = AccountColumns(id="Rndrng_NPI", name="Rndrng_Prvdr_Last_Org_Name", zip="Rndrng_Prvdr_Zip5")
     rows = [read_accounts(AccountsInput(columns=columns, one_row_per_account=False, engine=e), path)
@@ -257,3 +255,14 @@ def test_rows_of_gone_accounts_in_earlier_years_are_counted_not_reported(tmp_pat
     assert [(Path(f.file).name, f.line, f.value) for f in read.findings] == [("v_2021.csv", 3, "A8")]
     assert read.other_years_unknown == 1  # A9 in 2020: a provider gone since, not a defect
     assert read.volumes[["account_id", "year"]].values.tolist() == [["A1", 2020], ["A1", 2021]]
+
+
+def test_parquet_accounts_read_as_the_csv(tmp_path: Path):
+    csv_accounts = read_accounts(AccountsInput(), SAMPLE / "accounts.csv")
+    frame = pd.read_csv(SAMPLE / "accounts.csv", dtype=str, keep_default_na=False)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "accounts.parquet")
+    parquet = read_accounts(AccountsInput(), tmp_path / "accounts.parquet")
+    pd.testing.assert_frame_equal(parquet.accounts, csv_accounts.accounts)
+    named = tmp_path / "vol [2021].csv"  # an existing name with brackets is a file, not a pattern
+    named.write_text("account_id,code,volume\n")
+    assert volume_sources(VolumesInput(path=str(named)), Path) == [VolumeSource(named)]

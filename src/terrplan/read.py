@@ -611,7 +611,7 @@ def volume_sources(spec: VolumesInput, resolve: Callable[[str], Path]) -> list[V
         return [VolumeSource(resolve(f.path), f.year if f.year is not None else _year_of(resolve(f.path)))
                 for f in spec.files]  # fmt: skip
     path = resolve(spec.path)
-    if str(path) == "-" or not _GLOB.search(path.name + str(path.parent)):
+    if str(path) == "-" or path.exists() or not _GLOB.search(str(path)):  # 'vol [2021].csv' may be a name
         return [VolumeSource(path)]
     matches = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
     if not matches:
