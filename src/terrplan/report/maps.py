@@ -232,7 +232,7 @@ def layout(data: MapData) -> Layout:
         insets.append(("Dense area", metro))
     y = main_h + GAP
     if insets:
-        heights = INSET_HEIGHT
+        heights = INSET_HEIGHT if len(insets) > 2 else INSET_HEIGHT * 1.4  # one or two insets: room to read them
         widths = [min(max(_aspect(b) * heights, 90.0), 260.0) for _, b in insets]
         if sum(widths) + GAP * (len(widths) - 1) > WIDTH:
             k = (WIDTH - GAP * (len(widths) - 1)) / sum(widths)

@@ -103,6 +103,7 @@ def _territory(pdf: FPDF, plan: Plan, territories: pd.DataFrame, svg: str | None
     pdf.add_page()
     pdf.set_fill_color(*rgb(plan.colour))
     pdf.rect(MARGIN, MARGIN, 10, 18, style="F")
+    pdf.set_fill_color(255, 255, 255)
     pdf.set_x(MARGIN + 14)
     _title(pdf, f"Territory {plan.territory}")
     row = territories.loc[territories["territory"].astype(str) == plan.territory]
@@ -131,7 +132,10 @@ def _territory(pdf: FPDF, plan: Plan, territories: pd.DataFrame, svg: str | None
     pdf.set_font("helvetica", style="B", size=9)
     pdf.cell(0, 12, f"Target accounts (numbered on the map, top {min(len(rows), TARGETS_SHOWN)})")
     pdf.set_xy(MARGIN + 445, pdf.get_y() + 14)
-    _table(pdf, [headings[i] for i in keep], [[r[i] for i in keep] for r in rows[:TARGETS_SHOWN]], 291)
+    widths = {"#": 16, "account": 52, "name": 150, "segment": 34, "potential": 52}
+    columns = [headings[i] for i in keep]
+    table_rows = [[r[i] for i in keep] for r in rows[:TARGETS_SHOWN]]
+    _table(pdf, columns, table_rows, 291, tuple(widths.get(c, 40) for c in columns))
 
 
 # -- drawing helpers ----------------------------------------------------------------------------------------------
@@ -150,7 +154,9 @@ def _line(pdf: FPDF, text: str, size: float) -> None:
     pdf.set_text_color(29, 36, 51)
 
 
-def _table(pdf: FPDF, headings: list[str], rows: list[list[str]], width: float) -> None:
+def _table(
+    pdf: FPDF, headings: list[str], rows: list[list[str]], width: float, widths: tuple[float, ...] | None = None
+) -> None:
     pdf.set_font("helvetica", size=7.5)
     x = pdf.get_x()
     pdf.set_left_margin(x)
@@ -160,6 +166,7 @@ def _table(pdf: FPDF, headings: list[str], rows: list[list[str]], width: float) 
         line_height=10,
         headings_style=FontFace(emphasis="BOLD", fill_color=(242, 244, 247)),
         borders_layout="HORIZONTAL_LINES",
+        col_widths=widths,
     ) as table:
         for line in [headings, *rows]:
             cells = table.row()
@@ -172,7 +179,7 @@ def _svg(pdf: FPDF, svg: str, x: float, y: float, width: float, height: float) -
     """An SVG fitted into the box, keeping its aspect; dots merged into one path per colour (fpdf2 draws a circle
     as four arcs: thousands of them take seconds, one path each colour takes milliseconds)."""
     svg = re.sub(r"<title>.*?</title>", "", svg, flags=re.S)
-    svg = _DOTS.sub(lambda m: m[1] + _merged_dots(m[2]) + m[3], svg)
+    svg = _DOTS.sub(lambda m: '<g class="accounts">' + _merged_dots(m[2]) + m[3], svg)  # no rim: it swamps print
     svg = _latin(svg)
     size = re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', svg)
     w, h = (float(size[1]), float(size[2])) if size else (width, height)
