@@ -185,9 +185,11 @@ def _solve_once(
         accounts=problem.n_units,
         territories=problem.n_territories,
     )
+    report.stage("solve")
     with report.status("optimizing territories…"):
         solving = time_budget.share(solve_share(problem)) if prepared.graph is not None else time_budget
-        result = solve(problem, SolveParams.from_config(config.solver), solving)
+        params = dataclasses.replace(SolveParams.from_config(config.solver), on_progress=report.solver_progress)
+        result = solve(problem, params, solving)
     fields = _result_fields(result)
     if prepared.split_groups:
         fields["split_groups"] = list(prepared.split_groups)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def rows_affected(findings: tuple[Finding, ...] | list[Finding]) -> int:
     return len({(f.file, f.line) if f.line is not None else id(f) for f in findings})
 
 
-def load_accounts(config: Config) -> Loaded:
-    """Read accounts and volumes, score them; bad rows stop the run or are set aside per `on_bad_rows`."""
+def load_accounts(config: Config, on_stage: Callable[[str], None] | None = None) -> Loaded:
+    """Read accounts and volumes, score them; bad rows stop the run or are set aside per `on_bad_rows`.
+    `on_stage` (progress) hears "score" when the reading is done."""
     accounts_path = config.resolve(config.inputs.accounts.path)
     read = read_accounts(config.inputs.accounts, accounts_path)
     accounts, findings = read.accounts, list(read.findings)
@@ -113,6 +115,8 @@ def load_accounts(config: Config) -> Loaded:
     scoring = config.scoring
     if scoring.growth is not None and scoring.growth.plan_year is None and config.plans.year is not None:
         scoring = dataclasses.replace(scoring, growth=dataclasses.replace(scoring.growth, plan_year=config.plans.year))
+    if on_stage is not None:
+        on_stage("score")
     scored = score_accounts(accounts, potential_volumes, scoring, config.segments, columns, history=volumes)
     _check_potential(scored, potential_volumes, config)
     counts["rejected_rows"] = rows_affected(findings)  # summary.json: rows, not findings (a row may have several)

@@ -48,7 +48,7 @@ def handle_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        report = Reporter(kwargs.get("quiet", False), kwargs.get("log_json", False))
+        report = Reporter(kwargs.get("quiet", False), kwargs.get("log_json", False), started=run_started())
         main_thread = threading.current_thread() is threading.main_thread()
         if main_thread:
             previous = signal.getsignal(signal.SIGTERM)
@@ -73,6 +73,7 @@ def handle_errors(command):
             )
             sys.exit(EXIT_INTERNAL)
         finally:
+            report.close()  # the terminal's progress display ends with the command
             if main_thread:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

@@ -119,6 +119,7 @@ def optimize(
         ),
     )
     budget = run_budget(config.solver.time_limit)  # the whole run's: reading, solving, the hierarchy, writing
+    report.budget(budget.deadline)  # the progress display's time left
     current = _current_source(current, config)
     check_output(config, output if output is not None else config.resolve(config.output.dir), config_path, current)
     loaded = load_inputs(config, report)

@@ -42,6 +42,7 @@ def write_outputs(
     if config.output.report:
         from terrplan.report import report_files  # loaded only when a report is written (validate needs none)
 
+        report.stage("report")
         with report.status("writing the report…"):
             files.update(
                 report_files(
@@ -120,7 +121,8 @@ def band_findings(metrics: Metrics) -> list[Finding]:
 
 
 def load_inputs(config: Config, report: Reporter) -> Loaded:
-    loaded = load_accounts(config)
+    report.stage("read")
+    loaded = load_accounts(config, on_stage=report.stage)
     if loaded.findings:
         rows = rows_affected(loaded.findings)
         report.warn("rejects", f"{rows} row(s) set aside (see rejects.csv); first: {loaded.findings[0]}", rows=rows)
