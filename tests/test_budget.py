@@ -218,3 +218,17 @@ def test_size_shares_one_budget_across_k_and_reports_every_k(tiny):
     table = pd.read_csv(io.StringIO(result.stdout))
     assert list(table["k"]) == [1, 2, 3]
     assert table["status"].isin(["optimal", "feasible", "unknown", "infeasible"]).all()
+
+
+def test_a_bound_whose_layout_cannot_fit_the_clock_is_absent_and_the_alignment_kept(monkeypatch):
+    """The bound's layout is built before its first step: where it alone would overrun the clock, the bound is left
+    out (status feasible, no gap) rather than run past the deadline, and the alignment found is returned."""
+    from terrplan.solve import bound
+
+    problem = _banded(seed=6)
+    monkeypatch.setattr(bound, "_DENSE_CELL_S", 1.0)  # as if the layout took a second a cell
+    result = solve(problem, SolveParams(seed=0, starts=1), TimeBudget.of(30.0))
+    assert bands_hold(problem, result.alignment.territory)
+    assert result.status == "feasible" and result.lower_bound is None and result.gap is None
+    direct = bound.lagrangian(problem, result.objective, np.ones(problem.n_units), time_limit_s=5.0)
+    assert direct.value == -np.inf and direct.iterations == 0
