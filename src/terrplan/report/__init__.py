@@ -7,6 +7,8 @@ timestamps, fixed number formats, stable ordering).
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from terrplan.config import Plans
@@ -79,8 +81,9 @@ def report_files(
     }
     names = plan_file_names(plan.territory for plan in territory_plans)
     for plan in territory_plans:
-        files[f"plans/{names[plan.territory]}.md"] = markdown(plan)
-        files[f"plans/{names[plan.territory]}.svg"] = own_maps[plan.territory]
+        name = names[plan.territory]
+        files[f"plans/{name}.md"] = markdown(dataclasses.replace(plan, map_file=f"{name}.svg"))  # links its map
+        files[f"plans/{name}.svg"] = own_maps[plan.territory]
     if pdf:
         files["report.pdf"] = pdf_bytes(map_data, territories, summary, territory_plans, own_maps)
     return files

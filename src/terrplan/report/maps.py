@@ -425,12 +425,7 @@ def _dots(
 def _home_marks(panel: Panel, data: MapData, placer: Placer, focus: set[str] | None) -> str:
     """Rep homes: a square in the territory's colour with a dark rim (their names are placed with the labels)."""
     out = ['<g class="homes" stroke="#111" stroke-width="1.2">']
-    for home in data.homes:
-        if focus is not None and home["territory"] not in focus:
-            continue
-        if not _visible(panel, np.array([home["lon"]]), np.array([home["lat"]]))[0]:
-            continue
-        x, y = panel.proj.point(home["lon"], home["lat"])
+    for home, x, y in _homes_in(panel, data, focus):
         placer.reserve((x - 5, y - 5, x + 5, y + 5))
         colour = data.colours.get(home["territory"], "#888888")
         out.append(
@@ -439,6 +434,15 @@ def _home_marks(panel: Panel, data: MapData, placer: Placer, focus: set[str] | N
         )
     out.append("</g>")
     return "".join(out)
+
+
+def _homes_in(panel: Panel, data: MapData, focus: set[str] | None):
+    """(home, x, y) of the homes inside the panel's extent (of the focus's territories only, when given)."""
+    for home in data.homes:
+        if focus is not None and home["territory"] not in focus:
+            continue
+        if _visible(panel, np.array([home["lon"]]), np.array([home["lat"]]))[0]:
+            yield (home, *panel.proj.point(home["lon"], home["lat"]))
 
 
 def _rep_name(home: dict) -> str:
@@ -452,8 +456,7 @@ def _territory_labels(panel: Panel, data: MapData, parts: dict, placer: Placer, 
     for label in sorted(data.polygons):
         if only is not None and label not in only:
             continue
-        shapes = [g for name, g in parts.get(label, {}).items()]
-        projected = [_in_panel(g, panel, 0.5) for g in shapes]
+        projected = [_in_panel(g, panel, 0.5) for g in parts.get(label, {}).values()]
         projected = [g for g in projected if not g.is_empty]
         if not projected:
             continue
@@ -470,12 +473,7 @@ def _territory_labels(panel: Panel, data: MapData, parts: dict, placer: Placer, 
 
 
 def _home_labels(panel: Panel, data: MapData, placer: Placer, focus: set[str] | None = None) -> None:
-    for home in data.homes:
-        if focus is not None and home["territory"] not in focus:
-            continue
-        if not _visible(panel, np.array([home["lon"]]), np.array([home["lat"]]))[0]:
-            continue
-        x, y = panel.proj.point(home["lon"], home["lat"])
+    for home, x, y in _homes_in(panel, data, focus):
         text = f"{_rep_name(home)} ({home['territory']})"
         placer.place(
             text, (x, y), panel.box, size=10, bold=False, gap=5.0, reach=90.0, css="label home",
