@@ -16,15 +16,17 @@ import math
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from fpdf import FPDF
-from fpdf.fonts import FontFace
 
 from terrplan.report.html import _balance_chart
 from terrplan.report.maps import MapData, focus_map, overview_map
 from terrplan.report.palette import rgb
 from terrplan.report.plans import Plan, num, pct, rep_text, target_rows
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 PAGE_W, PAGE_H, MARGIN = 792.0, 612.0, 28.0  # US letter, landscape, in points
@@ -39,6 +41,8 @@ def pdf_bytes(
     data: MapData, territories: pd.DataFrame, summary: dict, plans: list[Plan], territory_maps: dict[str, str]
 ) -> bytes:
     """The deck: 1 cover + one page per district (when the territories have a district column) + one per plan."""
+    from fpdf import FPDF  # ~1 s to import: only when a deck is asked for
+
     pdf = FPDF(orientation="L", unit="pt", format="letter")
     pdf.set_creation_date(FIXED_DATE)  # not the clock: the same inputs give the same bytes (the ID hashes them)
     pdf.set_producer("terrplan")
@@ -157,6 +161,8 @@ def _line(pdf: FPDF, text: str, size: float) -> None:
 def _table(
     pdf: FPDF, headings: list[str], rows: list[list[str]], width: float, widths: tuple[float, ...] | None = None
 ) -> None:
+    from fpdf.fonts import FontFace
+
     pdf.set_font("helvetica", size=7.5)
     x = pdf.get_x()
     pdf.set_left_margin(x)
