@@ -96,9 +96,12 @@ def lagrangian(
     1.74 / 145 %, one unit per account 0.91 / 0.75 / 1.40 / 152 %.
     """
     t0 = time.perf_counter()
-    if build_seconds(problem) > time_limit_s + _BUILD_SLACK_S:  # the layout alone would overrun the clock: no bound
+    # A layout that alone would overrun the clock: the shortest lists (valid for any length, weaker), else no bound.
+    # Only a short clock changes the layout, so a run its caps end repeats exactly.
+    short = None if build_seconds(problem) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
+    if short is not None and build_seconds(problem, short) > time_limit_s + _BUILD_SLACK_S:
         return Bound(-np.inf, np.zeros(0, dtype=np.int64), 0)
-    relax = _Relaxation.build(problem)
+    relax = _Relaxation.build(problem, short)
     start = np.asarray(start, dtype=float)[relax.units]
     lam = relax.clip(start)
     scale = np.abs(start) + 1e-3 * max(float(np.abs(start).mean()), 1e-12)  # a price starting at 0 still moves
@@ -173,12 +176,12 @@ _SPARSE_ENTRY_S, _DENSE_CELL_S = 0.6e-6, 0.1e-6
 _BUILD_SLACK_S = 1.0  # a layout this far past the clock still runs (a spent budget still gets its one bound step)
 
 
-def build_seconds(problem: Problem) -> float:
-    """About how long `_Relaxation.build` takes for `problem`."""
+def build_seconds(problem: Problem, most: int | None = None) -> float:
+    """About how long `_Relaxation.build` takes for `problem` (with lists of at most `most` sites)."""
     n, sites = problem.n_units, problem.n_sites
     if n * sites <= _DENSE_CELLS:
         return _DENSE_CELL_S * n * sites
-    entries = n * (_list_size(n, sites, problem.n_territories) * (1 + _REVERSE_SHARE))
+    entries = n * (_list_size(n, sites, problem.n_territories, most) * (1 + _REVERSE_SHARE))
     return _SPARSE_ENTRY_S * entries
 
 
@@ -201,9 +204,10 @@ _MAX_BAND_CLASSES = 4  # territories with more distinct bands than this share th
 _MAX_ENTRIES = 16_000_000
 
 
-def _list_size(n_units: int, n_sites: int, k: int) -> int:
+def _list_size(n_units: int, n_sites: int, k: int, most: int | None = None) -> int:
     fits = max(_MAX_ENTRIES // max(n_units, 1), 8)
-    return min(n_sites, _MAX_LIST, fits, max(_MIN_LIST, 4 * n_units // k))
+    size = min(n_sites, _MAX_LIST, fits, max(_MIN_LIST, 4 * n_units // k))
+    return size if most is None else min(size, most)
 
 
 @dataclass
@@ -221,10 +225,12 @@ class _Relaxation:
     row_abs: np.ndarray | None = None  # (S,) sum over units of |cost|, for the float32 error margin
 
     @classmethod
-    def build(cls, problem: Problem) -> _Relaxation | _SparseRelaxation:
+    def build(cls, problem: Problem, most: int | None = None) -> _Relaxation | _SparseRelaxation:
+        """The dense layout where it fits, else the sparse one with lists of at most `most` sites."""
         units, amount, bands, capacitated = _bands(problem)
         if problem.n_sites * problem.n_units > _DENSE_CELLS:
-            return _SparseRelaxation.build(problem, units, amount if capacitated else np.zeros_like(amount), bands)
+            amount = amount if capacitated else np.zeros_like(amount)
+            return _SparseRelaxation.build(problem, units, amount, bands, most)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
         return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
 
@@ -448,9 +454,11 @@ class _SparseRelaxation:
         self._buffer = np.zeros(len(self.entry_cost) + 1)
 
     @classmethod
-    def build(cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band]) -> _SparseRelaxation:
+    def build(
+        cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band], most: int | None = None
+    ) -> _SparseRelaxation:
         n_sites = problem.n_sites
-        m = _list_size(problem.n_units, n_sites, problem.n_territories)
+        m = _list_size(problem.n_units, n_sites, problem.n_territories, most)
         count = min(problem.n_units, max(1, int(_REVERSE_SHARE * m)))  # how many nearest units each site lists
         mirror = not problem.fixed and problem.geometry != "matrix"  # the sites are the units: one query serves both
         site_all, dist_all = nearest_sites(problem, np.arange(n_sites), max(m, count) if mirror else m)
