@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sweep.py            # the sample's 3 x 3 x 3 grid (K 11-13, tolerance, move cost)
     .venv/bin/python benchmarks/sweep.py --quick    # K 11-12 x 2 tolerances: a smoke test of the script
+    .venv/bin/python benchmarks/sweep.py --size     # terrplan size: each K a scenario, against one process
 
 Runs `terrplan sweep` into a fresh folder with --workers 2 and times it (wall); then runs each scenario's config
 (`configs/<id>.json`, the very file the sweep ran) with `terrplan optimize` one after the other and sums their wall
@@ -64,12 +65,53 @@ def makespan(durations: list[float], workers: int) -> float:
     return max(free)
 
 
+def self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def size_costs(config_path: str, ks: str, seconds: float) -> None:
+    """`terrplan size` with each K a scenario (--workers 1 and 2, then a rerun) against the same K solved one after
+    the other in this process (what size did before it ran its K as scenarios): wall and CPU, and whether the
+    tables are the same bytes (they are when no K's solve is cut by the clock)."""
+    from terrplan.budget import TimeBudget
+    from terrplan.config import load_config
+    from terrplan.pipeline import load_accounts
+    from terrplan.sizing import size_row, size_table
+    from terrplan.write import csv_text
+
+    low, high = (int(part) for part in ks.split(":"))
+    started, cpu = time.perf_counter(), self_cpu()
+    config = load_config(config_path, {"solver.time_limit": seconds, "sizing.k_min": low, "sizing.k_max": high})
+    accounts = load_accounts(config).accounts
+    direct = csv_text(size_table([size_row(accounts, config, k, TimeBudget.of(seconds)) for k in range(low, high + 1)]))
+    wall, used = time.perf_counter() - started, self_cpu() - cpu
+    print(f"one process, K one after the other: wall {wall:.1f} s, CPU {used:.1f} s (the solver stack already loaded)")
+    folder = Path(tempfile.mkdtemp(prefix="terrplan-size-bench-"))
+    try:
+        for workers, name in ((1, "one"), (2, "two"), (2, "two")):
+            args = ("size", config_path, "--k-range", ks, "--time-limit", str(seconds), "--workers", str(workers),
+                    "-d", str(folder / name), "-q")  # fmt: skip
+            wall, used, done = terrplan(*args)
+            same = "same bytes" if done.stdout.decode() == direct else "other bytes"
+            print(f"terrplan size --workers {workers} -d {name}/: exit {done.returncode}, wall {wall:.1f} s, "
+                  f"CPU {used:.1f} s, table: {same} as one process")  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "sample.yaml"))
     parser.add_argument("--quick", action="store_true", help="a 2 x 2 grid instead of 3 x 3 x 3")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--size", metavar="MIN:MAX", nargs="?", const="11:13",
+                        help="measure terrplan size over these K instead (default 11:13)")  # fmt: skip
+    parser.add_argument("--time-limit", type=float, default=180.0, help="with --size: solver seconds per K")
     args = parser.parse_args()
+    if args.size:
+        size_costs(args.config, args.size, args.time_limit)
+        return
     grid = QUICK if args.quick else GRID
     folder = Path(tempfile.mkdtemp(prefix="terrplan-sweep-bench-"))
     try:

@@ -27,7 +27,7 @@ from terrplan.config import load_config
 from terrplan.report.palette import PALETTE, rgb
 from terrplan.sweep import plan_sweep
 from terrplan.sweep.frontier import PARETO_RING
-from terrplan.sweep.grid import parse_axes
+from terrplan.sweep.grid import Settings, parse_axes, standalone, sweep_settings
 
 # K 2-4 at two tolerances: K = 4 at ±5 % is proven impossible on the tiny case (exit 4), the rest solve.
 GRID = ("--grid", "k=2:4", "--grid", "tolerance=0.05,0.2")
@@ -172,6 +172,68 @@ def test_values_fine_alone_but_not_together_are_a_failed_row(tiny):
     assert list(table["exit_code"]) == [3, 0]
     assert "key 'territories.min_accounts': min_accounts is above max_accounts (got '3 > 2')" in table["message"][0]
     assert table["status"][0] == "invalid" and table["status"][1] == "optimal"
+
+
+def test_the_config_sweep_section_gives_the_grid_and_the_flags_win(tmp_path):
+    section = ("sweep:\n  grid:\n    k: 2:3\n    tolerance: [0.05, 0.2]\n    accounts: [accounts.csv]\n"
+               "  workers: 3\n  ship_inputs: yes\n")  # fmt: skip
+    path = make_case(tmp_path / "case", TINY_CONFIG + section)
+    config = load_config(path)
+    axes = parse_axes(["tolerance=0.1", "seed=1,2"], config, path)
+    assert [(axis.key, axis.values, axis.flag) for axis in axes] == [
+        ("territories.count", ("2", "3"), False),
+        ("territories.balance.tolerance", ("0.1",), True),  # the flag's values replace the section's
+        ("inputs.accounts.path", (str(tmp_path / "case" / "accounts.csv"),), False),  # relative to the config
+        ("solver.seed", ("1", "2"), True),
+    ]
+    assert sweep_settings(config, path, None, None, None) == Settings(3, None, True)
+    assert sweep_settings(config, path, 1, None, False) == Settings(1, None, False)
+    assert sweep_settings(config, path, None, "tcp://127.0.0.1:9", None) == Settings(None, "tcp://127.0.0.1:9", True)
+    # the same scenarios, with the same ids, as the same grid given as flags; a scenario's config has no sweep section
+    by_section = plan_sweep(path, {}, ["tolerance=0.1", "seed=1,2"]).scenarios
+    plain = make_case(tmp_path / "plain")
+    by_flags = plan_sweep(plain, {}, ["k=2:3", "tolerance=0.1", f"accounts={tmp_path / 'case' / 'accounts.csv'}",
+                                      f"volumes={tmp_path / 'case' / 'volumes.csv'}", "seed=1,2"]).scenarios  # fmt: skip
+    assert [s.id for s in by_section] == [s.id for s in by_flags]
+    assert "sweep" not in standalone(by_section[0].config)
+
+
+@pytest.mark.parametrize(
+    ("section", "messages"),
+    [
+        ("sweep: {grid: {k: '4:2'}}", ["config.yaml: key 'sweep.grid.k': '4:2' is not a range MIN:MAX[:STEP]"]),
+        ("sweep: {grid: {territories.cout: [2, 3]}}", ["config.yaml: key 'sweep.grid.territories.cout': unknown "
+                                                       "config key territories.cout"]),
+        ("sweep: {grid: {k: [[2, 3]]}}", ["config.yaml: key 'sweep.grid.k': expected a list of values, or text"]),
+        ("sweep: {grid: {sweep.workers: [1, 2]}}", ["the sweep section says how to sweep; it is no scenario's"]),
+        ("sweep: {grid: [k, 2]}", ["config.yaml: key 'sweep.grid': expected a mapping of config keys to values",
+                                   "hint: e.g. grid: {territories.count: '11:13'"]),
+        ("sweep: {workers: many, clutser: tcp://x:1, ship_inputs: maybe}",
+         ["config.yaml: the sweep section has 3 problem(s)",
+          "config.yaml: key 'sweep.clutser': unknown config key\n    hint: did you mean 'sweep.cluster'?",
+          "config.yaml: key 'sweep.workers': expected a whole number, 1 or more (got 'many')",
+          "config.yaml: key 'sweep.ship_inputs': expected true or false (got 'maybe')"]),
+        ("sweep: {workers: 2, cluster: tcp://127.0.0.1:9}", ["key 'sweep.workers': workers and cluster exclude each "
+                                                             "other\n    hint: the cluster has its own workers"]),
+        ("sweep: {cluster: 8786}", ["key 'sweep.cluster': expected a Dask scheduler's address (got '8786')\n    "
+                                    "hint: e.g. tcp://"]),
+    ],
+)  # fmt: skip
+def test_a_bad_sweep_section_stops_before_any_work_naming_file_key_and_hint(tiny, section, messages):
+    tiny.write("config.yaml", TINY_CONFIG + section + "\n")
+    result = invoke("sweep", str(tiny.config), "--grid", "k=2", "--dir", str(tiny.dir / "sweep"))
+    assert result.exit_code == 2, result.stderr
+    for message in messages:
+        assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tiny.dir / "sweep").exists()
+
+
+def test_ship_inputs_needs_a_cluster(tiny):
+    result = invoke("sweep", str(tiny.config), "--grid", "k=2", "--ship-inputs", "--dir", str(tiny.dir / "sweep"))
+    assert result.exit_code == 2
+    assert "--ship-inputs sends the inputs to a cluster's workers: give --cluster" in result.stderr
+    assert not (tiny.dir / "sweep").exists()
 
 
 # -- the table --------------------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,6 +61,39 @@ def test_cluster_gives_the_local_table_and_a_killed_worker_loses_nothing(cluster
     assert driver.returncode == 0, stderr.decode()
     pd.testing.assert_frame_equal(figures(folder), figures(on_pool))
     assert not [p for p in (folder / "scenarios").iterdir() if "terrplan-tmp" in p.name]
+
+
+def test_shipped_inputs_give_the_local_rows_read_from_the_workers_own_copies(cluster, swept, tmp_path):  # noqa: F811
+    local, _ = cluster
+    on_pool = swept[0]
+    config = on_pool.parent / "case" / "config.yaml"
+    folder = tmp_path / "shipped"
+    done = run_cli("sweep", str(config), "--grid", "k=2,3", "--grid", "tolerance=0.2", "--dir", str(folder),
+                   "--cluster", local.scheduler_address, "--ship-inputs")  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()
+    assert "(inputs shipped)" in done.stderr.decode()
+    shipped = figures(folder).drop(columns="pareto").set_index("scenario")
+    expected = figures(on_pool).drop(columns="pareto").set_index("scenario").loc[shipped.index]
+    assert len(shipped) == 2
+    pd.testing.assert_frame_equal(shipped, expected)  # the same scenarios (ids), the same figures
+    copies = Path(tempfile.gettempdir()) / f"terrplan-shipped-{os.getuid()}" / "inputs"
+    for scenario in shipped.index:
+        read = json.loads((folder / "scenarios" / scenario / "summary.json").read_text())["inputs"]
+        assert {Path(item["path"]).parent.parent for item in read} == {copies}  # the worker's copies...
+        for item in read:  # ...with the bytes of the driver's files
+            original = config.parent / Path(item["path"]).name
+            assert item["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
+            assert Path(item["path"]).parent.name == item["sha256"]
+
+
+def test_size_on_the_cluster_gives_the_local_table(cluster, tiny):
+    local, _ = cluster
+    size = ("size", str(tiny.config), "--k-range", "2:3", "--capacity", "400", "--time-limit", "30")
+    here = run_cli(*size, "--workers", "2", "-d", str(tiny.dir / "here"))
+    assert here.returncode == 0, here.stderr.decode()
+    there = run_cli(*size, "--cluster", local.scheduler_address, "--ship-inputs", "-d", str(tiny.dir / "there"))
+    assert there.returncode == 0, there.stderr.decode()
+    assert there.stdout == here.stdout and len(there.stdout.splitlines()) == 3
 
 
 def test_an_unreachable_scheduler_is_a_clear_error(tiny):

@@ -532,6 +532,8 @@ class Config:
     plans: Plans = field(default_factory=Plans)
     sizing: Sizing = field(default_factory=Sizing)
     output: Output = field(default_factory=Output)
+    # `terrplan sweep`'s section, kept as written: terrplan.sweep.grid reads and checks it (no part of a run).
+    sweep: dict[str, Any] | None = None
     # Directory the config was read from; relative paths resolve against it. Not a YAML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -546,6 +548,7 @@ class Config:
         """The resolved config, for summary.json; one balance metric stays a mapping, as it was before lists."""
         data = dataclasses.asdict(self)
         data.pop("base_dir")
+        data.pop("sweep")
         balance = list(data["territories"]["balance"])
         data["territories"]["balance"] = balance[0] if len(balance) == 1 else balance
         return data

@@ -5,16 +5,15 @@ from the territory centre, driven at `travel_speed_kmh` (a planning estimate, no
 give the first estimate of K (total / hours per FTE); solving the alignment for a range of K shows the travel
 each K adds and how balanced it can be.
 
-Time: `--time-limit` is seconds per K, so the run's budget is that times the number of K; each K gets an equal
-share of what is left for the K still to solve, so time a K leaves unused goes to the next ones and the run as a
-whole ends by its deadline.
+Each K is solved on its own (a scenario of `terrplan.sweep`: its own process, `--time-limit` seconds from its own
+start); `size_row` is one K's row of the table, `size_table` the table from the rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,54 +38,47 @@ def k_range(accounts: pd.DataFrame, config: Config) -> range:
     return range(low, min(high, len(accounts)) + 1)
 
 
-def size_table(
-    accounts: pd.DataFrame,
-    config: Config,
-    ks: range,
-    time_limit_s: float,
-    on_k: Callable[[int], None] | None = None,
-    budget: TimeBudget | None = None,
-) -> pd.DataFrame:
-    """One row per K: balance, travel and workload per rep, the optimizer's gap. `budget`: the run's (default:
-    `time_limit_s` per K from now), shared alike by the K still to solve."""
-    budget = budget if budget is not None else TimeBudget.of(time_limit_s * len(ks))
-    rows = []
+#: The table's columns, in order (an infeasible K's row has only k, call_hours_per_rep and status).
+COLUMNS = ("k", "call_hours_per_rep", "travel_hours_per_rep", "workload_per_rep", "utilisation", "min_index",
+           "max_index", "territories_in_band", "mean_distance_km", "objective", "gap", "status")  # fmt: skip
+
+
+def size_row(accounts: pd.DataFrame, config: Config, k: int, budget: TimeBudget) -> dict[str, Any]:
+    """One K's row: balance, travel and workload per rep, the optimizer's gap, solved within `budget`."""
     sizing = config.sizing
     calls = accounts["calls_per_year"].to_numpy()
-    for done, k in enumerate(ks):
-        if on_k is not None:
-            on_k(k)
-        sized = dataclasses.replace(
-            config, territories=dataclasses.replace(config.territories, count=k, centres="free")
-        )
-        problem = build_problem(accounts, sized)
-        try:
-            result = solve(problem, SolveParams.from_config(config.solver), budget.share(1 / (len(ks) - done)))
-        except InfeasibleError:  # proven: the bands cannot hold at this K (a row says so; the other K go on)
-            calls_per_rep = float(accounts["workload_hours"].sum()) / k
-            rows.append({"k": k, "call_hours_per_rep": calls_per_rep, "status": "infeasible"})
-            continue
-        metrics = evaluate(accounts, problem, result.alignment)
-        distance = metrics.assignments.set_index("account_id").loc[accounts["account_id"], "distance_km"].to_numpy()
-        travel = float(np.sum(calls * 2 * distance) / sizing.travel_speed_kmh / sizing.calls_per_trip)
-        work = float(accounts["workload_hours"].sum()) + travel
-        rows.append(
-            {
-                "k": k,
-                "call_hours_per_rep": float(accounts["workload_hours"].sum()) / k,
-                "travel_hours_per_rep": travel / k,
-                "workload_per_rep": work / k,
-                "utilisation": work / k / sizing.hours_per_fte,
-                "min_index": metrics.balance["min_index"],
-                "max_index": metrics.balance["max_index"],
-                "territories_in_band": metrics.balance["territories_in_band"],
-                "mean_distance_km": float(distance.mean()),
-                "objective": result.objective,
-                "gap": result.gap,
-                "status": result.status,
-            }
-        )
-    return pd.DataFrame(rows).astype({"territories_in_band": "Int64"})
+    sized = dataclasses.replace(config, territories=dataclasses.replace(config.territories, count=k, centres="free"))
+    problem = build_problem(accounts, sized)
+    try:
+        result = solve(problem, SolveParams.from_config(config.solver), budget)
+    except InfeasibleError:  # proven: the bands cannot hold at this K (a row says so; the other K go on)
+        calls_per_rep = float(accounts["workload_hours"].sum()) / k
+        return {"k": k, "call_hours_per_rep": calls_per_rep, "status": "infeasible"}
+    metrics = evaluate(accounts, problem, result.alignment)
+    distance = metrics.assignments.set_index("account_id").loc[accounts["account_id"], "distance_km"].to_numpy()
+    travel = float(np.sum(calls * 2 * distance) / sizing.travel_speed_kmh / sizing.calls_per_trip)
+    work = float(accounts["workload_hours"].sum()) + travel
+    return {
+        "k": k,
+        "call_hours_per_rep": float(accounts["workload_hours"].sum()) / k,
+        "travel_hours_per_rep": travel / k,
+        "workload_per_rep": work / k,
+        "utilisation": work / k / sizing.hours_per_fte,
+        "min_index": metrics.balance["min_index"],
+        "max_index": metrics.balance["max_index"],
+        "territories_in_band": metrics.balance["territories_in_band"],
+        "mean_distance_km": float(distance.mean()),
+        "objective": result.objective,
+        "gap": result.gap,
+        "status": result.status,
+    }
+
+
+def size_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The table: one row per K, in the order given, columns in `COLUMNS`' order."""
+    table = pd.DataFrame(rows)
+    table = table[[name for name in COLUMNS if name in table]]
+    return table.astype({"territories_in_band": "Int64"}) if "territories_in_band" in table else table
 
 
 def recommended_k(table: pd.DataFrame) -> int | None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
 from terrplan.progress import Reporter
+
+if TYPE_CHECKING:
+    from terrplan.sweep.grid import Settings
 
 
 @main.command(
@@ -25,19 +28,28 @@ from terrplan.progress import Reporter
     metavar="KEY=V1,V2,...",
     help="A config key (territories.count, territories.balance.workload.tolerance, ...) or optimize flag (k, "
     "tolerance, move-cost, budget, current, seed, time-limit, reps) and its values, or MIN:MAX[:STEP] for numbers. "
-    "Repeat for more keys: every combination is a scenario.",
+    "Repeat for more keys: every combination is a scenario. Adds to the config's sweep.grid; a key both give takes "
+    "the flag's values.",
 )
 @click.option("-d", "--dir", "directory", help="The sweep folder (default: output.dir with '-sweep' appended).")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Scenarios run at once on this machine (default: the number of cores).",
+    help="Scenarios run at once on this machine (default: sweep.workers, else the number of cores). Overrides "
+    "sweep.cluster.",
 )
 @click.option(
     "--cluster",
     metavar="tcp://HOST:8786",
-    help="Run the scenarios on this Dask distributed scheduler; its workers must see the sweep folder and the "
-    "inputs at the same paths.",
+    help="Run the scenarios on this Dask distributed scheduler (overrides sweep.cluster and sweep.workers); its "
+    "workers must see the sweep folder at the same path.",
+)
+@click.option(
+    "--ship-inputs/--shared-inputs",
+    "ship_inputs",
+    default=None,
+    help="With a cluster: send the input files to the workers (each checks their sha256), or let them read the "
+    "inputs at the driver's paths on a shared file system (default: sweep.ship_inputs, else shared).",
 )
 @click.option("--report", "page", is_flag=True, help="Write frontier.html: the trade-off charts, linked to reports.")
 @click.option("-o", "--output", help="Also write the frontier CSV to this file, or '-' for stdout.")
@@ -52,6 +64,7 @@ def sweep_command(
     directory,
     workers,
     cluster,
+    ship_inputs,
     page,
     output,
     report: Reporter,
@@ -59,16 +72,21 @@ def sweep_command(
     """Run optimize for every combination of the grid's values, each into its own output folder, and gather their
     figures in results.parquet. A rerun skips the scenarios already done; an interrupted sweep resumes."""
     from terrplan.sweep import default_folder, plan_sweep, run_sweep
+    from terrplan.sweep.grid import sweep_settings
     from terrplan.write import check_output_file, csv_text, write_file
 
-    if workers is not None and cluster is not None:
-        raise click.UsageError("--workers and --cluster exclude each other: the cluster has its own workers")
+    check_placement(workers, cluster, ship_inputs)
     plan = plan_sweep(config_path, config_overrides(accounts=accounts, volumes=volumes), grid)
+    settings = sweep_settings(plan.config, config_path, workers, cluster, ship_inputs)
+    check_shipping(ship_inputs, settings)
     folder = directory if directory is not None else default_folder(plan.config)
     if output not in (None, "-"):
         check_output_file(output, [config_path])
     count = len(plan.scenarios)
-    where = cluster or f"{workers or os.cpu_count() or 1} local worker(s)"
+    workers = settings.workers or os.cpu_count() or 1
+    shipping = settings.ship_inputs and settings.cluster is not None
+    where = f"{settings.cluster}{' (inputs shipped)' if shipping else ''}" if settings.cluster else None
+    where = where or f"{workers} local worker(s)"
     report.info("sweep", f"{count} scenario(s) on {where}; folder {folder}", scenarios=count, directory=str(folder))
 
     def progress(done: int, total: int, scenario: str, row: dict[str, Any]) -> None:
@@ -84,7 +102,7 @@ def sweep_command(
     def retry(why: str) -> None:
         report.warn("retry", why)
 
-    swept = run_sweep(plan, folder, workers or os.cpu_count() or 1, cluster, page, progress, retry)
+    swept = run_sweep(plan, folder, workers, settings.cluster, page, progress, retry, shipping)
     table = swept.table
     failed = int((table["exit_code"] != 0).sum())
     if failed:
@@ -102,3 +120,18 @@ def sweep_command(
         reused=swept.reused,
         directory=str(swept.directory),
     )
+
+
+def check_placement(workers: int | None, cluster: str | None, ship_inputs: bool | None) -> None:
+    """The flags that say where scenarios run, checked before any work (exit 2)."""
+    if workers is not None and cluster is not None:
+        raise click.UsageError("--workers and --cluster exclude each other: the cluster has its own workers")
+    if ship_inputs and workers is not None:
+        raise click.UsageError("--ship-inputs sends the inputs to a cluster's workers: it goes with --cluster")
+
+
+def check_shipping(ship_inputs: bool | None, settings: Settings) -> None:
+    """--ship-inputs given where no cluster runs the scenarios (exit 2): the flag would do nothing."""
+    if ship_inputs and settings.cluster is None:
+        raise click.UsageError("--ship-inputs sends the inputs to a cluster's workers: give --cluster (or "
+                               "sweep.cluster in the config)")  # fmt: skip

@@ -25,6 +25,7 @@ import itertools
 import json
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -59,6 +60,11 @@ PATH_KEYS = (
     "disruption.current",
 )
 
+#: The keys of the config's sweep section.
+SECTION_KEYS = ("grid", "workers", "cluster", "ship_inputs")
+
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
 #: A range may not expand to more values than this (a typo such as 1:100000 stops at once).
 MAX_VALUES = 10_000
 
@@ -71,12 +77,22 @@ class GridError(TerrplanError):
 
 @dataclass(frozen=True)
 class Axis:
-    """One --grid argument: a config key and its values."""
+    """One axis of the grid (a --grid argument or a key of sweep.grid): a config key and its values."""
 
-    spec: str  # as given, for messages
+    origin: str  # where it was given, for messages: "--grid 'k=2:4'" or "config.yaml: key 'sweep.grid.k'"
     key: str  # the config key (flags resolved), the results table's column
     path: tuple[str | int, ...]  # where in the config mapping, list entries by position
     values: tuple[Any, ...]  # text for load_config to read and check, a bool, or None
+    flag: bool = True  # given on the command line (else in the config's sweep section)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a sweep runs: the sweep section's workers, cluster and ship_inputs, with the flags' winning."""
+
+    workers: int | None
+    cluster: str | None
+    ship_inputs: bool
 
 
 @dataclass(frozen=True)
@@ -89,21 +105,121 @@ class Scenario:
     error: ConfigError | None = None
 
 
-def parse_axes(specs: list[str] | tuple[str, ...], base: Config) -> list[Axis]:
-    """The --grid arguments against the base config: keys located, values split and ranges expanded."""
+def parse_axes(specs: list[str] | tuple[str, ...], base: Config, file: str | Path = "config") -> list[Axis]:
+    """The grid against the base config: the keys of its sweep.grid section (in the file's order, values relative
+    to the config file) then the --grid arguments, keys located, values split and ranges expanded. A --grid key the
+    section has too replaces the section's values (the command line wins)."""
     data = config_data(base)
+    given = [*_section_grid(base, str(file)), *_flag_grid(specs)]
     axes: list[Axis] = []
+    for origin, name, items, folder in given:
+        key = ALIASES.get(name, name)
+        if key.split(".")[0] == "sweep":
+            raise GridError(f"{origin}: the sweep section says how to sweep; it is no scenario's setting")
+        path, hint = _locate(data, key, origin)
+        axis = Axis(origin, key, path, _values(items, hint, key, origin, folder), flag=folder is None)
+        same = [i for i, other in enumerate(axes) if other.key == key]
+        if same and axes[same[0]].flag == axis.flag:
+            raise GridError(f"{origin}: the key {key} is already on the grid; give each key once")
+        if same:
+            axes[same[0]] = axis
+        else:
+            axes.append(axis)
+    return axes
+
+
+def sweep_settings(config: Config, file: str | Path, workers: int | None, cluster: str | None,
+                   ship_inputs: bool | None) -> Settings:  # fmt: skip
+    """The sweep section's workers, cluster and ship_inputs, each replaced by its flag when given (not None);
+    --workers runs locally whatever sweep.cluster says, --cluster on the cluster whatever sweep.workers says.
+    Every problem of the section at once: GridError (exit 2) naming the file, key and value."""
+    section = config.sweep or {}
+    file = str(file)
+    problems: list[Finding] = []
+    for key in section:
+        if key not in SECTION_KEYS:
+            close = closest(str(key), list(SECTION_KEYS))
+            hint = f"did you mean 'sweep.{close}'?" if close else f"the sweep section's keys: {', '.join(SECTION_KEYS)}"
+            problems.append(Finding(file, "unknown config key", key=f"sweep.{key}", hint=hint))
+    grid = section.get("grid")
+    if grid is not None and not isinstance(grid, dict):
+        example = "e.g. grid: {territories.count: '11:13', tolerance: [0.05, 0.1]}"
+        problems.append(Finding(file, "expected a mapping of config keys to values", key="sweep.grid",
+                                value=_cut(grid), hint=example))  # fmt: skip
+    given_workers = section.get("workers")
+    if given_workers is not None and (not _whole(given_workers) or int(str(given_workers)) < 1):
+        problems.append(Finding(file, "expected a whole number, 1 or more", key="sweep.workers",
+                                value=_cut(given_workers), hint="scenarios run at once here, e.g. 4"))  # fmt: skip
+        given_workers = None
+    given_cluster = section.get("cluster")
+    if given_cluster is not None and (not isinstance(given_cluster, str) or "://" not in given_cluster):
+        problems.append(Finding(file, "expected a Dask scheduler's address", key="sweep.cluster",
+                                value=_cut(given_cluster), hint="e.g. tcp://scheduler.example.org:8786"))  # fmt: skip
+        given_cluster = None
+    given_ship = section.get("ship_inputs")
+    ship = _BOOLEANS.get(str(given_ship).lower()) if given_ship is not None else False
+    if ship is None:
+        why = "true sends the inputs to a cluster's workers; false: they read them at a shared path"
+        problems.append(Finding(file, "expected true or false", key="sweep.ship_inputs", value=_cut(given_ship),
+                                hint=why))  # fmt: skip
+    if given_workers is not None and given_cluster is not None and workers is None and cluster is None:
+        problems.append(Finding(file, "workers and cluster exclude each other", key="sweep.workers",
+                                hint="the cluster has its own workers: keep one of the two"))  # fmt: skip
+    if problems:
+        raise GridError(f"{file}: the sweep section has {len(problems)} problem(s)", problems)
+    if workers is not None or cluster is not None:
+        given_workers, given_cluster = workers, cluster
+    return Settings(
+        int(str(given_workers)) if given_workers is not None else None,
+        given_cluster,
+        bool(ship) if ship_inputs is None else ship_inputs,
+    )
+
+
+def _section_grid(config: Config, file: str) -> list[tuple[str, str, list[str | None], Path | None]]:
+    """sweep.grid as (origin, key, values, the folder its paths are relative to): a value is a list, or text read
+    as --grid reads it (commas, MIN:MAX[:STEP])."""
+    grid = (config.sweep or {}).get("grid")
+    out: list[tuple[str, str, list[str | None], Path | None]] = []
+    for name, value in grid.items() if isinstance(grid, dict) else []:
+        origin = f"{file}: key 'sweep.grid.{name}'"
+        if isinstance(value, list):
+            if not value or any(isinstance(item, dict | list) for item in value):
+                raise GridError(f"{origin}: expected a list of values, or text such as '11:13' or '0.05,0.1'")
+            items: list[str | None] = [None if item is None else _as_written(item) for item in value]
+        elif value is None or isinstance(value, dict):
+            raise GridError(f"{origin}: expected a list of values, or text such as '11:13' or '0.05,0.1'")
+        else:
+            items = [part.strip() for part in _as_written(value).split(",")]
+        out.append((origin, str(name), items, Path(config.base_dir)))
+    return out
+
+
+def _flag_grid(specs: list[str] | tuple[str, ...]) -> list[tuple[str, str, list[str | None], Path | None]]:
+    """The --grid arguments as (origin, key, values, None): values relative to the working directory."""
+    out: list[tuple[str, str, list[str | None], Path | None]] = []
     for spec in specs:
         name, sep, text = spec.partition("=")
         name = name.strip().lstrip("-")
+        origin = f"--grid {spec!r}"
         if not sep or not name or not text.strip():
-            raise GridError(f"--grid {spec!r}: expected KEY=V1,V2,... (e.g. territories.count=11:13)")
-        key = ALIASES.get(name, name)
-        if any(axis.key == key for axis in axes):
-            raise GridError(f"--grid {spec!r}: the key {key} is already on the grid; give each key once")
-        path, hint = _locate(data, key, spec)
-        axes.append(Axis(spec, key, path, _values(text, hint, key, spec)))
-    return axes
+            raise GridError(f"{origin}: expected KEY=V1,V2,... (e.g. territories.count=11:13)")
+        out.append((origin, name, [part.strip() for part in text.split(",")], None))
+    return out
+
+
+def _as_written(value: Any) -> str:
+    """A YAML scalar as the file has it: 11:13 unquoted is YAML 1.1's base-60 number 673, but its text is a range."""
+    return str(getattr(value, "text", value))
+
+
+def _whole(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or str(value).strip().isdigit()
+
+
+def _cut(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def scenarios(base_path: Path, base: Config, axes: list[Axis], hashes: dict[Path, str]) -> list[Scenario]:
@@ -134,16 +250,15 @@ def scenarios(base_path: Path, base: Config, axes: list[Axis], hashes: dict[Path
             digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:16]
             out.append(Scenario(shown, digest, None, exc))
             continue
-        for key, path in input_files(config):
-            if path not in hashes:
-                hashes[path] = _hash_input(key, path)
+        hash_inputs(config, hashes)
         out.append(Scenario(shown, scenario_id(config, hashes), config))
     return out
 
 
 def config_data(config: Config) -> dict[str, Any]:
-    """The config as plain JSON data (lists, not tuples), territories.balance always a list."""
-    data = json.loads(json.dumps(config.as_dict()))
+    """The config as plain JSON data (lists, not tuples), territories.balance always a list, without the sweep
+    section (how to sweep is no part of a scenario: a scenario's config and id are the same whatever ran it)."""
+    data = json.loads(json.dumps(config.as_dict()))  # as_dict leaves the sweep section out
     balance = data["territories"]["balance"]
     data["territories"]["balance"] = balance if isinstance(balance, list) else [balance]
     return data
@@ -152,16 +267,31 @@ def config_data(config: Config) -> dict[str, Any]:
 def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
     """The config as data whose paths are absolute, so it reads the same from any folder; `output`: output.dir."""
     data = config_data(config)
-    for key in PATH_KEYS:
-        *parents, leaf = key.split(".")
-        node = data
-        for part in parents:
-            node = node.get(part) or {}
+    for node, leaf in _path_slots(data):
         value = node.get(leaf)
         if value not in (None, "", "-", "accounts"):
             node[leaf] = str(config.resolve(value))
     data["output"]["dir"] = str(output) if output is not None else None
     return data
+
+
+def with_paths(data: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
+    """A copy of config data (as `standalone` gives it) with each input path found in `paths` replaced."""
+    out = copy.deepcopy(data)
+    for node, leaf in _path_slots(out):
+        if node.get(leaf) in paths:
+            node[leaf] = paths[node[leaf]]
+    return out
+
+
+def _path_slots(data: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """(mapping, key) of each of PATH_KEYS in config data (a section the data lacks gives an empty mapping)."""
+    for key in PATH_KEYS:
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) or {}
+        yield node, leaf
 
 
 def input_files(config: Config) -> list[tuple[str, Path]]:
@@ -181,14 +311,21 @@ def input_files(config: Config) -> list[tuple[str, Path]]:
     return out
 
 
-def scenario_id(config: Config, hashes: dict[Path, str]) -> str:
+def scenario_id(config: Config, hashes: dict[Path, str], job: dict[str, Any] | None = None) -> str:
     """16 hex digits of the sha256 of the resolved config (output.dir left out), the inputs' sha256 and terrplan's
-    version."""
+    version; `job`: what is run on it when that is not optimize (a K of size: {"size_k": 11})."""
     data = standalone(config)
     data["output"].pop("dir")
     inputs = {str(path): hashes[path] for _, path in input_files(config)}
-    blob = json.dumps({"config": data, "inputs": inputs, "terrplan": __version__}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    content = {"config": data, "inputs": inputs, "terrplan": __version__} | ({"job": job} if job else {})
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def hash_inputs(config: Config, hashes: dict[Path, str]) -> None:
+    """Each input file's sha256 into `hashes`, each file read once (a missing file: InputError, exit 3)."""
+    for key, path in input_files(config):
+        if path not in hashes:
+            hashes[path] = _hash_input(key, path)
 
 
 def _hash_input(key: str, path: Path) -> str:
@@ -222,7 +359,7 @@ def band_text(config: Config) -> str:
 # -- keys -------------------------------------------------------------------------------------------------------
 
 
-def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int, ...], Any]:
+def _locate(data: dict[str, Any], key: str, where_given: str) -> tuple[tuple[str | int, ...], Any]:
     """Where `key` is in the config data, and the type its value has; GridError for a key the config lacks."""
     parts = key.split(".")
     hint: Any = Config
@@ -239,7 +376,7 @@ def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int,
                 close = closest(part, names)
                 where = ".".join(parts[:i]) or "the top level"
                 fix = f"did you mean '{'.'.join([*parts[:i], close])}'?" if close else f"one of {', '.join(names)}"
-                raise GridError(f"--grid {spec!r}: unknown config key {key} ({part!r} is not a key of {where}); {fix}")
+                raise GridError(f"{where_given}: unknown config key {key} ({part!r} is not a key of {where}); {fix}")
             hint = typing.get_type_hints(hint)[part]
             node = node.get(part) if isinstance(node, dict) else None
             path.append(part)
@@ -252,7 +389,7 @@ def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int,
             elif index is None:
                 names = [str(item.get("metric") or item.get("name") or n) for n, item in enumerate(items)]
                 where = ".".join(parts[:i])
-                raise GridError(f"--grid {spec!r}: {where} has no entry {part!r}; entries: {', '.join(names)} "
+                raise GridError(f"{where_given}: {where} has no entry {part!r}; entries: {', '.join(names)} "
                                 f"(by position from 0 or by name)")  # fmt: skip
             hint, node = args[0], items[index]
             path.append(index)
@@ -260,12 +397,12 @@ def _locate(data: dict[str, Any], key: str, spec: str) -> tuple[tuple[str | int,
             hint, node = args[1], None
             path.append(part)
         else:
-            raise GridError(f"--grid {spec!r}: {'.'.join(parts[:i])} is a value, not a section: no key {part!r} in it")
+            raise GridError(f"{where_given}: {'.'.join(parts[:i])} is a value, not a section: no key {part!r} in it")
         i += 1
     inner = _unwrap(hint)
     nested = typing.get_args(inner)[0] if typing.get_origin(inner) is tuple and typing.get_args(inner) else None
     if dataclasses.is_dataclass(inner) or typing.get_origin(inner) is dict or dataclasses.is_dataclass(nested):
-        raise GridError(f"--grid {spec!r}: {key} is a section; put one of its keys on the grid")
+        raise GridError(f"{where_given}: {key} is a section; put one of its keys on the grid")
     return tuple(path), hint
 
 
@@ -290,36 +427,38 @@ def _unwrap(hint: Any) -> Any:
 # -- values -----------------------------------------------------------------------------------------------------
 
 
-def _values(text: str, hint: Any, key: str, spec: str) -> tuple[Any, ...]:
+def _values(items: list[str | None], hint: Any, key: str, origin: str, folder: Path | None) -> tuple[Any, ...]:
+    """The values as load_config will read them; `folder`: what relative paths are relative to (None: the working
+    directory)."""
     inner = _unwrap(hint)
     numeric = inner in (int, float)
     out: list[Any] = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            raise GridError(f"--grid {spec!r}: an empty value; separate values with single commas")
-        if numeric and ":" in item:
-            out.extend(_range(item, inner, spec))
-        elif item.lower() in ("null", "~"):
+    for item in items:
+        if item is None or item.lower() in ("null", "~"):
             out.append(None)
-        elif inner is bool and item.lower() in ("true", "false", "yes", "no"):
-            out.append(item.lower() in ("true", "yes"))
+        elif not item:
+            raise GridError(f"{origin}: an empty value; separate values with single commas")
+        elif numeric and ":" in item:
+            out.extend(_range(item, inner, origin))
+        elif inner is bool and item.lower() in _BOOLEANS:
+            out.append(_BOOLEANS[item.lower()])
         elif key in PATH_KEYS and item not in ("-", "accounts"):
-            out.append(str(Path(item).expanduser().resolve()))
+            out.append(str(((folder or Path.cwd()) / Path(item).expanduser()).resolve()))
         else:
             out.append(item)  # load_config reads it as the key's type and says what is wrong
     if len(out) > MAX_VALUES:
-        raise GridError(f"--grid {spec!r}: {len(out):,} values, more than {MAX_VALUES:,}")
+        raise GridError(f"{origin}: {len(out):,} values, more than {MAX_VALUES:,}")
     seen = [json.dumps(value) for value in out]
     twice = sorted({value for value in seen if seen.count(value) > 1})
     if twice:
-        raise GridError(f"--grid {spec!r}: the value {json.loads(twice[0])!r} is given twice")
+        raise GridError(f"{origin}: the value {json.loads(twice[0])!r} is given twice")
     return tuple(out)
 
 
 def _range(item: str, kind: type, spec: str) -> list[str]:
     """MIN:MAX[:STEP] with both ends included, in exact decimal steps (0.03:0.05:0.01 is 0.03, 0.04, 0.05)."""
     parts = item.split(":")
-    bad = GridError(f"--grid {spec!r}: {item!r} is not a range MIN:MAX[:STEP] with MIN <= MAX and STEP > 0")
+    bad = GridError(f"{spec}: {item!r} is not a range MIN:MAX[:STEP] with MIN <= MAX and STEP > 0")
     if len(parts) not in (2, 3):
         raise bad
     try:
@@ -329,10 +468,10 @@ def _range(item: str, kind: type, spec: str) -> list[str]:
     if not all(x.is_finite() for x in (low, high, step)) or step <= 0 or high < low:
         raise bad
     if kind is int and not all(x == x.to_integral_value() for x in (low, high, step)):
-        raise GridError(f"--grid {spec!r}: {item!r} is a range of whole numbers here")
+        raise GridError(f"{spec}: {item!r} is a range of whole numbers here")
     count = int((high - low) / step) + 1
     if count > MAX_VALUES:
-        raise GridError(f"--grid {spec!r}: {item!r} has {count:,} values, more than {MAX_VALUES:,}")
+        raise GridError(f"{spec}: {item!r} has {count:,} values, more than {MAX_VALUES:,}")
     return [_decimal_text(low + i * step) for i in range(count)]
 
 

@@ -1,6 +1,7 @@
-"""Running scenarios: one `terrplan optimize` process per scenario, on a local pool or a Dask cluster.
+"""Running scenarios: one `terrplan` process per scenario, on a local pool or a Dask cluster.
 
-Each scenario runs as its own `terrplan optimize CONFIG -o FOLDER` process: its own memory, its own time budget from
+Each scenario runs as its own `terrplan optimize CONFIG -o FOLDER` process (a K of `terrplan size`: `terrplan size
+CONFIG --scenario-k K --scenario-dir FOLDER`): its own memory, its own time budget from
 its own start (as a single run has), a crash that kills only itself, and outputs byte for byte those of running
 optimize by hand on the scenario's config. A library call inside a long-lived worker would share the worker's
 memory, and its clock would start when the worker loaded terrplan, not when the scenario began.
@@ -10,17 +11,25 @@ orphan writing into the sweep; optimize's own clean-up then removes its half-wri
 
 What a scenario leaves: its output folder (written whole or not at all by `terrplan.write`), its log, and last its
 row (`rows/<id>.json`, written atomically): a scenario with a row is done, and is never run again.
+
+On a cluster the inputs are read from the paths the driver hashed (a shared file system), or shipped: their bytes
+go to the workers with the scenarios (`run_cluster(..., ship=True)`), and each worker writes them once into a folder
+of its own (`shipped_copy`), checked against the driver's sha256, and runs the scenario on a copy of its config
+that names those files. The sweep folder itself (configs, output folders, rows) is shared either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
+import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from terrplan.errors import EXIT_NOT_FOUND, EXIT_OK, Finding, InputError
+from terrplan.sweep.grid import with_paths
 from terrplan.write import json_text, write_file
 
 #: Set in the child between fork and exec would be unsafe with threads (the driver's pool, Dask's): the child sets
@@ -63,6 +73,11 @@ class Task:
     row: str  # its row, written when it has run
     log: str  # optimize's stderr (--log-json)
     inputs: tuple[tuple[str, str], ...]  # (path, sha256) of each input, as the driver hashed them
+    # The terrplan command line, without the program: optimize's (the default) or one K of size's.
+    argv: tuple[str, ...] = ()
+
+    def command(self) -> tuple[str, ...]:
+        return self.argv or ("optimize", self.config, "-o", self.output)
 
 
 class ScenarioStopped(Exception):
@@ -95,7 +110,7 @@ def run_scenario(task: Task) -> dict[str, Any]:
         return done
     Path(task.log).parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    command = [sys.executable, "-c", _LAUNCH, str(os.getpid()), "optimize", task.config, "-o", task.output]
+    command = [sys.executable, "-c", _LAUNCH, str(os.getpid()), *task.command()]
     with open(task.log, "wb") as log:
         with _LOCK:
             if _STOPPING.is_set():
@@ -111,7 +126,7 @@ def run_scenario(task: Task) -> dict[str, Any]:
                 _RUNNING.discard(process)
     if code < 0 or code in _STOPPED:
         raise ScenarioStopped(task.id, code)
-    row = _row(task, code, time.perf_counter() - started)
+    row = _ROWS[task.command()[0]](task, code, time.perf_counter() - started)
     write_file(Path(task.row), json_text(row))
     return row
 
@@ -131,17 +146,14 @@ def stopped_row(task: Task, error: BaseException) -> dict[str, Any]:
 
 
 def _row(task: Task, code: int, seconds: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"exit_code": code, "message": _error_message(Path(task.log)), "runtime_s": round(seconds, 3)}
+    """An optimize scenario's row: its figures from its summary.json and territories.csv."""
+    row = _base_row(task, code, seconds)
     output = Path(task.output)
     if code not in _WRITTEN or not (output / "summary.json").is_file():
         return row
     summary = json.loads((output / "summary.json").read_text(encoding="utf-8"))
-    expected = dict(task.inputs)
-    for given in summary.get("inputs", []):
-        if given["path"] in expected and given["sha256"] != expected[given["path"]]:
-            changed = f"{given['path']} changed while the sweep ran (or differs on this worker): run the sweep again"
-            row.update(exit_code=InputError.exit_code, message=changed)
-            return row
+    if _changed_input(task, summary.get("inputs", []), row):
+        return row
     parts = summary.get("objective_parts") or {}
     moved = summary.get("disruption") or {}
     row.update(
@@ -158,6 +170,37 @@ def _row(task: Task, code: int, seconds: float) -> dict[str, Any]:
         **_spreads(output / "territories.csv"),
     )
     return row
+
+
+def _size_row(task: Task, code: int, seconds: float) -> dict[str, Any]:
+    """A K of size's row: its table row as the scenario wrote it (size.json's `row`) under `figures`."""
+    row = _base_row(task, code, seconds)
+    written = Path(task.output) / "size.json"
+    if code != EXIT_OK or not written.is_file():
+        return row
+    data = json.loads(written.read_text(encoding="utf-8"))
+    if not _changed_input(task, data.get("inputs", []), row):
+        row["figures"] = data["row"]
+    return row
+
+
+#: How a finished scenario's row is made, by the command it ran.
+_ROWS = {"optimize": _row, "size": _size_row}
+
+
+def _base_row(task: Task, code: int, seconds: float) -> dict[str, Any]:
+    return {"exit_code": code, "message": _error_message(Path(task.log)), "runtime_s": round(seconds, 3)}
+
+
+def _changed_input(task: Task, given: list[dict[str, str]], row: dict[str, Any]) -> bool:
+    """Whether the scenario read another copy of an input than the one the driver hashed; if so `row` says so."""
+    expected = dict(task.inputs)
+    for read in given:
+        if read["path"] in expected and read["sha256"] != expected[read["path"]]:
+            changed = f"{read['path']} changed while the sweep ran (or differs on this worker): run the sweep again"
+            row.update(exit_code=InputError.exit_code, message=changed)
+            return True
+    return False
 
 
 def _spreads(territories: Path) -> dict[str, float | None]:
@@ -225,11 +268,12 @@ def _stop_all() -> None:
                 process.send_signal(signal.SIGTERM)
 
 
-def run_cluster(tasks: list[Task], address: str, done: Done) -> None:
-    """The same scenarios on an existing Dask distributed scheduler. The sweep folder and the inputs must be at the
-    same paths on the workers (a shared file system). A worker that dies mid-scenario has it rescheduled by the
-    scheduler; a scenario process that dies is retried once (Dask's retries). Ctrl-C cancels what has not started;
-    scenarios already running finish on their workers, and their rows are there for the next run."""
+def run_cluster(tasks: list[Task], address: str, done: Done, ship: bool = False) -> None:
+    """The same scenarios on an existing Dask distributed scheduler. The workers share the sweep folder with the
+    driver (same paths); the inputs are read at the driver's paths too, or with `ship` sent to every worker once
+    (scattered) and written into a folder of the worker's own. A worker that dies mid-scenario has it rescheduled
+    by the scheduler; a scenario process that dies is retried once (Dask's retries). Ctrl-C cancels what has not
+    started; scenarios already running finish on their workers, and their rows are there for the next run."""
     from distributed import Client, as_completed
 
     try:
@@ -241,10 +285,17 @@ def run_cluster(tasks: list[Task], address: str, done: Done) -> None:
         ) from None
     with client:
         token = os.urandom(4).hex()  # keys unique to this sweep run: never a stale result from an earlier one
-        futures = {
-            client.submit(run_scenario, task, key=f"terrplan-{task.id}-{token}", pure=False, retries=1): task
-            for task in tasks
-        }
+        shipped = _scatter(client, tasks) if ship else None
+        futures = {}
+        for task in tasks:
+            # a shipping scenario gets its inputs' futures: Dask hands the worker their bytes
+            key = f"terrplan-{task.id}-{token}"
+            if shipped is None:
+                future = client.submit(run_scenario, task, key=key, pure=False, retries=1)
+            else:
+                files = {path: shipped[path] for path, _ in task.inputs}
+                future = client.submit(run_shipped, task, files, key=key, pure=False, retries=1)
+            futures[future] = task
         try:
             for future in as_completed(futures):
                 task = futures[future]
@@ -256,3 +307,58 @@ def run_cluster(tasks: list[Task], address: str, done: Done) -> None:
                 future.release()
         finally:
             client.cancel([future for future in futures if not future.done()])
+
+
+def _scatter(client: Any, tasks: list[Task]) -> dict[str, Any]:
+    """Each input's bytes on every worker (one copy per worker, not one per scenario): path -> its Dask future.
+    The bytes are checked against the sha256 the scenarios' ids were made from."""
+    files: dict[str, str] = {}
+    for task in tasks:
+        files.update(task.inputs)
+    out = {}
+    for path, digest in sorted(files.items()):
+        data = Path(path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise InputError(
+                f"an input changed since the sweep hashed it: {path}",
+                [Finding(path, "its sha256 differs from the one the scenarios were planned with",
+                         hint="run the sweep again")],
+            )  # fmt: skip
+        out[path] = client.scatter(data, broadcast=True, hash=False)
+    return out
+
+
+def run_shipped(task: Task, files: dict[str, bytes]) -> dict[str, Any]:
+    """On a worker: the scenario with its inputs written into the worker's own folder (`shipped_copy`) and read
+    from there, through a copy of its config that names them."""
+    if read_row(Path(task.row)) is not None:
+        return run_scenario(task)
+    digests = dict(task.inputs)
+    local = {path: str(shipped_copy(path, digests[path], data)) for path, data in files.items()}
+    data = json.loads(Path(task.config).read_text(encoding="utf-8"))
+    config = _shipped_folder() / "configs" / f"{task.id}.json"
+    write_file(config, json_text(with_paths(data, local)))
+    argv = tuple(str(config) if arg == task.config else arg for arg in task.command())
+    inputs = tuple((local[path], digest) for path, digest in task.inputs)
+    return run_scenario(dataclasses.replace(task, config=str(config), inputs=inputs, argv=argv))
+
+
+def shipped_copy(path: str, digest: str, data: bytes) -> Path:
+    """A shipped input written once per worker at `<temp>/terrplan-shipped-<uid>/inputs/<sha256>/<its name>`,
+    after its bytes are checked against the driver's sha256 (an existing copy is checked again before use)."""
+    target = _shipped_folder() / "inputs" / digest / Path(path).name
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise InputError(
+            f"a shipped input arrived damaged: {path}",
+            [Finding(path, "the bytes this worker received do not have the driver's sha256", hint="run again")],
+        )
+    with contextlib.suppress(OSError):
+        if hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+            return target
+    write_file(target, data)  # atomically: scenarios on one worker may write the same input at once
+    return target
+
+
+def _shipped_folder() -> Path:
+    """The worker's own folder for shipped inputs and configs (per user, so workers of several users never mix)."""
+    return Path(tempfile.gettempdir()) / f"terrplan-shipped-{os.getuid()}"
