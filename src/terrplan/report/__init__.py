@@ -56,6 +56,7 @@ def report_files(
     polygons = {label: shapes.polygons[label] for label in labels if label in shapes.polygons}
     map_data = MapData(located, polygons, colours, rep_homes(territories, reps))
     own_maps = territory_maps(map_data, territory_plans)
+    territory_plans = [dataclasses.replace(p, map_html=own_maps[p.territory]) for p in territory_plans]
     html = render(
         assignments=assignments,
         territories=territories,

@@ -242,14 +242,21 @@ def _swatch(colours: dict, label: str, text: str | None = None) -> str:
 
 
 def _with_map(article: str, svg: str | None) -> str:
-    """The territory's own map at the end of its plan (zoomed, neighbours faded, targets numbered by rank)."""
-    if not svg:
+    """The territory's own map (zoomed, neighbours faded, targets numbered by rank) under the plan's heading and rep
+    line, where a reader looks first; left as it is when the plan already shows it (`Plan.map_html`)."""
+    if not svg or svg in article:
         return article
     figure = (
         '<figure class="territory-map"><figcaption>The territory (neighbours faded); circled numbers are its '
         "target accounts by rank</figcaption>" + svg + "</figure>"
     )
-    return article.removesuffix("</article>") + figure + "</article>"
+    at = article.find("</h3>")
+    if at < 0:
+        return article.removesuffix("</article>") + figure + "</article>"
+    at += len("</h3>")
+    if article.startswith("<p>", at):  # the rep line
+        at = article.index("</p>", at) + len("</p>")
+    return article[:at] + figure + article[at:]
 
 
 # -- balance chart ----------------------------------------------------------------------------------------------
