@@ -460,6 +460,7 @@ def main_scale(args: argparse.Namespace) -> int:
 
 
 INGEST_COLUMNS: list[tuple[str, str, int]] = [
+    ("instance", "instance", 17),
     ("rows", "rows", 10),
     ("what", "what", 8),
     ("engine", "engine", 7),
