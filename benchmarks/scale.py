@@ -110,7 +110,7 @@ def run(name: str, time_limit_s: float | None = None) -> dict[str, Any]:
     command = [sys.executable, "-m", "terrplan", "optimize", str(folder / "config.yaml"), "-k", str(K),
                "--no-report", "--time-limit", repr(limit), "-o", str(out)]  # fmt: skip
     start = time.perf_counter()
-    with tempfile.TemporaryFile(mode="w+") as log:
+    with open(folder / f"out-{int(limit)}.log", "w+") as log:  # the run's stderr, kept beside its outputs
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
         code, maxrss, killed = _wait_child(proc, max(600.0, 5 * limit))
         wall = time.perf_counter() - start
