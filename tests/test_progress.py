@@ -7,7 +7,9 @@ throttled), a pipe (plain stage lines), a pseudo-terminal (the rich display, std
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import itertools
 import json
 import os
 import pty
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from terrplan.progress import PROGRESS_PER_S, Reporter
@@ -121,3 +124,25 @@ def test_a_terminal_gets_the_live_display_a_pipe_plain_lines_and_stdout_stays_da
     assert "account_id" not in text  # no data through the display
     assert stdout == plain.stdout and stdout.startswith(b"account_id,")
 
+
+
+def test_the_solver_hook_hears_each_phase_and_changes_nothing():
+    """The same solve with and without an observer gives the same result; the observer hears the phases in order
+    (starts, bound, neighbourhood search) and, without rep homes, a best objective that never rises."""
+    from test_lns import clustered
+
+    from terrplan.solve import SolveParams, solve
+
+    problem = clustered(1850, 12, seed=5)  # the neighbourhood search runs from 1,800 units
+    params = SolveParams(time_limit_s=600.0, seed=1, starts=1, bound_iterations=10, effort=0.25, exact=False)
+    heard: list[tuple[str, float, float | None]] = []
+    told = solve(problem, dataclasses.replace(params, on_progress=lambda *event: heard.append(event)))
+    alone = solve(problem, params)
+    assert np.array_equal(told.alignment.territory, alone.alignment.territory)
+    assert (told.objective, told.lower_bound) == (alone.objective, alone.lower_bound)
+    phases = [phase for phase, _, _ in heard]
+    assert phases == sorted(phases, key=["solve", "bound", "search"].index)
+    assert set(phases) == {"solve", "bound", "search"}
+    values = [value for _, value, _ in heard]
+    assert all(later <= earlier for earlier, later in itertools.pairwise(values)) and values[-1] >= told.objective
+    assert any(bound is not None for _, _, bound in heard)

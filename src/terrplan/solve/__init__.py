@@ -14,6 +14,7 @@ Iteration caps end a solve normally; the clock only cuts it short.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import numpy as np
 
 from terrplan.budget import TimeBudget
 from terrplan.config import Solver as SolverConfig
-from terrplan.model import Alignment, Problem, Result, bands_hold, objective
+from terrplan.model import Alignment, Problem, Result, bands_hold, home_term, objective
 from terrplan.solve import lns
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import apart_problem, checked_bound, lagrangian, multiplier_start, non_negative_costs
@@ -161,7 +162,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
         rounds += used
         best = _better(problem, best, found)
-        _tell(params, "solve", best, None)
+        _tell(params, problem, "solve", best[0], best[2], None)
     assert best is not None
     swaps = params.swaps and problem.n_units <= _SWAP_UNITS
     if cost is not None and banded and swaps and bands_hold(problem, best[1]):
@@ -202,14 +203,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     if params.lower_bound and feasible and bounded is not None:
         value, territory, centres = best
         relaxing, offset = bounded
-        _tell(params, "bound", best, None)
+        _tell(params, problem, "bound", best[0], best[2], None)
         # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock, normally
         # ends it, so results repeat exactly.
         prices = multiplier_start(relaxing, territory, centres)
         target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
         relaxed = lagrangian(relaxing, target, prices, phases.bound.remaining(), params.bound_iterations)
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
-        _tell(params, "bound", best, bound)
+        _tell(params, problem, "bound", best[0], best[2], bound)
         # A restart from the relaxation's sites: its first round, from sites far from balanced, can take several
         # times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where
         # the neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with
@@ -224,8 +225,10 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
     if searching and bands_hold(problem, best[1]):
-        _tell(params, "search", best, bound)
-        searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, _solve_part(params))
+        _tell(params, problem, "search", best[0], best[2], bound)
+        kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective
+        part = _solve_part(params)
+        searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
     value, territory, centres = best
@@ -283,9 +286,13 @@ def _solve_part(params: SolveParams) -> lns.SolvePart:
     return solve_part
 
 
-def _tell(params: SolveParams, phase: str, best: _Solution, bound: float | None) -> None:
+def _tell(
+    params: SolveParams, problem: Problem, phase: str, objective: float, centres: np.ndarray, bound: float | None
+) -> None:
+    """Progress for people: the objective as the run reports it (without the rep-home term, which steers the
+    solve and is reported apart), so its gap to the bound is the one the run ends with."""
     if params.on_progress is not None:
-        params.on_progress(phase, float(best[0]), bound)
+        params.on_progress(phase, float(objective - home_term(problem, centres)), bound)
 
 
 def _exact_pass(problem: Problem, best: _Solution, bound: float, budget: TimeBudget) -> tuple[_Solution, float]:

@@ -76,8 +76,10 @@ def search(
     seed: int,
     budget: TimeBudget,
     solve_part: SolvePart,
+    on_kept: Callable[[float, np.ndarray], None] | None = None,
 ) -> Searched:
-    """Up to `steps` ruin-and-recreate steps from an alignment inside every band (the clock may stop it sooner)."""
+    """Up to `steps` ruin-and-recreate steps from an alignment inside every band (the clock may stop it sooner).
+    `on_kept` (progress) hears the objective and centres after each kept step."""
     territory, centres = np.array(territory, dtype=np.int64), np.array(centres, dtype=np.int64)
     value = objective(problem, Alignment(territory, centres))
     k = problem.n_territories
@@ -102,6 +104,8 @@ def search(
         if trial < value and bands_hold(problem, trial_territory):
             territory, centres, value = trial_territory, trial_centres, trial
             kept += 1
+            if on_kept is not None:
+                on_kept(value, centres)
     return Searched(territory, centres, value, done, kept)
 
 
