@@ -323,3 +323,16 @@ def test_pdf_deck_pages_and_bytes(national):
     assert again == written  # the same inputs give the same bytes, in-process or through the CLI
     assert b"/CreationDate (D:20000101000000Z" in written or b"D:20000101" in written
     assert (national / "plans" / "T01.svg").read_text().startswith('<svg class="map"')
+
+
+def test_pdf_names_outside_latin1(national):
+    """Names are data: Latin-1 stays, other accents are dropped (ź -> z, Ł -> L), other scripts become '?', markup
+    stays text."""
+    from pypdf import PdfReader
+
+    assignments, territories, summary = _read(national)
+    top = assignments["potential"].idxmax()
+    assignments.loc[top, "name"] = "Łódź <b>Zoë</b> 北京 Clinic"
+    deck = report_files(assignments, territories, summary, Plans(), pdf=True)["report.pdf"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(deck)).pages)
+    assert "Lódz <b>Zoë</b> ?? Clinic" in text.replace("\n", " ")

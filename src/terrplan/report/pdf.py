@@ -136,7 +136,7 @@ def _territory(pdf: FPDF, plan: Plan, territories: pd.DataFrame, svg: str | None
     pdf.set_font("helvetica", style="B", size=9)
     pdf.cell(0, 12, f"Target accounts (numbered on the map, top {min(len(rows), TARGETS_SHOWN)})")
     pdf.set_xy(MARGIN + 445, pdf.get_y() + 14)
-    widths = {"#": 16, "account": 52, "name": 150, "segment": 34, "potential": 52}
+    widths = {"#": 16, "account": 50, "name": 142, "segment": 42, "potential": 52}
     columns = [headings[i] for i in keep]
     table_rows = [[r[i] for i in keep] for r in rows[:TARGETS_SHOWN]]
     _table(pdf, columns, table_rows, 291, tuple(widths.get(c, 40) for c in columns))
@@ -208,6 +208,11 @@ def _merged_dots(group: str) -> str:
     return "".join(f'<path fill="{fill}" d="{"".join(paths)}"/>' for fill, paths in sorted(by_fill.items()))
 
 
+#: Letters without a decomposition, and punctuation, spelled in Latin-1.
+_SPELLED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i", "Œ": "OE", "œ": "oe"}
+_SPELLED |= {"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "•": "*", "■": "#", "…": "..."}
+
+
 def _latin(text: str) -> str:
     """Text the core fonts can draw: Latin-1 kept, accents elsewhere dropped, anything else '?'."""
     if all(ord(c) < 256 for c in text):
@@ -218,5 +223,5 @@ def _latin(text: str) -> str:
             out.append(char)
             continue
         base = unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1")
-        out.append(base or {"–": "-", "—": "-", "’": "'", "“": '"', "”": '"', "•": "*", "■": "#"}.get(char, "?"))
+        out.append(base or _SPELLED.get(char, "?"))
     return "".join(out)
