@@ -8,10 +8,10 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+from conftest import TINY_CONFIG, invoke
 from openpyxl import load_workbook
 
 from terrplan.report.workbook import Sheet, workbook_bytes, workbook_sheets
-from tests.conftest import TINY_CONFIG, invoke
 
 TERRITORIES = pd.DataFrame(
     {
@@ -132,7 +132,9 @@ def test_an_optimize_run_writes_the_analyst_workbook_and_repeats_it_byte_for_byt
         outputs.append((tiny.dir / name / "workbook.xlsx").read_bytes())
     assert outputs[0] == outputs[1]
     book = _book(outputs[0])
-    assert book.sheetnames == ["Territories", "Assignments", "Changes", "Rejects", "Target lists", "Summary"]
+    assert book.sheetnames == [
+        "Territories", "Assignments", "Changes", "Rejects", "Target lists", "Plans", "Vacancy cover", "Summary"
+    ]  # fmt: skip
     for sheet in book.worksheets:
         assert sheet.auto_filter.ref is not None and sheet.auto_filter.ref.startswith("A1:")
         assert sheet.freeze_panes in ("A2", "B2")
@@ -145,3 +147,12 @@ def test_an_optimize_run_writes_the_analyst_workbook_and_repeats_it_byte_for_byt
     assert rejects[0][:3] == ("File", "Line", "Column") and len(rejects) == 2 and rejects[1][1] == 10
     targets = list(book["Target lists"].values)
     assert targets[0][:3] == ("Territory", "Rank", "Account ID") and len(targets) == 1 + 8
+
+
+def test_regions_count_their_districts():
+    several = TERRITORIES.assign(region=["R1", "R1", "R2", "R2"], district=["D1", "D2", "D3", "D3"])
+    sheets = {sheet.name: sheet.frame for sheet in workbook_sheets(several, several, {}, None, None, None)}
+    regions = sheets["Regions"]
+    assert list(regions.columns[:4]) == ["region", "districts", "territories", "accounts"]
+    assert regions[["districts", "territories", "accounts"]].to_numpy().tolist() == [[2, 2, 5], [1, 2, 3]]
+    assert list(sheets["Districts"]["region"]) == ["R1", "R1", "R2"]

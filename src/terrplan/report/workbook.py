@@ -174,11 +174,12 @@ def level_table(territories: pd.DataFrame, level: str, parent: str | None) -> pd
     """One row per district (or region): its parent, how many territories and accounts, the potential and
     workload it holds and their index (100 = the mean of the level's groups)."""
     frame = territories.assign(_one=1)
-    sums = {"territories": ("_one", "sum"), "accounts": ("accounts", "sum")}
+    sums: dict[str, tuple[str, str]] = {}
     if parent is not None and parent in frame:
-        sums = {parent: (parent, "first"), **sums}
+        sums[parent] = (parent, "first")
     if level == "region" and "district" in frame:
         sums["districts"] = ("district", "nunique")
+    sums.update(territories=("_one", "sum"), accounts=("accounts", "sum"))
     for metric in ("potential", "workload_hours"):
         if metric in frame:
             sums[metric] = (metric, "sum")
