@@ -53,7 +53,7 @@ def test_parquet_and_gzip_give_the_csv_scores(tmp_path: Path):
         pd.testing.assert_frame_equal(scores, csv_scores, check_exact=False, rtol=1e-12)
 
 
-def test_codes_are_filtered_in_duckdb_so_only_kept_rows_reach_pandas(tmp_path: Path):
+def test_codes_are_filtered_and_summed_in_duckdb_so_only_kept_rows_reach_pandas(tmp_path: Path):
     rng = np.random.default_rng(0)
     n = 200_000
     codes = np.array([f"{c:05d}" for c in range(27000, 27100)])  # 100 codes, 5 of them kept below
@@ -68,9 +68,12 @@ def test_codes_are_filtered_in_duckdb_so_only_kept_rows_reach_pandas(tmp_path: P
     ids = pd.Series(np.char.add("A", np.arange(500).astype(str)))
     spec = VolumesInput(engine="duckdb", duplicates="sum")
     read = read_volumes(spec, path, ids, scoring=scoring)
-    assert len(read.volumes) == int(kept.sum())  # 27099 weighs 0: not read either
-    assert set(read.volumes["code"]) == set(clean[kept])
-    assert read.volumes["volume"].sum() == frame.loc[kept, "volume"].astype(float).sum()
+    # only kept codes (27099 weighs 0: not read either), and rows alike added up in DuckDB (duplicates: sum)
+    expected = frame.loc[kept].assign(code=clean[kept], volume=frame.loc[kept, "volume"].astype(float))
+    expected = expected.groupby(["account_id", "code"])["volume"].sum()
+    assert len(read.volumes) == len(expected) < int(kept.sum())
+    got = read.volumes.set_index(["account_id", "code"])["volume"].sort_index()
+    assert got.to_dict() == expected.to_dict()
     everything = read_volumes(VolumesInput(engine="pandas", duplicates="sum"), path, ids)
     assert len(everything.volumes) == n  # today's reader keeps every code
 
@@ -90,7 +93,8 @@ def test_a_bad_row_in_a_large_gzip_file_names_its_file_line_and_column(tmp_path:
         (260_002, "the row has more fields than the header", None, "A8,27447,3,surplus"),
     }
     assert all(f.file == str(path) for f in read.findings)
-    assert len(read.volumes) == n - 2
+    assert len(read.volumes) == 1000  # one row per account (27447 only), every good row added up in DuckDB
+    assert read.volumes["volume"].sum() == sum(i % 90 for i in range(n)) - 250_000 % 90 - 260_000 % 90
 
 
 def test_the_cli_reports_a_bad_gzip_row_with_file_and_line_and_exit_3(tmp_path: Path):
@@ -266,3 +270,23 @@ def test_parquet_accounts_read_as_the_csv(tmp_path: Path):
     named = tmp_path / "vol [2021].csv"  # an existing name with brackets is a file, not a pattern
     named.write_text("account_id,code,volume\n")
     assert volume_sources(VolumesInput(path=str(named)), Path) == [VolumeSource(named)]
+
+
+@requires_shared
+def test_the_cms_partb_config_scores_alike_scanned():
+    """configs/cms-partb-mohs-2021.yaml (accounts and volumes in one raw CMS file, duplicates: sum) through DuckDB."""
+    import dataclasses
+
+    config = load_config(ROOT / "configs" / "cms-partb-mohs-2021.yaml")
+    inputs = config.inputs
+    scanned = dataclasses.replace(
+        config,
+        inputs=dataclasses.replace(
+            inputs,
+            accounts=dataclasses.replace(inputs.accounts, engine="duckdb"),
+            volumes=dataclasses.replace(inputs.volumes, engine="duckdb"),
+        ),
+    )
+    rows, scans = load_accounts(config), load_accounts(scanned)
+    pd.testing.assert_frame_equal(scans.accounts.drop(columns="volume"), rows.accounts.drop(columns="volume"))
+    assert [(f.line, f.message) for f in scans.findings] == [(f.line, f.message) for f in rows.findings]

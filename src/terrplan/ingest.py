@@ -104,6 +104,19 @@ class Scan:
     empty_rows: int = 0
 
 
+@dataclass(frozen=True)
+class SumBy:
+    """Volume rows alike (account, code and `keys`, e.g. period and year) added up in DuckDB, as `duplicates: sum`
+    adds them: only rows whose volume is a plain number (digits, a dot, at most 10 decimals; not a `missing` value)
+    with an account and a code; every other row comes through as it is, for the reader's checks to name it."""
+
+    account: str
+    code: str
+    volume: str
+    keys: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
 def scan(
     path: Path,
     header: list[str],
@@ -112,11 +125,13 @@ def scan(
     code_column: str | None = None,
     scoring: Scoring | None = None,
     first_per: str | None = None,
+    sum_by: SumBy | None = None,
 ) -> Scan:
     """`columns` (names from `header`, the reader's cleaned names in file order) of the rows of `path`.
 
     With `code_column` and `scoring`, only rows whose code a scoring rule can match (`code_filter`); with
-    `first_per`, only the first row of each (stripped) value of that column, as a long accounts file is read."""
+    `first_per`, only the first row of each (stripped) value of that column, as a long accounts file is read; with
+    `sum_by`, rows alike added up (their first line and row speak for them)."""
     name = str(path)
     con = _connect()
     params: list[object] = [name]
@@ -152,6 +167,9 @@ def scan(
             coded = f"SELECT *, {normalized} AS __terrplan_code FROM ({numbered})"
             query = f"SELECT * EXCLUDE (__terrplan_code) FROM ({coded}) WHERE {condition}"
             params.extend(values)
+    if sum_by is not None:
+        query, values = _summed(query, columns, sum_by)
+        params.extend(values)
     if first_per is not None:  # the first row of each id by line: a hash aggregate (read_accounts then strips ids)
         firsts = ", ".join(f"arg_min({_ident(c)}, line) AS {_ident(c)}" for c in columns)
         query = f"SELECT min(line) AS line, {firsts} FROM ({query}) AS kept GROUP BY {_ident(first_per)}"
@@ -179,6 +197,30 @@ def scan(
     frame, lines = frame.loc[~empty].reset_index(drop=True), lines[~empty]
     findings = tuple(finding for _, finding in rejects)
     return Scan(frame, lines, findings, int(empty.sum()))
+
+
+def _summed(query: str, columns: list[str], by: SumBy) -> tuple[str, list[object]]:
+    """`query`'s rows with the plain-number rows alike added up (exactly, as decimals), the others as they are."""
+    volume = f"trim({_ident(by.volume)}, {_WHITESPACE})"
+    account = f"trim({_ident(by.account)}, {_WHITESPACE})"
+    code = _normalized_code(_ident(by.code))
+    missing = f" AND {volume} NOT IN ({', '.join('?' * len(by.missing))})" if by.missing else ""
+    plain = f"regexp_full_match({volume}, '[0-9]{{1,27}}([.][0-9]{{1,10}})?') AND {account} <> '' AND {code} <> ''"
+    keys = [account, code, *(f"trim(coalesce({_ident(k)}, ''), {_WHITESPACE})" for k in by.keys)]
+    picked = []
+    for column in columns:  # the first row's values, but the sum's volume (as exact text: 182.0000000000)
+        if column == by.volume:
+            picked.append(f"CAST(sum(CAST({volume} AS DECIMAL(38, 10))) AS VARCHAR) AS {_ident(column)}")
+        else:
+            picked.append(f"arg_min({_ident(column)}, line) AS {_ident(column)}")
+    names = ", ".join(_ident(c) for c in columns)
+    summed = (
+        f"WITH kept AS MATERIALIZED ({query}) "
+        f"SELECT line, {names} FROM kept WHERE NOT coalesce({plain}{missing}, false) "
+        f"UNION ALL SELECT min(line) AS line, {', '.join(picked)} FROM kept WHERE {plain}{missing} "
+        f"GROUP BY {', '.join(keys)}"
+    )
+    return summed, [*by.missing, *by.missing]
 
 
 def code_filter(code: str, scoring: Scoring) -> tuple[str | None, list[object]]:

@@ -25,7 +25,7 @@ from terrplan.cells import unescape_formula
 from terrplan.config import AccountsInput, RepsInput, Scoring, VolumesInput
 from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import haversine_km, normalize_zip, zip_table
-from terrplan.ingest import codes_kept, read_header, scan, use_duckdb
+from terrplan.ingest import SumBy, codes_kept, read_header, scan, use_duckdb
 
 #: Standard column names, used when the config maps no column for a field.
 STANDARD_NAMES: dict[str, tuple[str, ...]] = {
@@ -234,11 +234,13 @@ def open_table(
     extra: Callable[[list[str], dict[str, str]], list[str]] | None = None,
     scoring: Scoring | None = None,
     first_per: str | None = None,
+    sum_by: Callable[[dict[str, str]], SumBy | None] | None = None,
 ) -> tuple[Table, dict[str, str]]:
     """A data file as a `Table` with its columns resolved: read row by row (read_table), or, where
     `ingest.use_duckdb` says so (Parquet, large files), scanned with DuckDB for just the mapped columns (plus
-    `extra(header, cols)`), only the rows whose code (`cols['code']`) a `scoring` rule names, and with `first_per`
-    (a field) only each value's first row. Both give the same column names and file lines."""
+    `extra(header, cols)`), only the rows whose code (`cols['code']`) a `scoring` rule names, with `first_per`
+    (a field) only each value's first row, and with `sum_by(cols)` rows alike added up. Both give the same column
+    names and file lines."""
     if not use_duckdb(path, engine, encoding):
         table = read_table(path, encoding, row_findings=True)
         return table, resolve_columns(table, mapping, required, section)
@@ -255,6 +257,7 @@ def open_table(
         code_column=cols.get("code") if scoring is not None else None,
         scoring=scoring,
         first_per=cols[first_per] if first_per else None,
+        sum_by=sum_by(cols) if sum_by else None,
     )
     bad = np.zeros(len(found.frame), dtype=bool)
     return Table(name, found.frame, found.lines, found.empty_rows, bad, found.findings, scanned=True), cols
@@ -766,9 +769,14 @@ def _volume_rows(
         kept = codes_kept([_normalize_code(code) for code in spec.wide.values()], scoring) if scoring else None
         return [c for i, c in enumerate(spec.wide) if kept is None or kept[i]]
 
+    def summed(cols: dict[str, str]) -> SumBy | None:  # duplicates: sum adds rows alike up; a scan does it first
+        keys = tuple(cols[k] for k in ("period", "year") if k in cols)
+        return SumBy(cols["account"], cols["code"], cols["volume"], keys, spec.missing)
+
     table, cols = open_table(
         source.path, spec.encoding, spec.engine, spec.columns, required, "inputs.volumes",
         extra=wide_columns if spec.wide else None, scoring=None if spec.wide else scoring,
+        sum_by=summed if spec.duplicates == "sum" and not spec.wide else None,
     )  # fmt: skip
     effective = spec
     if spec.wide and table.scanned:  # the scan left out the columns of codes no rule names
