@@ -36,6 +36,7 @@ def write_outputs(
     files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas, tables=tables)
     target = output if output is not None else str(config.resolve(config.output.dir))
     if target == "-":
+        report.close()  # the terminal's progress display ends before the data, which may share the terminal
         sys.stdout.write(files["assignments.csv"])
         sys.stdout.flush()
         return
