@@ -229,7 +229,7 @@ def layout(data: MapData) -> Layout:
     insets: list[tuple[str, tuple[float, float, float, float]]] = [(n, extent(n, 0.1, 0.4)) for n in others]
     metro = _metro(first, lon[where == main], lat[where == main])
     if metro is not None:
-        insets.append(("Dense area", metro))
+        insets.append((_metro_name(accounts, metro), metro))
     y = main_h + GAP
     if insets:
         heights = INSET_HEIGHT if len(insets) > 2 else INSET_HEIGHT * 1.4  # one or two insets: room to read them
@@ -323,6 +323,16 @@ def _metro(panel: Panel, lon: np.ndarray, lat: np.ndarray) -> tuple[float, float
     )
 
 
+def _metro_name(accounts: pd.DataFrame, bounds: tuple[float, float, float, float]) -> str:
+    """'Dense area', with the states most of its accounts are in (when the accounts have a state column)."""
+    if "state" not in accounts:
+        return "Dense area"
+    inside = _within(bounds, accounts["lon"].to_numpy(dtype=float), accounts["lat"].to_numpy(dtype=float))
+    counts = accounts.loc[inside, "state"].dropna().astype(str).value_counts()
+    top = sorted(counts.index[:3], key=lambda state: (-counts[state], state))
+    return f"Dense area ({', '.join(top)})" if top else "Dense area"
+
+
 def _panel_open(panel: Panel, placer: Placer) -> str:
     """A panel's frame title (insets), background and land."""
     x0, y0, x1, y1 = panel.box
@@ -382,7 +392,12 @@ def _panel(panel: Panel, data: MapData, placer: Placer, metro=None, focus: set[s
 
 
 def _visible(panel: Panel, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    minx, miny, maxx, maxy = panel.bounds
+    return _within(panel.bounds, lon, lat)
+
+
+def _within(bounds: tuple[float, float, float, float], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Points inside a (shifted) lon/lat box."""
+    minx, miny, maxx, maxy = bounds
     lon = shifted(lon)
     return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
 
