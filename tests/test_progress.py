@@ -119,7 +119,7 @@ def test_a_terminal_gets_the_live_display_a_pipe_plain_lines_and_stdout_stays_da
     os.close(master)
     text = shown.decode(errors="replace")
     assert "\x1b[" in text and "\r" in text  # styled and redrawn in place
-    for needle in ("solve", "bound", "elapsed", "left", "best 6,937.5", "gap 0.00%", "optimal: objective"):
+    for needle in ("solve", "bound", "elapsed", "left", "objective 6,937.5", "gap 0.00%", "optimal: objective"):
         assert needle in text, needle
     assert "account_id" not in text  # no data through the display
     assert stdout == plain.stdout and stdout.startswith(b"account_id,")

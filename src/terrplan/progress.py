@@ -171,7 +171,8 @@ class Reporter:
         if self.best is None:
             return ""
         gap = self.gap()
-        return f"best {self.best:,.1f}" + (f", gap {gap:.2%}" if gap is not None else "")
+        # the solver's latest best; without its rep-home term (reported apart) it can rise a little between steps
+        return f"objective {self.best:,.1f}" + (f", gap {gap:.2%}" if gap is not None else "")
 
     def budget_used(self) -> tuple[float, float]:
         """The budget's length and the part used, in seconds; (0, 0) before it is known."""
