@@ -290,3 +290,12 @@ def test_the_cms_partb_config_scores_alike_scanned():
     rows, scans = load_accounts(config), load_accounts(scanned)
     pd.testing.assert_frame_equal(scans.accounts.drop(columns="volume"), rows.accounts.drop(columns="volume"))
     assert [(f.line, f.message) for f in scans.findings] == [(f.line, f.message) for f in rows.findings]
+
+
+def test_lines_stay_right_after_more_rejected_rows_than_are_listed(tmp_path: Path):
+    rows = ["A1,27447,1,extra"] * 1500 + ["A1,27447,1"] * 10 + ["A1,27447,bad"]
+    path = tmp_path / "v.csv"
+    path.write_text("account_id,code,volume\n" + "\n".join(rows) + "\n")
+    read = read_volumes(VolumesInput(engine="duckdb", duplicates="sum"), path, pd.Series(["A1"]))
+    assert len(read.findings) == 1001  # the first 1,000 rejected rows, and the bad volume
+    assert (read.findings[-1].line, read.findings[-1].value) == (1512, "bad")  # 1 header + 1,500 + 10 + 1

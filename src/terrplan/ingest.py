@@ -1,10 +1,11 @@
 """Out-of-core scans of large data files with DuckDB: CSV, gzip CSV and Parquet, read as text.
 
-Only the columns a reader asks for leave DuckDB, and for volumes only the rows whose code a scoring rule names
-(`code_filter`), so a 10-million-row claims file of which five codes are kept never sits in pandas. The rows keep
-their file line (for a CSV, the record number + 1: exact unless a quoted field with a line break or a blank line
-comes before the row), and rows DuckDB cannot parse (more or fewer fields than the header, a quote that never closes)
-come back as findings with their line, as the row-by-row reader reports them.
+Only the columns a reader asks for leave DuckDB, for volumes only the rows whose code a scoring rule names
+(`code_filter`), added up per account and code under `duplicates: sum` (`SumBy`), and of a long accounts file only
+each account's first row, so a 10-million-row claims file of which five codes are kept never sits in pandas.
+The rows keep their file line (for a CSV, the record number + 1: exact unless a quoted field with a line break or
+a blank line comes before the row), and rows DuckDB cannot parse (more or fewer fields than the header, a quote that
+never closes) come back as findings with their line, as the row-by-row reader reports them.
 
 Text from the files and the config is data: paths and values reach DuckDB as bound parameters, column names as
 quoted identifiers, never as SQL text of their own.
@@ -176,6 +177,10 @@ def scan(
     try:
         frame = con.execute(query, params).df()
         rejects = [] if is_parquet(path) else _rejects(con, name)
+        rejected = np.zeros(0, dtype=np.int64)
+        if rejects:  # every rejected row's line (few columns: cheap), for the lines of the rows after them
+            query = "SELECT line FROM reject_errors ORDER BY line"
+            rejected = np.unique(np.array([row[0] for row in con.execute(query).fetchall()], dtype=np.int64))
     except InputError:
         raise
     except Exception as exc:
@@ -186,8 +191,8 @@ def scan(
         frame = frame.sort_values("line", kind="stable", ignore_index=True)
     frame = frame.fillna("").astype(object)
     lines = frame.pop("line").to_numpy(dtype=np.int64)
-    if not is_parquet(path) and rejects:
-        lines = _skip_rejected(lines, np.array(sorted(line for line, _ in rejects), dtype=np.int64))
+    if len(rejected):
+        lines = _skip_rejected(lines, rejected)
     empty = np.zeros(len(frame), dtype=bool)
     if columns:
         empty |= (frame[columns[0]].str.strip() == "").to_numpy(dtype=bool)
@@ -308,11 +313,10 @@ def _rejects(con, name: str) -> list[tuple[int, Finding]]:
 
 
 def _skip_rejected(lines: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-    """Row numbers counted over the parsed rows -> file lines, stepping over the rejected rows' lines."""
-    out = lines.copy()
-    for line in rejected:  # few: capped
-        out[out >= line] += 1
-    return out
+    """Row numbers counted over the parsed rows (+ 1) -> file lines, stepping over the rejected rows' lines (sorted,
+    unique): the k-th line not rejected is k + the number of rejected lines r_j with r_j - j < k (j from 1)."""
+    before = rejected - np.arange(1, len(rejected) + 1)
+    return lines + np.searchsorted(before, lines, side="left")
 
 
 _QUOTE_HINT = 'a value starting with a quote (") runs to the next quote; close it, or double quotes inside ("")'
