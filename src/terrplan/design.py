@@ -31,6 +31,7 @@ from terrplan.reps import home_figures, kept_potential, territory_reps
 from terrplan.rules import AccountRules, rule_figures
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.assign import primary_metric
+from terrplan.solve.bound import checked_bound, non_negative_costs
 from terrplan.solve.centres import travel_centres
 from terrplan.solve.disruption import Budget, forced_move
 
@@ -207,7 +208,13 @@ def _solve_once(
         fields["remote_regions"] = _remote_regions(prepared, loaded, metrics, report)
     # One objective everywhere: the gap is taken against the objective summary.json and the log report (the
     # accounts' own, after contiguity moved units), never against the solver's before contiguity.
-    result = dataclasses.replace(result, objective=metrics.objective)
+    # The bound is checked against that objective before anything is written: outside [0, objective] it is dropped.
+    lower_bound, doubt = checked_bound(result.lower_bound, metrics.objective, non_negative_costs(by_account[0]))
+    if doubt:
+        report.warn("bound", doubt, lower_bound=result.lower_bound)
+    result = dataclasses.replace(result, objective=metrics.objective, lower_bound=lower_bound)
+    if doubt and result.status == "optimal":
+        result = dataclasses.replace(result, status="feasible")
     fields.update(_result_fields(result))
     if prepared.rules is not None:
         account_problem, alignment = by_account
