@@ -299,3 +299,12 @@ def test_lines_stay_right_after_more_rejected_rows_than_are_listed(tmp_path: Pat
     read = read_volumes(VolumesInput(engine="duckdb", duplicates="sum"), path, pd.Series(["A1"]))
     assert len(read.findings) == 1001  # the first 1,000 rejected rows, and the bad volume
     assert (read.findings[-1].line, read.findings[-1].value) == (1512, "bad")  # 1 header + 1,500 + 10 + 1
+
+
+def test_a_scanned_file_needs_its_header_on_line_1(tmp_path: Path):
+    path = tmp_path / "v.csv"
+    path.write_text("\naccount_id,code,volume\nA1,27447,5\n")
+    with pytest.raises(InputError, match="the header is not on line 1") as caught:
+        read_volumes(VolumesInput(engine="duckdb"), path, pd.Series(["A1"]))
+    assert caught.value.problems[0].line == 2
+    assert len(read_volumes(VolumesInput(engine="pandas"), path, pd.Series(["A1"])).volumes) == 1  # row by row: fine

@@ -80,9 +80,17 @@ def read_header(path: Path, encoding: str) -> list[str]:
     codec = "utf-8-sig" if DUCKDB_ENCODINGS.get(encoding.lower().replace("_", "-")) == "utf-8" else encoding
     try:
         with opener(path, "rt", encoding=codec, newline="") as handle:  # type: ignore[operator]
-            for record in csv.reader(handle):
-                if "".join(record).strip():
-                    return record
+            reader = csv.reader(handle)
+            for record in reader:
+                if not record:
+                    continue
+                if reader.line_num != 1:  # DuckDB takes line 1 as the header: blank lines first would shift it
+                    raise InputError(
+                        f"{name}: the header is not on line 1",
+                        [Finding(name, "blank lines before the header", line=reader.line_num,
+                                 hint="remove the blank lines above the header, or set the input's engine: pandas")],
+                    )  # fmt: skip
+                return record
     except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
         raise InputError(
             f"{name}: cannot read the header",
