@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from terrplan import pipeline
 from terrplan.config import load_config
+from terrplan.errors import ConfigError
 from terrplan.model import Alignment, Members, Problem, bands_hold, objective
 from terrplan.solve import SolveParams, _assign, bound, solve
 from terrplan.solve.centres import bisection_centres
@@ -133,8 +134,8 @@ def test_the_bound_at_scale_lies_between_a_trivial_bound_and_the_objective(monke
 
 def test_a_bound_outside_zero_to_the_objective_is_dropped() -> None:
     assert bound.checked_bound(5.0, 10.0) == (5.0, "")
-    assert bound.checked_bound(10.0 + 1e-12, 10.0) == (10.0, "")  # rounding noise: clipped
-    for wrong in (-3.0, 11.0, float("nan")):
+    assert bound.checked_bound(10.0 + 1e-7, 10.0) == (10.0, "")  # rounding noise (an exact model's tolerance): clipped
+    for wrong in (-3.0, 10.001, float("nan")):
         value, reason = bound.checked_bound(wrong, 10.0)
         assert value is None and "dropped" in reason
     assert bound.checked_bound(-3.0, 10.0, non_negative=False) == (-3.0, "")
@@ -172,6 +173,12 @@ def test_many_accounts_are_solved_on_zip_units_then_refined_account_by_account(u
     assert refined <= objective(accounts, Alignment(whole, alignment.centres)) + 1e-6
     assert (alignment.territory != whole).any()  # some account left its ZIP's territory for a nearer centre
     assert result.lower_bound is not None and 0 <= result.lower_bound <= refined
+
+
+def test_a_wrong_aggregate_above_is_a_config_error_naming_the_key(universe) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(universe / "config.yaml", {"units.aggregate_above": 0})
+    assert any(f.key == "units.aggregate_above" for f in caught.value.problems)
 
 
 def test_refine_keeps_a_given_alignment_when_nothing_is_better() -> None:

@@ -159,7 +159,7 @@ def checked_bound(bound: float | None, value: float, non_negative: bool = True) 
     kept (clipped to that range); otherwise it cannot be valid and is dropped, with the reason to warn about."""
     if bound is None:
         return None, ""
-    slack = 1e-9 * max(abs(value), 1.0)
+    slack = 1e-6 * max(abs(value), 1.0)  # what "optimal" allows (solve._OPTIMAL_RTOL): an exact model's tolerances
     low = 0.0 if non_negative else -np.inf
     if not np.isfinite(bound) or bound < low - slack or bound > value + slack:
         return (
