@@ -56,7 +56,7 @@ def report_files(
     polygons = {label: shapes.polygons[label] for label in labels if label in shapes.polygons}
     map_data = MapData(located, polygons, colours, rep_homes(territories, reps))
     own_maps = territory_maps(map_data, territory_plans)
-    territory_plans = [dataclasses.replace(p, map_html=own_maps[p.territory]) for p in territory_plans]
+    territory_plans = [dataclasses.replace(p, map_html=own_maps.get(p.territory, "")) for p in territory_plans]
     html = render(
         assignments=assignments,
         territories=territories,
@@ -83,6 +83,9 @@ def report_files(
     names = plan_file_names(plan.territory for plan in territory_plans)
     for plan in territory_plans:
         name = names[plan.territory]
+        if plan.territory not in own_maps:
+            files[f"plans/{name}.md"] = markdown(plan)
+            continue
         files[f"plans/{name}.md"] = markdown(dataclasses.replace(plan, map_file=f"{name}.svg"))  # links its map
         files[f"plans/{name}.svg"] = own_maps[plan.territory]
     if pdf:

@@ -632,11 +632,15 @@ def focus_map(
 
 
 def territory_maps(data: MapData, plans: list) -> dict[str, str]:
-    """Territory -> its zoomed map, its plan's target list (`Plan.targets`, in rank order) numbered on it."""
+    """Territory -> its zoomed map, its plan's target list (`Plan.targets`, in rank order) numbered on it; territories
+    without a located account get none."""
     located = data.accounts.set_index(data.accounts["account_id"].astype(str))[["lon", "lat"]]
     parts = _parts_by_region(data.polygons)
     out = {}
+    drawn = set(data.accounts["territory"].astype(str))
     for plan in plans:
+        if plan.territory not in drawn:  # no located account: nothing to draw
+            continue
         ids = plan.targets["account_id"].astype(str) if "account_id" in plan.targets else pd.Series(dtype=str)
         targets = located.reindex(ids.to_numpy()).reset_index(names="account_id")
         out[plan.territory] = focus_map(data, {plan.territory}, f"map of {plan.territory}", targets, parts=parts)
