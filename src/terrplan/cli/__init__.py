@@ -134,6 +134,7 @@ def check_output(config, target: str | Path | None, *inputs: str | Path | None) 
     given = (
         config.inputs.accounts.path,
         config.inputs.volumes.path if config.inputs.volumes is not None else None,
+        *(f.path for f in (config.inputs.volumes.files if config.inputs.volumes is not None else ())),
         config.inputs.reps.path if config.inputs.reps is not None else None,
         config.rules.path,
         config.contiguity.graph,
