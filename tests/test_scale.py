@@ -175,6 +175,21 @@ def test_many_accounts_are_solved_on_zip_units_then_refined_account_by_account(u
     assert result.lower_bound is not None and 0 <= result.lower_bound <= refined
 
 
+def test_keep_together_groups_stay_whole_on_zip_units(universe) -> None:
+    """With keep-together groups the ZIP units are not let apart: a group's accounts stay in one territory."""
+    accounts = pd.read_csv(universe / "accounts.csv", dtype=str)
+    row = np.arange(len(accounts))
+    accounts["system"] = np.where(row % 10 < 2, "S" + (row // 10).astype(str), "")  # pairs of accounts
+    accounts.to_csv(universe / "grouped.csv", index=False)
+    config = load_config(
+        universe / "config.yaml",
+        {"units.aggregate_above": 1000, "units.keep_together": ["system"], "inputs.accounts.path": "grouped.csv"},
+    )
+    loaded = pipeline.load_accounts(config)
+    prepared = pipeline.prepare(loaded, config)
+    assert prepared.problem.members is not None and not prepared.problem.members.apart
+
+
 def test_a_wrong_aggregate_above_is_a_config_error_naming_the_key(universe) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(universe / "config.yaml", {"units.aggregate_above": 0})

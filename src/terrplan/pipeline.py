@@ -337,8 +337,9 @@ def prepare(
     problem = build_problem(units.frame, config, loaded.reps)
     if not units.trivial:  # units of several accounts: travel is measured per account, as the outputs report it
         coords = loaded.accounts[["lat", "lon"]].to_numpy(dtype=float)
-        # ZIP units made for size alone (see unit_spec) let their accounts go apart after the solve (account_level)
-        apart = spec is not config.units and not _has_rules(config, current)
+        # ZIP units made for size alone (see unit_spec) let their accounts go apart after the solve (account_level),
+        # unless keep-together groups or rules per account tie accounts to their units
+        apart = spec is not config.units and not config.units.keep_together and not _has_rules(config, current)
         members = Members.of_units(units.of_account, coords, weights, problem.n_units, apart=apart)
         problem = dataclasses.replace(problem, members=members)
     if config.territories.centres == "free":  # a roster row per territory: its centre is priced by the rep's home
