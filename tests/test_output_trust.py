@@ -107,7 +107,8 @@ def test_formula_like_text_is_quoted_in_every_csv_and_no_workbook_cell_is_a_form
     cells = _workbook_cells(tiny.out / "workbook.xlsx")
     assert [c.coordinate for c in cells if c.data_type == "f"] == []
     assert {c.value for c in cells if isinstance(c.value, str)} >= set(QUOTED_NAMES.values())
-    assert sorted(p.name for p in (tiny.out / "plans").iterdir()) == ["T1.md", "T2.md"]
+    # Each plan and its map, named after the escaped territory names.
+    assert sorted(p.name for p in (tiny.out / "plans").iterdir()) == ["T1.md", "T1.svg", "T2.md", "T2.svg"]
     piped = invoke("optimize", str(tiny.config), "--current", "accounts", "-q", "-o", "-")
     assert piped.exit_code == 0, piped.stderr
     assert piped.stdout == (tiny.out / "assignments.csv").read_text()
@@ -181,8 +182,17 @@ def test_territory_names_from_the_current_alignment_stay_inside_the_folder_as_sa
     tiny.write("accounts.csv", accounts)
     result = invoke("optimize", str(tiny.config), "--current", "accounts", "-q")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (tiny.out / "plans").iterdir()) == ["b.md", "escaped_T1.md"]
-    assert [p for p in tiny.dir.parent.rglob("escaped_T1*")] == [tiny.out / "plans" / "escaped_T1.md"]
+    assert sorted(p.name for p in (tiny.out / "plans").iterdir()) == [
+        "b.md",
+        "b.svg",
+        "escaped_T1.md",
+        "escaped_T1.svg",
+    ]
+    assert sorted(tiny.dir.parent.rglob("escaped_T1*")) == [
+        tiny.out / "plans" / f"escaped_T1.{kind}" for kind in ("md", "svg")
+    ]
+    # A name is text in the map too, never markup.
+    assert "<b>" not in (tiny.out / "plans" / "b.svg").read_text()
     assert (tiny.out / "plans" / "b.md").read_text().startswith("# Territory plan: &lt;b&gt;\n")
     assert (tiny.out / "plans" / "escaped_T1.md").read_text().startswith("# Territory plan: ../../../escaped\\_T1\n")
     html = (tiny.out / "report.html").read_text()
@@ -198,9 +208,12 @@ def test_script_tags_and_links_in_names_are_text_in_the_plans_and_the_report(tin
     tiny.write("volumes.csv", TINY_VOLUMES)
     result = invoke("optimize", str(tiny.config), "-q")
     assert result.exit_code == 0, result.stderr
-    plans = "".join(p.read_text() for p in sorted((tiny.out / "plans").iterdir()))
+    plans = "".join(p.read_text() for p in sorted((tiny.out / "plans").glob("*.md")))
     for raw in ("<script", "<img", "[x](javascript", "[c](javascript"):
         assert raw not in plans
+    # The plans' maps are SVG: a name is an escaped text node there, never an element.
+    maps = "".join(p.read_text() for p in sorted((tiny.out / "plans").glob("*.svg")))
+    assert maps and "<script" not in maps and "<img" not in maps
     for shown in (
         "Rep: &lt;script&gt;x&lt;/script&gt; (R1)",
         "Rep: \\[c\\](javascript:alert(1)) (R2)",
@@ -231,6 +244,7 @@ def test_a_run_with_fewer_territories_leaves_no_files_of_the_earlier_run(tiny):
         "moves.csv",
         "plans",
         "plans/T01.md",
+        "plans/T01.svg",
         "rejects.csv",
         "report.html",
         "summary.json",
