@@ -27,7 +27,7 @@ from terrplan.config import load_config
 from terrplan.report.palette import PALETTE, rgb
 from terrplan.sweep import plan_sweep
 from terrplan.sweep.frontier import PARETO_RING
-from terrplan.sweep.grid import Settings, parse_axes, standalone, sweep_settings
+from terrplan.sweep.grid import GridError, Settings, check_shippable, parse_axes, standalone, sweep_settings
 
 # K 2-4 at two tolerances: K = 4 at ±5 % is proven impossible on the tiny case (exit 4), the rest solve.
 GRID = ("--grid", "k=2:4", "--grid", "tolerance=0.05,0.2")
@@ -155,6 +155,25 @@ def test_a_scenario_id_is_its_config_and_inputs_and_a_changed_input_changes_it(t
     (tmp_path / "volumes.csv").write_text(TINY_VOLUMES.replace("150", "151"))
     changed = plan_sweep(config, {}, ["k=2,3"])
     assert not {s.id for s in changed.scenarios} & {s.id for s in first.scenarios}
+
+
+def test_every_input_file_is_hashed_and_made_absolute_globs_file_by_file(tmp_path):
+    case = make_case(tmp_path / "case").parent
+    for year in (2020, 2021):
+        (case / f"volumes-{year}.csv").write_text(TINY_VOLUMES)
+    listed = TINY_CONFIG.replace("volumes: {path: volumes.csv}", "volumes:\n    files:\n"
+                                 "      - {path: volumes-2020.csv, year: 2020}\n      - {path: volumes-2021.csv, year: 2021}")  # fmt: skip
+    plan = plan_sweep(make_case(case, listed), {}, ["k=2"])
+    assert {path.name for path in plan.hashes} == {"accounts.csv", "volumes-2020.csv", "volumes-2021.csv"}
+    files = standalone(plan.scenarios[0].config)["inputs"]["volumes"]["files"]
+    assert [entry["path"] for entry in files] == [str(case / "volumes-2020.csv"), str(case / "volumes-2021.csv")]
+    (case / "volumes-2021.csv").write_text(TINY_VOLUMES.replace("150", "151"))
+    assert plan_sweep(case / "config.yaml", {}, ["k=2"]).scenarios[0].id != plan.scenarios[0].id
+    globbed = make_case(case, TINY_CONFIG.replace("volumes: {path: volumes.csv}", "volumes: {path: volumes-20*.csv}"))
+    plan = plan_sweep(globbed, {}, ["k=2"])
+    assert {path.name for path in plan.hashes} == {"accounts.csv", "volumes-2020.csv", "volumes-2021.csv"}
+    with pytest.raises(GridError, match="--ship-inputs cannot send a glob of files"):
+        check_shippable(s.config for s in plan.scenarios)
 
 
 def test_workers_and_cluster_exclude_each_other(tiny):

@@ -83,7 +83,7 @@ def size_command(
     from terrplan.sizing import k_range as sizing_k_range
     from terrplan.sizing import needed_territories, recommended_k, size_table
     from terrplan.sweep import open_folder
-    from terrplan.sweep.grid import sweep_settings
+    from terrplan.sweep.grid import check_shippable, sweep_settings
     from terrplan.sweep.size import FOLDER, default_folder, size_rows, spool_stdin
     from terrplan.write import csv_text
 
@@ -101,6 +101,9 @@ def size_command(
     config = load_config(config_path, overrides)
     settings = sweep_settings(config, config_path, workers, cluster, ship_inputs)
     check_shipping(ship_inputs, settings)
+    shipping = settings.ship_inputs and settings.cluster is not None
+    if shipping:
+        check_shippable([config])
     folder = open_folder(directory if directory is not None else default_folder(config), FOLDER)
     if config.inputs.accounts.path == "-":  # every K's process reads the accounts: they are kept in the folder
         overrides["inputs.accounts.path"] = str(spool_stdin(folder, sys.stdin.buffer.read()))
@@ -123,8 +126,9 @@ def size_command(
         what = f"K = {figures['k']}: {figures['status']}" if figures else f"{scenario}: exit {row['exit_code']}"
         report.info("solved", f"[{done}/{total}] {what}", scenario=scenario, exit_code=row["exit_code"])
 
-    rows = size_rows(folder, config, ks, count, settings.cluster, settings.ship_inputs and settings.cluster is not None,
-                     solved, lambda why: report.warn("retry", why))  # fmt: skip
+    rows = size_rows(
+        folder, config, ks, count, settings.cluster, shipping, solved, lambda why: report.warn("retry", why)
+    )
     table = size_table(rows)
     sys.stdout.write(csv_text(table, config.output.escape_formulas))
     best = recommended_k(table)

@@ -72,19 +72,21 @@ def sweep_command(
     """Run optimize for every combination of the grid's values, each into its own output folder, and gather their
     figures in results.parquet. A rerun skips the scenarios already done; an interrupted sweep resumes."""
     from terrplan.sweep import default_folder, plan_sweep, run_sweep
-    from terrplan.sweep.grid import sweep_settings
+    from terrplan.sweep.grid import check_shippable, sweep_settings
     from terrplan.write import check_output_file, csv_text, write_file
 
     check_placement(workers, cluster, ship_inputs)
     plan = plan_sweep(config_path, config_overrides(accounts=accounts, volumes=volumes), grid)
     settings = sweep_settings(plan.config, config_path, workers, cluster, ship_inputs)
     check_shipping(ship_inputs, settings)
+    shipping = settings.ship_inputs and settings.cluster is not None
+    if shipping:
+        check_shippable(scenario.config for scenario in plan.scenarios)
     folder = directory if directory is not None else default_folder(plan.config)
     if output not in (None, "-"):
         check_output_file(output, [config_path])
     count = len(plan.scenarios)
     workers = settings.workers or os.cpu_count() or 1
-    shipping = settings.ship_inputs and settings.cluster is not None
     where = f"{settings.cluster}{' (inputs shipped)' if shipping else ''}" if settings.cluster else None
     where = where or f"{workers} local worker(s)"
     report.info("sweep", f"{count} scenario(s) on {where}; folder {folder}", scenarios=count, directory=str(folder))

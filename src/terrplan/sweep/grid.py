@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import glob
 import hashlib
 import itertools
 import json
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -267,7 +268,7 @@ def config_data(config: Config) -> dict[str, Any]:
 def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
     """The config as data whose paths are absolute, so it reads the same from any folder; `output`: output.dir."""
     data = config_data(config)
-    for node, leaf in _path_slots(data):
+    for node, leaf, _ in _path_slots(data):
         value = node.get(leaf)
         if value not in (None, "", "-", "accounts"):
             node[leaf] = str(config.resolve(value))
@@ -278,28 +279,40 @@ def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
 def with_paths(data: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
     """A copy of config data (as `standalone` gives it) with each input path found in `paths` replaced."""
     out = copy.deepcopy(data)
-    for node, leaf in _path_slots(out):
+    for node, leaf, _ in _path_slots(out):
         if node.get(leaf) in paths:
             node[leaf] = paths[node[leaf]]
     return out
 
 
-def _path_slots(data: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
-    """(mapping, key) of each of PATH_KEYS in config data (a section the data lacks gives an empty mapping)."""
+def _path_slots(data: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(mapping, key, dotted key) of every file path in config data: PATH_KEYS (a section the data lacks gives an
+    empty mapping), and every `path` under inputs (competition, adoption, affiliations, volumes.files entries...)."""
     for key in PATH_KEYS:
         *parents, leaf = key.split(".")
         node = data
         for part in parents:
             node = node.get(part) or {}
-        yield node, leaf
+        yield node, leaf, key
+    stack: list[tuple[Any, str]] = [(data.get("inputs"), "inputs")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "path" and f"{where}.path" not in PATH_KEYS:
+                    yield node, name, f"{where}.path"
+                elif isinstance(value, dict | list):
+                    stack.append((value, f"{where}.{name}"))
+        elif isinstance(node, list):
+            stack.extend((item, f"{where}.{i}") for i, item in enumerate(node))
 
 
 def input_files(config: Config) -> list[tuple[str, Path]]:
-    """(key, absolute path) of every input file the config reads; stdin ('-') is refused: a sweep reads its inputs
-    once per scenario."""
+    """(key, absolute path) of every input file the config reads, a glob's files each (sorted); stdin ('-') is
+    refused: a sweep reads its inputs once per scenario."""
     out = []
-    for key in PATH_KEYS:
-        value = _dotted(config, key)
+    for node, leaf, key in _path_slots(config_data(config)):
+        value = node.get(leaf)
         if value in (None, "", "accounts"):
             continue
         if value == "-":
@@ -307,8 +320,24 @@ def input_files(config: Config) -> list[tuple[str, Path]]:
                 "a sweep cannot read stdin",
                 [Finding("config", "reads stdin ('-')", key=key, hint="each scenario reads its inputs: give a file")],
             )
-        out.append((key, config.resolve(value)))
+        path = config.resolve(value)
+        if glob.has_magic(str(path)):
+            out.extend((key, Path(match)) for match in sorted(glob.glob(str(path))))
+        else:
+            out.append((key, path))
     return out
+
+
+def check_shippable(configs: Iterable[Config | None]) -> None:
+    """GridError (exit 2) when a config reads a glob of files: --ship-inputs sends each file on its own path."""
+    for config in configs:
+        for node, leaf, key in _path_slots(config_data(config)) if config is not None else []:
+            if glob.has_magic(str(node.get(leaf) or "")):
+                raise GridError(
+                    "--ship-inputs cannot send a glob of files",
+                    [Finding("config", "is a glob", key=key, value=str(node[leaf]),
+                             hint="list the files (inputs.volumes: [{path, year}, ...]) or use --shared-inputs")],
+                )  # fmt: skip
 
 
 def scenario_id(config: Config, hashes: dict[Path, str], job: dict[str, Any] | None = None) -> str:
@@ -521,10 +550,3 @@ def _blamed(error: ConfigError, where: str) -> list[Finding]:
     """The config's findings, each saying which grid value caused it."""
     findings = error.problems or [Finding(where, error.message)]
     return [dataclasses.replace(finding, file=where, hint=finding.hint) for finding in findings]
-
-
-def _dotted(config: Config, key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        node = getattr(node, part, None)
-    return node
