@@ -28,6 +28,7 @@ from terrplan.report.boundaries import counties, states
 from terrplan.report.labels import Placer
 from terrplan.report.palette import _delta, _lab, colours, rgb, tint
 from terrplan.report.shapes import neighbours, territory_shapes
+from terrplan.summary import RunSummary
 
 SCREENSHOTS = ROOT / "out" / "screenshots"
 TEXT = {"account_id": str, "zip": str, "territory": str, "current_territory": str, "centre_account_id": str}
@@ -69,10 +70,10 @@ output: {dir: out, pdf: true}
 """
 
 
-def _read(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _read(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, RunSummary]:
     assignments = pd.read_csv(out / "assignments.csv", dtype=TEXT, keep_default_na=False, na_values=[""])
     territories = pd.read_csv(out / "territories.csv", dtype=TEXT)
-    return assignments, territories, json.loads((out / "summary.json").read_text())
+    return assignments, territories, RunSummary.read(out)
 
 
 @pytest.fixture(scope="module")

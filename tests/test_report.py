@@ -3,6 +3,7 @@ Chromium, byte-for-byte determinism, and the per-territory plans of the tiny cas
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -21,20 +22,20 @@ from test_maps import assert_no_overlap, check_shapes, label_boxes, screenshot
 from terrplan.config import Plans
 from terrplan.report import report_files
 from terrplan.report.palette import rgb, tint
+from terrplan.summary import RunSummary
 
 TEXT_COLUMNS = {"account_id": str, "zip": str, "territory": str, "current_territory": str, "centre_account_id": str}
 REPS = "rep_id,name,home_zip,fte,territory\nR1,Rae Raleigh,27601,1.0,T01\nR2,Cal Charlotte,28202,0.5,T02\n"
 
 
-def _outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, RunSummary]:
     assignments = pd.read_csv(out / "assignments.csv", dtype=TEXT_COLUMNS, keep_default_na=False, na_values=[""])
     territories = pd.read_csv(out / "territories.csv", dtype=TEXT_COLUMNS)
-    summary = json.loads((out / "summary.json").read_text())
-    return assignments, territories, summary
+    return assignments, territories, RunSummary.read(out)
 
 
 @pytest.fixture(scope="module")
-def tiny_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def tiny_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, RunSummary]:
     case = tmp_path_factory.mktemp("tiny")
     (case / "accounts.csv").write_text(TINY_ACCOUNTS)
     (case / "volumes.csv").write_text(TINY_VOLUMES)
@@ -45,7 +46,7 @@ def tiny_outputs(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
 
 
 @pytest.fixture(scope="module")
-def sample_outputs(sample_run: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def sample_outputs(sample_run: Path) -> tuple[pd.DataFrame, pd.DataFrame, RunSummary]:
     """The 3,000-account sample (12 territories, many accounts sharing a ZIP centroid), solved once per session to
     its iteration caps (conftest.sample_run): a solve the clock cuts (8 s under load) left territories in scattered
     pieces the map tests rightly refuse."""
@@ -234,7 +235,7 @@ def test_report_is_self_contained(tiny_outputs):
     html = report_files(assignments, territories, summary, Plans())["report.html"]
     assert "<script" not in html and "<link" not in html and "url(" not in html and "src=" not in html
     assert set(re.findall(r"https?://[^\s\"'<>]+", html)) <= {"http://www.w3.org/2000/svg"}
-    for needle in (summary["status"], "lower bound", "gap", "@media print", 'id="changes"', 'id="plan-T01"', "<svg"):
+    for needle in (summary.status, "lower bound", "gap", "@media print", 'id="changes"', 'id="plan-T01"', "<svg"):
         assert needle in html
 
 
@@ -244,9 +245,9 @@ def test_sample_changes_reps_and_targets(sample_outputs):
     assignments, territories, summary = sample_outputs
     files = report_files(assignments, territories, summary, Plans(goal=50000), _sample_reps())
     html = files["report.html"]
-    moved = summary["disruption"]["moved_accounts"]
+    moved = summary.disruption.moved_accounts
     assert f"{moved:,} of 3,000 accounts move" in html
-    assert f"holding {summary['disruption']['moved_potential']:,.1f} potential" in html
+    assert f"holding {summary.disruption.moved_potential:,.1f} potential" in html
     book = load_workbook(io.BytesIO(files["workbook.xlsx"]), read_only=True)
     assert len(list(book["Changes"].values)) == moved + 1
     assert html.count("<rect x=", html.index('class="homes"')) >= 1
@@ -266,7 +267,11 @@ def test_same_inputs_give_identical_bytes(tiny_outputs):
     reps = pd.read_csv(io.StringIO(REPS), dtype={"home_zip": str})
     first = report_files(assignments, territories, summary, Plans(goal=1000), reps)
     second = report_files(
-        assignments.copy(), territories.copy(), json.loads(json.dumps(summary)), Plans(goal=1000), reps
+        assignments.copy(),
+        territories.copy(),
+        RunSummary.from_dict(json.loads(summary.to_json()), summary.disruption.moves, summary.disruption.changes),
+        Plans(goal=1000),
+        reps,
     )
     assert list(first) == list(second)
     for name in first:
@@ -298,7 +303,7 @@ def test_workbook_sheets(tiny_outputs):
         assert b"2000-01-01T00:00:00Z" in archive.read("docProps/core.xml")
     # Without a current alignment there is no Changes sheet and no change map.
     blank = assignments.assign(current_territory="")
-    files = report_files(blank, territories, summary, Plans())
+    files = report_files(blank, territories, dataclasses.replace(summary, disruption=None), Plans())
     sheets = load_workbook(io.BytesIO(files["workbook.xlsx"])).sheetnames
     assert sheets == ["Territories", "Assignments", "Target lists", "Plans", "Vacancy cover", "Summary"]
     assert 'id="changes"' not in files["report.html"]

@@ -18,8 +18,6 @@ import contextlib
 import ctypes
 import errno
 import io
-import json
-import math
 import os
 import re
 import secrets
@@ -29,12 +27,20 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from terrplan import __version__
 from terrplan.cells import escape_formula
 from terrplan.errors import Finding, InputError
+from terrplan.summary import Bands, Disruption, Inputs, RunSummary, Solve, frozen
+from terrplan.summary import json_text as json_text  # summary.json's JSON; the sweep's files use it too
+
+if TYPE_CHECKING:
+    from terrplan.config import Config
+    from terrplan.metrics import Metrics
+    from terrplan.pipeline import Loaded
 
 try:
     import fcntl
@@ -103,35 +109,89 @@ def _text_columns(frame: pd.DataFrame) -> list:
     ]
 
 
-def json_text(data: Any) -> str:
-    """Valid JSON whatever the figures: NaN and infinity (which json.dumps would write bare) become null."""
-    return json.dumps(_finite(data), indent=2, sort_keys=True, default=_jsonable, allow_nan=False) + "\n"
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, set):
-        return _finite(sorted(value, key=str))
-    return str(value)
-
-
 def rejects_frame(findings: Iterable[Finding]) -> pd.DataFrame:
     rows = [
         {"file": f.file, "line": f.line, "column": f.column, "value": f.value, "reason": f.message, "hint": f.hint}
         for f in findings
     ]
     return pd.DataFrame(rows, columns=REJECT_COLUMNS).astype({"line": "Int64"})
+
+
+# -- the run's files --------------------------------------------------------------------------------------------
+
+
+def run_summary(
+    config: Config,
+    loaded: Loaded,
+    metrics: Metrics,
+    solver: dict[str, Any],
+    runtime_s: float,
+    band_violations: list[str] | None = None,
+    territories_not_contiguous: int | None = None,
+) -> RunSummary:
+    """The run's one summary, built once after the solve: `solver` holds the solver stages' figures by name
+    (`summary.Solve`); with a current alignment (assignments' current_territory) it carries the disruption
+    `compare` finds, moves and changes included."""
+    from terrplan.compare import disruption  # SciPy's matching: loaded only when a run is written
+
+    change = disruption(metrics.assignments)
+    counts = {"rejected_rows": len(loaded.findings), **loaded.counts}  # the counts' own figure wins (rows)
+    return RunSummary(
+        version=__version__,
+        seed=config.solver.seed,
+        config=frozen(config.as_dict()),
+        inputs=Inputs(frozen(list(loaded.inputs)), len(loaded.accounts), counts.pop("rejected_rows"), frozen(counts)),
+        solve=Solve.of(solver),
+        objective=round(metrics.objective, 6),
+        runtime_s=round(runtime_s, 3),
+        territories=len(metrics.territories),
+        bands=Bands(frozen(metrics.balance), frozen(list(metrics.balances))),
+        disruption=None if change is None else Disruption.of(change.figures, change.moves, change.changes),
+        band_violations=None if band_violations is None else tuple(band_violations),
+        territories_not_contiguous=territories_not_contiguous,
+    )
+
+
+def output_files(
+    summary: RunSummary,
+    metrics: Metrics,
+    loaded: Loaded,
+    escape: bool = True,
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> dict[str, str | bytes]:
+    """The CSVs and summary.json; with a current alignment also moves.csv and changes.csv (the summary's
+    disruption). `escape` (output.escape_formulas) quotes formula-like text in every CSV; `tables`: more CSVs by
+    file name (the refresh's departed.csv and relocated.csv)."""
+    files: dict[str, str | bytes] = {
+        "assignments.csv": csv_text(metrics.assignments, escape),
+        "territories.csv": csv_text(metrics.territories, escape),
+    }
+    change = summary.disruption
+    if change is not None and change.moves is not None and change.changes is not None:
+        files["moves.csv"] = csv_text(change.moves, escape)
+        files["changes.csv"] = csv_text(change.changes, escape)
+    for name, frame in (tables or {}).items():
+        files[name] = csv_text(frame, escape)
+    files["summary.json"] = summary.to_json()
+    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings), escape)
+    files["location_warnings.csv"] = csv_text(loaded.location_warnings, escape)
+    return files
+
+
+def report_outputs(summary: RunSummary, config: Config, metrics: Metrics, loaded: Loaded) -> dict[str, str | bytes]:
+    """report.html, the plans, GeoJSON, the workbook (and report.pdf with output.pdf), from the run's summary."""
+    from terrplan.report import report_files  # loaded only when a report is written (validate needs none)
+
+    return report_files(
+        metrics.assignments,
+        metrics.territories,
+        summary,
+        config.plans,
+        loaded.reps,
+        escape=config.output.escape_formulas,
+        pdf=config.output.pdf,
+        rejects=rejects_frame(loaded.findings),
+    )
 
 
 # -- the output folder ------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     Exit 5 when an account is unassigned, assigned twice or unknown, or a territory is outside its band
     (the files are still written, so a cron job can alert and show why).
     """
-    from terrplan.cli.outputs import band_findings, load_inputs, output_files, summary_fields, with_hierarchy
+    from terrplan.cli.outputs import band_findings, load_inputs, with_hierarchy
     from terrplan.config import load_config
     from terrplan.errors import CheckFailedError, InputError
     from terrplan.metrics import evaluate, index_ranges
@@ -74,7 +74,7 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     from terrplan.pipeline import alignment_centres, match_alignment
     from terrplan.problem import balance_count, build_problem
     from terrplan.read import read_alignment
-    from terrplan.write import csv_text, write_files
+    from terrplan.write import csv_text, output_files, run_summary, write_files
 
     started = time.perf_counter()
     config = load_config(config_path, config_overrides(accounts=accounts, volumes=volumes, tolerance=tolerance))
@@ -100,11 +100,12 @@ def evaluate_command(config_path, accounts, volumes, quiet, log_json, alignment,
     metrics = with_hierarchy(metrics, config, budget)
     checks = list(given.findings) + band_findings(metrics)
     solver = {"status": "evaluated", "lower_bound": None, "gap": None, "checks_failed": len(checks)}
-    summary = summary_fields(sized, loaded, metrics, solver, time.perf_counter() - started)
+    runtime_s = time.perf_counter() - started
     if output == "-":
         sys.stdout.write(csv_text(metrics.territories, config.output.escape_formulas))
     elif output is not None:
-        files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas)
+        summary = run_summary(sized, loaded, metrics, solver, runtime_s)
+        files = output_files(summary, metrics, loaded, escape=config.output.escape_formulas)
         write_files(Path(output), files, on_wait=lambda message: report.warn("waiting", message))
         report.info("wrote", f"wrote assignments.csv, territories.csv, summary.json, rejects.csv to {output}")
     balance = metrics.balance

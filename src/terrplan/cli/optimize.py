@@ -89,7 +89,6 @@ def optimize(
         band_failure,
         band_findings,
         load_inputs,
-        summary_fields,
         with_hierarchy,
         write_outputs,
     )
@@ -100,6 +99,7 @@ def optimize(
     from terrplan.pipeline import use_current, with_input
     from terrplan.read import read_alignment
     from terrplan.refresh import refresh_line, run_refresh
+    from terrplan.write import run_summary
 
     started = time.perf_counter()
     config = load_config(
@@ -134,7 +134,7 @@ def optimize(
             raise run.failure
         metrics = with_hierarchy(run.metrics, config, budget)
         fields = {"status": "refreshed", "lower_bound": None, "gap": None, "refresh": run.figures}
-        summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
+        summary = run_summary(config, loaded, metrics, fields, time.perf_counter() - started)
         write_outputs(config, loaded, metrics, summary, output, report, run.tables)
         report.info("refreshed", refresh_line(run.figures), **run.figures)
         if run.figures["emptied_territories"]:
@@ -150,7 +150,7 @@ def optimize(
     result = design.result
     metrics = with_hierarchy(design.metrics, config, budget)
     fields = design.fields
-    summary = summary_fields(config, loaded, metrics, fields, time.perf_counter() - started)
+    runtime_s = time.perf_counter() - started  # up to the files: what summary.json has always counted
     if result.status == "infeasible":  # proven (SCIP's exact model, or the districting model): exit 4, nothing written
         proof = f": {result.message}" if result.message else " (proven by the exact model, SCIP)"
         raise InfeasibleError(
@@ -166,7 +166,7 @@ def optimize(
         )
     if result.status == "unknown" and metrics.all_in_band:  # in band, not contiguous (locks blocked the repair)
         pieces = len(metrics.territories) - int((fields.get("contiguity") or {}).get("territories_contiguous", 0))
-        summary["territories_not_contiguous"] = pieces
+        summary = run_summary(config, loaded, metrics, fields, runtime_s, territories_not_contiguous=pieces)
         write_outputs(config, loaded, metrics, summary, output, report)
         raise NotFoundError(
             "no contiguous alignment inside every band found within the budget; the best alignment found is written "
@@ -174,9 +174,11 @@ def optimize(
             [Finding("territories", f"{pieces} territories are in more than one piece on the adjacency graph")],
         )
     if not metrics.all_in_band:  # written for the user to see, then exit 6: found nothing, proved nothing
-        summary["band_violations"] = [str(finding) for finding in band_findings(metrics)]
+        violations = [str(finding) for finding in band_findings(metrics)]
+        summary = run_summary(config, loaded, metrics, fields, runtime_s, band_violations=violations)
         write_outputs(config, loaded, metrics, summary, output, report)
         raise band_failure(metrics)
+    summary = run_summary(config, loaded, metrics, fields, runtime_s)
     write_outputs(config, loaded, metrics, summary, output, report)
     gap = f"{result.gap:.2%}" if result.gap is not None else "n/a"
     bound = "n/a" if result.lower_bound is None else f"{result.lower_bound:,.1f}"
@@ -185,7 +187,11 @@ def optimize(
         "solved",
         f"{result.status}: objective {metrics.objective:,.1f}, {quality}; {index_ranges(metrics.balances)}; "
         f"{time.perf_counter() - started:.1f} s",
-        **{key: summary[key] for key in ("status", "objective", "lower_bound", "gap", "runtime_s")},
+        status=summary.status,
+        objective=summary.objective,
+        lower_bound=summary.lower_bound,
+        gap=summary.gap,
+        runtime_s=summary.runtime_s,
     )
 
 

@@ -1,4 +1,4 @@
-"""What the commands share: loading with progress, the summary, output files, hierarchy columns, band checks."""
+"""What the commands share: loading with progress, writing the output folder, hierarchy columns, band checks."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from terrplan import __version__
 from terrplan.budget import TimeBudget
-from terrplan.compare import disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, NotFoundError
 from terrplan.factors.competition import match_line
@@ -18,22 +16,23 @@ from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
+from terrplan.summary import RunSummary
 from terrplan.units import county_state_mismatch
-from terrplan.write import csv_text, json_text, rejects_frame, write_files
+from terrplan.write import output_files, report_outputs, write_files
 
 
 def write_outputs(
     config: Config,
     loaded: Loaded,
     metrics: Metrics,
-    summary: dict[str, Any],
+    summary: RunSummary,
     output: str | None,
     report: Reporter,
     tables: dict[str, Any] | None = None,
 ) -> None:
     """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'.
     `tables`: more CSVs by file name (the refresh's departed.csv and relocated.csv)."""
-    files = output_files(metrics, summary, loaded, escape=config.output.escape_formulas, tables=tables)
+    files = output_files(summary, metrics, loaded, escape=config.output.escape_formulas, tables=tables)
     target = output if output is not None else str(config.resolve(config.output.dir))
     if target == "-":
         report.close()  # the terminal's progress display ends before the data, which may share the terminal
@@ -41,22 +40,9 @@ def write_outputs(
         sys.stdout.flush()
         return
     if config.output.report:
-        from terrplan.report import report_files  # loaded only when a report is written (validate needs none)
-
         report.stage("report")
         with report.status("writing the report…"):
-            files.update(
-                report_files(
-                    metrics.assignments,
-                    metrics.territories,
-                    summary,
-                    config.plans,
-                    loaded.reps,
-                    escape=config.output.escape_formulas,
-                    pdf=config.output.pdf,
-                    rejects=rejects_frame(loaded.findings),
-                )
-            )
+            files.update(report_outputs(summary, config, metrics, loaded))
     write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))
     shown = ", ".join(name for name in files if "/" not in name)
     report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
@@ -162,62 +148,3 @@ def _check_counties(loaded: Loaded, report: Reporter) -> Loaded:
             accounts=len(wrong),
         )
     return dataclasses.replace(loaded, counts={**loaded.counts, "county_outside_state": len(wrong)})
-
-
-def summary_fields(
-    config: Config, loaded: Loaded, metrics: Metrics, solver: dict[str, Any], runtime_s: float
-) -> dict[str, Any]:
-    return {
-        "terrplan_version": __version__,
-        "seed": config.solver.seed,
-        "inputs": list(loaded.inputs),
-        "config": config.as_dict(),
-        **solver,
-        "objective": round(metrics.objective, 6),
-        "runtime_s": round(runtime_s, 3),
-        "accounts": {"used": len(loaded.accounts), "rejected_rows": len(loaded.findings), **loaded.counts},
-        "territories": len(metrics.territories),
-        "balance": metrics.balance,
-        "balances": list(metrics.balances),
-    }
-
-
-def output_files(
-    metrics: Metrics,
-    summary: dict[str, Any],
-    loaded: Loaded,
-    escape: bool = True,
-    tables: dict[str, Any] | None = None,
-) -> dict[str, str | bytes]:
-    """The CSVs and summary; with a current alignment also summary['disruption'], moves.csv and changes.csv.
-    `escape` (output.escape_formulas) quotes formula-like text in every CSV."""
-    files: dict[str, str | bytes] = {
-        "assignments.csv": csv_text(metrics.assignments, escape),
-        "territories.csv": csv_text(metrics.territories, escape),
-    }
-    change = disruption(metrics.assignments)
-    if change is not None:
-        fig = change.figures
-        summary["disruption"] = {key: _rounded(fig[key]) for key in DISRUPTION_KEYS}
-        files["moves.csv"] = csv_text(change.moves, escape)
-        files["changes.csv"] = csv_text(change.changes, escape)
-    for name, frame in (tables or {}).items():
-        files[name] = csv_text(frame, escape)
-    files["summary.json"] = json_text(summary)
-    files["rejects.csv"] = csv_text(rejects_frame(loaded.findings), escape)
-    files["location_warnings.csv"] = csv_text(loaded.location_warnings, escape)
-    return files
-
-
-def _rounded(value: Any) -> Any:
-    return round(value, 6) if isinstance(value, float) else value
-
-
-DISRUPTION_KEYS = (
-    "moved_accounts",
-    "moved_accounts_share",
-    "moved_potential",
-    "moved_potential_share",
-    "accounts_in_both",
-    "territory_match",
-)

@@ -8,6 +8,7 @@ timestamps, fixed number formats, stable ordering).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,13 +21,16 @@ from terrplan.report.plans import build_plans, markdown, plan_file_names, plan_f
 from terrplan.report.shapes import accounts_geojson, neighbours, territories_geojson, territory_shapes
 from terrplan.report.workbook import Sheet, target_lists, workbook_bytes, workbook_sheets
 
+if TYPE_CHECKING:
+    from terrplan.summary import RunSummary
+
 __all__ = ["report_files"]
 
 
 def report_files(
     assignments: pd.DataFrame,
     territories: pd.DataFrame,
-    summary: dict,
+    summary: RunSummary,
     plans: Plans,
     reps: pd.DataFrame | None = None,
     escape: bool = True,
@@ -37,8 +41,9 @@ def report_files(
     file name made from the territory's (`plans.plan_file_names`).
 
     `assignments` and `territories` are the frames written to assignments.csv and territories.csv; `summary` is
-    summary.json as a dict; `plans` is the config's plans section; `reps` (optional) has rep_id, name, home_zip
-    (or lat/lon), fte and territory, and adds rep homes to the map and FTE-weighted targets.
+    the run's (`summary.RunSummary`, what summary.json renders; the Changes come from its disruption); `plans` is
+    the config's plans section; `reps` (optional) has rep_id, name, home_zip (or lat/lon), fte and territory, and
+    adds rep homes to the map and FTE-weighted targets.
     `escape` (output.escape_formulas) formula-escapes every text cell of the workbook. `rejects` (rejects.csv's
     rows) adds the workbook's Rejects sheet. Each plan gets its territory's map (plans/<name>.svg, and in
     report.html); `pdf` (output.pdf) adds report.pdf, the deck (`pdf.pdf_bytes`).
@@ -46,7 +51,7 @@ def report_files(
     assignments = assignments.sort_values("account_id", kind="stable", ignore_index=True)
     territories = territories.sort_values("territory", kind="stable", ignore_index=True)
     labels = [str(t) for t in territories["territory"]]
-    areas = _county_areas(assignments, summary)
+    areas = _county_areas(assignments, summary.units_by)
     shapes = territory_shapes(assignments, areas=areas)
     colours = palette_colours(labels, neighbours(shapes.polygons))  # neighbours get distinct colours
     moves = _moves(assignments, summary)
@@ -68,7 +73,7 @@ def report_files(
         plans=territory_plans,
         territory_maps=own_maps,
     )
-    sheets = workbook_sheets(assignments, territories, summary, moves, target_lists(territory_plans), rejects)
+    sheets = workbook_sheets(assignments, territories, summary.as_dict(), moves, target_lists(territory_plans), rejects)
     # Each territory's plan, line by line, and the accounts each vacancy cover moves; before the Summary sheet.
     sheets[-1:-1] = [
         Sheet("Plans", plan_frame(territory_plans)),
@@ -93,9 +98,9 @@ def report_files(
     return files
 
 
-def _county_areas(assignments: pd.DataFrame, summary: dict) -> pd.Series | None:
+def _county_areas(assignments: pd.DataFrame, units_by: str) -> pd.Series | None:
     """County FIPS per row when the units are counties (drawn as their outlines), else None."""
-    if str(((summary.get("config") or {}).get("units") or {}).get("by")) != "county":
+    if units_by != "county":
         return None
     if "county" in assignments and assignments["county"].notna().all():
         return assignments["county"].astype(str)
@@ -106,33 +111,29 @@ def _county_areas(assignments: pd.DataFrame, summary: dict) -> pd.Series | None:
     return pd.Series(fips, index=assignments.index)
 
 
-def _moves(assignments: pd.DataFrame, summary: dict) -> pd.DataFrame | None:
-    """Accounts whose territory changed against a non-blank current territory; None without a current alignment.
+def _moves(assignments: pd.DataFrame, summary: RunSummary) -> pd.DataFrame | None:
+    """The moves `compare` counted against the current alignment (the summary's disruption), with each account's
+    name and the new territory its old one became; None without a current alignment.
 
-    Current and new labels need not agree: summary.json's disruption.territory_match maps each new territory to
-    the current one it continues (as `compare` does), and an account moved when its current territory is not the
-    match of its new one. Without a match the labels are compared as they are.
+    Current and new labels need not agree: the disruption's territory_match maps each new territory to the current
+    one it continues, so an account moved when its current territory is not the match of its new one, and
+    `from_became` names the new territory that continues the account's current one (itself when none does).
     """
-    if "current_territory" not in assignments:
+    change = summary.disruption
+    if change is None or change.moves is None:
         return None
-    current = assignments["current_territory"]
-    given = current.notna() & (current.astype(str).str.strip() != "")
-    if not given.any():
-        return None
-    match = {str(k): str(v) for k, v in ((summary.get("disruption") or {}).get("territory_match") or {}).items()}
-    continued = {old: new for new, old in sorted(match.items())}  # current -> new
-    new = assignments["territory"].astype(str)
-    moved = assignments.loc[given & (new.map(lambda label: match.get(label, label)) != current.astype(str))]
-    became = moved["current_territory"].astype(str).map(lambda label: continued.get(label, label))
-    frame = pd.DataFrame(
+    continued = {old: new for new, old in sorted((str(k), str(v)) for k, v in change.territory_match.items())}
+    moves = change.moves  # by potential, largest first, then account_id
+    names = assignments.set_index("account_id")["name"]
+    became = moves["from_territory"].astype(str).map(lambda label: continued.get(label, label))
+    return pd.DataFrame(
         {
-            "account_id": moved["account_id"].to_numpy(),
-            "name": moved["name"].to_numpy(),
-            "from_territory": moved["current_territory"].astype(str).to_numpy(),
+            "account_id": moves["account_id"].to_numpy(),
+            "name": moves["account_id"].map(names).to_numpy(),
+            "from_territory": moves["from_territory"].astype(str).to_numpy(),
             "from_became": became.to_numpy(),
-            "to_territory": moved["territory"].astype(str).to_numpy(),
-            "segment": moved["segment"].to_numpy(),
-            "potential": moved["potential"].to_numpy(),
+            "to_territory": moves["to_territory"].astype(str).to_numpy(),
+            "segment": moves["segment"].to_numpy(),
+            "potential": moves["potential"].to_numpy(),
         }
     )
-    return frame.sort_values(["potential", "account_id"], ascending=[False, True], kind="stable", ignore_index=True)

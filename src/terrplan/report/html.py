@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from html import escape
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,9 @@ from terrplan.report.labels import f as _f
 from terrplan.report.maps import MapData, changes_map, overview_map
 from terrplan.report.plans import Plan, num, pct, rep_text
 from terrplan.report.plans import sections as plan_sections
+
+if TYPE_CHECKING:
+    from terrplan.summary import RunSummary
 
 MOVES_SHOWN = 100
 
@@ -74,7 +79,7 @@ def render(
     *,
     assignments: pd.DataFrame,
     territories: pd.DataFrame,
-    summary: dict,
+    summary: RunSummary,
     colours: dict[str, str],
     maps: MapData,
     current_polygons: dict[str, shapely.Geometry] | None,
@@ -95,11 +100,11 @@ def render(
     )
     body.append(
         "<figure><figcaption>Balance: index per territory (mean = 100); the shaded strip is the band</figcaption>"
-        + _balance_chart(territories, summary.get("balance") or {}, colours)
+        + _balance_chart(territories, summary.bands.primary, colours)
         + "</figure>"
     )
     body.append("</div>")
-    body.append(_territory_table(territories, colours, plans, index_decimals(summary.get("balance") or {})))
+    body.append(_territory_table(territories, colours, plans, index_decimals(summary.bands.primary)))
     if moves is not None:
         body.append(_changes(assignments, colours, maps, current_polygons or {}, moves))
     body.append('<section class="big" id="plans"><h2>Territory plans</h2>')
@@ -119,19 +124,19 @@ def render(
 # -- header -----------------------------------------------------------------------------------------------------
 
 
-def _header(summary: dict, assignments: pd.DataFrame, territories: pd.DataFrame, has_moves: bool) -> str:
-    balance = summary.get("balance") or {}
-    gap = summary.get("gap")
-    bound = summary.get("lower_bound")
+def _header(summary: RunSummary, assignments: pd.DataFrame, territories: pd.DataFrame, has_moves: bool) -> str:
+    balance = summary.bands.primary
+    gap = summary.gap
+    bound = summary.lower_bound
     figures = [
-        ("status", str(summary.get("status", "n/a"))),
-        ("objective", num(summary.get("objective"))),
+        ("status", summary.status),
+        ("objective", num(summary.objective)),
         ("lower bound", num(bound) if bound is not None else "n/a"),
         ("gap", pct(gap, 2) if gap is not None else "n/a"),
         ("accounts", f"{len(assignments):,}"),
         ("territories", f"{len(territories):,}"),
     ]
-    for item in summary.get("balances") or ([balance] if balance else []):  # every balance metric, primary first
+    for item in summary.bands.each or ([balance] if balance else []):  # every balance metric, primary first
         digits = index_decimals(item)
         low, high = (item.get(key) for key in ("band_low_index", "band_high_index"))
         low, high = (v if v is not None and np.isfinite(v) else None for v in (low, high))  # one-sided: None or inf
@@ -262,7 +267,7 @@ def _with_map(article: str, svg: str | None) -> str:
 # -- balance chart ----------------------------------------------------------------------------------------------
 
 
-def _balance_chart(territories: pd.DataFrame, balance: dict, colours: dict) -> str:
+def _balance_chart(territories: pd.DataFrame, balance: Mapping[str, Any], colours: dict) -> str:
     metric = str(balance.get("metric", "potential"))
     column = f"{metric}_index" if f"{metric}_index" in territories else "potential_index"
     values = territories[column].to_numpy(dtype=float)

@@ -28,6 +28,8 @@ from terrplan.report.plans import Plan, num, pct, rep_text, target_rows
 if TYPE_CHECKING:
     from fpdf import FPDF
 
+    from terrplan.summary import RunSummary
+
 FIXED_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 PAGE_W, PAGE_H, MARGIN = 792.0, 612.0, 28.0  # US letter, landscape, in points
 TARGETS_SHOWN = 12
@@ -38,7 +40,11 @@ _DOTS = re.compile(r'(<g class="accounts"[^>]*>)(.*?)(</g>)', re.S)
 
 
 def pdf_bytes(
-    data: MapData, territories: pd.DataFrame, summary: dict, plans: list[Plan], territory_maps: dict[str, str]
+    data: MapData,
+    territories: pd.DataFrame,
+    summary: RunSummary,
+    plans: list[Plan],
+    territory_maps: dict[str, str],
 ) -> bytes:
     """The deck: 1 cover + one page per district (when the territories have a district column) + one per plan."""
     from fpdf import FPDF  # ~1 s to import: only when a deck is asked for
@@ -58,15 +64,15 @@ def pdf_bytes(
     return bytes(pdf.output())
 
 
-def _cover(pdf: FPDF, data: MapData, territories: pd.DataFrame, summary: dict) -> None:
+def _cover(pdf: FPDF, data: MapData, territories: pd.DataFrame, summary: RunSummary) -> None:
     pdf.add_page()
     _title(pdf, "Territory alignment")
-    balance = summary.get("balance") or {}
-    gap = summary.get("gap")
+    balance = summary.bands.primary
+    gap = summary.gap
     figures = [
         f"{len(data.accounts):,} accounts",
         f"{len(territories):,} territories",
-        f"status {summary.get('status', 'n/a')}",
+        f"status {summary.status}",
         f"gap {pct(gap, 2)}" if gap is not None else "gap n/a",
     ]
     if balance:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from terrplan.report import plan_parts as parts
 from terrplan.report.goals import Quarter, calendar, largest_remainder
 from terrplan.report.plan_parts import num, pct
 from terrplan.vacancy import VacancyCover, vacancy_covers
+
+if TYPE_CHECKING:
+    from terrplan.summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,12 @@ class Plan:
 def build_plans(
     assignments: pd.DataFrame,
     territories: pd.DataFrame,
-    summary: dict,
+    summary: RunSummary,
     plans_config: PlansConfig,
     colours: dict[str, str],
     reps: pd.DataFrame | None,
 ) -> list[Plan]:
-    calls = _calls_per_year(summary)
+    calls = _calls_per_year(summary.segments)
     staffed = reps_by_territory(territories, reps)
     total = float(assignments["potential"].sum())
     shares = {
@@ -104,9 +107,8 @@ def build_plans(
     # Whole units that add up to the national goal exactly (largest remainder), in the territory table's order.
     goals = dict(zip(shares, largest_remainder(goal, [shares[t] * prorate[t] for t in shares]), strict=True))
     year, quarters = calendar(plans_config.year, plans_config.start, plans_config.review_days)
-    config = summary.get("config") or {}
-    segment_config = list(config.get("segments") or [])
-    opportunity_config = list((config.get("scoring") or {}).get("opportunities") or [])
+    segment_config = list(summary.segments)
+    opportunity_config = list(summary.opportunities)
     activities = {str(k): dict(v) for k, v in (plans_config.activities or {}).items()}
     has_centres = {"centre_lat", "centre_lon"} <= set(territories.columns)
     covers = vacancy_covers(assignments, territories, plans_config.vacancy_neighbours) if has_centres else {}
@@ -282,8 +284,7 @@ def _account_calls(accounts: pd.DataFrame, calls: dict[str, float], opportunitie
     return out
 
 
-def _calls_per_year(summary: dict) -> dict[str, float] | None:
-    segments = (summary.get("config") or {}).get("segments") or []
+def _calls_per_year(segments: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
     calls = {str(s["name"]): float(s["calls_per_year"]) for s in segments if "calls_per_year" in s}
     return calls or None
 
