@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from terrplan.compare import disruption
+from terrplan.compare import Comparison, disruption
 from terrplan.config import Config
 from terrplan.errors import Finding, InfeasibleError, InputError
 from terrplan.geo import haversine_km, normalize_zip, zip_table
@@ -137,6 +137,7 @@ class RefreshRun:
     figures: dict[str, float | int | None]
     failure: InfeasibleError | None  # set when the budget or the bands cannot be met
     tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)  # departed.csv, relocated.csv
+    change: Comparison | None = None  # the repaired alignment against the current one (the summary's disruption)
 
 
 def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> RefreshRun:
@@ -176,7 +177,8 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
     result = refresh(problem, start, centres, budget, accounts["potential"].to_numpy(dtype=float), home)
     alignment = Alignment(result.territory, alignment_centres(problem, result.territory))
     metrics = evaluate(accounts, problem, alignment, given.labels, reps)
-    moved = moved_figures(metrics.assignments)
+    change = disruption(metrics.assignments)
+    moved = moved_figures(change)
     now = metrics.assignments.set_index("account_id")["territory"]
     relocated = relocated.assign(territory=now.reindex(relocated.index).to_numpy())
     departed = given.departed
@@ -226,7 +228,7 @@ def run_refresh(loaded: Loaded, config: Config, current: Table | None) -> Refres
         "departed.csv": departed[[c for c in DEPARTED_COLUMNS if c in departed]].reset_index(drop=True),
         "relocated.csv": relocated.reset_index()[RELOCATED_COLUMNS],
     }
-    return RefreshRun(metrics, figures, failure, tables)
+    return RefreshRun(metrics, figures, failure, tables, change)
 
 
 def refresh_line(figures: dict) -> str:
@@ -251,10 +253,10 @@ DEPARTED_COLUMNS = ("account_id", "territory", "potential")
 RELOCATED_COLUMNS = ["account_id", "from_territory", "territory", "distance_km", "rule", "potential"]
 
 
-def moved_figures(assignments: pd.DataFrame) -> dict[str, float | int]:
-    """The one 'moved' figure: accounts (and their potential) whose territory changed against the current one, as
-    summary.json's disruption and moves.csv count them. New and relocated accounts have no current territory."""
-    change = disruption(assignments)
+def moved_figures(change: Comparison | None) -> dict[str, float | int]:
+    """The one 'moved' figure: accounts (and their potential) whose territory changed against the current one, from
+    the comparison summary.json's disruption and moves.csv come from. New and relocated accounts have no current
+    territory."""
     if change is None:
         return {"moved_accounts": 0, "moved_potential": 0.0, "moved_potential_share": 0.0}
     return {key: change.figures[key] for key in ("moved_accounts", "moved_potential", "moved_potential_share")}

@@ -38,6 +38,7 @@ from terrplan.summary import Bands, Disruption, Inputs, RunSummary, Solve, froze
 from terrplan.summary import json_text as json_text  # summary.json's JSON; the sweep's files use it too
 
 if TYPE_CHECKING:
+    from terrplan.compare import Comparison
     from terrplan.config import Config
     from terrplan.metrics import Metrics
     from terrplan.pipeline import Loaded
@@ -128,13 +129,16 @@ def run_summary(
     runtime_s: float,
     band_violations: list[str] | None = None,
     territories_not_contiguous: int | None = None,
+    change: Comparison | None = None,
 ) -> RunSummary:
     """The run's one summary, built once after the solve: `solver` holds the solver stages' figures by name
     (`summary.Solve`); with a current alignment (assignments' current_territory) it carries the disruption
-    `compare` finds, moves and changes included."""
-    from terrplan.compare import disruption  # SciPy's matching: loaded only when a run is written
+    `compare` finds, moves and changes included: `change` when the run compared already (a refresh), else
+    compared here."""
+    if change is None:
+        from terrplan.compare import disruption  # SciPy's matching: loaded only when a run is written
 
-    change = disruption(metrics.assignments)
+        change = disruption(metrics.assignments)
     counts = {"rejected_rows": len(loaded.findings), **loaded.counts}  # the counts' own figure wins (rows)
     return RunSummary(
         version=__version__,

@@ -134,7 +134,7 @@ def optimize(
             raise run.failure
         metrics = with_hierarchy(run.metrics, config, budget)
         fields = {"status": "refreshed", "lower_bound": None, "gap": None, "refresh": run.figures}
-        summary = run_summary(config, loaded, metrics, fields, time.perf_counter() - started)
+        summary = run_summary(config, loaded, metrics, fields, time.perf_counter() - started, change=run.change)
         write_outputs(config, loaded, metrics, summary, output, report, run.tables)
         report.info("refreshed", refresh_line(run.figures), **run.figures)
         if run.figures["emptied_territories"]:
