@@ -139,6 +139,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "config": 2,
     "factors": 2.5,  # scoring factors: below score and metrics, which use them; above config and geo
     "geo": 1,
+    "plaincsv": 1,  # exact fast reading of plain CSV text (no quotes): read (3) calls it
     "budget": 1,
     "cells": 1,
     "errors": 0,

@@ -26,6 +26,7 @@ from terrplan.config import AccountsInput, RepsInput, Scoring, VolumesInput
 from terrplan.errors import Finding, InputError, closest
 from terrplan.geo import haversine_km, normalize_zip, zip_table
 from terrplan.ingest import SumBy, codes_kept, read_header, scan, use_duckdb
+from terrplan.plaincsv import read_plain
 
 #: Standard column names, used when the config maps no column for a field.
 STANDARD_NAMES: dict[str, tuple[str, ...]] = {
@@ -66,6 +67,7 @@ class Table:
     bad: np.ndarray | None = None
     findings: tuple[Finding, ...] = ()
     scanned: bool = False  # by DuckDB (ingest.scan): only the asked columns, and for volumes only the kept codes
+    stripped: bool = False  # no field has whitespace around it (plaincsv found so): `_stripped` has nothing to do
 
 
 def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) -> Table:
@@ -93,6 +95,14 @@ def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) 
             f"{name}: the file is empty",
             [Finding(name, "no header and no rows", hint="expected a CSV with a header line")],
         )
+    plain = read_plain(text)
+    if plain is not None:  # a machine-written file: the same fields and lines, tokenized in C
+        header = _header(plain.header, name, plain.header_line)
+        if plain.frame.empty:
+            raise InputError(f"{name}: the file has a header but no rows", [Finding(name, "no data rows", line=2)])
+        frame = plain.frame.set_axis(header, axis=1)
+        bad = np.zeros(len(frame), dtype=bool)
+        return Table(name, frame, plain.lines, plain.empty_rows, bad, (), stripped=plain.stripped)
     records, starts = _records(text, name)
     if not records:
         raise InputError(
@@ -171,6 +181,22 @@ def _records(text: str, name: str) -> tuple[list[list[str]], list[int]]:
 
 
 _QUOTE_HINT = 'a value starting with a quote (") runs to the next quote; close it, or double quotes inside ("")'
+
+
+def _stripped(table: Table, columns: object) -> pd.DataFrame:
+    """The table's frame with `columns` stripped of surrounding whitespace, as every reader compares them; a file
+    plaincsv found without such whitespace is returned as it is."""
+    if table.stripped:
+        return table.frame
+    return table.frame.assign(**{column: table.frame[column].str.strip() for column in dict.fromkeys(columns)})
+
+
+def per_value(values: pd.Series, work: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`work` (element-wise over a Series) applied once per distinct value of `values`: a million ZIPs are 40,000
+    distinct ones."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    done = work(pd.Series(uniques, dtype=values.dtype))
+    return pd.Series(done.to_numpy()[codes], index=values.index, dtype=done.dtype)  # the dtype `work` gave
 
 
 def _header(record: list[str], name: str, line: int) -> list[str]:
@@ -372,10 +398,10 @@ def read_accounts(spec: AccountsInput, path: Path) -> AccountsRead:
                 )
             ],
         )
-    raw = table.frame
-    out = pd.DataFrame({"account_id": raw[cols["id"]].str.strip()})
+    raw = _stripped(table, cols.values())
+    out = pd.DataFrame({"account_id": raw[cols["id"]]})
     for name in ACCOUNT_TEXT_FIELDS:
-        out[name] = raw[cols[name]].str.strip() if name in cols else ""
+        out[name] = raw[cols[name]] if name in cols else ""
     out["line"] = table.lines
     findings: list[Finding] = list(table.findings)
     bad = table.bad.copy()
@@ -422,7 +448,7 @@ def _county_fips(
     out["county"] = ""
     if "county" not in cols:
         return np.zeros(len(out), dtype=bool)
-    text = raw[cols["county"]].fillna("").str.strip()
+    text = raw[cols["county"]].fillna("")  # stripped by the reader (`_stripped`)
     digits = text.str.extract(_FIPS, expand=False)
     wrong = ((text != "") & digits.isna()).to_numpy() & ~bad
     if not configured and digits.isna().all():
@@ -450,7 +476,7 @@ def _locate(
     cannot be placed (or have bad coordinates), each with a finding (none for rows already `bad`), and the rows
     placed by their own lat/lon."""
     zips = raw[cols["zip"]] if "zip" in cols else pd.Series("", index=raw.index)
-    out["zip"] = zips.map(normalize_zip)
+    out["zip"] = per_value(zips, lambda values: values.map(normalize_zip))
     lat, lon, coord_bad = _parse_coordinates(raw, cols, out, name, findings, bad)
     missing = np.isnan(lat) | np.isnan(lon)
     centroids = zip_table().reindex(out["zip"].fillna("").to_numpy())
@@ -551,7 +577,7 @@ def _parse_coordinates(
     for field_name, limit, target in (("lat", 90.0, lat), ("lon", 180.0, lon)):
         if field_name not in cols:
             continue
-        text = raw[cols[field_name]].str.strip()
+        text = raw[cols[field_name]]  # stripped by the reader (`_stripped`)
         values = _numbers(text)
         given = (text != "").to_numpy()
         wrong = given & (~np.isfinite(values) | (np.abs(values) > limit))
@@ -669,9 +695,7 @@ def read_volumes(
     missing = int(declared_missing.sum())
     long = long.loc[~declared_missing].reset_index(drop=True)
     text = long["text"]
-    thousands = text.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)
-    comma = text.str.contains(",", regex=False).to_numpy(dtype=bool) & ~thousands
-    volume = _numbers(text.where(~thousands, text.str.replace(",", "", regex=False)))
+    volume, comma = _volume_numbers(text)
     long["volume"] = volume
     bad = long["row_bad"].to_numpy(dtype=bool) | long["account_id"].isin(known_bad_ids or set()).to_numpy()
 
@@ -748,6 +772,17 @@ def read_volumes(
     return VolumesRead(usable, findings, missing, other_years_unknown)
 
 
+def _volume_numbers(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each volume text as a number (1,234,567 read with its thousands separators; NaN where not a number) and
+    whether it has a comma that is not such a separator (a decimal comma), worked out once per distinct text."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=False)
+    values = pd.Series(uniques, dtype=object)
+    thousands = values.str.fullmatch(_THOUSANDS).to_numpy(dtype=bool)
+    comma = values.str.contains(",", regex=False).to_numpy(dtype=bool) & ~thousands
+    volume = _numbers(values.where(~thousands, values.str.replace(",", "", regex=False)))
+    return volume[codes], comma[codes]
+
+
 def volumes_of_year(volumes: pd.DataFrame, year: int | None = None) -> pd.DataFrame:
     """The rows potential uses: all of one-period volumes; of volumes with a `year` column, those of `year` (None:
     the latest year present). The other years stay for trends (scoring.growth)."""
@@ -812,6 +847,8 @@ def _check_duplicate_volumes(
     if spec.duplicates == "sum":
         return
     good = long.loc[~bad]
+    if not good.duplicated(subset=keys).any():  # the common case, without the grouping's cost
+        return
     first = good.groupby(keys, sort=False)[["line", "file"]].transform("first")  # rows are in file order
     later = good.loc[((good["line"] != first["line"]) | (good["file"] != first["file"])).to_numpy()]
     for i, row in zip(later.index, later.itertuples(), strict=True):
@@ -834,11 +871,11 @@ def _check_duplicate_volumes(
 
 def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.DataFrame:
     """account_id, code, text (the raw volume), period, line and the volume's source column, one row per value."""
-    raw = table.frame
+    raw = _stripped(table, [*cols.values(), *(c for c in spec.wide if c in table.frame.columns)])
     base = {
-        "account_id": raw[cols["account"]].str.strip(),
-        "period": raw[cols["period"]].str.strip() if "period" in cols else "",
-        "year_text": raw[cols["year"]].str.strip() if "year" in cols else "",
+        "account_id": raw[cols["account"]],
+        "period": raw[cols["period"]] if "period" in cols else "",
+        "year_text": raw[cols["year"]] if "year" in cols else "",
         "line": table.lines,
         "row_bad": table.bad,
     }
@@ -846,14 +883,14 @@ def _long_volumes(table: Table, cols: dict[str, str], spec: VolumesInput) -> pd.
         return pd.DataFrame(
             base
             | {
-                "code": raw[cols["code"]].str.strip().map(_normalize_code),
-                "text": raw[cols["volume"]].str.strip(),
+                "code": per_value(raw[cols["code"]], lambda codes: codes.map(_normalize_code)),
+                "text": raw[cols["volume"]],
                 "column": cols["volume"],
             }
         )
     _check_wide_columns(list(raw.columns), spec, table.name)
     parts = [
-        pd.DataFrame(base | {"code": _normalize_code(code), "text": raw[column].str.strip(), "column": column})
+        pd.DataFrame(base | {"code": _normalize_code(code), "text": raw[column], "column": column})
         for column, code in spec.wide.items()
     ]
     if not parts:  # every code column left out by a scan: no values
@@ -936,7 +973,7 @@ def read_reps(spec: RepsInput, path: Path) -> pd.DataFrame:
     roster is small and every row of it matters. A row without a name is a vacancy."""
     table = read_table(path, spec.encoding)
     cols = resolve_columns(table, spec.columns, ("id",), "inputs.reps")
-    raw = table.frame
+    raw = _stripped(table, cols.values())
     out = pd.DataFrame({"rep_id": raw[cols["id"]].str.strip(), "line": table.lines})
     for field_name in ("name", "territory"):
         out[field_name] = raw[cols[field_name]].str.strip() if field_name in cols else ""
