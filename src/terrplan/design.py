@@ -24,7 +24,7 @@ from terrplan.contiguity import contiguous_result, solve_share, unit_neighbours
 from terrplan.errors import Finding, InfeasibleError
 from terrplan.metrics import Metrics, evaluate, percent
 from terrplan.model import Result, disruption_cost, home_term
-from terrplan.pipeline import Loaded, Prepared, account_level, prepare
+from terrplan.pipeline import Loaded, Prepared, account_level, prepare, refines
 from terrplan.problem import balance_count, territory_fte
 from terrplan.progress import Reporter
 from terrplan.reps import home_figures, kept_potential, territory_reps
@@ -34,6 +34,7 @@ from terrplan.solve.assign import primary_metric
 from terrplan.solve.bound import checked_bound, non_negative_costs
 from terrplan.solve.centres import travel_centres
 from terrplan.solve.disruption import Budget, forced_move
+from terrplan.solve.refine import refine_seconds
 
 _PRICE_STEPS = 3  # times the move cost is raised (x4 each) to fit a disruption budget
 _PRICE_FACTOR = 4.0
@@ -189,6 +190,8 @@ def _solve_once(
     report.stage("solve")
     with report.status("optimizing territories…"):
         solving = time_budget.share(solve_share(problem)) if prepared.graph is not None else time_budget
+        if refines(problem):  # the account-level refinement after it draws from the same budget: keep its time
+            solving = solving.less(min(refine_seconds(len(loaded.accounts)), 0.5 * solving.remaining()))
         params = dataclasses.replace(SolveParams.from_config(config.solver), on_progress=report.solver_progress)
         result = solve(problem, params, solving)
     fields = _result_fields(result)
@@ -202,7 +205,9 @@ def _solve_once(
         centres = travel_centres(problem, result.alignment.territory, result.alignment.centres)
         result = dataclasses.replace(result, alignment=dataclasses.replace(result.alignment, centres=centres))
     labels, rep_columns = _names_and_reps(config, loaded, prepared, result)
-    by_account = account_level(units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules)
+    by_account = account_level(
+        units, problem, result.alignment, loaded.accounts, config, loaded.reps, prepared.rules, time_budget
+    )
     metrics = evaluate(loaded.accounts, *by_account, labels, rep_columns, balanced=balance_count(config))
     if prepared.remote_regions:
         fields["remote_regions"] = _remote_regions(prepared, loaded, metrics, report)

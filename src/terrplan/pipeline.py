@@ -267,13 +267,15 @@ def account_level(
     config: Config,
     reps: pd.DataFrame | None,
     rules: AccountRules | None = None,
+    time_budget: TimeBudget | None = None,
 ) -> tuple[Problem, Alignment]:
     """The unit solution seen account by account: each account in its unit's territory, distances measured from
     the account itself to the territory's centre (a fixed site at the centre unit's location). Its objective is the
     accounts' travel (and disruption): the rep-home term steers the solve but is reported apart (summary's reps).
 
     Units made for size alone (`Members.apart`, see `unit_spec`) are then refined account by account
-    (solve.refine): an account near a border may go to a nearer centre while the bands hold."""
+    (solve.refine): an account near a border may go to a nearer centre while the bands hold, as far as `time_budget`
+    allows (a solve before it keeps `refine_seconds` for it, see `refines`)."""
     if units.trivial:
         return dataclasses.replace(problem, homes=None), alignment
     by_account = build_problem(accounts, config, reps)
@@ -281,9 +283,14 @@ def account_level(
     account_rules_ = rules.for_accounts(problem.n_territories) if rules is not None else None
     fixed = dataclasses.replace(by_account, fixed_sites=centres, rules=account_rules_)
     territory = alignment.territory[units.of_account]
-    if problem.members is not None and problem.members.apart:
-        territory = refine(fixed, territory)
+    if refines(problem):
+        territory = refine(fixed, territory, time_budget)
     return fixed, Alignment(territory, np.arange(problem.n_territories))
+
+
+def refines(problem: Problem) -> bool:
+    """Whether `account_level` refines the solve of `problem` account by account (ZIP units made for size alone)."""
+    return problem.members is not None and problem.members.apart
 
 
 @dataclass(frozen=True)
