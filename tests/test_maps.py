@@ -159,7 +159,7 @@ def test_shared_location_is_split_not_claimed_twice():
     assert shapes.shared_locations == {"T1": 0, "T2": 1}
 
 
-def test_county_units_are_their_county_outlines():
+def test_county_units_are_their_county_outlines_and_counties_without_accounts_fill_the_state():
     frame = pd.DataFrame(
         {
             "account_id": ["A", "B", "C"],
@@ -172,8 +172,16 @@ def test_county_units_are_their_county_outlines():
     shapes = territory_shapes(frame, areas=areas)
     outlines = counties()
     wake_durham = shapely.union_all([outlines["37183"].geometry, outlines["37063"].geometry])
-    assert shapes.polygons["T1"].symmetric_difference(wake_durham).area < 1e-6
-    assert shapes.polygons["T2"].symmetric_difference(outlines["37119"].geometry).area < 1e-6
+    assert wake_durham.difference(shapes.polygons["T1"]).area < 1e-6
+    assert outlines["37119"].geometry.difference(shapes.polygons["T2"]).area < 1e-6
+    # The other 97 NC counties have no account: each is drawn with one territory, so the state shows no holes.
+    nc = shapely.union_all([area.geometry for fips, area in outlines.items() if fips.startswith("37")])
+    drawn = shapely.union_all([shapes.polygons["T1"], shapes.polygons["T2"]])
+    assert drawn.symmetric_difference(nc).area < 1e-6
+    assert shapes.polygons["T1"].intersection(shapes.polygons["T2"]).area < 1e-9
+    # Charlotte's neighbour Gaston borders T2's county only; Orange borders Durham (T1) only.
+    assert shapes.polygons["T2"].contains(outlines["37071"].geometry.representative_point())
+    assert shapes.polygons["T1"].contains(outlines["37135"].geometry.representative_point())
 
 
 # -- colours and labels -----------------------------------------------------------------------------------------

@@ -231,15 +231,60 @@ def _wedges(
 
 
 def _county_shapes(territory: pd.Series, areas: pd.Series, labels: list[str]) -> dict[str, shapely.Geometry]:
-    """County units: a territory is the union of its counties' outlines (counties the file lacks are skipped)."""
+    """County units: a territory is the union of its counties' outlines (counties the file lacks are skipped), and
+    of the counties without accounts that `_white_space` gives it, so its states show no holes."""
     outlines = counties()
+    fips = areas.astype(str).str.zfill(5)
+    owner = {f: label for f, label in sorted(zip(fips, territory, strict=True)) if f in outlines}
+    owner = _white_space(owner, outlines)
     polygons = {}
     for label in labels:
-        fips = sorted(set(areas[territory == label].astype(str).str.zfill(5)))
-        parts = [outlines[f].geometry for f in fips if f in outlines]
+        parts = [outlines[f].geometry for f in sorted(owner) if owner[f] == label]
         merged = shapely.union_all(parts) if parts else Polygon()
         polygons[label] = _polygonal(shapely.set_precision(merged, GRID))
     return polygons
+
+
+def _white_space(owner: dict[str, str], outlines: dict) -> dict[str, str]:
+    """Counties without accounts in the states that have some, each drawn with the territory it borders most.
+
+    A county with no account is no unit of the solve, but a map with holes reads as territory nobody covers. Like
+    the market size's white space, each such county goes to a neighbour: layer by layer out from the counties with
+    accounts, to the territory with the longest shared border (the first label on ties); a county with no land
+    border (an island) goes to the territory of the nearest county. Drawn only: never counted in any figure."""
+    states = {f[:2] for f in owner}
+    pool = sorted(f for f in outlines if f[:2] in states)
+    empty = {f for f in pool if f not in owner}
+    if not empty:
+        return owner
+    geometries = [outlines[f].geometry for f in pool]
+    tree = shapely.STRtree(geometries)
+    left, right = tree.query(geometries, predicate="intersects")
+    touching: dict[str, list[str]] = {f: [] for f in pool}
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        if a != b:
+            touching[pool[a]].append(pool[b])
+    owner = dict(owner)
+    while empty:
+        claims = {}
+        for f in sorted(empty):
+            borders: dict[str, float] = {}
+            for g in touching[f]:
+                if g in owner:
+                    shared = outlines[f].geometry.boundary.intersection(outlines[g].geometry.boundary).length
+                    borders[owner[g]] = borders.get(owner[g], 0.0) + shared
+            if borders:
+                claims[f] = max(sorted(borders), key=borders.__getitem__)
+        if not claims:
+            break
+        owner.update(claims)
+        empty -= claims.keys()
+    held = sorted(owner)
+    points = shapely.points([outlines[f].geometry.representative_point().coords[0] for f in held])
+    for f in sorted(empty):
+        spot = outlines[f].geometry.representative_point()
+        owner[f] = owner[held[int(np.argmin(shapely.distance(points, spot)))]]
+    return owner
 
 
 def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry:
