@@ -41,9 +41,16 @@ def cache_dir() -> Path:
 def universe(n: int, seed: int = SEED) -> Path:
     """The folder of the universe of `n` accounts (accounts.csv, volumes.csv, config.yaml), written when missing."""
     folder = cache_dir() / f"{n}-{seed}"
-    config = folder / "config.yaml"
-    if config.exists():
+    if (folder / "config.yaml").exists():
         return folder
+    return write_universe(folder, n, seed)
+
+
+def write_universe(
+    folder: Path, n: int, seed: int = SEED, k: int = K, time_limit_s: float = 60, extra: str = ""
+) -> Path:
+    """Write the universe of `n` accounts drawn from `seed` to `folder`: accounts.csv, volumes.csv and a config.yaml
+    of `k` territories (with `extra` YAML appended), the config last, so a folder with a config is complete."""
     folder.mkdir(parents=True, exist_ok=True)
     accounts, volumes = _draw(n, seed)
     for name, frame in (("accounts.csv", accounts), ("volumes.csv", volumes)):
@@ -53,12 +60,12 @@ def universe(n: int, seed: int = SEED) -> Path:
     text = (
         "inputs:\n  accounts: {path: accounts.csv}\n  volumes: {path: volumes.csv}\n"
         "scoring:\n  weights: {" + ", ".join(f'"{c}": {w}' for c, w in WEIGHTS.items()) + "}\n"
-        f"territories:\n  count: {K}\n  balance: {{metric: potential, tolerance: 0.05}}\n"
+        f"territories:\n  count: {k}\n  balance: {{metric: potential, tolerance: 0.05}}\n"
         "  objective_weight: potential\n"
-        f"solver:\n  seed: 0\n  time_limit: 60\noutput:\n  dir: out\n"
+        f"solver:\n  seed: 0\n  time_limit: {time_limit_s:g}\noutput:\n  dir: out\n" + extra
     )
     (folder / ".config.part").write_text(text)
-    (folder / ".config.part").replace(config)  # last: a folder with a config is complete
+    (folder / ".config.part").replace(folder / "config.yaml")
     return folder
 
 

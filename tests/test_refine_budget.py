@@ -25,15 +25,8 @@ import scale  # noqa: E402  (benchmarks/scale.py: the seeded universe generator)
 def solved(tmp_path_factory):
     """2,000 accounts of the scale generator on ZIP units, solved; the account-level problem and the unit
     alignment seen per account."""
-    folder = tmp_path_factory.mktemp("refine")
-    accounts, volumes = scale._draw(2000, 7)
-    accounts.to_csv(folder / "accounts.csv", index=False)
-    volumes.to_csv(folder / "volumes.csv", index=False)
-    (folder / "config.yaml").write_text(
-        "inputs:\n  accounts: {path: accounts.csv}\n  volumes: {path: volumes.csv}\n"
-        'scoring:\n  weights: {"27447": 1, "27130": 1, "29881": 0.3, "63030": 0.6, "22551": 0.8}\n'
-        "territories:\n  count: 12\n  objective_weight: potential\nsolver:\n  seed: 0\n  time_limit: 30\n"
-        "units: {aggregate_above: 1000}\n"
+    folder = scale.write_universe(
+        tmp_path_factory.mktemp("refine"), 2000, 7, k=12, time_limit_s=30, extra="units: {aggregate_above: 1000}\n"
     )
     config = load_config(folder / "config.yaml")
     loaded = pipeline.load_accounts(config)
