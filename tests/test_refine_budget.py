@@ -60,3 +60,13 @@ def test_the_time_kept_for_refinement_grows_with_the_accounts() -> None:
     assert refine_seconds(0) == 0
     assert 5.0 <= refine_seconds(1_000_000) <= 15.0  # measured 7 s at 1M accounts, K = 500, on a loaded machine
     assert refine_seconds(300_000) == pytest.approx(0.3 * refine_seconds(1_000_000))
+
+
+def test_keep_holds_back_half_of_what_is_left_or_what_reading_spent() -> None:
+    budget = TimeBudget.of(40.0)
+    assert budget.keep(1.0).deadline == pytest.approx(budget.deadline - 1.0, abs=0.05)  # a small run: its estimate
+    assert budget.keep(100.0).deadline == pytest.approx(budget.deadline - 20.0, abs=0.05)  # half of what is left
+    # a run that spent 30 s reading may keep as much for writing, up to 80 % of what is left
+    assert budget.keep(100.0, spent=30.0).deadline == pytest.approx(budget.deadline - 30.0, abs=0.05)
+    assert budget.keep(100.0, spent=60.0).deadline == pytest.approx(budget.deadline - 32.0, abs=0.05)
+    assert budget.keep(25.0, spent=60.0).deadline == pytest.approx(budget.deadline - 25.0, abs=0.05)

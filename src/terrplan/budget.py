@@ -52,6 +52,14 @@ class TimeBudget:
             raise ValueError(f"a share is a fraction between 0 and 1, got {fraction}")
         return self.until(now() + fraction * self.remaining())
 
+    def keep(self, seconds: float, spent: float = 0.0) -> TimeBudget:
+        """A sub-budget that keeps `seconds` back for the steps after it: at most half of what is left, or, when the
+        run has already `spent` more than that (large inputs, or a loaded machine, made its reading slow), at most
+        what it spent, up to 80 % of what is left. Steps over as many rows slow down alike: measuring and writing a
+        million accounts takes about as long as reading them did (docs/benchmarks.md, scale)."""
+        left = self.remaining()
+        return self.less(min(seconds, max(0.5 * left, min(spent, 0.8 * left))))
+
     def less(self, seconds: float) -> TimeBudget:
         """A sub-budget that ends `seconds` before this one (kept back for the steps after it)."""
         return TimeBudget(self.deadline - max(seconds, 0.0))

@@ -202,10 +202,10 @@ _AFTER_S, _AFTER_PER_ACCOUNT_S, _REPORT_PER_ACCOUNT_S = 0.3, 0.05e-3, 0.45e-3
 
 
 def _for_solving(budget: TimeBudget, config: Config, accounts: int) -> TimeBudget:
-    """The run's budget less what the steps after the solves are expected to need (never more than half of what is
-    left), so the run as a whole ends by its deadline."""
+    """The run's budget less what the steps after the solves are expected to need (`TimeBudget.keep`: at most half
+    of what is left, or what reading took), so the run as a whole ends by its deadline."""
     after = _AFTER_S + accounts * (_AFTER_PER_ACCOUNT_S + (_REPORT_PER_ACCOUNT_S if config.output.report else 0.0))
-    return budget.less(min(after, 0.5 * budget.remaining()))
+    return budget.keep(after, spent=config.solver.time_limit - budget.remaining())
 
 
 def _current_source(flag: str | None, config: Config) -> str | None:
