@@ -88,7 +88,8 @@ def make_units(accounts: pd.DataFrame, spec: UnitsSpec, weights: np.ndarray, loo
     columns = ["unit", "lat", "lon", "potential", "workload_hours", "accounts"]
     areas: tuple[frozenset[str], ...] = ()
     if area is not None:
-        per_unit = pd.Series(area).groupby(of_account).agg(frozenset)
+        pairs = pd.DataFrame({"of": of_account, "area": area}).drop_duplicates()  # a set per unit, not per account
+        per_unit = pairs.groupby("of")["area"].agg(frozenset)
         areas = tuple(per_unit.sort_index())
     return Units(of_account, grouped[columns].reset_index(drop=True), areas)
 
