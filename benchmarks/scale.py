@@ -116,6 +116,7 @@ def run(name: str, time_limit_s: float | None = None) -> dict[str, Any]:
     out = folder / f"out-{int(limit)}"
     command = [sys.executable, "-m", "terrplan", "optimize", str(folder / "config.yaml"), "-k", str(K),
                "--no-report", "--time-limit", repr(limit), "-o", str(out)]  # fmt: skip
+    load = os.getloadavg()[0]  # the machine is shared: a wall time means little without the load it ran under
     start = time.perf_counter()
     with open(folder / f"out-{int(limit)}.log", "w+") as log:  # the run's stderr, kept beside its outputs
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True)
@@ -124,7 +125,7 @@ def run(name: str, time_limit_s: float | None = None) -> dict[str, Any]:
         log.seek(0)
         tail = log.read().strip().splitlines()[-3:]
     row: dict[str, Any] = {"instance": name, "n": n, "k": K, "time_limit_s": limit, "wall_s": round(wall, 2),
-                           "peak_mb": round(maxrss_to_mb(maxrss)), "exit": code}  # fmt: skip
+                           "peak_mb": round(maxrss_to_mb(maxrss)), "exit": code, "load": round(load, 2)}  # fmt: skip
     summary = out / "summary.json"
     if killed or not summary.exists() or summary.stat().st_mtime < time.time() - wall - 1:
         row["error"] = ("killed; " if killed else "") + f"exit {code}: " + " | ".join(tail)
