@@ -184,6 +184,23 @@ def test_county_units_are_their_county_outlines_and_counties_without_accounts_fi
     assert shapes.polygons["T1"].contains(outlines["37135"].geometry.representative_point())
 
 
+
+def test_a_county_split_between_territories_is_drawn_with_the_one_holding_most_potential_there():
+    """A current alignment need not follow county units: Wake holds T1's large account and T3's small one."""
+    frame = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C"],
+            "lat": [35.78, 35.80, 35.23],
+            "lon": [-78.64, -78.60, -80.84],
+            "territory": ["T1", "T3", "T2"],
+            "potential": [10.0, 1.0, 5.0],
+        }
+    )
+    shapes = territory_shapes(frame, areas=pd.Series(["37183", "37183", "37119"]))
+    wake = counties()["37183"].geometry
+    assert wake.difference(shapes.polygons["T1"]).area < 1e-6
+    assert shapes.polygons["T3"].is_empty
+
 # -- colours and labels -----------------------------------------------------------------------------------------
 
 

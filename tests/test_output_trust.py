@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pandas as pd
 import pytest
@@ -226,6 +227,23 @@ def test_script_tags_and_links_in_names_are_text_in_the_plans_and_the_report(tin
     html = (tiny.out / "report.html").read_text()
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_control_characters_in_names_leave_every_map_well_formed_and_the_deck_written(tiny):
+    """A vertical tab is FileMaker's in-cell line break and the readers keep it: XML forbids it, so a map that kept
+    it would be no SVG at all (and fpdf2 would refuse the deck)."""
+    accounts = TINY_ACCOUNTS.replace(",T1\n", ",T\x0b1\n")
+    lines = accounts.split("\n")
+    lines[1] = lines[1].replace(lines[1].split(",")[1], "Duke\x0bRaleigh", 1)
+    tiny.write("accounts.csv", "\n".join(lines))
+    result = invoke("optimize", str(tiny.config), "--current", "accounts", "--pdf", "-q")
+    assert result.exit_code == 0, result.stderr
+    maps = sorted((tiny.out / "plans").glob("*.svg"))
+    assert len(maps) == 2
+    for path in maps:
+        ElementTree.parse(path)  # raises on a character XML forbids
+        assert "\x0b" not in path.read_text()
+    assert (tiny.out / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
 # -- the output folder as a whole -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from terrplan.report.labels import f as _f
 from terrplan.report.maps import MapData, changes_map, overview_map
 from terrplan.report.plans import Plan, num, pct, rep_text
 from terrplan.report.plans import sections as plan_sections
+from terrplan.report.svgtext import escape
 
 if TYPE_CHECKING:
     from terrplan.summary import RunSummary

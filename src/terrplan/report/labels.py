@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from html import escape
+
+from terrplan.report.svgtext import escape
 
 FONT = "Arial, Helvetica, sans-serif"
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cache
-from html import escape
 
 import numpy as np
 import pandas as pd
@@ -27,6 +26,7 @@ from terrplan.report.labels import FONT, Box, Placer, f, text_width
 from terrplan.report.palette import tint
 from terrplan.report.projection import Albers
 from terrplan.report.shapes import shifted
+from terrplan.report.svgtext import escape
 
 WIDTH = 800.0
 MAIN_MAX_HEIGHT = 560.0

@@ -80,7 +80,7 @@ def territory_shapes(assignments: pd.DataFrame, column: str = "territory", areas
             shared[label] += 1
 
     if areas is not None:
-        polygons = _county_shapes(frame[column].astype(str), areas.loc[frame.index], labels)
+        polygons = _county_shapes(territory, areas.loc[frame.index], potential, labels)
         return Shapes(polygons, shared, keys.map(owners))
 
     sites = np.array(owners.index.tolist(), dtype=float)  # (m, 2) lon, lat
@@ -230,12 +230,23 @@ def _wedges(
     return out
 
 
-def _county_shapes(territory: pd.Series, areas: pd.Series, labels: list[str]) -> dict[str, shapely.Geometry]:
+def _county_shapes(
+    territory: pd.Series, areas: pd.Series, potential: np.ndarray, labels: list[str]
+) -> dict[str, shapely.Geometry]:
     """County units: a territory is the union of its counties' outlines (counties the file lacks are skipped), and
-    of the counties without accounts that `_white_space` gives it, so its states show no holes."""
+    of the counties without accounts that `_white_space` gives it, so its states show no holes. A county whose
+    accounts lie in several territories (a current alignment need not follow the units) goes, as a shared location
+    does, to the one with most potential there, then most accounts, then the first label."""
     outlines = counties()
-    fips = areas.astype(str).str.zfill(5)
-    owner = {f: label for f, label in sorted(zip(fips, territory, strict=True)) if f in outlines}
+    table = pd.DataFrame(
+        {"fips": areas.astype(str).str.zfill(5).to_numpy(), "territory": territory.to_numpy(), "potential": potential}
+    )
+    table = table.loc[table["fips"].isin(outlines.keys())]
+    by = table.groupby(["fips", "territory"], sort=True).agg(potential=("potential", "sum"), n=("potential", "size"))
+    by = by.reset_index().sort_values(
+        ["fips", "potential", "n", "territory"], ascending=[True, False, False, True], kind="stable"
+    )
+    owner = dict(zip(*(by.drop_duplicates("fips")[key] for key in ("fips", "territory")), strict=True))
     owner = _white_space(owner, outlines)
     polygons = {}
     for label in labels:
