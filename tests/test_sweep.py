@@ -176,6 +176,19 @@ def test_every_input_file_is_hashed_and_made_absolute_globs_file_by_file(tmp_pat
         check_shippable(s.config for s in plan.scenarios)
 
 
+
+def test_the_scoring_factor_files_are_inputs_too_hashed_and_made_absolute(tmp_path):
+    case = make_case(tmp_path / "case").parent
+    (case / "landscape.csv").write_text("account_id,manufacturer,share\nA1,Rival,0.6\n")
+    factors = TINY_CONFIG.replace("scoring:\n", "scoring:\n  competition: {path: landscape.csv, company: OurCo}\n")
+    assert factors != TINY_CONFIG
+    plan = plan_sweep(make_case(case, factors), {}, ["k=2"])
+    assert "landscape.csv" in {path.name for path in plan.hashes}
+    scenario = standalone(plan.scenarios[0].config)
+    assert scenario["scoring"]["competition"]["path"] == str(case / "landscape.csv")
+    (case / "landscape.csv").write_text("account_id,manufacturer,share\nA1,Rival,0.7\n")
+    assert plan_sweep(case / "config.yaml", {}, ["k=2"]).scenarios[0].id != plan.scenarios[0].id
+
 def test_workers_and_cluster_exclude_each_other(tiny):
     result = invoke("sweep", str(tiny.config), "--grid", "k=2", "--workers", "2", "--cluster", "tcp://127.0.0.1:9")
     assert result.exit_code == 2

@@ -125,22 +125,15 @@ def config_overrides(**flags: Any) -> dict[str, Any]:
 def check_output(config, target: str | Path | None, *inputs: str | Path | None) -> None:
     """Exit 3 before anything is read when `target` (an output folder; None or '-': nothing to check) is a file,
     cannot be written, holds other files than a terrplan run's, or holds an input: the config's input files
-    (accounts, volumes, roster, rules, adjacency graph, current alignment) plus `inputs` (the config file, --current,
+    (every path the config names: `sweep.grid.path_slots`) plus `inputs` (the config file, --current,
     --alignment)."""
+    from terrplan.sweep.grid import config_data, path_slots
     from terrplan.write import check_output_dir
 
     if target is None or str(target) == "-":
         return
-    given = (
-        config.inputs.accounts.path,
-        config.inputs.volumes.path if config.inputs.volumes is not None else None,
-        *(f.path for f in (config.inputs.volumes.files if config.inputs.volumes is not None else ())),
-        config.inputs.reps.path if config.inputs.reps is not None else None,
-        config.rules.path,
-        config.contiguity.graph,
-        None if config.disruption.current == "accounts" else config.disruption.current,
-    )
-    paths = [config.resolve(path) for path in given if path and path != "-"]
+    given = [node.get(leaf) for node, leaf, _ in path_slots(config_data(config))]
+    paths = [config.resolve(path) for path in given if isinstance(path, str) and path not in ("", "-", "accounts")]
     check_output_dir(target, [*paths, *(path for path in inputs if path not in (None, "accounts"))])
 
 

@@ -268,7 +268,7 @@ def config_data(config: Config) -> dict[str, Any]:
 def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
     """The config as data whose paths are absolute, so it reads the same from any folder; `output`: output.dir."""
     data = config_data(config)
-    for node, leaf, _ in _path_slots(data):
+    for node, leaf, _ in path_slots(data):
         value = node.get(leaf)
         if value not in (None, "", "-", "accounts"):
             node[leaf] = str(config.resolve(value))
@@ -279,28 +279,29 @@ def standalone(config: Config, output: Path | None = None) -> dict[str, Any]:
 def with_paths(data: dict[str, Any], paths: dict[str, str]) -> dict[str, Any]:
     """A copy of config data (as `standalone` gives it) with each input path found in `paths` replaced."""
     out = copy.deepcopy(data)
-    for node, leaf, _ in _path_slots(out):
+    for node, leaf, _ in path_slots(out):
         if node.get(leaf) in paths:
             node[leaf] = paths[node[leaf]]
     return out
 
 
-def _path_slots(data: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
+def path_slots(data: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
     """(mapping, key, dotted key) of every file path in config data: PATH_KEYS (a section the data lacks gives an
-    empty mapping), and every `path` under inputs (competition, adoption, affiliations, volumes.files entries...)."""
+    empty mapping), and every `path` under inputs (affiliations, volumes.files entries...) and every `path` and
+    `roster` under scoring (the competition and adoption files)."""
     for key in PATH_KEYS:
         *parents, leaf = key.split(".")
         node = data
         for part in parents:
             node = node.get(part) or {}
         yield node, leaf, key
-    stack: list[tuple[Any, str]] = [(data.get("inputs"), "inputs")]
+    stack: list[tuple[Any, str]] = [(data.get("scoring"), "scoring"), (data.get("inputs"), "inputs")]
     while stack:
         node, where = stack.pop()
         if isinstance(node, dict):
             for name, value in node.items():
-                if name == "path" and f"{where}.path" not in PATH_KEYS:
-                    yield node, name, f"{where}.path"
+                if name in ("path", "roster") and f"{where}.{name}" not in PATH_KEYS:
+                    yield node, name, f"{where}.{name}"
                 elif isinstance(value, dict | list):
                     stack.append((value, f"{where}.{name}"))
         elif isinstance(node, list):
@@ -311,7 +312,7 @@ def input_files(config: Config) -> list[tuple[str, Path]]:
     """(key, absolute path) of every input file the config reads, a glob's files each (sorted); stdin ('-') is
     refused: a sweep reads its inputs once per scenario."""
     out = []
-    for node, leaf, key in _path_slots(config_data(config)):
+    for node, leaf, key in path_slots(config_data(config)):
         value = node.get(leaf)
         if value in (None, "", "accounts"):
             continue
@@ -331,7 +332,7 @@ def input_files(config: Config) -> list[tuple[str, Path]]:
 def check_shippable(configs: Iterable[Config | None]) -> None:
     """GridError (exit 2) when a config reads a glob of files: --ship-inputs sends each file on its own path."""
     for config in configs:
-        for node, leaf, key in _path_slots(config_data(config)) if config is not None else []:
+        for node, leaf, key in path_slots(config_data(config)) if config is not None else []:
             if glob.has_magic(str(node.get(leaf) or "")):
                 raise GridError(
                     "--ship-inputs cannot send a glob of files",
