@@ -15,7 +15,7 @@ from conftest import TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, invoke, run_cli
 from terrplan.budget import TimeBudget
 from terrplan.config import load_config
 from terrplan.pipeline import load_accounts
-from terrplan.sizing import size_row, size_table
+from terrplan.sizing import COLUMNS, recommended_k, size_row, size_table
 from terrplan.write import csv_text
 
 # 30 s per K: far more than the tiny case needs, so each K's solve ends on its own and the bytes repeat.
@@ -81,3 +81,18 @@ def test_a_bad_sweep_section_stops_size_before_any_work(sized, tmp_path):
     assert done.exit_code == 2, done.stderr
     assert f"{config}: key 'sweep.workers': expected a whole number, 1 or more (got '0')" in done.stderr
     assert not (tmp_path / "size").exists()
+
+
+def test_a_table_of_infeasible_k_only_has_every_column_and_recommends_none():
+    table = size_table([{"k": 3, "call_hours_per_rep": 10.0, "status": "infeasible"}])
+    assert list(table.columns) == list(COLUMNS)
+    assert recommended_k(table) is None
+
+
+def test_a_k_range_above_the_accounts_is_a_clear_error_before_any_solve(tmp_path):
+    for name, text in (("accounts.csv", TINY_ACCOUNTS), ("volumes.csv", TINY_VOLUMES), ("config.yaml", TINY_CONFIG)):
+        (tmp_path / name).write_text(text)
+    result = invoke("size", str(tmp_path / "config.yaml"), "--k-range", "50:60", "--dir", str(tmp_path / "sized"))
+    assert result.exit_code == 3, result.stderr
+    assert "key 'sizing.k_min': the smallest K is above the" in result.stderr
+    assert "Traceback" not in result.stderr

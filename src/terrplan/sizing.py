@@ -76,9 +76,8 @@ def size_row(accounts: pd.DataFrame, config: Config, k: int, budget: TimeBudget)
 
 def size_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The table: one row per K, in the order given, columns in `COLUMNS`' order."""
-    table = pd.DataFrame(rows)
-    table = table[[name for name in COLUMNS if name in table]]
-    return table.astype({"territories_in_band": "Int64"}) if "territories_in_band" in table else table
+    table = pd.DataFrame(rows).reindex(columns=list(COLUMNS))  # every column, even when every K is infeasible
+    return table.astype({"territories_in_band": "Int64"})
 
 
 def recommended_k(table: pd.DataFrame) -> int | None:

@@ -11,6 +11,7 @@ import click
 
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
 from terrplan.cli.sweep import check_placement, check_shipping
+from terrplan.errors import ConfigError, Finding
 
 if TYPE_CHECKING:
     from terrplan.progress import Reporter
@@ -117,6 +118,19 @@ def size_command(
         fte=need,
     )
     ks = sizing_k_range(loaded.accounts, config)
+    if not ks:
+        raise ConfigError(
+            "no K to size",
+            [
+                Finding(
+                    str(config_path),
+                    f"the smallest K is above the {len(loaded.accounts):,} accounts",
+                    key="sizing.k_min",
+                    value=str(ks.start),
+                    hint=f"use a --k-range within 1:{len(loaded.accounts)}",
+                )
+            ],
+        )
     count = settings.workers or os.cpu_count() or 1
     where = settings.cluster or f"{min(count, len(ks))} local worker(s)"
     report.info("k", f"solving K = {ks.start}-{ks.stop - 1} on {where}; folder {folder}", k=list(ks))
@@ -149,11 +163,12 @@ def _one_k(config_path: str, k: int, folder: Path, report: Reporter) -> None:
     from terrplan.cli.outputs import load_inputs
     from terrplan.config import load_config
     from terrplan.sizing import size_row
-    from terrplan.write import json_text, write_files
+    from terrplan.write import json_text, write_file
 
     config = load_config(config_path)
     loaded = load_inputs(config, report)
     # --time-limit is solver seconds per K: from here, not from the process's start, so the seconds a K's process
     # spends starting (the solver stack's imports, several on a busy machine) are not taken from its solve.
     row = size_row(loaded.accounts, config, k, TimeBudget.of(config.solver.time_limit))
-    write_files(folder, {"size.json": json_text({"row": row, "inputs": list(loaded.inputs)})})
+    # One file, replaced atomically: a K run again (its row never reached the driver) overwrites what it left.
+    write_file(folder / "size.json", json_text({"row": row, "inputs": list(loaded.inputs)}))
