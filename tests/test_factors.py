@@ -426,3 +426,25 @@ def test_open_payments_with_npi_match_by_npi(tmp_path):
     holds = read_competition(Competition(path="op.csv", format="open_payments"), tmp_path / "op.csv", None, accounts)
     assert holds.rows[["account_id", "strength"]].values.tolist() == [["1111111111", 80.0]]
     assert holds.report["competition_match_rate"] == 0.5 and holds.report["competition_matched_strength_share"] == 0.8
+
+
+def test_open_payments_rows_without_an_npi_match_by_name_and_zip(tmp_path):
+    # CMS leaves Covered_Recipient_NPI blank for some recipients: those rows go through the roster's name + ZIP.
+    header = "Covered_Recipient_NPI," + OP_HEADER
+    rows = '1111111111,99,"Stryker Corporation",MI,1,80,01/07/2017,Cash,1,Consulting Fee,,,,\n'
+    rows += ',11,"Medtronic USA, Inc.",MN,1,20,01/07/2017,Cash,2,Consulting Fee,,,,\n'  # John Callaghan, no NPI
+    (tmp_path / "op.csv").write_text(header + rows)
+    (tmp_path / "roster.csv").write_text(ROSTER)
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["1111111111", "222"],
+            "name": ["Smith", "Callaghan"],
+            "zip": ["50010", "52242"],
+            "first_name": ["Jo", "John"],
+            "last_name": ["Smith", "Callaghan"],
+        }
+    )
+    spec = Competition(path="op.csv", format="open_payments", roster="roster.csv")
+    holds = read_competition(spec, tmp_path / "op.csv", tmp_path / "roster.csv", accounts)
+    assert sorted(holds.rows[["account_id", "strength"]].values.tolist()) == [["1111111111", 80.0], ["222", 20.0]]
+    assert holds.report["competition_match_rate"] == 1.0

@@ -20,8 +20,8 @@ def account_adoption(spec: Adoption, table: TextTable, id_column: str, account_i
     it names a class ('Non adopter' is non-adopter); blank (unless mapped) or absent: unknown. Other values, or one
     account given two classes, are errors naming file, line and column."""
     column = table.column(spec.column, (spec.column,), "scoring.adoption.column")
-    mapping = {_fold(k): v for k, v in spec.values.items()}
-    mapping.update({_fold(c).replace("-", ""): c for c in ADOPTION_CLASSES})
+    mapping = {_fold(c).replace("-", ""): c for c in ADOPTION_CLASSES}
+    mapping.update({_fold(k): v for k, v in spec.values.items()})  # the user's values win over the class names
     raw = table.frame[column].fillna("").astype(str)
     folded = raw.map(_fold)
     mapping.setdefault("", "unknown")  # a blank is unknown unless `values` maps it ("": non-adopter)

@@ -121,17 +121,24 @@ def _open_payments(spec: Competition, table: TextTable, roster: Path | None, acc
         nature = table.column(None, (OP_NATURE,), f"{key}.natures")
         wanted = {n.strip().upper() for n in spec.natures}
         keep = frame[nature].str.strip().str.upper().isin(wanted).to_numpy()
+    # Row by row: by NPI where the row has one; by name + ZIP where it has none (CMS leaves it blank for some
+    # recipients) and names are at hand (the file's columns or a roster); else unmatched, and reported.
     npi = table.column(None, (OP_NPI,), key, required=False)
-    if npi is not None and (frame[npi].str.strip() != "").any():
-        ids = recipients = frame[npi].str.strip().to_numpy(dtype=object)
-        matched = np.where(np.isin(ids, accounts["account_id"].to_numpy()), ids, "").astype(object)
-        status = np.where(matched != "", MATCHED, "unmatched").astype(object)
-    else:
+    ids = frame[npi].fillna("").str.strip().to_numpy(dtype=object) if npi is not None else np.full(len(frame), "")
+    by_id = ids != ""
+    known = np.isin(ids, accounts["account_id"].to_numpy())
+    matched = np.where(by_id & known, ids, "").astype(object)
+    status = np.where(by_id & known, MATCHED, "unmatched").astype(object)
+    recipients = ids.astype(object)
+    named = roster is not None or all(column in frame for column in (OP_FIRST, OP_LAST, OP_ZIP))
+    if not by_id.all() and (named or not by_id.any()):  # no NPI at all and no names: the names' error says so
         names = _recipient_names(table, roster, spec.encoding)
         keys = _row_keys(names[OP_LAST], names[OP_FIRST], accounts)
         zips = _each_distinct(names[OP_ZIP].to_numpy(dtype=object), zip5)
-        matched, status = match(*_account_keys(accounts), keys, zips)
-        recipients = keys + "|" + zips
+        by_name, name_status = match(*_account_keys(accounts), keys, zips)
+        rest = ~by_id
+        matched[rest], status[rest] = np.asarray(by_name)[rest], np.asarray(name_status)[rest]
+        recipients[rest] = np.asarray(keys + "|" + zips, dtype=object)[rest]
     status = np.where(keep, status, "left out")
     rows = pd.DataFrame({"account_id": matched, "manufacturer": frame[maker].str.strip(), "strength": amount})
     report = _report(status[keep], amount[keep], recipients[keep])
