@@ -268,6 +268,20 @@ def _with_map(article: str, svg: str | None) -> str:
 
 
 def _balance_chart(territories: pd.DataFrame, balance: Mapping[str, Any], colours: dict) -> str:
+    """The balance chart and its legend line."""
+    metric = str(balance.get("metric", "potential"))
+    low, high = balance.get("band_low_index"), balance.get("band_high_index")
+    digits = index_decimals(balance)
+    legend = f"bars: {escape(metric)} index"
+    if "workload_index" in territories:
+        legend += "; ◇ workload index"
+    if low is not None and high is not None:
+        legend += f"; band {float(low):.{digits}f}–{float(high):.{digits}f}"
+    return balance_chart_svg(territories, balance, colours) + f'<p class="note">{legend}</p>'
+
+
+def balance_chart_svg(territories: pd.DataFrame, balance: Mapping[str, Any], colours: dict) -> str:
+    """Each territory's index as a bar (and its workload index as a diamond) against the band: one SVG."""
     metric = str(balance.get("metric", "potential"))
     column = f"{metric}_index" if f"{metric}_index" in territories else "potential_index"
     values = territories[column].to_numpy(dtype=float)
@@ -330,12 +344,7 @@ def _balance_chart(territories: pd.DataFrame, balance: Mapping[str, Any], colour
         f'text-anchor="middle">mean 100</text>'
     )
     out.append("</svg>")
-    legend = f"bars: {escape(metric)} index"
-    if workload is not None:
-        legend += "; ◇ workload index"
-    if low is not None and high is not None:
-        legend += f"; band {float(low):.{digits}f}–{float(high):.{digits}f}"
-    return "".join(out) + f'<p class="note">{legend}</p>'
+    return "".join(out)
 
 
 def _ticks(lo: float, hi: float) -> list[float]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from terrplan.report.html import _balance_chart
+from terrplan.report.html import balance_chart_svg
 from terrplan.report.maps import MapData, focus_map, overview_map
 from terrplan.report.palette import rgb
 from terrplan.report.plans import Plan, num, pct, rep_text, target_rows
@@ -81,7 +81,7 @@ def _cover(pdf: FPDF, data: MapData, territories: pd.DataFrame, summary: RunSumm
     _line(pdf, " | ".join(figures), 10)
     top = pdf.get_y() + 6
     _svg(pdf, overview_map(data), MARGIN, top, 470, PAGE_H - top - MARGIN)
-    chart = _balance_chart(territories, balance, data.colours).split('<p class="note">', 1)[0]
+    chart = balance_chart_svg(territories, balance, data.colours)
     _svg(pdf, chart, MARGIN + 485, top, PAGE_W - 2 * MARGIN - 485, PAGE_H - top - MARGIN)
 
 
