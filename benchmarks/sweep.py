@@ -21,8 +21,9 @@ exit 6): sweep wall 626.2 s, single runs 776.7 s in all: ratio 1.613 at a 1-minu
 programs (so not the sweep's figure); CPU 374.7 s in the sweep against 460.3 s for the single runs (0.81: the
 machinery adds none); the sweep's schedule replayed with the single wall times 400.4 s = 1.031 x sum / 2; the rerun
 4.0 s, running nothing. Again on e25f5e1 (27 of 27 exit 0, load 5.9-6.5): wall 744.2 s against 807.0 s, ratio 1.844;
-CPU 433.7 s against 513.6 s (0.844); replayed schedule 1.027 x sum / 2; rerun 1.7 s. docs/benchmarks.md has the
-table, and `--size`'s.
+CPU 433.7 s against 513.6 s (0.844); replayed schedule 1.027 x sum / 2; rerun 1.7 s. On an idle machine
+(e74abf1, load 0.6-1.8): wall 309.1 s against 595.2 s, ratio 1.039; CPU 0.993; replayed 1.020; rerun 0.7 s.
+docs/benchmarks.md has the tables, and `--size`'s.
 """
 
 from __future__ import annotations
