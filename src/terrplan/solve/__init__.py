@@ -4,7 +4,7 @@ Location-allocation: seed centres, then alternate (a) a balanced assignment to t
 flow over each unit's nearest centres, rounded, bands repaired, improving moves) and (b) re-centering each
 territory on its weighted 1-median, until the objective stops improving. A Lagrangian bound proves the gap. Then a
 large-neighbourhood search (solve/lns.py) re-solves groups of neighbouring territories for as long as
-`params.effort` asks.
+`params.effort` asks; without bands, a variable neighbourhood search on the centres (solve/interchange.py) does.
 
 Time: `solve` spends a `TimeBudget` passed in (the run's, so a command's --time-limit bounds the whole run), or one
 of `params.time_limit_s` from its own start. Its phases get sub-budgets computed in one place, `_Phases.split`.
@@ -31,7 +31,7 @@ from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_cent
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
 from terrplan.solve.feasibility import check_feasible
-from terrplan.solve.interchange import balanced_interchange, fast_interchange
+from terrplan.solve.interchange import SiteOrder, balanced_interchange, fast_interchange, shake_search
 
 __all__ = ["SolveParams", "TimeBudget", "check_feasible", "solve"]
 
@@ -81,6 +81,9 @@ _STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
 _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
 _POLISH_ROUNDS = 4  # the polish restart runs only where this many of the slowest rounds so far fit
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
+# Descents of the neighbourhood search without bands per unit of effort: this much work over the units, and at most
+# that many (pmed40, 900 units: 555 descents end 0.04 % above the optimum; docs/benchmarks.md).
+_SHAKE_WORK, _MOST_SHAKES = 500_000, 3000
 
 _Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
@@ -145,6 +148,8 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     cost = _dense_cost(problem)
     slowest = [0.0]  # longest assignment round so far: later rounds start only if one more still fits
     banded = bool(np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any())
+    swaps = params.swaps and problem.n_units <= _SWAP_UNITS
+    site_order = SiteOrder.of(cost) if cost is not None and (swaps or not banded) else None
     row = primary_metric(problem)
     bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
     for number, seed in enumerate(seeds):
@@ -156,16 +161,15 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
             centres = bisection_centres(problem, number // 2, problem.metrics[row])
         else:
             centres = initial_centres(problem, seed)
-        if cost is not None and not banded:
-            centres = fast_interchange(cost, centres, phases.heuristic.deadline)
+        if site_order is not None and not banded:
+            centres = fast_interchange(site_order, centres, phases.heuristic.deadline)
         centres = fit_to_rules(problem, centres)
         found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
         rounds += used
         best = _better(problem, best, found)
         _tell(params, problem, "solve", best[0], best[2], None)
     assert best is not None
-    swaps = params.swaps and problem.n_units <= _SWAP_UNITS
-    if cost is not None and banded and swaps and bands_hold(problem, best[1]):
+    if site_order is not None and banded and swaps and bands_hold(problem, best[1]):
 
         def evaluate(trial: np.ndarray) -> tuple[float, np.ndarray]:
             territory = _assign(problem, trial, params.candidates)
@@ -174,7 +178,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
             return objective(problem, Alignment(territory, trial)), territory
 
         value, territory, centres = balanced_interchange(
-            cost, best[2], best[1], best[0], evaluate, phases.heuristic.deadline, top=params.swap_candidates
+            site_order, best[2], best[1], best[0], evaluate, phases.heuristic.deadline, top=params.swap_candidates
         )
         if value < best[0]:
             found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
@@ -224,6 +228,16 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
+    proven = bound is not None and best[0] - bound <= _OPTIMAL_RTOL * max(best[0], 1)
+    if site_order is not None and not banded and not problem.fixed and not proven:
+        # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
+        shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
+        shaken = shake_search(site_order, best[2], shakes, params.seed, phases.search.deadline)
+        if not np.array_equal(shaken, best[2]):
+            found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
+            rounds += used
+            best = _better(problem, best, found)
+            _tell(params, problem, "search", best[0], best[2], bound)
     if searching and bands_hold(problem, best[1]):
         _tell(params, problem, "search", best[0], best[2], bound)
         kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective

@@ -1,0 +1,91 @@
+"""Vertex substitution and the neighbourhood search without bands: swap values against brute force, the search
+against enumerated optima, and its determinism and monotonicity in the work it is given."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from terrplan.model import Problem
+from terrplan.solve import SolveParams, solve
+from terrplan.solve.interchange import SiteOrder, fast_interchange, shake_search, swap_deltas
+
+FOREVER = time.perf_counter() + 3600.0
+
+
+def value(cost: np.ndarray, centres) -> float:
+    return float(cost[:, list(centres)].min(axis=1).sum())
+
+
+def cost_matrix(seed: int, n: int, integer: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0, 100, size=(n, 2))
+    weights = rng.integers(1, 5, size=n)
+    cost = weights[:, None] * np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    return np.floor(cost / 10) if integer else cost  # integer costs make many ties with the second-nearest centre
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(3, 30), st.integers(1, 6), st.booleans())
+def test_swap_deltas_are_the_objective_changes(seed, n, p, integer):
+    cost = cost_matrix(seed, n, integer)
+    p = min(p, n - 1)
+    centres = np.random.default_rng(seed + 1).choice(n, p, replace=False)
+    delta = swap_deltas(SiteOrder.of(cost), centres)
+    before = value(cost, centres)
+    for c in range(n):
+        for j in range(p):
+            if c in centres:
+                assert delta[c, j] == np.inf
+                continue
+            trial = centres.copy()
+            trial[j] = c
+            assert delta[c, j] == pytest.approx(value(cost, trial) - before, abs=1e-7)
+
+
+def test_fast_interchange_ends_in_a_swap_local_optimum():
+    cost = cost_matrix(7, 40, integer=False)
+    sites = SiteOrder.of(cost)
+    centres = fast_interchange(sites, np.arange(5), FOREVER)
+    assert (swap_deltas(sites, centres) >= -1e-9).all()
+    assert value(cost, centres) < value(cost, np.arange(5))
+
+
+def test_shake_search_repeats_and_more_shakes_never_worse():
+    cost = cost_matrix(3, 60, integer=True)
+    sites = SiteOrder.of(cost)
+    start = fast_interchange(sites, np.arange(8), FOREVER)
+    values = [value(cost, shake_search(sites, start, shakes, seed=5, deadline=FOREVER)) for shakes in (0, 5, 20, 80)]
+    assert values[0] == value(cost, start)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(values))
+    again = shake_search(sites, start, 80, seed=5, deadline=FOREVER)
+    np.testing.assert_array_equal(again, shake_search(sites, start, 80, seed=5, deadline=FOREVER))
+
+
+def test_solve_without_bands_finds_the_enumerated_optimum():
+    """Four clusters of uneven weight on a plane, p = 4: 20 choose 4 = 4,845 centre sets, enumerated."""
+    rng = np.random.default_rng(11)
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]])
+    coords = np.concatenate([c + rng.normal(0, 2.5, size=(5, 2)) for c in centres])
+    weights = rng.integers(1, 9, size=20).astype(float)
+    problem = Problem(
+        n_territories=4,
+        weights=weights,
+        metrics=np.ones((1, 20)),
+        metric_names=("m",),
+        lower=-np.inf,
+        upper=np.inf,
+        coords=coords,
+        geometry="euclidean",
+    )
+    cost = problem.travel_matrix(np.arange(20), np.arange(20))
+    best = min(value(cost, chosen) for chosen in itertools.combinations(range(20), 4))
+    for effort in (0.0, 1.0):
+        result = solve(problem, SolveParams(time_limit_s=30, seed=2, effort=effort))
+        assert result.objective == pytest.approx(best, rel=1e-9)
+        assert result.lower_bound is not None and result.lower_bound <= best * (1 + 1e-9)
