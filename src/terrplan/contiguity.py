@@ -326,17 +326,17 @@ def contiguous_result(
     territory = make_contiguous(problem, result.alignment.territory, result.alignment.centres, neighbours)
     centres = recentre(problem, territory, result.alignment.centres)
     proven = result.status == "infeasible"  # the bands alone cannot be met: contiguity cannot help
-    starts, optimal, site_bound = 0, False, -np.inf
+    starts, optimal, site_bound, listed = 0, False, -np.inf, 0
     if not proven and exact_applies(problem):
         found = districts(problem, territory, centres, neighbours, budget, seed)
         territory, centres, proven, starts = found.territory, found.centres, found.infeasible, found.starts
-        optimal, site_bound = found.optimal, found.bound
+        optimal, site_bound, listed = found.optimal, found.bound, found.columns
     alignment = Alignment(territory, centres)
     value = objective(problem, alignment)
     bound = result.lower_bound
     if bound is None and bands_hold(problem, territory):  # the solver missed the bands, so it left no bound
         bound = _bound(problem, alignment, value, budget)
-    if bound is not None:  # the site model's bound sees contiguity: on small graphs it is the tighter one
+    if bound is not None:  # the site or column model's bound sees contiguity: where they run it is the tighter one
         bound = min(max(bound, site_bound), value)
     message = _PROOF_MESSAGE if proven and result.status != "infeasible" else result.message
     done = dataclasses.replace(result, alignment=alignment, objective=value, lower_bound=bound, message=message)
@@ -346,6 +346,7 @@ def contiguous_result(
         "island_units": int(sum(1 for near in neighbours if not len(near))),
         "units_moved_for_contiguity": int((territory != result.alignment.territory).sum()),
         "districting_starts": starts,
+        "districting_columns": listed,  # districts listed by the exact column model (0: not used)
     }
     return done, figures
 

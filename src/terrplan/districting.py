@@ -15,8 +15,11 @@ connection runs from; fixed sites, e.g. rep homes: any one unit of the territory
    smaller order), minimising travel, hinted with the tabu result. It finds an alignment when the centres allow
    one, or proves that they do not.
 
-`districts` alternates them with re-centering (location-allocation), restarts from fresh centres while nothing is
-in band, and ends with one of two models free of centres: on graphs of up to SITE_UNITS units the site model
+With few units per territory (at most `district_columns.UNITS_PER_TERRITORY`), `districts` first lists every
+district and solves the set partition over them (`district_columns`): exact when the listing finishes within its
+work cap (the optimum, or the proof that no plan exists), and the searches below are skipped. Otherwise it
+alternates them with re-centering (location-allocation), restarts from fresh centres while nothing is in band, and
+ends with one of two models free of centres: on graphs of up to SITE_UNITS units the site model
 (every unit a candidate centre: the contiguous p-median itself), which proves the optimum (with a bound that sees
 contiguity) or that no contiguous alignment in band exists; on larger ones, when nothing was found, the proof model
 (any unit may be a root, interchangeable territories' symmetry broken), which rarely finishes on real states.
@@ -33,6 +36,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from terrplan.budget import TimeBudget
+from terrplan.district_columns import columns, columns_apply, partition
 from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.centres import initial_centres, recentre
@@ -538,8 +542,9 @@ class Districts:
     centres: np.ndarray
     infeasible: bool  # proven: no contiguous alignment in band exists
     starts: int  # starts tried (the given alignment's, then fresh centres')
-    bound: float = -np.inf  # the site model's lower bound on the travel of contiguous alignments in band
-    optimal: bool = False  # proven by the site model
+    bound: float = -np.inf  # the site or column model's lower bound on the travel of contiguous alignments in band
+    optimal: bool = False  # proven by the site or column model
+    columns: int = 0  # districts the column model listed (0: not listed, or the listing hit its work cap)
 
 
 def districts(
@@ -553,7 +558,12 @@ def districts(
     """A contiguous alignment inside every band, of least travel found: location-allocation rounds (tabu search,
     the exact assignment, re-centering) from the given contiguous alignment, then from fresh centres while nothing
     is in band (p-median mode: fixed sites stay); then the site model on small graphs, or the proof model when
-    nothing was found."""
+    nothing was found. With few units per territory, the listing of every district and the set partition over them
+    (`district_columns`) come first: when the listing finishes, their answer is exact (the optimum, or proven none)."""
+    if columns_apply(problem, neighbours, _interchangeable(problem)) and not (budget is not None and budget.expired()):
+        exact = _by_columns(problem, territory, centres, neighbours, budget, seed)
+        if exact is not None:
+            return exact
     best = _rounds(problem, territory, centres, neighbours, budget, seed)
     starts = 1
     rng = np.random.default_rng(seed)
@@ -567,6 +577,26 @@ def districts(
         return _by_sites(problem, best, neighbours, budget, starts)
     infeasible = best[0] > 0 and exact_applies(problem) and not spent and proof_model(problem, neighbours, budget)
     return Districts(best[2], best[3], infeasible, starts)
+
+
+def _by_columns(
+    problem: Problem,
+    territory: np.ndarray,
+    centres: np.ndarray,
+    neighbours: list[np.ndarray],
+    budget: TimeBudget | None,
+    seed: int,
+) -> Districts | None:
+    """The set partition over every listed district: the optimal plan (or one, with its bound), or the proof that
+    there is none (the given alignment kept); None when the listing or CP-SAT ends undecided."""
+    found = columns(problem, neighbours, budget)
+    if found is None:
+        return None
+    plan = partition(problem, found, budget, EXACT_EFFORT, seed)
+    listed = len(found.cost)
+    if plan.territory is None or plan.centres is None:
+        return Districts(territory, centres, True, 0, columns=listed) if plan.proven else None
+    return Districts(plan.territory, plan.centres, False, 0, plan.bound, plan.proven, listed)
 
 
 def _by_sites(
