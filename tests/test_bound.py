@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terrplan.model import Members, Problem
-from terrplan.solve import bound, bound_regions
+from terrplan.solve import bound
 
 
 def exact_optimum(problem: Problem) -> float:
@@ -154,50 +155,20 @@ def test_sparse_relaxation_never_above_the_dense_one(monkeypatch, members: bool)
     rng = np.random.default_rng(0)
     for _ in range(20):
         lam = sparse.clip(rng.uniform(0, 1, len(sparse.cap)) * sparse.cap * rng.uniform(0.1, 1.0))
-        reference = float(dense.evaluate(lam)[0][0])
-        assert float(sparse.evaluate(lam)[0][0]) <= reference + 1e-9 * abs(reference)
+        reference = float(dense.evaluate(lam)[0])
+        assert float(sparse.evaluate(lam)[0]) <= reference + 1e-9 * abs(reference)
     seen: list[float] = []
     evaluate = bound._SparseRelaxation.evaluate
 
-    def checked(self, lam, focus=0):
-        out = evaluate(self, lam, focus)
-        reference = float(dense.evaluate(lam)[0][0])
-        seen.append(float(out[0][0]) - reference - 1e-9 * abs(reference))
+    def checked(self, lam):
+        out = evaluate(self, lam)
+        reference = float(dense.evaluate(lam)[0])
+        seen.append(float(out[0]) - reference - 1e-9 * abs(reference))
         return out
 
     monkeypatch.setattr(bound._SparseRelaxation, "evaluate", checked)
     bound.lagrangian(problem, 1e4, 5.0 * problem.weights, 60.0, 60)
     assert len(seen) > 10 and max(seen) <= 0.0
-
-
-def test_class_values_match_enumeration() -> None:
-    """The per-class minimum over site choices equals brute force over every choice of k sites."""
-    rng = np.random.default_rng(7)
-    for _ in range(30):
-        main = np.sort(rng.normal(0, 1, rng.integers(2, 6)))
-        regions = [np.sort(rng.normal(0, 1, rng.integers(1, 4))) for _ in range(rng.integers(1, 3))]
-        k = int(rng.integers(1, len(main) + sum(len(r) for r in regions) + 1))
-        options = [[(kind, c) for kind in (0, 1, 2) for c in range(len(r) + 1)] for r in regions]
-        vectors = list(itertools.product(*options))
-        counts = bound_regions.Counts(
-            [np.arange(len(r)) for r in regions],
-            np.array([[kind for kind, _ in v] for v in vectors]),
-            np.array([[c for _, c in v] for v in vectors]),
-        )
-        values, _ = bound_regions.class_values(main, regions, k, counts)
-        pooled = np.concatenate([main, *regions])
-        owner = np.concatenate([np.full(len(main), -1), *(np.full(len(r), i) for i, r in enumerate(regions))])
-        for v, vector in enumerate(vectors):
-            best = np.inf
-            for pick in itertools.combinations(range(len(pooled)), k):
-                held = [int((owner[list(pick)] == i).sum()) for i in range(len(regions))]
-                fits = all(
-                    (h == c) if kind == 0 else (h <= c) if kind == 1 else (h >= c)
-                    for h, (kind, c) in zip(held, vector, strict=True)
-                )
-                if fits:
-                    best = min(best, float(pooled[list(pick)].sum()))
-            assert values[v] == pytest.approx(best) if np.isfinite(best) else values[v] == np.inf
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -206,10 +177,10 @@ def test_class_values_match_enumeration() -> None:
     metric=st.lists(st.integers(1, 6), min_size=6, max_size=6),
     k=st.integers(2, 3),
 )
-def test_region_counts_never_exceed_the_optimum(monkeypatch, spots, metric, k) -> None:
-    """With the remote regions' centre counts on, the bound stays under the enumerated optimum: four units on a
-    'mainland' and two on an island 2,000 km away, lat/lon, the sparse layout."""
-    monkeypatch.setattr(bound, "_REGION_COUNTS", True)
+def test_island_bound_never_exceeds_the_optimum(monkeypatch, spots, metric, k) -> None:
+    """The bound stays under the enumerated optimum with a remote island: four units on a 'mainland' and two on an
+    island 2,000 km away, lat/lon, the sparse layout with its clusters of sites."""
+    monkeypatch.setattr(bound, "_SPATIAL_CLUSTERS", 2)
     monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
     monkeypatch.setattr(bound, "_MIN_LIST", 3)
     monkeypatch.setattr(bound, "_MAX_LIST", 3)
@@ -231,6 +202,30 @@ def test_region_counts_never_exceed_the_optimum(monkeypatch, spots, metric, k) -
     if not np.isfinite(optimum):
         return
     relax = bound._Relaxation.build(problem)
-    assert relax.counts is not None  # the island is a remote region
+    assert isinstance(relax, bound._SparseRelaxation) and len(np.unique(relax.bucket)) > 1
     result = bound.lagrangian(problem, optimum, np.full(6, 100.0), 60.0, 60)
     assert result.value <= optimum + 1e-6 * max(1.0, optimum)
+
+
+@pytest.mark.parametrize(("geometry", "members", "floored"), [("euclidean", True, False), ("haversine", False, True)])
+def test_spatial_fillers_never_overprice_a_pair(monkeypatch, geometry: str, members: bool, floored: bool) -> None:
+    """Every (site, unit) pair the sparse layout does not list is priced by the site's filler at or below its true
+    travel: the clusters' triangle-inequality estimates (with floored distances too) never overprice a far unit."""
+    problem = _random_problem(11, 400, 8, members)
+    if geometry == "haversine":  # three blobs a continent apart, lat/lon
+        rng = np.random.default_rng(3)
+        spots = np.array([[40.0, -100.0], [21.0, -157.0], [61.0, -150.0]])
+        coords = spots[rng.integers(0, 3, problem.n_units)] + rng.normal(0, 2.0, (problem.n_units, 2))
+        problem = dataclasses.replace(problem, coords=coords, geometry="haversine", floor_distances=floored)
+    monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
+    monkeypatch.setattr(bound, "_MIN_LIST", 8)
+    monkeypatch.setattr(bound, "_MAX_LIST", 8)
+    monkeypatch.setattr(bound, "_SPATIAL_CLUSTERS", 4)
+    relax = bound._Relaxation.build(problem)
+    assert isinstance(relax, bound._SparseRelaxation) and len(relax.far) > 2 * bound._RADIUS_BUCKETS
+    listed = np.zeros((problem.n_sites, len(relax.units)), dtype=bool)
+    listed[relax.entry_site, relax.entry_unit] = True
+    site, unit = np.nonzero(~listed)
+    price = relax.far[relax.bucket[site], unit]
+    assert (price <= problem.travel(relax.units[unit], site) + 1e-9).all()
+    assert (price > relax.cap[unit] + 1e-9).mean() > 0.3  # the clusters do price far units higher

@@ -23,14 +23,15 @@ runs that hit the time limit.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from terrplan.geo import haversine_km
 from terrplan.model import Problem
 from terrplan.solve.assign import primary_metric
-from terrplan.solve.bound_regions import Counts, class_values, region_counts
 from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
@@ -109,28 +110,20 @@ def lagrangian(
     best, best_sites = -np.inf, np.zeros(0, dtype=np.int64)
     mu, stall, it = _MU_START, 0, 0
     direction: np.ndarray | None = None
-    # With remote regions' centre counts the relaxation has one value per class; the bound is the smallest class's
-    # best, and each step moves the multipliers for the class that is weakest so far.
-    classes: np.ndarray | None = None
-    focus = 0
     for it in range(1, max_iter + 1):  # noqa: B007 - reported
-        values, x_sum, sites = relax.evaluate(lam, focus)
-        classes = values.copy() if classes is None else np.maximum(classes, values)
-        value = float(values[focus])
-        now = float(classes.min())
-        if now > best + 1e-12 * max(abs(now), 1.0):
-            improved = now > best + 1e-6 * max(abs(now), 1.0)
-            best, best_sites = now, sites
+        value, x_sum, sites = relax.evaluate(lam)
+        if value > best + 1e-12 * max(abs(value), 1.0):
+            improved = value > best + 1e-6 * max(abs(value), 1.0)
+            best, best_sites = value, sites
             stall = 0 if improved else stall + 1
         else:
             stall += 1
-        focus = int(np.argmin(classes))
         if target - best <= 1e-7 * max(abs(target), 1.0) or mu < _MU_MIN:
             break
         if stall >= _PATIENCE:  # (going back to the best multipliers as well was tried: worse on the sample)
             mu, stall = mu / 2, 0
         g = 1.0 - x_sum
-        if float(g @ g) <= 1e-12 and len(values) == 1:
+        if float(g @ g) <= 1e-12:
             break  # the relaxed solution assigns every unit exactly once: the bound is exact
         if time.perf_counter() - t0 > time_limit_s:
             break
@@ -142,9 +135,9 @@ def lagrangian(
     if best < 0 and non_negative_costs(problem):
         # Few steps from a start that overprices the units (a clock-cut run) can leave every value negative. At
         # lam = 0 the value is the cheapest filling of the sites' lower bands: never negative for such costs.
-        values, _, sites = relax.evaluate(np.zeros_like(lam))
-        if float(values.min()) > best:
-            best, best_sites = float(values.min()), sites
+        value, _, sites = relax.evaluate(np.zeros_like(lam))
+        if value > best:
+            best, best_sites = value, sites
     return Bound(float(best), best_sites, it)
 
 
@@ -237,11 +230,9 @@ class _Relaxation:
     def clip(self, lam: np.ndarray) -> np.ndarray:
         return lam
 
-    def evaluate(self, lam: np.ndarray, focus: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """L(lam) (one class: no region counts here), per unit the total fraction the chosen sites take of it, and
-        the chosen sites."""
-        value, x_sum, chosen = self._evaluate_dense(lam)
-        return np.array([value]), x_sum, chosen
+    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
+        return self._evaluate_dense(lam)
 
     def _choose(self, rho: np.ndarray) -> np.ndarray:
         if self.fixed or self.k >= len(rho):
@@ -447,7 +438,6 @@ class _SparseRelaxation:
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
     bucket: np.ndarray  # (S,) each site's radius bucket
     far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
-    counts: Counts | None = None  # remote regions' centre-count classes (see bound_regions)
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
 
     def __post_init__(self) -> None:
@@ -477,76 +467,27 @@ class _SparseRelaxation:
         bucket, reach = _radius_buckets(radius)
         # per bucket, every unit's cost at any site of the bucket that does not list it (see _SparseRelaxation)
         far = np.maximum(cap[None, :], problem.weights[units][None, :] * reach[:, None] - spread[None, :])
-        counts = None
-        if _REGION_COUNTS and len(bands) == 1 and not problem.fixed and amount.any():
-            row = primary_metric(problem)
-            assert row is not None
-            lower, upper = float(bands[0].lower.min()), float(bands[0].upper.max())
-            counts = region_counts(problem, problem.metrics[row], lower, upper)
+        if _SPATIAL_CLUSTERS > 1 and problem.geometry != "matrix":
+            bucket, far = _spatial_fillers(problem, units, bucket, far, spread)
         return cls(
             problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost,
-            amount[entry_unit], entry_site, cap, bucket, far, counts,
+            amount[entry_unit], entry_site, cap, bucket, far,
         )  # fmt: skip
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
         return np.clip(lam, 0.0, self.cap)
 
-    def evaluate(self, lam: np.ndarray, focus: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """L(lam) per class of region counts (one value without them), per unit the total fraction the chosen sites
-        of class `focus` take of it, and those sites."""
+    def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
         reduced = self.entry_cost - lam[self.entry_unit]
         filler = _Fillers([_Filler.build(far - lam, self.amount) for far in self.far], self.bucket)
         x_sum = np.zeros(len(lam))
-        if self.counts is not None:
-            parts, sites = self._counted_value(reduced, filler, self.bands[0], x_sum, focus)
-            return float(lam.sum()) + parts, x_sum, sites
         value, chosen = float(lam.sum()), []
         for band in self.bands:
             part, sites = self._band_value(reduced, filler, band, x_sum)
             value += part
             chosen.append(sites)
-        return np.array([value]), x_sum, np.concatenate(chosen)
-
-    def _counted_value(
-        self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray, focus: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per class of region counts the smallest sum of `band.count` site values meeting it (bound_regions); adds
-        the fractions that the sites of class `focus` take to x_sum and returns them.
-
-        The remote regions' sites are all solved exactly; the mainland's as in `_band_value`, for its k smallest."""
-        counts = self.counts
-        assert counts is not None
-        theta = band.theta
-        k = min(band.count, len(theta))
-        regional = np.concatenate(counts.regions)
-        terms = self._buffer[:-1]
-        np.multiply(np.repeat(theta, np.diff(self.indptr)), self.entry_amount, out=terms)
-        np.subtract(reduced, terms, out=terms)
-        np.minimum(terms, 0.0, out=terms)
-        floor = _site_sums(self._buffer, self.indptr) + _band_term(theta, band, filler)
-        outside = np.ones(len(theta), dtype=bool)
-        outside[regional] = False
-        order = np.flatnonzero(outside)[np.argsort(floor[outside], kind="stable")]
-        n_rows, k_main = len(order), min(k, len(order))
-        end = min(n_rows, max(2 * k_main, 16))
-        values = self._best_price(reduced, filler, band, order[:end], floor)
-        while end < n_rows and k_main > 0 and np.partition(values, k_main - 1)[k_main - 1] > floor[order[end]]:
-            more = order[end : min(n_rows, 2 * end)]
-            end = min(n_rows, 2 * end)
-            values = np.concatenate([values, self._best_price(reduced, filler, band, more, floor)])
-        main_sort = np.argsort(values, kind="stable")
-        main_rows, main_values = order[:end][main_sort], values[main_sort]
-        region_rows, region_values = [], []
-        for sites in counts.regions:
-            v = self._best_price(reduced, filler, band, sites, floor)
-            at = np.argsort(v, kind="stable")
-            region_rows.append(sites[at])
-            region_values.append(v[at])
-        parts, picks = class_values(main_values, region_values, k, counts)
-        main_take, region_take = picks[focus]
-        rows = np.concatenate([main_rows[main_take], *(r[t] for r, t in zip(region_rows, region_take, strict=True))])
-        self._take(reduced, filler, band, rows, x_sum)
-        return parts, np.sort(rows)
+        return value, x_sum, np.concatenate(chosen)
 
     def _band_value(self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
         """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum.
@@ -619,6 +560,20 @@ class _SparseRelaxation:
         filler.add_taken(price, rows, x_sum)
 
 
+def _stable_argsort(values: np.ndarray) -> np.ndarray:
+    """np.argsort(values, kind="stable"), faster: without ties the default sort's order is the only one (a fifth
+    of the stable sort's time on 33,000 floats, and the fillers sort once per bucket per step)."""
+    order = np.argsort(values)
+    ranked = values[order]
+    tied = ranked[1:] == ranked[:-1]
+    if not tied.any():
+        return order
+    # ties (units priced at their cap: reduced cost 0) in index order: sort (run of equal values, index) as one
+    # integer key, which has no ties
+    run = np.r_[0, np.cumsum(~tied)]
+    return np.sort(run * len(values) + order) % len(values)
+
+
 def _site_sums(padded: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Per site, the sum of its entries; `padded` holds the entries and one trailing 0, so that every start in
     indptr is a valid index (reduceat would give a site without entries the next site's first value: masked)."""
@@ -658,7 +613,7 @@ class _Filler:
     def build(cls, reduced: np.ndarray, amount: np.ndarray) -> _Filler:
         useful = np.flatnonzero(amount > 0)  # a unit without metric and reduced cost >= 0 never helps a site
         ratio = reduced[useful] / amount[useful]
-        order = np.argsort(ratio, kind="stable")
+        order = _stable_argsort(ratio)
         unit = useful[order]
         return cls(ratio[order], np.r_[0.0, np.cumsum(amount[unit])], np.r_[0.0, np.cumsum(reduced[unit])], unit)
 
@@ -691,13 +646,18 @@ class _Fillers:
 
     parts: list[_Filler]
     bucket: np.ndarray  # (S,) each site's bucket
+    _last: tuple[np.ndarray, list] | None = None  # the last rows split, and their split
 
-    def _split(self, rows: np.ndarray):
+    def _split(self, rows: np.ndarray) -> list[tuple[np.ndarray, _Filler]]:
+        # A site's bisection asks about the same rows 32 times, over dozens of fillers: split them once.
+        if self._last is not None and self._last[0] is rows:
+            return self._last[1]
         of = self.bucket[rows]
-        for b, part in enumerate(self.parts):
-            at = np.flatnonzero(of == b)
-            if len(at):
-                yield at, part
+        order = np.argsort(of, kind="stable")
+        bounds = np.searchsorted(of[order], np.arange(len(self.parts) + 1))
+        split = [(order[a:b], self.parts[g]) for g, (a, b) in enumerate(itertools.pairwise(bounds)) if b > a]
+        self._last = (rows, split)
+        return split
 
     def value_below(self, theta: np.ndarray, rows: np.ndarray) -> np.ndarray:
         out = np.zeros(len(rows))
@@ -722,10 +682,7 @@ class _Fillers:
             part.add_taken(theta[at], x_sum)
 
 
-# Split the bound by the number of centres in each remote region (bound_regions). Off: measured without gain
-# (benchmarks/bound_study.md): a site can take its own listed units a second time as filler, which hides the
-# transfers that fixing the counts should expose.
-_REGION_COUNTS = False
+_SPATIAL_CLUSTERS = 2  # each radius bucket split into this many clusters of nearby sites, one filler each
 _RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, one filler each
 _REVERSE_SHARE = 0.5  # each site also lists this share of the list size of its own nearest units
 
@@ -814,3 +771,45 @@ def _radius_buckets(radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bucket = np.searchsorted(edges, finite, side="right")
     reach = np.array([finite[bucket == b].min() if (bucket == b).any() else 0.0 for b in range(len(edges) + 1)])
     return bucket, reach
+
+
+def _spatial_fillers(
+    problem: Problem, units: np.ndarray, bucket: np.ndarray, far: np.ndarray, spread: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each radius bucket's sites split into clusters of nearby sites (farthest-point seeds, each site to its
+    nearest seed), with a filler each: a site j of a cluster with seed c and radius rho (the farthest site from c)
+    is at least d(i, c) - rho from unit i (triangle inequality), so the cluster's filler prices unit i at no less
+    than w_i (d(i, c) - rho) - spread_i. Far units stop being cheap filler for every site's lower band."""
+    site_xy = problem.site_coords()
+    unit_xy = problem.coords[units]
+    groups, rows = np.full(len(bucket), -1), []
+    for b in range(far.shape[0]):
+        members = np.flatnonzero(bucket == b)
+        if len(members) == 0:
+            continue
+        seeds = [int(members[0])]
+        near = _raw_distance(site_xy[members], site_xy[seeds[0]], problem.geometry)
+        owner = np.zeros(len(members), dtype=np.int64)
+        for c in range(1, min(_SPATIAL_CLUSTERS, len(members))):
+            seeds.append(int(members[np.argmax(near)]))
+            d = _raw_distance(site_xy[members], site_xy[seeds[-1]], problem.geometry)
+            owner = np.where(d < near, c, owner)
+            near = np.minimum(near, d)
+        for c, seed in enumerate(seeds):
+            at = members[owner == c]
+            if len(at) == 0:
+                continue
+            rho = float(_raw_distance(site_xy[at], site_xy[seed], problem.geometry).max())
+            reach = np.maximum(_raw_distance(unit_xy, site_xy[seed], problem.geometry) - rho, 0.0)
+            if problem.floor_distances:  # floor(d(i, j)) >= floor(any lower estimate of d(i, j))
+                reach = np.floor(reach)
+            groups[at] = len(rows)
+            rows.append(np.maximum(far[b], problem.weights[units] * reach - spread))
+    return groups, np.array(rows)
+
+
+def _raw_distance(a: np.ndarray, b: np.ndarray, geometry: str) -> np.ndarray:
+    """Distances between points a (n, 2) and one point b, unfloored."""
+    if geometry == "haversine":
+        return haversine_km(a[:, 0], a[:, 1], b[0], b[1])
+    return np.sqrt(((a - b) ** 2).sum(axis=1))
