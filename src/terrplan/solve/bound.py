@@ -5,16 +5,18 @@ Relax "each unit assigned once" with multipliers lam_i. What is left splits by s
 metric (a fractional knapsack, solved greedily in order of reduced cost per unit of metric), then open the K
 best sites. Every other constraint (other metrics, per-territory differences in the band: each site gets the
 loosest band of any territory) is dropped, which only loosens the bound, so every value it returns is a valid
-lower bound. Subgradient steps (Held & Karp, Polyak step towards the best known objective) move lam.
+lower bound. Subgradient steps (Held & Karp, Polyak step towards the best known objective) move lam. (The
+Volume algorithm was measured against them and dropped: slower, and it ends at the same value, the relaxation's.)
 
 Two layouts:
 
 * dense (sites x units fits in memory): every site sees every unit, the lower band is kept.
 * sparse: each unit lists its M nearest sites and each site its nearest units, at their true cost; every other
-  pair is priced at a lower estimate, w_i x max(the unit's M-th site distance, the site's radius), which it cannot
-  beat. lam_i is capped at the unit's part of that estimate, so outside arcs never pay but can still fill a site's
-  LOWER band: the band is kept. Each site's band knapsack is solved through its dual price (bisection), see
-  `_SparseRelaxation`. Measurements: benchmarks/bound_study.md.
+  pair is priced at a lower estimate, w_i x max(the unit's M-th site distance, the site's radius, its distance
+  to the site's cluster less the cluster's radius), which it cannot beat. lam_i is capped at w_i x the unit's M-th
+  site distance, so outside arcs never pay but can still fill a site's LOWER band: the band is kept. Each site's
+  band knapsack is solved through its dual price (bisection), see `_SparseRelaxation`. Measurements:
+  benchmarks/bound_study.md.
 
 Results are deterministic: the iteration cap, the step rule or a closed gap end the loop; the clock only cuts
 runs that hit the time limit.
@@ -415,7 +417,9 @@ class _SparseRelaxation:
     unit, which keeps the lower band. With lam_i <= base_i, outside arcs never pay (reduced cost >= 0); they only
     fill lower bands, so they form "filler" lists sorted once per evaluation. Each site also lists its own nearest
     units, so a unit it does not list is at least its radius away: sites are grouped by radius (`_radius_buckets`)
-    and each group's filler prices unit i at max(base_i, w_i x the group's smallest radius - member spread). Without
+    and each group's filler prices unit i at max(base_i, w_i x the group's smallest radius - member spread); each
+    radius group is split further into clusters of nearby sites (`_spatial_fillers`), whose filler also prices unit
+    i at no less than w_i x (its distance to the cluster's seed - the cluster's radius) - member spread. Without
     it rural sites filled their lower band with urban units priced at their own small M-th-site distance (national:
     100 steps 17.8 -> 12.2 % gap). To stay simple a listed unit is also offered to its listed sites as filler: a
     relaxation, so still valid (taking the copies out was measured: no gain, 30 % slower).
@@ -436,7 +440,7 @@ class _SparseRelaxation:
     entry_amount: np.ndarray  # (E,)
     entry_site: np.ndarray  # (E,)
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
-    bucket: np.ndarray  # (S,) each site's radius bucket
+    bucket: np.ndarray  # (S,) each site's filler: its radius bucket, or its cluster within that bucket
     far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
 
@@ -642,7 +646,7 @@ class _Filler:
 
 @dataclass
 class _Fillers:
-    """One filler per radius bucket of sites (see `_radius_buckets`): each site sees its bucket's."""
+    """One filler per group of sites (radius bucket, or cluster within it): each site sees its group's."""
 
     parts: list[_Filler]
     bucket: np.ndarray  # (S,) each site's bucket
@@ -682,7 +686,10 @@ class _Fillers:
             part.add_taken(theta[at], x_sum)
 
 
-_SPATIAL_CLUSTERS = 2  # each radius bucket split into this many clusters of nearby sites, one filler each
+# Each radius bucket split into this many clusters of nearby sites, one filler each. hospitals_zip_k100, 300 steps:
+# 1 / 2 / 4 / 8 clusters 19.72 / 16.12 / 16.11 / 15.56 %; national, 150 steps: 11.67 / 11.62 / 10.93 % (noise-level),
+# each filler one sort of the units per step (benchmarks/bound_study.md, section 6).
+_SPATIAL_CLUSTERS = 2
 _RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, one filler each
 _REVERSE_SHARE = 0.5  # each site also lists this share of the list size of its own nearest units
 
