@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -150,6 +151,8 @@ def main() -> None:
     for case in args.instances:
         state, k = case.split(":")
         print(table_line(run(state, int(k), args.time_limit)), flush=True)
+    # the seconds are wall-clock on shared cores: the load says how contended they were
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), file=sys.stderr)
 
 
 if __name__ == "__main__":
