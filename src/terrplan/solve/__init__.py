@@ -24,7 +24,7 @@ import numpy as np
 from terrplan.budget import TimeBudget
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, home_term, objective
-from terrplan.solve import lns
+from terrplan.solve import lns, pack
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import apart_problem, checked_bound, lagrangian, multiplier_start, non_negative_costs
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
@@ -79,6 +79,9 @@ _SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
 _STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
 _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
+# Outside a band after the heuristic: the neighbourhood search's repair may take this share of what is left of the
+# bound's phase, the exact packing that share of what is left of the whole, and the bound that share of the rest.
+_REPAIR_SHARE, _PACK_SHARE, _BOUND_AFTER_REPAIR = 0.5, 0.5, 0.5
 _POLISH_ROUNDS = 4  # the polish restart runs only where this many of the slowest rounds so far fit
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 # Descents of the neighbourhood search without bands per unit of effort: this much work over the units, and at most
@@ -194,13 +197,22 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         proven_infeasible = found.infeasible
     searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
     steps = round(params.effort * problem.n_territories)
+    bounding = phases.bound
     if searching and not bands_hold(problem, best[1]):
-        # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, in the time
-        # the bound would have had (an alignment outside a band gets no bound).
-        repaired = lns.repair(problem, best[1], best[2], steps, params.seed, phases.bound, _solve_part(params))
+        # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, then exact
+        # packing of the groups still outside (heavy tails), centres fixed. An alignment outside a band gets no bound
+        # and no search, so the repairs may take most of what is left; the bound then gets half of the rest.
+        repair = phases.bound.share(_REPAIR_SHARE)
+        repaired = lns.repair(problem, best[1], best[2], steps, params.seed, repair, _solve_part(params))
         rounds += repaired.steps
         if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
             best = (repaired.value, repaired.territory, repaired.centres)
+        if not bands_hold(problem, best[1]):
+            packed = pack.repair(problem, best[1], best[2], params.seed, phases.search.share(_PACK_SHARE))
+            rounds += packed.groups
+            if not np.array_equal(packed.territory, best[1]):  # each kept group put all its territories in band
+                best = (packed.value, packed.territory, best[2])
+        bounding = phases.search.share(_BOUND_AFTER_REPAIR)
     feasible = bands_hold(problem, best[1])
     bound = None
     bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
@@ -212,7 +224,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         # ends it, so results repeat exactly.
         prices = multiplier_start(relaxing, territory, centres)
         target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
-        relaxed = lagrangian(relaxing, target, prices, phases.bound.remaining(), params.bound_iterations)
+        relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
         _tell(params, problem, "bound", best[0], best[2], bound)
         # A restart from the relaxation's sites: its first round, from sites far from balanced, can take several

@@ -90,7 +90,7 @@ def search(
         done += 1
         rng = np.random.default_rng([seed, step])
         target = int(rng.integers(_UNITS_MIN, _UNITS_MAX + 1))
-        group = _group(problem, territory, centres, _anchor(seed, step, k), target)
+        group = group_of(problem, territory, centres, _anchor(seed, step, k), target)
         before = _part(problem, territory, centres, np.flatnonzero(np.isin(territory, group)), group)
         found = _resolve(problem, territory, centres, group, rng, budget, solve_part)
         if found is None or found[0].status not in ("optimal", "feasible"):
@@ -136,7 +136,7 @@ def repair(
         rng = np.random.default_rng([seed, step, 2])
         target = int(rng.integers(_UNITS_MIN, _UNITS_MAX + 1))
         anchor = int(outside[int(rng.integers(len(outside)))])
-        group = _group(problem, territory, centres, anchor, target, fit=True)
+        group = group_of(problem, territory, centres, anchor, target, fit=True)
         found = _resolve(problem, territory, centres, group, rng, budget, solve_part)
         if found is None:
             continue
@@ -189,7 +189,7 @@ def _anchor(seed: int, step: int, k: int) -> int:
     return int(np.random.default_rng([seed, sweep, 1]).permutation(k)[position])
 
 
-def _group(
+def group_of(
     problem: Problem, territory: np.ndarray, centres: np.ndarray, anchor: int, target: int, fit: bool = False
 ) -> np.ndarray:
     """The anchor territory and the territories whose centres lie nearest its centre, nearest first, until they
