@@ -17,6 +17,7 @@ one worker, a fixed seed), so the same inputs give the same alignment; the clock
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,8 @@ from terrplan.model import Alignment, Problem, bands_hold, in_band, objective
 from terrplan.solve.lns import group_of
 
 _GROUP_UNITS = 400  # units in a group, at least (the hospital case above needed about 250)
-_WORK = 10.0  # CP-SAT deterministic time per group (about 10-20 s of wall time on a 264-unit group)
+_WORK = 10.0  # CP-SAT deterministic time per group (about 10-15 s of wall time on a 400-unit group)
+_MOST_CELLS = 100_000  # units x territories of the largest group modelled
 _COST_SCALE = 2.0**40  # the group's largest possible objective maps to about this many integer units
 _METRIC_SCALE = 2.0**40  # and each metric's group total to this many
 
@@ -65,6 +67,8 @@ def _pack(
     """The group's units re-assigned among the group's territories inside every band, at least travel; None when
     CP-SAT finds nothing within its work (or proves the group cannot hold its bands)."""
     units = np.flatnonzero(np.isin(territory, group))
+    if len(units) * len(group) > _MOST_CELLS:
+        return None  # no neighbourhood of a model's size can hold the bands (group_of took every territory)
     cost = problem.travel_matrix(units, centres[group])
     allowed = np.ones(cost.shape, dtype=bool)
     if problem.rules is not None:
@@ -81,8 +85,8 @@ def _pack(
     model = cp_model.CpModel()
     rows, cols = np.nonzero(allowed)
     x = [model.NewBoolVar(f"x{i}_{g}") for i, g in zip(rows, cols, strict=True)]
-    for i in range(len(units)):
-        model.AddExactlyOne([x[e] for e in np.flatnonzero(rows == i)])
+    for first, last in itertools.pairwise(np.searchsorted(rows, np.arange(len(units) + 1))):  # rows ascend
+        model.AddExactlyOne(x[first:last])
     for m in range(problem.metrics.shape[0]):
         amount = problem.metrics[m, units]
         scale = _METRIC_SCALE / max(float(np.abs(amount).sum()), 1e-300)
