@@ -190,6 +190,18 @@ def _priced(problem: Problem, found: list[int]) -> Columns:
     return Columns(members, cost, centre)
 
 
+def sat_solver(budget: TimeBudget | None, effort: float, seed: int) -> cp_model.CpSolver:
+    """CP-SAT as every districting model runs it: one worker and a seed, so one search, the same every run; `effort`
+    units of deterministic time as the work cap; the budget's clock only cuts."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    solver.parameters.max_deterministic_time = effort
+    if budget is not None:
+        solver.parameters.max_time_in_seconds = max(budget.remaining(), 0.01)
+    return solver
+
+
 def partition(problem: Problem, found: Columns, budget: TimeBudget | None, effort: float, seed: int = 0) -> Plan:
     """K disjoint listed sets covering every unit, of least travel (CP-SAT, one worker, `effort` units of
     deterministic time). Costs are rounded to integers: the bound subtracts the most the K chosen can lose."""
@@ -201,12 +213,7 @@ def partition(problem: Problem, found: Columns, budget: TimeBudget | None, effor
     cost_scale = _COST_RANGE / max(float(found.cost.max(initial=0.0)), 1e-12)
     scaled = np.rint(found.cost * cost_scale).astype(np.int64)
     model.minimize(sum(int(a) * v for a, v in zip(scaled, chosen, strict=True) if a))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1  # one search, the same every run
-    solver.parameters.random_seed = seed
-    solver.parameters.max_deterministic_time = effort
-    if budget is not None:
-        solver.parameters.max_time_in_seconds = max(budget.remaining(), 0.01)
+    solver = sat_solver(budget, effort, seed)
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Plan(None, None, status == cp_model.INFEASIBLE)

@@ -36,7 +36,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from terrplan.budget import TimeBudget
-from terrplan.district_columns import columns, columns_apply, partition
+from terrplan.district_columns import columns, columns_apply, partition, sat_solver
 from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.centres import initial_centres, recentre
@@ -514,12 +514,7 @@ class _Model:
                     self.model.add_hint(v, int(column[i] == c))
 
     def solve(self, budget: TimeBudget | None, effort: float, seed: int) -> Exact:
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1  # one search, the same every run
-        solver.parameters.random_seed = seed
-        solver.parameters.max_deterministic_time = effort
-        if budget is not None:
-            solver.parameters.max_time_in_seconds = max(budget.remaining(), 0.01)
+        solver = sat_solver(budget, effort, seed)
         status = solver.solve(self.model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return Exact(None, status == cp_model.INFEASIBLE)
