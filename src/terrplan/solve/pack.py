@@ -45,19 +45,21 @@ class Packed:
 
 def repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, seed: int, budget: TimeBudget) -> Packed:
     """Each territory outside a band, in id order, anchors one group; a group's result is kept when every band of
-    the group holds (the other territories are untouched). Ends when every band holds or each anchor had its turn."""
+    the group holds (the other territories are untouched). A second pass takes groups twice as large around the
+    territories still outside. Ends when every band holds, each anchor had its turns, or the budget is spent."""
     territory = np.array(territory, dtype=np.int64)
     groups = 0
-    for anchor in np.flatnonzero(~in_band(problem, territory)):
-        if budget.expired() or bands_hold(problem, territory):
-            break
-        if in_band(problem, territory)[anchor]:  # an earlier group mended it
-            continue
-        group = group_of(problem, territory, centres, int(anchor), _GROUP_UNITS, fit=True)
-        found = _pack(problem, territory, centres, group, seed, budget)
-        groups += 1
-        if found is not None:
-            territory = found
+    for size in (_GROUP_UNITS, 2 * _GROUP_UNITS):
+        for anchor in np.flatnonzero(~in_band(problem, territory)):
+            if budget.expired() or bands_hold(problem, territory):
+                break
+            if in_band(problem, territory)[anchor]:  # an earlier group mended it
+                continue
+            group = group_of(problem, territory, centres, int(anchor), size, fit=True)
+            found = _pack(problem, territory, centres, group, seed, budget)
+            groups += 1
+            if found is not None:
+                territory = found
     return Packed(territory, objective(problem, Alignment(territory, centres)), groups)
 
 
