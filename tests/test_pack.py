@@ -3,10 +3,12 @@ packed back inside every band, only inside the repaired group, the same way ever
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from terrplan.budget import TimeBudget
-from terrplan.model import Alignment, Problem, bands_hold, in_band, objective
+from terrplan.model import Alignment, Problem, Rules, bands_hold, in_band, objective
 from terrplan.solve import pack
 
 
@@ -57,3 +59,25 @@ def test_packing_leaves_an_impossible_group_as_it_was():
     packed = pack.repair(problem, territory, centres, seed=1, budget=TimeBudget.of(60))
     np.testing.assert_array_equal(packed.territory, territory)
     assert not bands_hold(problem, packed.territory)
+
+
+def test_packing_keeps_the_distance_limit_and_a_metric_with_nothing_in_the_group():
+    """A distance limit no centre can be reached past, and a second balanced metric that is zero for every unit of
+    the group with a band of [0, 1]: the packing holds both (no crash on a zero total, no unit past the limit)."""
+    problem, territory, centres = heavy_tailed()
+    centre_points = problem.coords[centres]
+    reach = np.sqrt(((problem.coords[:, None, :] - centre_points[None, :, :]) ** 2).sum(axis=2))
+    limit = float(np.sort(reach, axis=1)[:, 1].max())  # every unit has its two nearest centres within the limit
+    zero = np.zeros((1, problem.n_units))
+    limited = dataclasses.replace(
+        problem,
+        metrics=np.concatenate([problem.metrics, zero]),
+        metric_names=("potential", "nothing"),
+        lower=np.concatenate([problem.lower, np.zeros((1, 4))]),
+        upper=np.concatenate([problem.upper, np.ones((1, 4))]),
+        rules=dataclasses.replace(Rules.none(problem.n_units), max_distance=limit),
+    )
+    packed = pack.repair(limited, territory, centres, seed=1, budget=TimeBudget.of(60))
+    assert bands_hold(limited, packed.territory)
+    travelled = reach[np.arange(problem.n_units), packed.territory]
+    assert travelled.max() <= limit + 1e-9

@@ -80,8 +80,8 @@ _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: onl
 _STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
 _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
 # Outside a band after the heuristic: the neighbourhood search's repair may take this share of what is left of the
-# bound's phase, then the exact packing what it needs of the rest, and the bound this share of what is then left.
-_REPAIR_SHARE, _BOUND_AFTER_REPAIR = 0.5, 0.5
+# bound's phase, the exact packing that share of what is then left of the run, and the bound that share of the rest.
+_REPAIR_SHARE, _PACK_SHARE, _BOUND_AFTER_REPAIR = 0.5, 0.7, 0.5
 _POLISH_ROUNDS = 4  # the polish restart runs only where this many of the slowest rounds so far fit
 _BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 # Descents of the neighbourhood search without bands per unit of effort: this much work over the units, and at most
@@ -108,7 +108,8 @@ class _Phases:
         SCIP nodes) normally end every phase first; these shares only decide what the clock cuts when it is short.
 
         - Multi-start stops starting runs at a quarter of the budget and the whole heuristic (its rounds and the
-          centre swaps) stops at 30 %; the bound stops by 60 %, so a gap is always reported.
+          centre swaps) stops at 30 %; the bound stops by 60 %, so a gap is always reported. (An alignment outside a
+          band is repaired first, in the bound's phase and after it; the bound then gets half of what that leaves.)
         - The neighbourhood search (its effort normally ends it) may run on to the end, less 3 % kept back for
           SCIP's exact pass on small instances, which stops a little late.
         """
@@ -201,14 +202,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     if searching and not bands_hold(problem, best[1]):
         # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, then exact
         # packing of the groups still outside (heavy tails), centres fixed. An alignment outside a band gets no bound
-        # and no search, so the packing may take all that is left; the bound then gets half of the rest.
+        # and no search, so the packing may take most of what is left; the bound then gets half of the rest.
         repair = phases.bound.share(_REPAIR_SHARE)
         repaired = lns.repair(problem, best[1], best[2], steps, params.seed, repair, _solve_part(params))
         rounds += repaired.steps
         if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
             best = (repaired.value, repaired.territory, repaired.centres)
         if not bands_hold(problem, best[1]):
-            packed = pack.repair(problem, best[1], best[2], params.seed, phases.search)
+            packed = pack.repair(problem, best[1], best[2], params.seed, phases.search.share(_PACK_SHARE))
             rounds += packed.groups
             if not np.array_equal(packed.territory, best[1]):  # each kept group put all its territories in band
                 best = (packed.value, packed.territory, best[2])
@@ -241,7 +242,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
     proven = bound is not None and best[0] - bound <= _OPTIMAL_RTOL * max(best[0], 1)
-    if site_order is not None and not banded and not problem.fixed and not proven:
+    # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
+    sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
+    if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
         # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
         shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
         shaken = shake_search(site_order, best[2], shakes, params.seed, phases.search.deadline)

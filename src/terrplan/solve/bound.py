@@ -808,8 +808,10 @@ def _spatial_fillers(
                 continue
             rho = float(_raw_distance(site_xy[at], site_xy[seed], problem.geometry).max())
             reach = np.maximum(_raw_distance(unit_xy, site_xy[seed], problem.geometry) - rho, 0.0)
-            if problem.floor_distances:  # floor(d(i, j)) >= floor(any lower estimate of d(i, j))
-                reach = np.floor(reach)
+            if problem.floor_distances and problem.members is not None:
+                reach = reach - 1.0  # each member's distance is rounded down on its own: up to 1 less each
+            elif problem.floor_distances:  # floor(d(i, j)) >= floor(any lower estimate of d(i, j)), less float noise
+                reach = np.floor(reach * (1.0 - 1e-12))
             groups[at] = len(rows)
             rows.append(np.maximum(far[b], problem.weights[units] * reach - spread))
     return groups, np.array(rows)

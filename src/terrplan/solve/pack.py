@@ -73,17 +73,21 @@ def _pack(
         return None  # no neighbourhood of a model's size can hold the bands (group_of took every territory)
     cost = problem.travel_matrix(units, centres[group])
     allowed = np.ones(cost.shape, dtype=bool)
-    if problem.rules is not None:
-        cost = cost + problem.rules.move_penalty(units[:, None], group[None, :])
-        allowed = problem.rules.allowed(units[:, None], group[None, :], problem.n_territories)
+    rules = problem.rules
     current = np.searchsorted(group, territory[units])
-    if not allowed[np.arange(len(units)), current].all():
-        return None  # a rule the current alignment breaks: not this repair's to mend
-    # A centre stays in its own territory (where it is among these units and its rules allow it there).
-    own = np.searchsorted(units, centres[group]).clip(max=len(units) - 1)
-    pinned = (units[own] == centres[group]) & allowed[own, np.arange(len(group))]
-    allowed[own[pinned], :] = False
-    allowed[own[pinned], np.flatnonzero(pinned)] = True
+    if rules is not None:
+        cost = cost + rules.move_penalty(units[:, None], group[None, :])
+        allowed = rules.allowed(units[:, None], group[None, :], problem.n_territories)
+        if not allowed[np.arange(len(units)), current].all():
+            return None  # a lock or forbidden pair the current alignment breaks: not this repair's to mend
+        # the distance limit as the flow keeps it (assign.Arcs): where some centre of the group meets it
+        near = allowed & (problem.distance_matrix(units, centres[group]) <= rules.max_distance)
+        allowed = np.where(near.any(axis=1)[:, None], near, allowed)
+    if not problem.fixed:  # a centre (a unit) stays in its own territory, where its rules allow it there
+        own = np.searchsorted(units, centres[group]).clip(max=len(units) - 1)
+        pinned = (units[own] == centres[group]) & allowed[own, np.arange(len(group))]
+        allowed[own[pinned], :] = False
+        allowed[own[pinned], np.flatnonzero(pinned)] = True
     model = cp_model.CpModel()
     rows, cols = np.nonzero(allowed)
     x = [model.NewBoolVar(f"x{i}_{g}") for i, g in zip(rows, cols, strict=True)]
@@ -91,15 +95,21 @@ def _pack(
         model.AddExactlyOne(x[first:last])
     for m in range(problem.metrics.shape[0]):
         amount = problem.metrics[m, units]
-        scale = _METRIC_SCALE / max(float(np.abs(amount).sum()), 1e-300)
+        most, least = float(amount[amount > 0].sum()), float(amount[amount < 0].sum())  # any load lies in between
+        if (problem.upper[m, group] < least).any() or (problem.lower[m, group] > most).any():
+            return None  # no split of these units holds this band
+        if most == least:
+            continue  # nothing of this metric here: every load is 0, inside every band
+        scale = _METRIC_SCALE / (most - least)
         weights = np.rint(amount[rows] * scale).astype(np.int64)
         for g, t in enumerate(group):
             on = np.flatnonzero(cols == g)
             load = cp_model.LinearExpr.WeightedSum([x[e] for e in on], weights[on].tolist())
-            if np.isfinite(problem.upper[m, t]):
-                model.Add(load <= int(np.floor(problem.upper[m, t] * scale)))
-            if np.isfinite(problem.lower[m, t]):
-                model.Add(load >= int(np.ceil(problem.lower[m, t] * scale)))
+            upper, lower = float(problem.upper[m, t]), float(problem.lower[m, t])
+            if upper < most:  # a bound no load can break needs no constraint (nor an integer past int64)
+                model.Add(load <= int(np.floor(upper * scale)))
+            if lower > least:
+                model.Add(load >= int(np.ceil(lower * scale)))
     spread = float(np.abs(cost[rows, cols]).max(initial=0.0)) * len(units)
     prices = np.rint(cost[rows, cols] * (_COST_SCALE / max(spread, 1e-300))).astype(np.int64)
     model.Minimize(cp_model.LinearExpr.WeightedSum(x, prices.tolist()))
