@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
+from scipy.optimize import linear_sum_assignment
 
 from terrplan.budget import TimeBudget
 from terrplan.district_columns import columns, columns_apply, partition, sat_solver
@@ -591,7 +592,23 @@ def _by_columns(
     listed = len(found.cost)
     if plan.territory is None or plan.centres is None:
         return Districts(territory, centres, True, 0, columns=listed) if plan.proven else None
-    return Districts(plan.territory, plan.centres, False, 0, plan.bound, plan.proven, listed)
+    named, named_centres = _keep_names(plan.territory, plan.centres, territory)
+    return Districts(named, named_centres, False, 0, plan.bound, plan.proven, listed)
+
+
+def _keep_names(territory: np.ndarray, centres: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plan's territories renumbered to share the most units with the numbers they had `before` (the column
+    model numbers them by centre; the territories are interchangeable there), so a territory keeps its name and
+    'units moved' counts moves, not new names."""
+    k = len(centres)
+    overlap = np.zeros((k, k))
+    np.add.at(overlap, (territory, before), 1.0)
+    rows, cols = linear_sum_assignment(-overlap)
+    name = np.empty(k, dtype=np.int64)
+    name[rows] = cols
+    renamed = np.empty_like(centres)
+    renamed[name] = centres
+    return name[territory], renamed
 
 
 def _by_sites(
