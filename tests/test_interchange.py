@@ -23,6 +23,14 @@ def value(cost: np.ndarray, centres) -> float:
     return float(cost[:, list(centres)].min(axis=1).sum())
 
 
+def unbanded(k: int, weights: np.ndarray, **where) -> Problem:
+    """A p-median: K territories, these weights, no band; `where` gives the geometry and coordinates or distances."""
+    n = len(weights)
+    return Problem(
+        n_territories=k, weights=weights, metrics=np.ones((1, n)), metric_names=("m",), lower=-np.inf, upper=np.inf, **where
+    )
+
+
 def cost_matrix(seed: int, n: int, integer: bool) -> np.ndarray:
     rng = np.random.default_rng(seed)
     points = rng.uniform(0, 100, size=(n, 2))
@@ -74,16 +82,7 @@ def test_solve_without_bands_finds_the_enumerated_optimum():
     centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10]])
     coords = np.concatenate([c + rng.normal(0, 2.5, size=(5, 2)) for c in centres])
     weights = rng.integers(1, 9, size=20).astype(float)
-    problem = Problem(
-        n_territories=4,
-        weights=weights,
-        metrics=np.ones((1, 20)),
-        metric_names=("m",),
-        lower=-np.inf,
-        upper=np.inf,
-        coords=coords,
-        geometry="euclidean",
-    )
+    problem = unbanded(4, weights, coords=coords, geometry="euclidean")
     cost = problem.travel_matrix(np.arange(20), np.arange(20))
     best = min(value(cost, chosen) for chosen in itertools.combinations(range(20), 4))
     for effort in (0.0, 1.0):
@@ -97,16 +96,7 @@ def test_solve_runs_the_search_where_no_bound_proves_the_start():
     uneven points, p = 5 (142,506 centre sets), and never ends above effort 0's alignment."""
     rng = np.random.default_rng(8)
     coords = rng.uniform(0, 100, size=(30, 2))
-    problem = Problem(
-        n_territories=5,
-        weights=rng.integers(1, 9, size=30).astype(float),
-        metrics=np.ones((1, 30)),
-        metric_names=("m",),
-        lower=-np.inf,
-        upper=np.inf,
-        coords=coords,
-        geometry="euclidean",
-    )
+    problem = unbanded(5, rng.integers(1, 9, size=30).astype(float), coords=coords, geometry="euclidean")
     cost = problem.travel_matrix(np.arange(30), np.arange(30))
     sets = np.array(list(itertools.combinations(range(30), 5)))
     best = float(cost[:, sets].min(axis=2).sum(axis=0).min())
@@ -123,16 +113,7 @@ def test_solve_without_bands_on_a_matrix_with_more_sites_than_units():
     rng = np.random.default_rng(2)
     units, sites = rng.uniform(0, 100, size=(30, 2)), rng.uniform(0, 100, size=(45, 2))
     distances = np.sqrt(((units[:, None, :] - sites[None, :, :]) ** 2).sum(axis=2))
-    problem = Problem(
-        n_territories=4,
-        weights=np.ones(30),
-        metrics=np.ones((1, 30)),
-        metric_names=("m",),
-        lower=-np.inf,
-        upper=np.inf,
-        geometry="matrix",
-        distances=distances,
-    )
+    problem = unbanded(4, np.ones(30), geometry="matrix", distances=distances)
     result = solve(problem, SolveParams(time_limit_s=30, seed=3))
     chosen = result.alignment.centres
     assert value(distances, chosen) == pytest.approx(result.objective, rel=1e-12)
