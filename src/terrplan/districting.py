@@ -540,7 +540,7 @@ class Districts:
     starts: int  # starts tried (the given alignment's, then fresh centres')
     bound: float = -np.inf  # the site or column model's lower bound on the travel of contiguous alignments in band
     optimal: bool = False  # proven by the site or column model
-    columns: int = 0  # districts the column model listed (0: not listed, or the listing hit its work cap)
+    columns: int = 0  # districts the column model listed (0: not listed, its work cap hit, or CP-SAT undecided)
 
 
 def districts(
