@@ -244,7 +244,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
                 rounds += used
                 if bands_hold(problem, found[1]):
                     best = _better(problem, best, found)
-    proven = bound is not None and best[0] - bound <= _OPTIMAL_RTOL * max(best[0], 1)
+    proven = bound is not None and _closed(best[0], bound)
     # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
     sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
     if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
@@ -272,10 +272,10 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
             bound = max(bound, 0.0)  # non-negative costs: 0 is a bound too, and a negative one would say nothing
         # the exact models price units whole: not where their accounts may go apart
         exact = params.exact and (problem.members is None or not problem.members.apart)
-        open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
+        open_gap = not _closed(value, bound)
         if exact and open_gap and problem.fixed and problem.n_units * problem.n_territories <= LP_CELLS:
             bound = max(bound, lp_bound(problem))  # fixed centres: the assignment's LP is tighter, and fast
-            open_gap = value - bound > _OPTIMAL_RTOL * max(value, 1)
+            open_gap = not _closed(value, bound)
         if exact and feasible and open_gap and exact_applies(problem):
             best, bound = _exact_pass(problem, best, bound, phases.exact)
             value, territory, centres = best
@@ -284,7 +284,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     status = (
         ("infeasible" if proven_infeasible else "unknown")
         if not feasible
-        else ("optimal" if bound is not None and value - bound <= _OPTIMAL_RTOL * max(value, 1) else "feasible")
+        else ("optimal" if bound is not None and _closed(value, bound) else "feasible")
     )
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, doubt)
 
@@ -316,6 +316,11 @@ def _solve_part(params: SolveParams) -> lns.SolvePart:
         return solve(sub, part, budget)
 
     return solve_part
+
+
+def _closed(value: float, bound: float) -> bool:
+    """Does the bound prove the objective optimal (the one test of it: status, the exact pass, the search)?"""
+    return value - bound <= _OPTIMAL_RTOL * max(value, 1)
 
 
 def _tell(
