@@ -69,11 +69,27 @@ def test_shake_search_repeats_and_more_shakes_never_worse():
     cost = cost_matrix(3, 60, integer=True)
     sites = SiteOrder.of(cost)
     start = fast_interchange(sites, np.arange(8), FOREVER)
-    values = [value(cost, shake_search(sites, start, shakes, seed=5, deadline=FOREVER)) for shakes in (0, 5, 20, 80)]
+    values = [value(cost, shake_search(sites, start, shakes, seed=5, deadline=FOREVER)[0]) for shakes in (0, 5, 20, 80)]
     assert values[0] == value(cost, start)
     assert all(later <= earlier for earlier, later in itertools.pairwise(values))
-    again = shake_search(sites, start, 80, seed=5, deadline=FOREVER)
-    np.testing.assert_array_equal(again, shake_search(sites, start, 80, seed=5, deadline=FOREVER))
+    again, shaken = shake_search(sites, start, 80, seed=5, deadline=FOREVER)
+    assert shaken == 80  # no stall within 80 (the stall rule needs at least 100 shakes without a gain)
+    np.testing.assert_array_equal(again, shake_search(sites, start, 80, seed=5, deadline=FOREVER)[0])
+
+
+def test_shake_search_stops_when_shakes_stop_paying():
+    """From the enumerated optimum no shake can gain: the search ends after its stall count, not its budget, and
+    keeps the optimum; from a poor start it gains, and each gain restarts the count."""
+    cost = cost_matrix(4, 14, integer=False)
+    sites = SiteOrder.of(cost)
+    optimum = min(itertools.combinations(range(14), 3), key=lambda chosen: value(cost, chosen))
+    centres, shaken = shake_search(sites, np.array(optimum), 10**6, seed=1, deadline=FOREVER)
+    assert shaken == 100  # max(100, 10 x p)
+    assert value(cost, centres) == pytest.approx(value(cost, optimum))
+    poor = np.array([0, 1, 2])
+    centres, shaken = shake_search(sites, poor, 10**6, seed=1, deadline=FOREVER)
+    assert value(cost, centres) == pytest.approx(value(cost, optimum))
+    assert value(cost, poor) > value(cost, optimum) and shaken > 100
 
 
 def test_solve_without_bands_finds_the_enumerated_optimum():

@@ -250,7 +250,7 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
         # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
         shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
-        shaken = shake_search(site_order, best[2], shakes, params.seed, phases.search.deadline)
+        shaken, _ = shake_search(site_order, best[2], shakes, params.seed, phases.search.deadline)
         if not np.array_equal(shaken, best[2]):
             found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
             rounds += used
