@@ -129,6 +129,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "contiguity": 3.7,
     "districting": 3.65,
     "district_columns": 3.62,  # the exact districting model on few units per territory: districting calls it
+    "district_core": 3.63,  # the core-first districting start: districting calls it; it uses district_columns
     "adjacency": 3,
     "reps": 3,
     "solve": 3,

@@ -52,20 +52,25 @@ class Plan:
 
 
 def columns_apply(problem: Problem, neighbours: list[np.ndarray], interchangeable: bool) -> bool:
-    """The listing covers the problem: interchangeable territories (one band, no rules, no sites; the caller
-    knows), units that are the centres' candidates, no islands (they are exempt from contiguity, so they are in no
-    connected set), a band row that caps every set (finite upper, no negative amounts), and few units per
-    territory."""
+    """The listing covers the problem (`listing_applies`) and there are few units per territory."""
+    return listing_applies(problem, neighbours, interchangeable) and (
+        problem.n_units <= UNITS_PER_TERRITORY * problem.n_territories
+    )
+
+
+def listing_applies(problem: Problem, neighbours: list[np.ndarray], interchangeable: bool) -> bool:
+    """Districts can be listed as connected unit sets: interchangeable territories (one band, no rules, no sites;
+    the caller knows), units that are the centres' candidates, no islands (they are exempt from contiguity, so they
+    are in no connected set), and a band row that caps every set (finite upper, no negative amounts)."""
     return (
         interchangeable
         and problem.geometry != "matrix"
         and all(len(near) for near in neighbours)
-        and _cap_row(problem) is not None
-        and problem.n_units <= UNITS_PER_TERRITORY * problem.n_territories
+        and cap_row(problem) is not None
     )
 
 
-def _cap_row(problem: Problem) -> int | None:
+def cap_row(problem: Problem) -> int | None:
     """The first band row with a finite upper bound and no negative amount: a set stops growing past it."""
     for row in range(len(problem.metric_names)):
         if np.isfinite(problem.upper[row, 0]) and (problem.metrics[row] >= 0).all():
@@ -77,56 +82,88 @@ def columns(problem: Problem, neighbours: list[np.ndarray], budget: TimeBudget |
     """Every connected set in band whose complement's pieces each hold a whole number of territories' worth
     (necessary for any plan to use it), priced; None when a work cap (or the budget's clock) stops the listing
     first."""
-    row = _cap_row(problem)
-    assert row is not None
-    amount = problem.metrics[row].astype(float)
-    scale = float(band_scale(problem)[row, 0])
-    lower, upper = float(problem.lower[row, 0]), float(problem.upper[row, 0])
-    slack = BAND_RTOL * scale  # the band test's rounding noise (`model.outside_band`)
-    near = [sum(1 << int(j) for j in ring) for ring in neighbours]
-    n, k = problem.n_units, problem.n_territories
-    full, total = (1 << n) - 1, float(amount.sum())
+    bits = UnitBits.of(problem, neighbours)
+    n, most = problem.n_units, problem.n_territories - 1  # the complement of a district holds at most K - 1
+    full, total = (1 << n) - 1, float(bits.amount.sum())
     found: list[int] = []
     visits = 0
 
-    def whole(value: float) -> bool:  # a piece's amount is j territories' worth, for some whole j
-        return any(j * lower - j * slack <= value <= j * upper + j * slack for j in range(1, k))
-
-    width = (n + 7) // 8
-    # byte tables: far fewer Python steps than bit by bit (a set's amount, its neighbours)
-    table = _byte_table(width, lambda u: float(amount[u]) if u < n else 0.0, sum, 0.0)
-    reach = _byte_table(width, lambda u: near[u] if u < n else 0, _union, 0)
-
     def fits(members: int, value: float) -> bool:  # the complement's pieces could each be whole territories
-        piece_list = _pieces(full & ~members, reach, width)
+        piece_list = bits.pieces(full & ~members)
         if len(piece_list) == 1:
-            return whole(total - value)
-        return all(whole(sum(map(_lookup, table, piece.to_bytes(width, "little")))) for piece in piece_list)
+            return bits.whole(total - value, most) > 0
+        return all(bits.whole(bits.value(piece), most) for piece in piece_list)
 
-    # Each connected set is grown once, from its lowest unit: a unit passed over at one level (`banned`) never
-    # joins below it, so no set is met twice (the classic enumeration of connected induced subgraphs).
-    stack: list[tuple[int, float, int, int]] = []
+    # Each connected set is grown once, from its lowest unit (the units below it barred).
     for start in range(n):
-        below = (1 << (start + 1)) - 1
-        stack.append((1 << start, float(amount[start]), near[start] & ~below, below))
-        while stack:
-            members, value, frontier, banned = stack.pop()
+        for members, value in bits.connected_sets(start, (1 << (start + 1)) - 1):
             visits += 1
             if visits > VISIT_CAP or (budget is not None and visits % _CLOCK_EVERY == 0 and budget.expired()):
                 return None
-            if value >= lower - slack and (members == full or fits(members, value)):
+            if value >= bits.lower - bits.slack and (members == full or fits(members, value)):
                 found.append(members)
                 if len(found) > KEEP_CAP:
                     return None
+    return _priced(problem, found)
+
+
+@dataclass(frozen=True)
+class UnitBits:
+    """Unit sets as bit masks (bit i: unit i) for listing districts: each unit's neighbours, the capping band row's
+    amounts and band (`cap_row`), and byte tables that look up a set's amount and its neighbours a byte at a time
+    (far fewer Python steps than bit by bit)."""
+
+    amount: np.ndarray  # the cap row's amount per unit
+    lower: float
+    upper: float
+    slack: float  # the band test's rounding noise (`model.outside_band`)
+    near: list[int]  # each unit's neighbours
+    width: int  # bytes per mask
+    table: list[list[float]]  # table[b][v]: amount of the units byte b's value v holds
+    reach: list[list[int]]  # reach[b][v]: their neighbours
+
+    @classmethod
+    def of(cls, problem: Problem, neighbours: list[np.ndarray]) -> UnitBits:
+        row = cap_row(problem)
+        assert row is not None
+        amount = problem.metrics[row].astype(float)
+        scale = float(band_scale(problem)[row, 0])
+        n, width = problem.n_units, (problem.n_units + 7) // 8
+        near = [sum(1 << int(j) for j in ring) for ring in neighbours]
+        table = _byte_table(width, lambda u: float(amount[u]) if u < n else 0.0, sum, 0.0)
+        reach = _byte_table(width, lambda u: near[u] if u < n else 0, _union, 0)
+        lower, upper = float(problem.lower[row, 0]), float(problem.upper[row, 0])
+        return cls(amount, lower, upper, BAND_RTOL * scale, near, width, table, reach)
+
+    def value(self, mask: int) -> float:
+        return sum(map(_lookup, self.table, mask.to_bytes(self.width, "little")))
+
+    def whole(self, value: float, most: int) -> int:
+        """The least whole j in 1..most such that `value` is j territories' worth, else 0."""
+        for j in range(1, most + 1):
+            if j * self.lower - j * self.slack <= value <= j * self.upper + j * self.slack:
+                return j
+        return 0
+
+    def pieces(self, mask: int) -> list[int]:
+        return _pieces(mask, self.reach, self.width)
+
+    def connected_sets(self, start: int, banned: int):
+        """(members, amount) of every connected set that holds `start` and no unit of `banned`, with an amount up to
+        the band's upper bound, each once: a unit passed over at one level joins no set below it (the classic
+        enumeration of connected induced subgraphs)."""
+        stack = [(1 << start, float(self.amount[start]), self.near[start] & ~banned, banned | 1 << start)]
+        while stack:
+            members, value, frontier, banned = stack.pop()
+            yield members, value
             while frontier:
                 low = frontier & -frontier
                 u = low.bit_length() - 1
                 frontier ^= low
-                if value + amount[u] <= upper + slack:
-                    grown = frontier | (near[u] & ~members & ~banned & ~low)
-                    stack.append((members | low, value + float(amount[u]), grown, banned | low))
+                if value + self.amount[u] <= self.upper + self.slack:
+                    grown = frontier | (self.near[u] & ~members & ~banned & ~low)
+                    stack.append((members | low, value + float(self.amount[u]), grown, banned | low))
                 banned |= low
-    return _priced(problem, found)
 
 
 def _byte_table(width: int, of_unit, combine, empty) -> list[list]:
@@ -200,6 +237,26 @@ def sat_solver(budget: TimeBudget | None, effort: float, seed: int) -> cp_model.
     if budget is not None:
         solver.parameters.max_time_in_seconds = max(budget.remaining(), 0.01)
     return solver
+
+
+_INT_RANGE = 2.0**40  # integer scale of the band metrics in CP-SAT (sums far below int64)
+
+
+def integer_band(
+    amount: np.ndarray, lower: np.ndarray, upper: np.ndarray, tighten: bool
+) -> tuple[np.ndarray, list[int | None], list[int | None]]:
+    """One band row on integers, as the CP-SAT models take it: the amounts scaled and rounded, and each column's
+    bounds moved by the largest rounding error a sum can carry (inwards to find, `tighten`, or outwards, so a proof
+    holds), not at all when the amounts are whole numbers; None where a bound is open (infinite, a lower one <= 0)."""
+    finite = np.abs(np.concatenate([amount, lower[np.isfinite(lower)], upper[np.isfinite(upper)]]))
+    whole = bool((amount == np.rint(amount)).all()) and finite.max(initial=0.0) * len(amount) < _INT_RANGE
+    scale = 1.0 if whole else _INT_RANGE / max(finite.max(initial=0.0) * len(amount), 1e-12)
+    scaled = np.rint(amount * scale).astype(np.int64)
+    slack = 0.0 if whole else 0.5 * len(amount) + 1.0
+    slack = slack if tighten else -slack
+    lows = [int(np.ceil(low * scale + slack)) if np.isfinite(low) and low > 0 else None for low in lower]
+    highs = [int(np.floor(high * scale - slack)) if np.isfinite(high) else None for high in upper]
+    return scaled, lows, highs
 
 
 _PROVEN_RTOL = 1e-6  # the gap solve() reports as optimal

@@ -37,7 +37,8 @@ from ortools.sat.python import cp_model
 from scipy.optimize import linear_sum_assignment
 
 from terrplan.budget import TimeBudget
-from terrplan.district_columns import columns, columns_apply, partition, sat_solver
+from terrplan.district_columns import columns, columns_apply, integer_band, partition, sat_solver
+from terrplan.district_core import core_applies, core_start
 from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.centres import initial_centres, recentre
@@ -55,7 +56,6 @@ EXACT_UNITS = 400  # the CP-SAT models are built up to this many units ...
 EXACT_CELLS = 4_000  # ... and units x territories
 EXACT_EFFORT = 20.0  # CP-SAT deterministic time (about seconds on one core) per model
 SITE_UNITS = 30  # the site model (units x units columns) is built up to this many units
-_INT_RANGE = 2.0**40  # integer scale of the band metrics in CP-SAT (sums far below int64)
 _COST_RANGE = 1e7  # integer scale of the travel costs in CP-SAT
 
 
@@ -433,26 +433,19 @@ class _Model:
             self._band(row, tighten)
 
     def _band(self, row: int, tighten: bool) -> None:
-        """lower <= sum <= upper on integers: amounts scaled and rounded; each bound moved by the largest rounding
-        error a sum can carry (inwards to find, outwards to prove), none when the amounts are whole numbers."""
-        amount = self.problem.metrics[row]
-        lower, upper = self.problem.lower[row], self.problem.upper[row]
-        finite = np.abs(np.concatenate([amount, lower[np.isfinite(lower)], upper[np.isfinite(upper)]]))
-        whole = bool((amount == np.rint(amount)).all()) and finite.max(initial=0.0) * len(amount) < _INT_RANGE
-        scale = 1.0 if whole else _INT_RANGE / max(finite.max(initial=0.0) * len(amount), 1e-12)
-        scaled = np.rint(amount * scale).astype(np.int64)
-        slack = 0.0 if whole else 0.5 * len(amount) + 1.0
-        slack = slack if tighten else -slack
+        """lower <= sum <= upper on integers (`integer_band`: tightened to find, widened to prove)."""
+        problem = self.problem
+        scaled, lows, highs = integer_band(problem.metrics[row], problem.lower[row], problem.upper[row], tighten)
         for c in range(len(self.x[0])):
             t = 0 if self.opened is not None else c  # sites share the one band
             terms = [(int(scaled[i]), self.x[i][c]) for i in np.flatnonzero(scaled) if self.x[i][c] is not None]
             total = sum(a * v for a, v in terms)
-            if np.isfinite(lower[t]) and lower[t] > 0:
-                least = self.model.add(total >= int(np.ceil(lower[t] * scale + slack)))
+            if lows[t] is not None:
+                least = self.model.add(total >= lows[t])
                 if self.opened is not None:  # a closed site holds nothing
                     least.only_enforce_if(self.opened[c])
-            if np.isfinite(upper[t]):
-                self.model.add(total <= int(np.floor(upper[t] * scale - slack)))
+            if highs[t] is not None:
+                self.model.add(total <= highs[t])
 
     def contiguous(self, roots: np.ndarray | None) -> None:
         """Each territory's non-island units form a tree: every unit but the root picks a parent neighbour in its
@@ -550,16 +543,24 @@ def districts(
     neighbours: list[np.ndarray],
     budget: TimeBudget | None = None,
     seed: int = 0,
+    cores: bool = True,
 ) -> Districts:
     """A contiguous alignment inside every band, of least travel found: location-allocation rounds (tabu search,
     the exact assignment, re-centering) from the given contiguous alignment, then from fresh centres while nothing
     is in band (p-median mode: fixed sites stay); then the site model on small graphs, or the proof model when
     nothing was found. With few units per territory, the listing of every district and the set partition over them
-    (`district_columns`) come first: when the listing finishes, their answer is exact (the optimum, or proven none)."""
+    (`district_columns`) come first: when the listing finishes, their answer is exact (the optimum, or proven none).
+    Where units too big to share a territory crowd each other, the rounds start from the core-first plan
+    (`district_core`) when it finds one (`cores`: False leaves that step out, to compare)."""
     if columns_apply(problem, neighbours, _interchangeable(problem)) and not (budget is not None and budget.expired()):
         exact = _by_columns(problem, territory, centres, neighbours, budget, seed)
         if exact is not None:
             return exact
+    cored = cores and core_applies(problem, neighbours, _interchangeable(problem))
+    start = core_start(problem, neighbours, budget, seed) if cored else None
+    if start is not None:  # polished below, as any start: the rounds keep it in band
+        first = np.array([np.flatnonzero(start == t)[0] for t in range(problem.n_territories)])
+        territory, centres = _keep_names(start, recentre(problem, start, first), territory)
     best = _rounds(problem, territory, centres, neighbours, budget, seed)
     starts = 1
     rng = np.random.default_rng(seed)
