@@ -30,7 +30,7 @@ from terrplan.district_columns import UnitBits, cap_row, integer_band, listing_a
 from terrplan.model import BAND_RTOL, Problem, band_excess, band_scale
 
 # the cores' sets use units within these many times the group's ball radius, in turn
-REACH = (1.5, 1.75, 2.0, 2.25, 2.5)
+REACH = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
 VISIT_CAP = 400_000  # connected sets grown per core
 KEEP_CAP = 5_000  # sets kept per core
 NODE_CAP = 200_000  # depth-first nodes over the picks
@@ -77,7 +77,7 @@ class _Work:
 
     def spent(self, budget: TimeBudget | None) -> bool:
         caps = self.nodes >= NODE_CAP or self.picks >= PICK_CAP or self.effort >= TOTAL_EFFORT
-        return caps or (budget is not None and budget.expired())
+        return caps or _late(budget)
 
 
 def core_start(
@@ -99,18 +99,17 @@ def core_start(
     work = _Work()
     for reach in REACH:
         allowed = (distance <= reach * radius) & ~big
-        lists = [core_sets(problem, bits, int(core), allowed, budget) for core in cores]
-        if any(found is None for found in lists):  # a cap: farther out, the lists only grow
-            return None
+        listed = [core_sets(problem, bits, int(core), allowed, budget) for core in cores]
+        lists = [found for found, _ in listed]
         if all(lists):
             work.picks = 0
-            plan = _pick(problem, bits, cores, lists, neighbours, budget, seed, work)  # type: ignore[arg-type]
+            plan = _pick(problem, bits, cores, lists, neighbours, budget, seed, work)
             if plan is not None:
                 territory = np.empty(n, dtype=np.int64)
                 for t, units in enumerate(plan):
                     territory[units] = t
                 return territory
-        if work.spent(budget):
+        if work.spent(budget) or not all(whole for _, whole in listed):  # farther out, the lists only grow
             return None
     return None
 
@@ -154,23 +153,28 @@ def _pick(
 
 def core_sets(
     problem: Problem, bits: UnitBits, core: int, allowed: np.ndarray, budget: TimeBudget | None = None
-) -> list[int] | None:
-    """Every connected set in band that holds `core` and otherwise only `allowed` units, whose complement falls
-    into whole-territory pieces (bit masks, fewest units first); None when a cap or the clock ends the listing."""
+) -> tuple[list[int], bool]:
+    """Connected sets in band that hold `core` and otherwise only `allowed` units, whose complement falls into
+    whole-territory pieces (bit masks, fewest units first), and whether that is all of them: a cap or the clock may
+    end the listing early (then the sets met so far)."""
     n, most = problem.n_units, problem.n_territories - 1
     full = (1 << n) - 1
     banned = full & ~sum(1 << int(u) for u in np.flatnonzero(allowed))
     kept: list[int] = []
+    whole = True
     for visits, (members, value) in enumerate(bits.connected_sets(core, banned), start=1):
-        if visits > VISIT_CAP or (budget is not None and visits % _CLOCK_EVERY == 0 and budget.expired()):
-            return None
+        if visits > VISIT_CAP or len(kept) >= KEEP_CAP or (visits % _CLOCK_EVERY == 0 and _late(budget)):
+            whole = False
+            break
         rest = bits.pieces(full & ~members)
         if value >= bits.lower - bits.slack and all(bits.whole(bits.value(piece), most) for piece in rest):
             kept.append(members)
-            if len(kept) > KEEP_CAP:
-                return None
     inside = [mask for mask in kept if _in_band(problem, _units(mask, n), 1)]
-    return sorted(inside, key=lambda mask: (mask.bit_count(), mask))
+    return sorted(inside, key=lambda mask: (mask.bit_count(), mask)), whole
+
+
+def _late(budget: TimeBudget | None) -> bool:
+    return budget is not None and budget.expired()
 
 
 def _in_band(problem: Problem, units: np.ndarray, j: int) -> bool:
@@ -240,7 +244,7 @@ def _bisect(
     the fewest cut edges, none of the `barred` sides (CP-SAT: each side a spanning tree from a root it chooses);
     True marks the first side. None when CP-SAT finds none within its share of the effort."""
     effort = min(CUT_EFFORT, TOTAL_EFFORT - work.effort)
-    if effort <= 0 or (budget is not None and budget.expired()):
+    if effort <= 0 or _late(budget):
         return None
     model = cp_model.CpModel()
     index = {int(u): a for a, u in enumerate(units)}
@@ -285,12 +289,40 @@ def _bisect(
     for old in barred:
         model.add_bool_or([s.Not() if was else s for s, was in zip(side, old, strict=True)])
     model.minimize(sum(cut))
+    hint = _sweep(problem, units, neighbours, halves[0] / sum(halves))
+    if halves[0] == halves[1] and not hint[0]:
+        hint = ~hint
+    for var, value in zip(side, hint, strict=True):
+        model.add_hint(var, bool(value))
     solver = sat_solver(budget, effort, seed)
     status = solver.solve(model)
     work.effort += solver.deterministic_time
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     return np.array([solver.value(s) for s in side], dtype=bool)
+
+
+def _sweep(problem: Problem, units: np.ndarray, neighbours: list[np.ndarray], share: float) -> np.ndarray:
+    """A first side to hint the cut with: grown from the unit farthest from the region's first unit, always
+    taking the touching unit nearest that root, until it holds `share` of the region's amount (cap row)."""
+    row = cap_row(problem)
+    assert row is not None
+    amount = problem.metrics[row, units]
+    distance = problem.distance_matrix(units, units)
+    root = int(np.argmax(distance[0]))
+    index = {int(u): a for a, u in enumerate(units)}
+    side = np.zeros(len(units), dtype=bool)
+    side[root] = True
+    held, goal = float(amount[root]), share * float(amount.sum())
+    while held < goal:
+        edge = {index[int(v)] for a in np.flatnonzero(side) for v in neighbours[int(units[a])] if int(v) in index}
+        edge = sorted(b for b in edge if not side[b])
+        if not edge:
+            break
+        b = min(edge, key=lambda b: (distance[root, b], b))
+        side[b] = True
+        held += float(amount[b])
+    return side
 
 
 def _units(mask: int, n: int) -> np.ndarray:
