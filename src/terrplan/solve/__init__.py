@@ -31,6 +31,7 @@ from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_cent
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
 from terrplan.solve.feasibility import check_feasible
+from terrplan.solve.gap import gap_applies, gap_search, gap_solves
 from terrplan.solve.interchange import SiteOrder, balanced_interchange, fast_interchange, shake_search
 
 __all__ = ["SolveParams", "TimeBudget", "check_feasible", "solve"]
@@ -263,6 +264,14 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+    unproven = bound is None or not _closed(best[0], bound)
+    if params.exact and params.effort > 0 and cost is not None and unproven and gap_applies(problem):
+        # Small and banded: location-allocation with an exact assignment (solve/gap.py), as long as the effort asks.
+        found = gap_search(problem, best[2], params.seed, gap_solves(problem, params.effort), phases.search, cost)
+        rounds += found.solves
+        if found.territory is not None and found.centres is not None:
+            best = _better(problem, best, (found.value, found.territory, found.centres))
+            _tell(params, problem, "search", best[0], best[2], bound)
     value, territory, centres = best
     feasible = bands_hold(problem, territory)
     doubt = ""  # why a bound was dropped (see checked_bound)
