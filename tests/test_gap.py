@@ -111,6 +111,8 @@ def test_the_search_applies_only_where_its_model_prices_everything():
     assert gap_applies(problem)
     unbanded = dataclasses.replace(problem, upper=np.inf)
     assert not gap_applies(unbanded)  # the nearest centre is the best assignment: nothing to search
+    two_sided = dataclasses.replace(problem, lower=0.5 * problem.upper)
+    assert not gap_applies(two_sided)  # unmeasured: districting's tight bands need their time for contiguity
     ruled = dataclasses.replace(problem, rules=Rules.none(problem.n_units))
     assert not gap_applies(ruled)  # locks, limits and move costs are not in the model
     assert not gap_applies(_capacitated(5, n=8, k=2))  # tiny: the exact pass settles it alone
