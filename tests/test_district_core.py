@@ -1,0 +1,68 @@
+"""The core-first districting start (district_core): units too big to share a territory, crowded together, placed
+first. Real CP-SAT solves on a small synthetic grid."""
+
+from __future__ import annotations
+
+import numpy as np
+from test_districting import grid, grid_problem
+
+from terrplan.budget import TimeBudget
+from terrplan.contiguity import is_contiguous
+from terrplan.district_core import core_applies, core_start, crowded_cores
+from terrplan.districting import districts, grow
+from terrplan.model import bands_hold
+from terrplan.solve.centres import initial_centres
+
+# A 9 x 9 grid into 6 territories within ±0.5 % (target 4,679.3). The four cells in the middle (3,555, 3,028, 3,107
+# and 3,556) each hold more than half a territory, so each needs a territory of its own, and they touch: their
+# territories compete for the same few light cells around them. The location-allocation search alone (tabu search,
+# exact assignment to its centres, re-centering) ends outside the band on its first start and finds a plan only on a
+# second start from fresh centres, after about 50 s on the 2 shared cores it was measured on.
+CROWDED = np.array(
+    [
+        [274, 325, 28, 327, 198, 215, 259, 128, 392],
+        [40, 125, 165, 237, 175, 69, 37, 20, 38],
+        [76, 399, 92, 267, 305, 109, 127, 185, 120],
+        [390, 87, 361, 3555, 3028, 63, 169, 258, 207],
+        [273, 277, 271, 3107, 3556, 231, 363, 123, 157],
+        [354, 91, 44, 162, 278, 66, 350, 149, 106],
+        [226, 360, 355, 351, 136, 27, 315, 288, 312],
+        [20, 34, 211, 147, 185, 373, 97, 220, 143],
+        [132, 326, 78, 140, 65, 76, 126, 285, 240],
+    ],
+    dtype=float,
+).ravel()
+CORES = [30, 31, 39, 40]
+
+
+def crowded_case():
+    problem, neighbours = grid_problem(CROWDED, 9, 6, 0.005), grid(9, 9)
+    centres = initial_centres(problem, 0)
+    return problem, neighbours, grow(problem, centres, neighbours), centres
+
+
+def test_cores_are_the_units_too_big_to_share_that_crowd_each_other():
+    problem, neighbours, _, _ = crowded_case()
+    assert crowded_cores(problem, neighbours).tolist() == CORES
+    assert core_applies(problem, neighbours, interchangeable=True)
+    # Two big cells three steps apart do not crowd each other: the step does not apply (the search runs as before).
+    apart = np.ones(81)
+    apart[[0, 3]] = 50.0
+    problem = grid_problem(apart, 9, 2, 0.005)
+    assert 2 * apart[0] > problem.upper[0, 0] and len(crowded_cores(problem, neighbours)) == 0
+    assert not core_applies(problem, neighbours, interchangeable=True)
+
+
+def test_the_core_first_start_finds_the_plan_the_search_alone_misses_and_repeats():
+    problem, neighbours, start, centres = crowded_case()
+    first = core_start(problem, neighbours)
+    assert first is not None and bands_hold(problem, first) and is_contiguous(first, 6, neighbours).all()
+    assert len(set(first[CORES].tolist())) == 4  # each core in a territory of its own
+    again = core_start(problem, neighbours)
+    assert again is not None and np.array_equal(first, again)  # work caps only: the same start every run
+    # Through districts (the start, then the rounds polish it), work caps only: in band, contiguous.
+    found = districts(problem, start, centres, neighbours, seed=0)
+    assert bands_hold(problem, found.territory) and is_contiguous(found.territory, 6, neighbours).all()
+    # The search alone, given 8 s (the core-first run above takes about 5 s of work), ends outside the band.
+    alone = districts(problem, start, centres, neighbours, TimeBudget.of(8), seed=0, cores=False)
+    assert not bands_hold(problem, alone.territory)
