@@ -1,6 +1,7 @@
 """Offline search for a whole-county plan where the product's search ends `unknown` (Georgia, 8 districts, ±0.5 %).
 
-Not part of terrplan: the experiment behind benchmarks/districting.md, Session 8. Counties too big to share a
+The experiment behind benchmarks/districting.md, Session 8; since Session 9 the product has its own version of the
+method (`src/terrplan/district_core.py`, called by `districting.districts`). Counties too big to share a
 district (each holds more than half of a district's population: Fulton, Gwinnett, DeKalb, Cobb) are the hard core.
 The method:
 

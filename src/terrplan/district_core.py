@@ -5,13 +5,14 @@ cannot share a territory with another core. Where cores crowd each other (within
 location-allocation search grows their territories against each other and ends outside the band
 (benchmarks/districting.md, Sessions 8 and 9). This start avoids the collision:
 
-1. For each crowded core, list every connected set in band that holds it, built from units near it (within
-   `REACH` times the radius of the ball of nearest units that holds one territory's amount) and no other core,
-   whose complement falls into pieces that each hold a whole number of territories (`UnitBits`).
+1. For each crowded core, list every connected set in band that holds it, built from nearby units and no other
+   big unit, whose complement falls into pieces that each hold a whole number of territories (`UnitBits`).
+   "Nearby" grows in steps (`REACH`, times the radius of the ball of units nearest the cores that holds what they
+   lack): near units first give few, compact sets; the steps stop when a listing reaches its cap.
 2. Depth first, pick one set per core, all disjoint, the rest of the units still in whole-territory pieces.
 3. Split each piece of the rest into its whole number of territories by recursive bisection: CP-SAT cuts a
-   connected region into two connected sides holding k1 and k2 territories' worth (fewest cut edges); a side
-   that cannot be split in turn bars that cut, up to `TRIES` cuts a level.
+   connected region into two connected sides holding k1 and k2 territories' worth (fewest cut edges, hinted with
+   a sweep from the region's far end); a side that cannot be split in turn bars that cut, up to `TRIES` a level.
 
 The first plan found is the start; the caller polishes it (`districting._rounds`). Work caps (sets visited and
 kept per core, depth-first nodes, picks whose rest is split, CP-SAT's deterministic time per cut and in all) end
@@ -38,7 +39,7 @@ PICK_CAP = 20  # picks whose rest is split, per reach
 _CLOCK_EVERY = 10_000  # sets visited between looks at the clock
 TRIES = 3  # cuts tried per bisection level
 CUT_EFFORT = 5.0  # CP-SAT deterministic time per cut
-TOTAL_EFFORT = 120.0  # CP-SAT deterministic time over the whole start
+TOTAL_EFFORT = 60.0  # CP-SAT deterministic time over the whole start (Georgia 8: 15)
 
 
 def big_units(problem: Problem) -> np.ndarray:
