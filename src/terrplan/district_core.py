@@ -167,10 +167,11 @@ def core_sets(
         if visits > VISIT_CAP or len(kept) >= KEEP_CAP or (visits % _CLOCK_EVERY == 0 and _late(budget)):
             whole = False
             break
-        rest = bits.pieces(full & ~members)
-        if value >= bits.lower - bits.slack and all(bits.whole(bits.value(piece), most) for piece in rest):
-            kept.append(members)
-    inside = [mask for mask in kept if _in_band(problem, _units(mask, n), 1)]
+        if value >= bits.lower - bits.slack:
+            rest = bits.pieces(full & ~members)
+            if all(bits.whole(bits.value(piece), most) for piece in rest):
+                kept.append(members)
+    inside = [mask for mask in kept if _in_band(problem, _units(mask, n))]
     return sorted(inside, key=lambda mask: (mask.bit_count(), mask)), whole
 
 
@@ -178,9 +179,9 @@ def _late(budget: TimeBudget | None) -> bool:
     return budget is not None and budget.expired()
 
 
-def _in_band(problem: Problem, units: np.ndarray, j: int) -> bool:
-    """The units hold j territories' worth on every band row."""
-    totals = problem.metrics[:, units].sum(axis=1, keepdims=True) / j
+def _in_band(problem: Problem, units: np.ndarray) -> bool:
+    """The units hold one territory's worth on every band row."""
+    totals = problem.metrics[:, units].sum(axis=1, keepdims=True)
     return bool((band_excess(problem, totals, np.zeros(1, dtype=np.int64)) <= BAND_RTOL * band_scale(problem)).all())
 
 
@@ -216,7 +217,7 @@ def _split(
     """A connected region holding j territories' worth cut into j connected territories in band by recursive
     bisection, or None."""
     if j == 1:
-        return [units] if _in_band(problem, units, 1) else None
+        return [units] if _in_band(problem, units) else None
     halves = (j // 2, j - j // 2)
     barred: list[np.ndarray] = []
     for attempt in range(TRIES):

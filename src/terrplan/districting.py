@@ -19,10 +19,12 @@ With few units per territory (at most `district_columns.UNITS_PER_TERRITORY`), `
 district and solves the set partition over them (`district_columns`): exact when the listing finishes within its
 work cap (the optimum, or the proof that no plan exists), and the searches below are skipped. Otherwise it
 alternates them with re-centering (location-allocation), restarts from fresh centres while nothing is in band, and
-ends with one of two models free of centres: on graphs of up to SITE_UNITS units the site model
-(every unit a candidate centre: the contiguous p-median itself), which proves the optimum (with a bound that sees
-contiguity) or that no contiguous alignment in band exists; on larger ones, when nothing was found, the proof model
-(any unit may be a root, interchangeable territories' symmetry broken), which rarely finishes on real states.
+ends with one of two models free of centres; where units too big to share a territory crowd each other, the first
+start is the core-first plan (`district_core`) when that finds one. The two models free of centres: on graphs of
+up to SITE_UNITS units the site model (every unit a candidate centre: the contiguous p-median itself), which proves
+the optimum (with a bound that sees contiguity) or that no contiguous alignment in band exists; on larger ones, when
+nothing was found, the proof model (any unit may be a root, interchangeable territories' symmetry broken), which
+rarely finishes on real states.
 
 All end by work caps (moves, stalls, CP-SAT's deterministic time, rounds, starts), so results repeat; the run's
 `TimeBudget` only cuts them short. Units without neighbours (islands) are exempt from contiguity, as in `contiguity`.
