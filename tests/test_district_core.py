@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 from test_districting import grid, grid_problem
 
-from terrplan.budget import TimeBudget
 from terrplan.contiguity import is_contiguous
 from terrplan.district_core import core_applies, core_start, crowded_cores
 from terrplan.districting import districts, grow
@@ -53,7 +52,7 @@ def test_cores_are_the_units_too_big_to_share_that_crowd_each_other():
     assert not core_applies(problem, neighbours, interchangeable=True)
 
 
-def test_the_core_first_start_finds_the_plan_the_search_alone_misses_and_repeats():
+def test_the_core_first_start_finds_a_plan_in_band_and_repeats():
     problem, neighbours, start, centres = crowded_case()
     first = core_start(problem, neighbours)
     assert first is not None and bands_hold(problem, first) and is_contiguous(first, 6, neighbours).all()
@@ -63,6 +62,5 @@ def test_the_core_first_start_finds_the_plan_the_search_alone_misses_and_repeats
     # Through districts (the start, then the rounds polish it), work caps only: in band, contiguous.
     found = districts(problem, start, centres, neighbours, seed=0)
     assert bands_hold(problem, found.territory) and is_contiguous(found.territory, 6, neighbours).all()
-    # The search alone, given 8 s (the core-first run above takes about 5 s of work), ends outside the band.
-    alone = districts(problem, start, centres, neighbours, TimeBudget.of(8), seed=0, cores=False)
-    assert not bands_hold(problem, alone.territory)
+    # (The search alone, `cores=False`, ended outside the band with 8 s here and needed about 50 s for a plan; a
+    # claim about the clock is a benchmark's, not a test's: benchmarks/districting.md, Session 9.)
