@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -15,6 +16,7 @@ from terrplan.errors import InfeasibleError
 from terrplan.model import Problem, Rules, objective
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.disruption import Budget, disruption_floor, forced_move
+from terrplan.solve.exact import exact_applies
 
 PARAMS = SolveParams(time_limit_s=20, seed=1, bound_iterations=100)
 
@@ -378,3 +380,23 @@ def test_territories_that_together_cannot_reach_their_minima_are_named():
         "forbid rules allow, below their combined minimum 5\n    hint: allow them at least 1 more potential, or "
         "lower their minima"
     ]
+
+
+def test_bands_met_exactly_by_many_free_units_are_not_called_infeasible():
+    # 24 units of 1 into three territories of exactly 8, with a rules file that restricts nobody: the group check
+    # rounded each unit's supply down, and the pool fell 12 flow units short of the minima (the run exited 4).
+    problem = three_territories([1.0] * 24, 8.0, 8.0, forbidden=[])
+    result = solve(problem, PARAMS)
+    assert np.bincount(result.alignment.territory, minlength=3).tolist() == [8, 8, 8]
+    assert result.status == "optimal"
+
+
+def test_the_p_median_exact_model_is_left_out_under_a_distance_limit():
+    # The p-median model has no distance terms for the rules: it could pick centres that break the limit. The
+    # fixed-site model keeps the limit (see exact._fixed_model), so it still applies there.
+    problem = three_territories([1.0] * 12, 3.0, 5.0, forbidden=[])
+    assert exact_applies(problem)
+    limited = dataclasses.replace(problem, rules=rules_for(12, max_distance=5.0))
+    assert not exact_applies(limited)
+    fixed = dataclasses.replace(limited, fixed_sites=np.array([[0.0, 0.0], [5.0, 0.0], [10.0, 0.0]]))
+    assert exact_applies(fixed)

@@ -38,8 +38,14 @@ def exact_applies(problem: Problem) -> bool:
         return False
     if problem.fixed:
         return True
-    rules_name_territories = problem.rules is not None and (
-        (problem.rules.locked >= 0).any() or len(problem.rules.forbidden) or (problem.rules.move_cost > 0).any()
+    # The p-median model has no rules at all: locks, forbidden pairs and move costs name territories, and a distance
+    # limit would need the centres' distances, which the model leaves out (the fixed-site model keeps every rule).
+    rules = problem.rules
+    rules_name_territories = rules is not None and (
+        (rules.locked >= 0).any()
+        or len(rules.forbidden) > 0
+        or (rules.move_cost > 0).any()
+        or np.isfinite(rules.max_distance)
     )
     # Reps' homes name territories too (the home term prices each territory's centre), which the model leaves out.
     homes_name_territories = problem.homes is not None and bool((problem.homes.weight > 0).any())

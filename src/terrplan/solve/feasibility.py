@@ -216,8 +216,12 @@ def _some(units: list[int], labels: Sequence[str]) -> str:
 class _AllowedGraph:
     """Restricted units (a lock or a forbidden pair) each with their allowed territories; the rest pooled."""
 
-    def __init__(self, k: int, restricted: np.ndarray, pairs: np.ndarray, supply: np.ndarray, pool: int, scale: float):
+    def __init__(
+        self, k: int, restricted: np.ndarray, pairs: np.ndarray, supply: np.ndarray, pool: int, pooled: int,
+        scale: float,
+    ):  # fmt: skip
         self.k, self.restricted, self.pairs, self.supply, self.pool = k, restricted, pairs, supply, pool
+        self.pooled = pooled  # unrestricted units: each lost less than one flow unit to rounding down
         self.scale = scale  # flow units per unit of the metric
 
     @classmethod
@@ -234,7 +238,7 @@ class _AllowedGraph:
         scale = _FLOW_SCALE / amount.sum()
         supply = np.floor(amount * scale).astype(np.int64)
         pool = int(supply[~restricted].sum())
-        return cls(k, units, np.column_stack([rows, cols]), supply[units], pool, scale)
+        return cls(k, units, np.column_stack([rows, cols]), supply[units], pool, int((~restricted).sum()), scale)
 
     def overfull(self, upper: np.ndarray) -> tuple[list[int], list[int], float, float]:
         """Units that cannot all be placed under the maxima, their territories, what they carry and hold."""
@@ -269,7 +273,8 @@ class _AllowedGraph:
         flow = max_flow.SimpleMaxFlow()
         tails = [np.full(k, source), r + self.pairs[:, 1], r + np.arange(k), np.arange(r), [pool]]
         heads = [r + np.arange(k), self.pairs[:, 0], np.full(k, pool), np.full(r, sink), [sink]]
-        caps = [need, np.full(len(self.pairs), big), np.full(k, big), self.supply + 1, [self.pool + k]]
+        # what the units can give, rounded up (each unit floored lost less than one flow unit): never short by rounding
+        caps = [need, np.full(len(self.pairs), big), np.full(k, big), self.supply + 1, [self.pool + self.pooled]]
         flow.add_arcs_with_capacity(*(np.concatenate(part).astype(np.int64) for part in (tails, heads, caps)))
         flow.solve(source, sink)
         if flow.optimal_flow() >= int(need.sum()):
