@@ -85,6 +85,7 @@ def test_shake_search_stops_when_shakes_stop_paying():
     optimum = min(itertools.combinations(range(14), 3), key=lambda chosen: value(cost, chosen))
     centres, shaken = shake_search(sites, np.array(optimum), 10**6, seed=1, deadline=FOREVER)
     assert shaken == 100  # max(100, 10 x p)
+    assert shake_search(sites, np.array(optimum), 10**6, seed=1, deadline=FOREVER, patience=2.0)[1] == 200
     assert value(cost, centres) == pytest.approx(value(cost, optimum))
     poor = np.array([0, 1, 2])
     centres, shaken = shake_search(sites, poor, 10**6, seed=1, deadline=FOREVER)

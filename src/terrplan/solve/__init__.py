@@ -251,7 +251,9 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
         # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
         shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
-        shaken, _ = shake_search(site_order, best[2], shakes, params.seed, phases.search.deadline)
+        shaken, _ = shake_search(
+            site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
+        )
         if not np.array_equal(shaken, best[2]):
             found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
             rounds += used
@@ -267,7 +269,8 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     unproven = bound is None or not _closed(best[0], bound)
     if params.exact and params.effort > 0 and cost is not None and unproven and gap_applies(problem):
         # Small and banded: location-allocation with an exact assignment (solve/gap.py), as long as the effort asks.
-        found = gap_search(problem, best[2], params.seed, gap_solves(problem, params.effort), phases.search, cost)
+        solves, patience = gap_solves(problem, params.effort), max(params.effort, 1.0)
+        found = gap_search(problem, best[2], params.seed, solves, phases.search, cost, patience)
         rounds += found.solves
         if found.territory is not None and found.centres is not None:
             best = _better(problem, best, (found.value, found.territory, found.centres))

@@ -123,10 +123,17 @@ def exact_assignment(problem: Problem, centres: np.ndarray, cost: np.ndarray, bu
 
 
 def gap_search(
-    problem: Problem, centres: np.ndarray, seed: int, solves: int, budget: TimeBudget, cost: np.ndarray
+    problem: Problem,
+    centres: np.ndarray,
+    seed: int,
+    solves: int,
+    budget: TimeBudget,
+    cost: np.ndarray,
+    patience: float = 1.0,
 ) -> Allocated:
     """Location-allocation with the exact assignment from `centres` (the heuristic's best), then from the starts
-    the module's docstring describes, until `solves` assignment models are spent (or the clock cuts)."""
+    the module's docstring describes, until `solves` assignment models are spent, or _STALL x `patience` starts in
+    a row gain nothing (the solver passes its effort: more effort also waits longer), or the clock cuts."""
     rng = np.random.default_rng(seed)
     p, n_sites = len(centres), problem.n_sites
     reach = min(max(4, 2 * n_sites // p), n_sites - 1)  # a centre's own area holds about S / p units
@@ -136,7 +143,8 @@ def gap_search(
     start = np.asarray(centres, dtype=np.int64)
     seen: set[bytes] = set()  # centre sets already assigned: a start that reaches one would go on the same way
     done, starts, moved, since = 0, 0, 1, 0
-    while done < solves and starts < solves and since < _STALL and not budget.expired():
+    stall = round(_STALL * patience)
+    while done < solves and starts < solves and since < stall and not budget.expired():
         found = _descend(problem, start, cost, budget, solves - done, seen)
         done += found[3]
         if found[1] is not None and (best is None or _lower(found[0], best[0])):
