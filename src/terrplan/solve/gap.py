@@ -24,6 +24,7 @@ from ortools.linear_solver import linear_solver_pb2, pywraplp
 from terrplan.budget import TimeBudget
 from terrplan.model import Alignment, Problem, bands_hold, objective
 from terrplan.solve.centres import initial_centres, recentre
+from terrplan.solve.interchange import shake_reach
 
 # Units x territories between which the search runs: measured on pmedcap (250 and 1,000). Below, the exact pass
 # (solve/exact.py) settles the problem alone in well under a second; above, each model takes longer (a 240 x 6
@@ -136,7 +137,7 @@ def gap_search(
     a row gain nothing (the solver passes its effort: more effort also waits longer), or the clock cuts."""
     rng = np.random.default_rng(seed)
     p, n_sites = len(centres), problem.n_sites
-    reach = min(max(4, 2 * n_sites // p), n_sites - 1)  # a centre's own area holds about S / p units
+    reach = shake_reach(n_sites, p)
     sites = np.arange(n_sites)
     nearest = np.argsort(problem.distance_matrix(sites, sites), axis=1, kind="stable")[:, 1 : reach + 1]
     best: tuple[float, np.ndarray, np.ndarray] | None = None

@@ -157,7 +157,7 @@ def shake_search(
     if p == 0 or p >= n_sites:
         return best, 0
     value = _value(sites, best)
-    reach = min(max(4, 2 * n_sites // p), n_sites - 1)  # a centre's own area holds about S / p sites
+    reach = shake_reach(n_sites, p)
     k, stall, since, done = 1, round(patience * max(_STALL_MIN, _STALL_PER_CENTRE * p)), 0, 0
     while done < shakes and since < stall and time.perf_counter() <= deadline:
         done, since = done + 1, since + 1
@@ -172,6 +172,12 @@ def shake_search(
                 continue
         k = k + 1 if k < _SHAKE_MOST else 1
     return best, done
+
+
+def shake_reach(n_sites: int, p: int) -> int:
+    """How many of a centre's nearest sites a shake may move it to: its own area holds about S / p sites, so twice
+    that (at least 4, at most every other site)."""
+    return min(max(4, 2 * n_sites // p), n_sites - 1)
 
 
 def _value(sites: SiteOrder, centres: np.ndarray) -> float:
