@@ -111,6 +111,7 @@ def test_config_reports_every_problem_at_once(tmp_path):
 LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "cli": 5,
     "sweep": 4.6,
+    "runs": 4.8,  # one module per command's run (optimize, evaluate, size): above what they orchestrate, below cli
     "write": 4.3,  # output assembly: builds the run's summary (compare) and the report's files
     "summary": 3.9,  # the run's typed summary: report reads it, write builds it
     "pipeline": 4,

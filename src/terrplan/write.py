@@ -25,7 +25,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from terrplan.config import Config
     from terrplan.metrics import Metrics
     from terrplan.pipeline import Loaded
+    from terrplan.progress import Reporter
 
 try:
     import fcntl
@@ -161,7 +162,7 @@ def output_files(
     metrics: Metrics,
     loaded: Loaded,
     escape: bool = True,
-    tables: dict[str, pd.DataFrame] | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, str | bytes]:
     """The CSVs and summary.json; with a current alignment also moves.csv and changes.csv (the summary's
     disruption). `escape` (output.escape_formulas) quotes formula-like text in every CSV; `tables`: more CSVs by
@@ -196,6 +197,33 @@ def report_outputs(summary: RunSummary, config: Config, metrics: Metrics, loaded
         pdf=config.output.pdf,
         rejects=rejects_frame(loaded.findings),
     )
+
+
+def write_outputs(
+    config: Config,
+    loaded: Loaded,
+    metrics: Metrics,
+    summary: RunSummary,
+    output: str | None,
+    report: Reporter,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+) -> None:
+    """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'.
+    `tables`: more CSVs by file name (the refresh's departed.csv and relocated.csv)."""
+    files = output_files(summary, metrics, loaded, escape=config.output.escape_formulas, tables=tables)
+    target = output if output is not None else str(config.resolve(config.output.dir))
+    if target == "-":
+        report.close()  # the terminal's progress display ends before the data, which may share the terminal
+        sys.stdout.write(files["assignments.csv"])
+        sys.stdout.flush()
+        return
+    if config.output.report:
+        report.stage("report")
+        with report.status("writing the report…"):
+            files.update(report_outputs(summary, config, metrics, loaded))
+    write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))
+    shown = ", ".join(name for name in files if "/" not in name)
+    report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
 
 
 # -- the output folder ------------------------------------------------------------------------------------------

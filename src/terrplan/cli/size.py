@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
 from terrplan.cli.sweep import check_placement, check_shipping
-from terrplan.errors import ConfigError, Finding
 
 if TYPE_CHECKING:
     from terrplan.progress import Reporter
@@ -79,13 +78,11 @@ def size_command(
             raise click.UsageError("--scenario-k needs --scenario-dir")
         _one_k(config_path, scenario_k, Path(scenario_dir), report)
         return
-    from terrplan.cli.outputs import load_inputs
     from terrplan.config import load_config
-    from terrplan.sizing import k_range as sizing_k_range
-    from terrplan.sizing import needed_territories, recommended_k, size_table
+    from terrplan.runs.size import report_done, size
     from terrplan.sweep import open_folder
     from terrplan.sweep.grid import check_shippable, sweep_settings
-    from terrplan.sweep.size import FOLDER, default_folder, size_rows, spool_stdin
+    from terrplan.sweep.size import FOLDER, default_folder, spool_stdin
     from terrplan.write import csv_text
 
     check_placement(workers, cluster, ship_inputs)
@@ -109,66 +106,19 @@ def size_command(
     if config.inputs.accounts.path == "-":  # every K's process reads the accounts: they are kept in the folder
         overrides["inputs.accounts.path"] = str(spool_stdin(folder, sys.stdin.buffer.read()))
         config = load_config(config_path, overrides)
-    loaded = load_inputs(config, report)
-    need = needed_territories(loaded.accounts, config)
-    report.info(
-        "need",
-        f"call workload {loaded.accounts['workload_hours'].sum():,.0f} h at {config.sizing.hours_per_fte:,.0f} h per "
-        f"FTE needs {need:.1f} FTE before travel",
-        fte=need,
-    )
-    ks = sizing_k_range(loaded.accounts, config)
-    if not ks:
-        raise ConfigError(
-            "no K to size",
-            [
-                Finding(
-                    str(config_path),
-                    f"the smallest K is above the {len(loaded.accounts):,} accounts",
-                    key="sizing.k_min",
-                    value=str(ks.start),
-                    hint=f"use a --k-range within 1:{len(loaded.accounts)}",
-                )
-            ],
-        )
     count = settings.workers or os.cpu_count() or 1
-    where = settings.cluster or f"{min(count, len(ks))} local worker(s)"
-    report.info("k", f"solving K = {ks.start}-{ks.stop - 1} on {where}; folder {folder}", k=list(ks))
-
-    def solved(done: int, total: int, scenario: str, row: dict[str, Any]) -> None:
-        figures = row.get("figures") or {}
-        what = f"K = {figures['k']}: {figures['status']}" if figures else f"{scenario}: exit {row['exit_code']}"
-        report.info("solved", f"[{done}/{total}] {what}", scenario=scenario, exit_code=row["exit_code"])
-
-    rows = size_rows(
-        folder, config, ks, count, settings.cluster, shipping, solved, lambda why: report.warn("retry", why)
-    )
-    table = size_table(rows)
-    sys.stdout.write(csv_text(table, config.output.escape_formulas))
-    best = recommended_k(table)
-    if best is None:
-        report.warn("no-fit", f"no K in {ks.start}-{ks.stop - 1} keeps every rep within capacity; try a larger range")
-    else:
-        report.info(
-            "recommended",
-            f"recommended: {best} territories (smallest K with workload incl. travel within capacity)",
-            k=best,
-        )
+    run = size(config, config_path, folder, count, settings.cluster, shipping, report)
+    sys.stdout.write(csv_text(run.table, config.output.escape_formulas))
+    report_done(run, report)
 
 
 def _one_k(config_path: str, k: int, folder: Path, report: Reporter) -> None:
     """One K's scenario: its row of the table into folder/size.json (written whole or not at all), with the inputs
     it read and their sha256."""
-    from terrplan.budget import TimeBudget
-    from terrplan.cli.outputs import load_inputs
     from terrplan.config import load_config
-    from terrplan.sizing import size_row
+    from terrplan.runs.size import size_k
     from terrplan.write import json_text, write_file
 
-    config = load_config(config_path)
-    loaded = load_inputs(config, report)
-    # --time-limit is solver seconds per K: from here, not from the process's start, so the seconds a K's process
-    # spends starting (the solver stack's imports, several on a busy machine) are not taken from its solve.
-    row = size_row(loaded.accounts, config, k, TimeBudget.of(config.solver.time_limit))
+    scenario = size_k(load_config(config_path), k, report)
     # One file, replaced atomically: a K run again (its row never reached the driver) overwrites what it left.
-    write_file(folder / "size.json", json_text({"row": row, "inputs": list(loaded.inputs)}))
+    write_file(folder / "size.json", json_text(scenario.as_dict()))

@@ -1,12 +1,9 @@
-"""What the commands share: loading with progress, writing the output folder, hierarchy columns, band checks."""
+"""What the runs share: loading with progress, hierarchy columns, band checks."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-from pathlib import Path
-from typing import Any
 
 from terrplan.budget import TimeBudget
 from terrplan.config import Config
@@ -16,36 +13,7 @@ from terrplan.metrics import Metrics, band_decimals
 from terrplan.pipeline import Loaded, load_accounts, rows_affected
 from terrplan.problem import METRIC_COLUMNS
 from terrplan.progress import Reporter
-from terrplan.summary import RunSummary
 from terrplan.units import county_state_mismatch
-from terrplan.write import output_files, report_outputs, write_files
-
-
-def write_outputs(
-    config: Config,
-    loaded: Loaded,
-    metrics: Metrics,
-    summary: RunSummary,
-    output: str | None,
-    report: Reporter,
-    tables: dict[str, Any] | None = None,
-) -> None:
-    """All files to the output folder (replaced as a whole), or the assignments CSV to stdout for '-o -'.
-    `tables`: more CSVs by file name (the refresh's departed.csv and relocated.csv)."""
-    files = output_files(summary, metrics, loaded, escape=config.output.escape_formulas, tables=tables)
-    target = output if output is not None else str(config.resolve(config.output.dir))
-    if target == "-":
-        report.close()  # the terminal's progress display ends before the data, which may share the terminal
-        sys.stdout.write(files["assignments.csv"])
-        sys.stdout.flush()
-        return
-    if config.output.report:
-        report.stage("report")
-        with report.status("writing the report…"):
-            files.update(report_outputs(summary, config, metrics, loaded))
-    write_files(Path(target), files, on_wait=lambda message: report.warn("waiting", message))
-    shown = ", ".join(name for name in files if "/" not in name)
-    report.info("wrote", f"wrote {len(files)} files to {target}: {shown}", directory=target, files=list(files))
 
 
 def with_hierarchy(metrics: Metrics, config: Config, budget: TimeBudget | None = None) -> Metrics:
