@@ -24,6 +24,7 @@ from ortools.linear_solver import linear_solver_pb2, pywraplp
 from terrplan.budget import TimeBudget
 from terrplan.model import Alignment, Problem, bands_hold, objective
 from terrplan.solve.centres import initial_centres, recentre
+from terrplan.solve.exact import assignment_model, one_band
 from terrplan.solve.interchange import shake_reach
 
 # Units x territories between which the search runs: measured on pmedcap (250 and 1,000). Below, the exact pass
@@ -83,27 +84,7 @@ def exact_assignment(problem: Problem, centres: np.ndarray, cost: np.ndarray, bu
     price = cost[:, centres]
     allowed = np.zeros((n, k), dtype=bool)
     np.put_along_axis(allowed, np.argsort(price, axis=1, kind="stable")[:, :_NEAR], True, axis=1)
-    model = linear_solver_pb2.MPModelProto()
-    for value in price[allowed].tolist():  # one binary per allowed (unit, territory), row by row
-        model.variable.add(lower_bound=0.0, upper_bound=1.0, is_integer=True, objective_coefficient=value)
-    column = np.full((n, k), -1, dtype=np.int64)
-    column[allowed] = np.arange(int(allowed.sum()))
-    for i in range(n):
-        own = column[i][allowed[i]].tolist()
-        model.constraint.add(lower_bound=1.0, upper_bound=1.0, var_index=own, coefficient=[1.0] * len(own))
-    for row in range(len(problem.metric_names)):
-        amount = problem.metrics[row]
-        for t in range(k):
-            lower, upper = float(problem.lower[row, t]), float(problem.upper[row, t])
-            if not np.isfinite(lower) and not np.isfinite(upper):
-                continue
-            units = np.flatnonzero((amount != 0) & allowed[:, t])
-            model.constraint.add(
-                lower_bound=lower if np.isfinite(lower) else -np.inf,
-                upper_bound=upper if np.isfinite(upper) else np.inf,
-                var_index=column[units, t].tolist(),
-                coefficient=amount[units].tolist(),
-            )
+    model = assignment_model(problem, price, allowed)
     left = budget.remaining()
     if left <= 0:
         return None
@@ -142,7 +123,7 @@ def gap_search(
     nearest = np.argsort(problem.distance_matrix(sites, sites), axis=1, kind="stable")[:, 1 : reach + 1]
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     start = np.asarray(centres, dtype=np.int64)
-    seen: set[bytes] = set()  # centre sets already assigned: a start that reaches one would go on the same way
+    seen: set[bytes] = set()  # centres already assigned (see _key): a start that reaches them would go on the same way
     done, starts, moved, since = 0, 0, 1, 0
     stall = round(_STALL * patience)
     while done < solves and starts < solves and since < stall and not budget.expired():
@@ -170,8 +151,9 @@ def _descend(
     """Exact assignment and re-centering from `centres` while the objective falls, at most `solves` models:
     (objective, territory or None, centres, models solved). Stops at a centre set met before."""
     value, territory, current, done = np.inf, None, centres, 0
+    same = one_band(problem)
     while done < solves and not budget.expired() and len(np.unique(centres)) == len(centres):
-        key = np.sort(centres).tobytes()
+        key = _key(centres, same)
         if key in seen:
             break
         seen.add(key)
@@ -185,6 +167,13 @@ def _descend(
         value, territory, current = assigned_value, assigned, centres
         centres = recentre(problem, territory, centres, cost)
     return value, territory, current, done
+
+
+def _key(centres: np.ndarray, same_band: bool) -> bytes:
+    """What makes two centre vectors one assignment problem: their set when every territory has the same band (no
+    rules or homes here: gap_applies); else the vector itself, as territory t brings its own band to centres[t], and
+    two centres of different bands swapped make a different problem."""
+    return (np.sort(centres) if same_band else np.asarray(centres, dtype=np.int64)).tobytes()
 
 
 def _lower(value: float, than: float) -> bool:
