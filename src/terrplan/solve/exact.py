@@ -163,16 +163,19 @@ def _serves_itself(problem: Problem, cost: np.ndarray) -> np.ndarray:
     optimum, so its bound stays a bound on every alignment, centres' own units anywhere.
 
     Proof: let unit j be no dearer at its own site than at any other (cost[j, j] <= cost[j, :]) and carry nothing
-    of any metric that has a band (a finite lower or upper limit). Take any optimal alignment with site j open and
-    unit j served by another site k. Moving unit j to site j changes no banded load (its amounts there are 0),
-    breaks no other constraint (x_jj <= y_j = 1) and changes the objective by cost[j, j] - cost[j, k] <= 0: an
-    optimum that meets x_jj >= y_j exists, so adding it leaves the optimum, and every bound on it, as they were.
-    So without bands (p-median; zero self-distance) it is kept everywhere and tightens the LP as before.
+    of any metric that has a band (a finite lower or upper limit). Take any optimal alignment, and move each such
+    unit j whose site is open but which another site k serves to its own site. A move changes no banded load (its
+    amounts there are 0), breaks no other constraint (x_jj <= y_j = 1) and changes the objective by cost[j, j] -
+    cost[j, k] <= 0: an optimum that meets x_jj >= y_j for all these j exists, so adding the rows leaves the
+    optimum, and every bound on it, as they were. Without bands (and a zero distance from a unit to itself) that is
+    every site, the model of before.
 
     It does NOT follow with bands. A unit's own amount can fill its own site's band, and the optimum then sends the
     unit to another centre and fills its site with others: 6 units, K = 2, capacity 7 (tests/test_exact_models.py)
     has optimum 11 with centre 0's unit served by centre 5, while every alignment whose centres serve themselves
-    costs 15 or more; the old model, which always required it, reported 15 as proven optimal."""
+    costs 15 or more; the old model, which always required it, reported 15 as proven optimal. What that costs where
+    every unit carries a banded amount (pmedcap 1-10, no such rows now; 50 nodes, no clock): the same bound on 8
+    instances, 784.7 for 786.0 on pmedcap1_08 (optimum 820) and 819.0 for 818.4 on pmedcap1_10 (829)."""
     banded = (np.isfinite(problem.lower) | np.isfinite(problem.upper)).any(axis=1)  # (metrics,)
     carries = (problem.metrics[banded] != 0).any(axis=0)  # (units,) any banded amount
     sites = np.arange(problem.n_sites)  # the units, in this mode

@@ -79,7 +79,8 @@ def gap_solves(problem: Problem, effort: float) -> int:
 def exact_assignment(problem: Problem, centres: np.ndarray, cost: np.ndarray, budget: TimeBudget) -> np.ndarray | None:
     """The cheapest assignment of every unit to one of its _NEAR nearest fixed `centres` (territory t to
     centres[t]) with every territory inside its bands, within GAP_NODES nodes; None when none is found.
-    `cost`: the (units, sites) travel matrix."""
+    `cost`: the (units, sites) travel matrix. The model is the exact pass's (`exact.assignment_model`), its arcs cut
+    to the nearest centres."""
     n, k = problem.n_units, len(centres)
     price = cost[:, centres]
     allowed = np.zeros((n, k), dtype=bool)
@@ -149,7 +150,7 @@ def _descend(
     problem: Problem, centres: np.ndarray, cost: np.ndarray, budget: TimeBudget, solves: int, seen: set[bytes]
 ) -> tuple[float, np.ndarray | None, np.ndarray, int]:
     """Exact assignment and re-centering from `centres` while the objective falls, at most `solves` models:
-    (objective, territory or None, centres, models solved). Stops at a centre set met before."""
+    (objective, territory or None, centres, models solved). Stops at centres met before (see _key)."""
     value, territory, current, done = np.inf, None, centres, 0
     same = one_band(problem)
     while done < solves and not budget.expired() and len(np.unique(centres)) == len(centres):
