@@ -14,32 +14,26 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from conftest import ROOT, run_cli
 
 SAMPLES = ROOT / "data" / "samples"
 STATES = ("NJ", "PA")
 
-CONFIG = """inputs:
-  accounts: {path: accounts.csv, columns: {id: account_id, territory: current_territory}}
-  volumes: {path: volumes.csv}
-scoring:
-  weights: {"469": 1.5, "470": 1.0}
-  groups:
-    - {name: primary joint replacement, codes: ["27447", "27130"], weight: 1.0}
-    - {name: partial knee and revisions, codes: ["27446", "27486-27487"], weight: 0.6}
-  default_weight: 0
-segments:
-  - {name: A, share: 0.5, calls_per_year: 24, minutes_per_call: 45}
-  - {name: B, share: 0.3, calls_per_year: 12, minutes_per_call: 30}
-  - {name: C, share: 0.2, calls_per_year: 4, minutes_per_call: 20}
-territories:
-  count: 6
-  balance:
-    - {metric: potential, tolerance: 0.05}
-    - {metric: workload, tolerance: 0.15}
-disruption: {move_cost_km: 30, budget: 0.25}
-solver: {seed: 7, time_limit: 180, starts: 24}
-"""
+# The sample's scoring and segments (so potential and workload are the sample's), without its roster, rules and
+# hierarchy; six territories, potential +-5 % and workload +-15 %, a 30-km move cost and a 25 % disruption budget.
+OVERRIDES = {
+    "inputs": {
+        "accounts": {"path": "accounts.csv", "columns": {"id": "account_id", "territory": "current_territory"}},
+        "volumes": {"path": "volumes.csv"},
+    },
+    "territories": {
+        "count": 6,
+        "balance": [{"metric": "potential", "tolerance": 0.05}, {"metric": "workload", "tolerance": 0.15}],
+    },
+    "disruption": {"move_cost_km": 30, "budget": 0.25},
+    "solver": {"seed": 7, "time_limit": 180, "starts": 24},
+}
 
 
 def _case(folder: Path) -> Path:
@@ -49,8 +43,9 @@ def _case(folder: Path) -> Path:
     kept = accounts[accounts["state"].isin(STATES)]
     kept.to_csv(folder / "accounts.csv", index=False)
     volumes[volumes["account_id"].isin(kept["account_id"])].to_csv(folder / "volumes.csv", index=False)
+    sample = yaml.safe_load((ROOT / "configs" / "sample.yaml").read_text(encoding="utf-8"))
     config = folder / "config.yaml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(yaml.safe_dump({"scoring": sample["scoring"], "segments": sample["segments"], **OVERRIDES}))
     return config
 
 
