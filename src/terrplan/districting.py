@@ -41,7 +41,16 @@ from scipy.optimize import linear_sum_assignment
 from terrplan.budget import TimeBudget
 from terrplan.district_columns import columns, columns_apply, integer_band, partition, sat_solver
 from terrplan.district_core import core_applies, core_start
-from terrplan.model import BAND_RTOL, Alignment, Problem, band_excess, band_scale, objective, territory_totals
+from terrplan.model import (
+    BAND_RTOL,
+    Alignment,
+    Problem,
+    band_excess,
+    band_scale,
+    objective,
+    one_band,
+    territory_totals,
+)
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.centres import initial_centres, recentre
 
@@ -403,8 +412,7 @@ def proof_model(
 
 def _interchangeable(problem: Problem) -> bool:
     """Territories differ by nothing but their units: one band for all, no rules naming territories, no sites."""
-    same_band = bool((problem.lower == problem.lower[:, :1]).all() and (problem.upper == problem.upper[:, :1]).all())
-    return same_band and problem.rules is None and not problem.fixed and problem.homes is None
+    return one_band(problem) and problem.rules is None and not problem.fixed and problem.homes is None
 
 
 class _Model:

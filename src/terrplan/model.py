@@ -449,6 +449,11 @@ def bands_hold(problem: Problem, territory: np.ndarray) -> bool:
     return bool(in_band(problem, territory).all())
 
 
+def one_band(problem: Problem) -> bool:
+    """Every territory has the same band in every metric: then which territory a centre serves does not matter."""
+    return bool((problem.lower == problem.lower[:, :1]).all() and (problem.upper == problem.upper[:, :1]).all())
+
+
 def subproblem(problem: Problem, units: np.ndarray, territories: np.ndarray) -> Problem:
     """The part of `problem` where only `units` move, among `territories` only: local unit i is units[i] and local
     territory j is territories[j], with their bands, rules, members and homes.

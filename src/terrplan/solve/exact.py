@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
-from terrplan.model import Problem
+from terrplan.model import Problem, one_band
 
 EXACT_CELLS = 8_000  # units x sites up to which the exact model is tried (its root LP grows fast beyond)
 EXACT_NODES = 50  # branch-and-bound nodes: a work limit, not a clock, so the result repeats
@@ -56,11 +56,6 @@ def exact_applies(problem: Problem) -> bool:
     homes_name_territories = problem.homes is not None and bool((problem.homes.weight > 0).any())
     sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
     return one_band(problem) and sites_are_units and not rules_name_territories and not homes_name_territories
-
-
-def one_band(problem: Problem) -> bool:
-    """Every territory has the same band in every metric: then which territory a centre serves does not matter."""
-    return bool((problem.lower == problem.lower[:, :1]).all() and (problem.upper == problem.upper[:, :1]).all())
 
 
 def assignment_model(

@@ -22,9 +22,9 @@ import numpy as np
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 
 from terrplan.budget import TimeBudget
-from terrplan.model import Alignment, Problem, bands_hold, objective
+from terrplan.model import Alignment, Problem, bands_hold, objective, one_band
 from terrplan.solve.centres import initial_centres, recentre
-from terrplan.solve.exact import assignment_model, one_band
+from terrplan.solve.exact import assignment_model
 from terrplan.solve.interchange import shake_reach
 
 # Units x territories between which the search runs: measured on pmedcap (250 and 1,000). Below, the exact pass
