@@ -81,3 +81,44 @@ def test_packing_keeps_the_distance_limit_and_a_metric_with_nothing_in_the_group
     assert bands_hold(limited, packed.territory)
     travelled = reach[np.arange(problem.n_units), packed.territory]
     assert travelled.max() <= limit + 1e-9
+
+
+def test_a_group_that_failed_is_not_modelled_again():
+    """Every anchor of the impossible instance above lies in the same group (all four territories), whose model
+    fails: one model, not one per anchor and pass (the same model fails the same way)."""
+    problem, territory, centres = heavy_tailed(giant=0.6)
+    assert (~in_band(problem, territory)).sum() >= 2  # several anchors, one group
+    packed = pack.repair(problem, territory, centres, seed=1, budget=TimeBudget.of(60))
+    assert packed.groups == 1
+
+
+def test_one_group_holding_every_miss_is_packed_first_and_scattered_misses_are_not():
+    """mend_whole packs the group that holds every territory outside a band (here all four), the same alignment as
+    the packing repair's first group; two such instances side by side, 10,000 apart, put the misses in two groups
+    that no single group holds (each cluster has over 400 units), and nothing is packed."""
+    problem, territory, centres = heavy_tailed()
+    whole = pack.mend_whole(problem, territory, centres, seed=1, budget=TimeBudget.of(60))
+    assert whole is not None and whole.groups == 1
+    assert bands_hold(problem, whole.territory)
+    np.testing.assert_array_equal(
+        whole.territory, pack.repair(problem, territory, centres, seed=1, budget=TimeBudget.of(60)).territory
+    )
+    rng = np.random.default_rng(5)
+    filler = rng.uniform(40, 60, size=(360, 2))  # 360 more units of nothing in each cluster: 426 units a cluster
+    coords = np.concatenate([problem.coords, filler])
+    metric = np.concatenate([problem.metrics[0], np.zeros(360)])
+    n = len(metric)
+    twin = dataclasses.replace(
+        problem,
+        n_territories=8,
+        weights=np.concatenate([metric, metric]) + 1e-3,
+        metrics=np.concatenate([metric, metric])[None, :],
+        lower=np.full((1, 8), float(problem.lower[0, 0])),
+        upper=np.full((1, 8), float(problem.upper[0, 0])),
+        coords=np.concatenate([coords, coords + 10_000.0]),
+    )
+    units = np.concatenate([territory, np.arange(360) % 4])
+    both = np.concatenate([units, units + 4])
+    twin_centres = np.concatenate([centres, centres + n])
+    assert set(np.flatnonzero(~in_band(twin, both)) // 4) == {0, 1}  # misses in both clusters
+    assert pack.mend_whole(twin, both, twin_centres, seed=1, budget=TimeBudget.of(60)) is None

@@ -203,15 +203,21 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     steps = round(params.effort * problem.n_territories)
     bounding = phases.bound
     if searching and not bands_hold(problem, best[1]):
-        # Outside a band: neighbourhoods of out-of-band territories re-solved until every band holds, then exact
-        # packing of the groups still outside (heavy tails), centres fixed. An alignment outside a band gets no bound
-        # and no search, so the packing may take all that is left (it stops once every band holds); the bound then
-        # gets half of the rest, and after a long packing the clock, not the effort, ends the search.
-        repair = phases.bound.share(_REPAIR_SHARE)
-        repaired = lns.repair(problem, best[1], best[2], steps, params.seed, repair, _solve_part(params))
-        rounds += repaired.steps
-        if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
-            best = (repaired.value, repaired.territory, repaired.centres)
+        # Outside a band: where one group holds every territory outside, exact packing of that group first (centres
+        # fixed, least travel); then neighbourhoods of out-of-band territories re-solved until every band holds, then
+        # packing of the groups still outside (heavy tails). An alignment outside a band gets no bound and no search,
+        # so the packing may take all that is left (it stops once every band holds); the bound then gets half of
+        # the rest, and after a long packing the clock, not the effort, ends the search.
+        whole = pack.mend_whole(problem, best[1], best[2], params.seed, phases.search)
+        if whole is not None:
+            rounds += whole.groups
+            best = (whole.value, whole.territory, best[2])
+        if not bands_hold(problem, best[1]):
+            repair = phases.bound.share(_REPAIR_SHARE)
+            repaired = lns.repair(problem, best[1], best[2], steps, params.seed, repair, _solve_part(params))
+            rounds += repaired.steps
+            if repaired.kept:  # each kept step lowered the band excess (or kept it and lowered the objective)
+                best = (repaired.value, repaired.territory, repaired.centres)
         if not bands_hold(problem, best[1]):
             packed = pack.repair(problem, best[1], best[2], params.seed, phases.search)
             rounds += packed.groups
