@@ -82,8 +82,10 @@ BUILD_COLUMNS: list[tuple[str, str, int]] = [
 
 
 def peak_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports ru_maxrss in KiB)."""
-    return maxrss_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """Peak resident memory of this process so far plus its largest finished child's (the bound's process, which
+    runs beside the search on large instances), in MB: an upper estimate of the two together."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss_to_mb(own + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 
 
 def maxrss_to_mb(maxrss: int) -> float:

@@ -26,7 +26,15 @@ from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, home_term, objective
 from terrplan.solve import lns, pack
 from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
-from terrplan.solve.bound import apart_problem, checked_bound, lagrangian, multiplier_start, non_negative_costs
+from terrplan.solve.bound import (
+    apart_problem,
+    checked_bound,
+    lagrangian,
+    multiplier_start,
+    non_negative_costs,
+    sparse_layout,
+)
+from terrplan.solve.bound_process import BoundProcess, usable_cores
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
@@ -59,6 +67,9 @@ class SolveParams:
     effort: float = 1.0
     # Told (phase "solve", "bound" or "search"; best objective; lower bound or None) as the solve goes: progress
     # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
+    # Large instances (the bound's sparse layout) on two or more cores: the bound runs in a second process beside
+    # the neighbourhood search (solve/bound_process.py); the same steps give the same value either way.
+    bound_process: bool = True
     on_progress: Callable[[str, float, float | None], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -227,51 +238,58 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     feasible = bands_hold(problem, best[1])
     bound = None
     bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
-    if params.lower_bound and feasible and bounded is not None:
-        value, territory, centres = best
-        relaxing, offset = bounded
-        _tell(params, problem, "bound", best[0], best[2], None)
-        # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock, normally
-        # ends it, so results repeat exactly.
-        prices = multiplier_start(relaxing, territory, centres)
-        target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
-        relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
-        bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
-        _tell(params, problem, "bound", best[0], best[2], bound)
-        # A restart from the relaxation's sites: its first round, from sites far from balanced, can take several
-        # times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where
-        # the neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with
-        # the polish's 15.5 s, 9.362e9 with the search alone).
-        room = not searching and phases.search.fits(_POLISH_ROUNDS * slowest[0])
-        opened = len(np.unique(relaxed.sites)) == problem.n_territories
-        if params.polish and room and not problem.fixed and opened:
-            sites = fit_to_rules(problem, np.asarray(relaxed.sites, dtype=np.int64))
-            if not np.array_equal(np.sort(sites), np.sort(centres)):
-                found, used = _locate_allocate(problem, sites, params, phases.search, slowest, cost)
+    beside: BoundProcess | None = None  # the bound running in a second process while the search runs here
+    try:
+        if params.lower_bound and feasible and bounded is not None:
+            value, territory, centres = best
+            relaxing, offset = bounded
+            _tell(params, problem, "bound", best[0], best[2], None)
+            prices = multiplier_start(relaxing, territory, centres)
+            target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
+            if searching and params.bound_process and sparse_layout(relaxing) and usable_cores() > 1:
+                # Large and searched: the bound and the search each get a core until the search's deadline.
+                limit = phases.search.remaining()
+                beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_iterations)
+            if beside is None:
+                # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
+                # normally ends it, so results repeat exactly.
+                relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
+                bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
+                _tell(params, problem, "bound", best[0], best[2], bound)
+                best, used = _polish(problem, params, best, relaxed.sites, searching, phases.search, slowest, cost)
                 rounds += used
-                if bands_hold(problem, found[1]):
-                    best = _better(problem, best, found)
-    proven = bound is not None and _closed(best[0], bound)
-    # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
-    sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
-    if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
-        # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
-        shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
-        shaken, _ = shake_search(
-            site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
-        )
-        if not np.array_equal(shaken, best[2]):
-            found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
-            rounds += used
-            best = _better(problem, best, found)
+        proven = bound is not None and _closed(best[0], bound)
+        # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
+        sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
+        if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
+            # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
+            shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
+            shaken, _ = shake_search(
+                site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
+            )
+            if not np.array_equal(shaken, best[2]):
+                found, used = _locate_allocate(
+                    problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost
+                )
+                rounds += used
+                best = _better(problem, best, found)
+                _tell(params, problem, "search", best[0], best[2], bound)
+        if searching and bands_hold(problem, best[1]):
             _tell(params, problem, "search", best[0], best[2], bound)
-    if searching and bands_hold(problem, best[1]):
-        _tell(params, problem, "search", best[0], best[2], bound)
-        kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective
-        part = _solve_part(params)
-        searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
-        rounds += searched.steps
-        best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+            kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective
+            part = _solve_part(params)
+            searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
+            rounds += searched.steps
+            best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+        if beside is not None:
+            relaxed = beside.result()
+            if relaxed is None:  # the child failed: what is left of the run bounds here (one step at least)
+                relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
+            bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
+            _tell(params, problem, "search", best[0], best[2], bound)  # the stages go on in order: the bound began
+    finally:
+        if beside is not None:
+            beside.close()
     unproven = bound is None or not _closed(best[0], bound)
     if params.exact and params.effort > 0 and cost is not None and unproven and gap_applies(problem):
         # Small and banded: location-allocation with an exact assignment (solve/gap.py), as long as the effort asks.
@@ -305,6 +323,31 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
         else ("optimal" if bound is not None and _closed(value, bound) else "feasible")
     )
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, doubt)
+
+
+def _polish(
+    problem: Problem,
+    params: SolveParams,
+    best: _Solution,
+    sites: np.ndarray,
+    searching: bool,
+    budget: TimeBudget,
+    slowest: list[float],
+    cost: np.ndarray | None,
+) -> tuple[_Solution, int]:
+    """A restart from the relaxation's sites. Its first round, from sites far from balanced, can take several
+    times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where the
+    neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with the
+    polish's 15.5 s, 9.362e9 with the search alone)."""
+    room = not searching and budget.fits(_POLISH_ROUNDS * slowest[0])
+    opened = len(np.unique(sites)) == problem.n_territories
+    if not (params.polish and room and not problem.fixed and opened):
+        return best, 0
+    sites = fit_to_rules(problem, np.asarray(sites, dtype=np.int64))
+    if np.array_equal(np.sort(sites), np.sort(best[2])):
+        return best, 0
+    found, used = _locate_allocate(problem, sites, params, budget, slowest, cost)
+    return (_better(problem, best, found) if bands_hold(problem, found[1]) else best), used
 
 
 # Per subproblem of the neighbourhood search: multi-start runs, and the size up to which centre swaps run too. Measured

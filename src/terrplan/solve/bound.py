@@ -171,6 +171,11 @@ _SPARSE_ENTRY_S, _DENSE_CELL_S = 0.6e-6, 0.1e-6
 _BUILD_SLACK_S = 1.0  # a layout this far past the clock still runs (a spent budget still gets its one bound step)
 
 
+def sparse_layout(problem: Problem) -> bool:
+    """Does the bound list each unit's nearest sites only (sites x units past what a dense layout holds)?"""
+    return problem.n_sites * problem.n_units > _DENSE_CELLS
+
+
 def build_seconds(problem: Problem, most: int | None = None) -> float:
     """About how long `_Relaxation.build` takes for `problem` (with lists of at most `most` sites)."""
     n, sites = problem.n_units, problem.n_sites
@@ -223,7 +228,7 @@ class _Relaxation:
     def build(cls, problem: Problem, most: int | None = None) -> _Relaxation | _SparseRelaxation:
         """The dense layout where it fits, else the sparse one with lists of at most `most` sites."""
         units, amount, bands, capacitated = _bands(problem)
-        if problem.n_sites * problem.n_units > _DENSE_CELLS:
+        if sparse_layout(problem):
             amount = amount if capacitated else np.zeros_like(amount)
             return _SparseRelaxation.build(problem, units, amount, bands, most)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)

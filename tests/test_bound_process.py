@@ -1,0 +1,62 @@
+"""The bound in a second process (solve/bound_process.py): the same value as in this one, and a solve that uses it
+gives the same result as one that does not."""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+
+import numpy as np
+import pytest
+from test_lns import clustered
+
+from terrplan.solve import SolveParams, solve
+from terrplan.solve.bound import lagrangian, multiplier_start, sparse_layout
+from terrplan.solve.bound_process import BoundProcess, usable_cores
+
+
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def test_the_child_gives_the_bound_lagrangian_gives_here():
+    """Same problem, target, start prices and step cap: the child's bound is bit for bit the in-process one."""
+    problem = clustered(400, 8, seed=3)
+    found = solve(problem, SolveParams(seed=0, lower_bound=False, effort=0.0, starts=2))
+    start = multiplier_start(problem, found.alignment.territory, found.alignment.centres)
+    here = lagrangian(problem, found.objective, start, 300.0, 60)
+    running = BoundProcess.start(problem, found.objective, start, 300.0, 60)
+    assert running is not None
+    there = running.result()
+    assert there is not None, "the child gave no bound"
+    assert there.iterations == here.iterations == 60
+    assert there.value == here.value
+    np.testing.assert_array_equal(there.sites, here.sites)
+
+
+def test_a_child_past_its_deadline_is_stopped_and_gives_none():
+    problem = clustered(400, 8, seed=3)
+    running = BoundProcess.start(problem, 1e9, np.zeros(problem.n_units), 0.0, 60)
+    assert running is not None
+    running.deadline -= 10.0  # already late: the answer is not waited for
+    assert running.result() is None
+    assert running.child.returncode is not None  # and the child does not run on
+
+
+@pytest.mark.skipif(usable_cores() < 2, reason="the bound runs beside the search only on two or more cores")
+def test_a_solve_with_the_bound_beside_the_search_is_the_solve_without():
+    """A problem past the dense layout (3,600 units as sites: 13 M pairs), searched: the bound runs in a child, and
+    the alignment, objective and bound are the ones the in-process solve gives (the caps, not the clock, end both)."""
+    problem = clustered(3600, 12, seed=5, tolerance=0.1)
+    assert sparse_layout(problem)
+    params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=25)
+    alone = solve(problem, dataclasses.replace(params, bound_process=False))
+    before = _children_cpu_s()
+    beside = solve(problem, params)
+    assert _children_cpu_s() > before, "no child process did the bound"
+    assert alone.status == beside.status == "feasible"
+    np.testing.assert_array_equal(beside.alignment.territory, alone.alignment.territory)
+    assert beside.objective == alone.objective
+    assert beside.lower_bound == alone.lower_bound
+    assert beside.lower_bound is not None and beside.lower_bound <= beside.objective
