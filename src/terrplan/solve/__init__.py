@@ -13,6 +13,7 @@ Iteration caps end a solve normally; the clock only cuts it short.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -155,6 +156,11 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     """Best alignment found within the budget (default: `params.time_limit_s` from now), with a lower bound when
     asked for. Whatever the budget, an alignment comes back with an honest status: a spent budget still runs one
     start's first round and one bound step."""
+    with contextlib.ExitStack() as running:  # a bound process started beside the solve stops with it, however
+        return _solve(problem, params, budget, running)
+
+
+def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, running: contextlib.ExitStack) -> Result:
     start = time.perf_counter()
     check_feasible(problem)
     phases = _Phases.split(budget if budget is not None else TimeBudget.of(params.time_limit_s, start))
@@ -238,58 +244,54 @@ def solve(problem: Problem, params: SolveParams = SolveParams(), budget: TimeBud
     feasible = bands_hold(problem, best[1])
     bound = None
     bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
-    beside: BoundProcess | None = None  # the bound running in a second process while the search runs here
-    try:
-        if params.lower_bound and feasible and bounded is not None:
-            value, territory, centres = best
-            relaxing, offset = bounded
-            _tell(params, problem, "bound", best[0], best[2], None)
-            prices = multiplier_start(relaxing, territory, centres)
-            target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
-            if searching and params.bound_process and sparse_layout(relaxing) and usable_cores() > 1:
-                # Large and searched: the bound and the search each get a core until the search's deadline.
-                limit = phases.search.remaining()
-                beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_iterations)
-            if beside is None:
-                # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
-                # normally ends it, so results repeat exactly.
-                relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
-                bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
-                _tell(params, problem, "bound", best[0], best[2], bound)
-                best, used = _polish(problem, params, best, relaxed.sites, searching, phases.search, slowest, cost)
-                rounds += used
-        proven = bound is not None and _closed(best[0], bound)
-        # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
-        sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
-        if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
-            # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
-            shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
-            shaken, _ = shake_search(
-                site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
-            )
-            if not np.array_equal(shaken, best[2]):
-                found, used = _locate_allocate(
-                    problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost
-                )
-                rounds += used
-                best = _better(problem, best, found)
-                _tell(params, problem, "search", best[0], best[2], bound)
-        if searching and bands_hold(problem, best[1]):
-            _tell(params, problem, "search", best[0], best[2], bound)
-            kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective
-            part = _solve_part(params)
-            searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
-            rounds += searched.steps
-            best = _better(problem, best, (searched.value, searched.territory, searched.centres))
-        if beside is not None:
-            relaxed = beside.result()
-            if relaxed is None:  # the child failed: what is left of the run bounds here (one step at least)
-                relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
+    beside: BoundProcess | None = None  # the bound in a second process, while the search runs in this one
+    if params.lower_bound and feasible and bounded is not None:
+        _tell(params, problem, "bound", best[0], best[2], None)
+        relaxing, offset = bounded
+        value, territory, centres = best
+        target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
+        prices = multiplier_start(relaxing, territory, centres)
+        if searching and params.bound_process and sparse_layout(relaxing) and usable_cores() > 1:
+            # Large and searched: the bound and the search each get a core until the search's deadline.
+            limit = phases.search.remaining()
+            beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_iterations)
+            if beside is not None:
+                running.enter_context(contextlib.closing(beside))
+        if beside is None:
+            # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
+            # normally ends it, so results repeat exactly.
+            relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
             bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
-            _tell(params, problem, "search", best[0], best[2], bound)  # the stages go on in order: the bound began
-    finally:
-        if beside is not None:
-            beside.close()
+            _tell(params, problem, "bound", best[0], best[2], bound)
+            best, used = _polish(problem, params, best, relaxed.sites, searching, phases.search, slowest, cost)
+            rounds += used
+    proven = bound is not None and _closed(best[0], bound)
+    # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
+    sites_are_units = problem.geometry != "matrix" or problem.n_sites == problem.n_units
+    if site_order is not None and not banded and not problem.fixed and not proven and sites_are_units:
+        # No bands: the variable neighbourhood search on the centres, as long as the effort asks.
+        shakes = round(params.effort * min(_SHAKE_WORK // problem.n_units, _MOST_SHAKES))
+        shaken, _ = shake_search(
+            site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
+        )
+        if not np.array_equal(shaken, best[2]):
+            found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
+            rounds += used
+            best = _better(problem, best, found)
+            _tell(params, problem, "search", best[0], best[2], bound)
+    if searching and bands_hold(problem, best[1]):
+        _tell(params, problem, "search", best[0], best[2], bound)
+        kept = functools.partial(_tell, params, problem, "search", bound=bound)  # each kept step's objective
+        part = _solve_part(params)
+        searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
+        rounds += searched.steps
+        best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+    if beside is not None:
+        relaxed = beside.result()  # it ends by the search's deadline
+        if relaxed is None:  # it failed: what is left of the run bounds here (one step at least)
+            relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
+        bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
+        _tell(params, problem, "search", best[0], best[2], bound)  # in the search's stage: the bound began with it
     unproven = bound is None or not _closed(best[0], bound)
     if params.exact and params.effort > 0 and cost is not None and unproven and gap_applies(problem):
         # Small and banded: location-allocation with an exact assignment (solve/gap.py), as long as the effort asks.
