@@ -4,7 +4,9 @@ gives the same result as one that does not."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import resource
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,3 +62,35 @@ def test_a_solve_with_the_bound_beside_the_search_is_the_solve_without():
     assert beside.objective == alone.objective
     assert beside.lower_bound == alone.lower_bound
     assert beside.lower_bound is not None and beside.lower_bound <= beside.objective
+
+
+def _children() -> list[int]:
+    """Live child processes of this one (Linux: /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(usable_cores() < 2 or not Path("/proc/self/stat").exists(), reason="two cores and /proc")
+def test_an_interrupted_solve_stops_its_bound_process():
+    """Ctrl-C during the search (here raised from the progress callback, as the CLI's handler raises it): the solve
+    unwinds and its bound process does not run on."""
+    problem = clustered(3600, 12, seed=5, tolerance=0.1)
+    seen: list[int] = []
+
+    def interrupt(phase: str, objective: float, bound: float | None) -> None:
+        if phase == "search":
+            seen.extend(_children())
+            raise KeyboardInterrupt
+
+    params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=10**6, on_progress=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        solve(problem, params)
+    assert seen, "no bound process ran beside the search"
+    assert not set(seen) & set(_children())
