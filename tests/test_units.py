@@ -144,6 +144,7 @@ LAYERS = {  # a module may import only modules of a lower layer (DESIGN.md §5)
     "geo": 1,
     "plaincsv": 1,  # exact fast reading of plain CSV text (no quotes): read (3) calls it
     "budget": 1,
+    "child": 1,  # the prelude that ties a child interpreter to its parent: sweep and the bound process use it
     "cells": 1,
     "errors": 0,
     "__init__": 0,

@@ -202,6 +202,8 @@ def _solve_once(
             solving = solving.less(min(refine_seconds(len(loaded.accounts)), 0.5 * solving.remaining()))
         params = dataclasses.replace(SolveParams.from_config(config.solver), on_progress=report.solver_progress)
         result = solve(problem, params, solving)
+    if result.message and result.status != "infeasible":  # a bound dropped or computed short (not a proof)
+        report.warn("bound", result.message)
     fields = _result_fields(result)
     if prepared.split_groups:
         fields["split_groups"] = list(prepared.split_groups)

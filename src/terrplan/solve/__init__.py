@@ -286,9 +286,11 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+    failure = ""  # why the bound's process gave no bound
     if beside is not None:
-        relaxed = beside.result()  # it ends by the search's deadline
+        relaxed = beside.result(phases.whole.remaining())  # it ends by the search's deadline
         if relaxed is None:  # it failed: what is left of the run bounds here (one step at least)
+            failure = f"{beside.failure}; the bound was computed in the time left"
             relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
         _tell(params, problem, "search", best[0], best[2], bound)  # in the search's stage: the bound began with it
@@ -324,7 +326,8 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         if not feasible
         else ("optimal" if bound is not None and _closed(value, bound) else "feasible")
     )
-    return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, doubt)
+    message = "; ".join(part for part in (failure, doubt) if part)
+    return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, message)
 
 
 def _polish(

@@ -7,11 +7,12 @@ prices; the banded search never reads the bound. On two cores they overlap. Meas
 from the same 60-s alignment): one after the other, the bound 162 steps and the search 183; in two threads
 92 and 141 (numpy and OR-Tools hold the GIL too often); in two processes 129 and 155.
 
-The child is a fresh interpreter (`python -c` calling `_main` here), not a fork, so no lock held by
+The child is a fresh interpreter (`python -P -c`, with this process's `sys.path`), not a fork, so no lock held by
 another of this process's threads (a progress display's) can stall it, and no caller's main module is run again
-(as multiprocessing's spawn does). It reads its arguments from a pickle on stdin and writes the `Bound` to stdout,
-and its value is the one `lagrangian` gives here for the same number of steps (tested). Anything that goes wrong
-with it (no interpreter, a crash, no answer by the deadline) gives None: the caller then bounds in-process.
+(as multiprocessing's spawn does); it ends with its parent (`terrplan.child.TIED`). It reads its arguments from a
+pickle on stdin and writes the `Bound` to stdout, and its value is the one `lagrangian` gives here for the same
+number of steps (tested). Anything that goes wrong with it (no interpreter, a crash, no answer in time) gives None
+and a reason (`failure`): the caller then bounds in-process and says so.
 """
 
 from __future__ import annotations
@@ -22,18 +23,31 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from terrplan.child import TIED, tied_args
 from terrplan.model import Problem
 from terrplan.solve.bound import Bound, lagrangian
 
 _GRACE_S = 2.0  # past its own time limit the child still gets this long to answer (a step and the pickling)
 
+# The child reads all of its input before the solver's imports (0.6 s), so the parent's write does not wait for them.
+_CHILD = (
+    TIED
+    + """\
+import pickle
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the parent stops this child
+sys.path[:] = pickle.load(sys.stdin.buffer)  # the parent's: the same terrplan, whether installed or a source tree
+payload = [sys.stdin.buffer.read()]
+from terrplan.solve.bound_process import _main
+_main(payload)
+"""
+)
+
 
 def usable_cores() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    """CPUs this process may run on (its affinity mask where the platform has one; a CPU quota is not seen)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -45,7 +59,8 @@ class BoundProcess:
     """A running child computing `lagrangian(problem, target, start, seconds, iterations)`."""
 
     child: subprocess.Popen[bytes]
-    deadline: float  # time.time() by which its answer is due
+    deadline: float  # time.monotonic() by which its answer is due (system-wide, so the child's clock too)
+    failure: str = ""  # why `result` gave None
 
     @classmethod
     def start(
@@ -54,65 +69,65 @@ class BoundProcess:
         """The child started and sent its work, or None where no child can be started."""
         if not sys.executable:
             return None
-        root = str(Path(__file__).resolve().parents[2])  # the directory holding this terrplan package
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-        sent = time.time()
+        sent = time.monotonic()
         try:
             child = subprocess.Popen(
-                [sys.executable, "-c", _CHILD],
+                [sys.executable, "-P", "-c", _CHILD, *tied_args()],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=env,
+                stderr=subprocess.PIPE,
             )
         except OSError:
             return None
         running = cls(child, sent + seconds + _GRACE_S)
         try:
             assert child.stdin is not None
+            pickle.dump(list(sys.path), child.stdin)
             pickle.dump((problem, target, start, seconds, iterations, sent), child.stdin, protocol=5)
             child.stdin.close()
             child.stdin = None  # sent: `communicate` then only reads
         except OSError:  # the child died at once
             running.close()
             return None
+        except BaseException:  # interrupted while sending: the child is not the caller's to stop yet
+            running.close()
+            raise
         return running
 
-    def result(self) -> Bound | None:
-        """The child's bound (waiting for it, at most until its deadline), or None."""
+    def result(self, wait_s: float) -> Bound | None:
+        """The child's bound, waiting for it at most `wait_s` seconds and not past its deadline; None (and
+        `failure`) when it has none."""
         try:
-            out, _ = self.child.communicate(timeout=max(self.deadline - time.time(), 0.0))
-            if self.child.returncode != 0:
-                return None
-            bound = pickle.loads(out)
-            return bound if isinstance(bound, Bound) else None
-        except (subprocess.TimeoutExpired, pickle.UnpicklingError, EOFError, ValueError):
-            return None
-        finally:
+            out, err = self.child.communicate(timeout=max(min(self.deadline - time.monotonic(), wait_s), 0.0))
+        except subprocess.TimeoutExpired:
+            self.failure = "the bound's process gave no answer in time"
             self.close()
+            return None
+        self.close()
+        try:
+            bound = pickle.loads(out) if self.child.returncode == 0 else None
+        except (pickle.UnpicklingError, EOFError, ValueError):
+            bound = None
+        if not isinstance(bound, Bound):
+            said = err.decode("utf-8", "replace").strip().splitlines()
+            self.failure = f"the bound's process failed (exit {self.child.returncode}{': ' + said[-1] if said else ''})"
+            return None
+        return bound
 
     def close(self) -> None:
         """Stop the child if it still runs (an interrupted solve, a late answer)."""
         if self.child.poll() is None:
             self.child.kill()
             self.child.wait()
-        for stream in (self.child.stdin, self.child.stdout):
+        for stream in (self.child.stdin, self.child.stdout, self.child.stderr):
             if stream is not None and not stream.closed:
                 stream.close()
 
 
-# The child reads its whole input before importing the solver (0.6 s), so the parent's write does not wait for that.
-_CHILD = (
-    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); data = sys.stdin.buffer.read(); "
-    "from terrplan.solve.bound_process import _main; _main(data)"
-)
-
-
-def _main(data: bytes) -> None:
-    """The child: a Ctrl-C reaches the whole process group, so it ignores SIGINT (`_CHILD`); the parent stops it."""
-    problem, target, start, seconds, iterations, sent = pickle.loads(data)
-    left = seconds - max(time.time() - sent, 0.0)  # the interpreter's start counts against the limit
+def _main(payload: list[bytes]) -> None:
+    """The child's work; `payload` is emptied so the raw pickle is freed once read."""
+    problem, target, start, seconds, iterations, sent = pickle.loads(payload.pop())
+    left = seconds - max(time.monotonic() - sent, 0.0)  # the interpreter's start counts against the limit
     bound = lagrangian(problem, target, start, max(left, 0.0), iterations)
     pickle.dump(bound, sys.stdout.buffer, protocol=5)
     sys.stdout.buffer.flush()

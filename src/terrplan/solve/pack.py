@@ -52,7 +52,7 @@ def repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, seed: i
     (on `hospitals_k200` a group of 49 territories held 17 of the 26 anchors and failed each time, 11-35 s a try)."""
     territory = np.array(territory, dtype=np.int64)
     groups = 0
-    failed: set[bytes] = set()
+    failed: set[tuple[bytes, bytes]] = set()
     for size in (_GROUP_UNITS, 2 * _GROUP_UNITS):
         for anchor in np.flatnonzero(~in_band(problem, territory)):
             if budget.expired() or bands_hold(problem, territory):
@@ -60,7 +60,7 @@ def repair(problem: Problem, territory: np.ndarray, centres: np.ndarray, seed: i
             if in_band(problem, territory)[anchor]:  # an earlier group mended it
                 continue
             group = group_of(problem, territory, centres, int(anchor), size, fit=True)
-            key = group.tobytes() + territory[np.isin(territory, group)].tobytes()
+            key = (group.tobytes(), territory[np.isin(territory, group)].tobytes())  # the group, how its units lie
             if key in failed:
                 continue
             found = _pack(problem, territory, centres, group, seed, budget)

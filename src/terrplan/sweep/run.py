@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from terrplan.child import TIED, tied_args
 from terrplan.errors import EXIT_NOT_FOUND, EXIT_OK, Finding, InputError
 from terrplan.sweep.grid import with_paths
 from terrplan.write import json_text, write_file
@@ -45,16 +46,14 @@ from terrplan.write import json_text, write_file
 #: Set in the child between fork and exec would be unsafe with threads (the driver's pool, Dask's): the child sets
 #: its parent-death signal itself, checks its parent is still the one that started it, then runs the CLI as
 #: `python -m terrplan` does (so its time budget counts from its own start).
-_LAUNCH = """\
-import ctypes, os, signal, sys
-if sys.platform.startswith("linux"):
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-if os.getppid() != int(sys.argv.pop(1)):
-    sys.exit(143)
+_LAUNCH = (
+    TIED
+    + """\
 sys.argv[0] = "terrplan"
 from terrplan.__main__ import run
 run()
 """
+)
 
 #: Exit codes that mean the scenario was stopped, not that it finished: 130 (SIGINT), 143 (SIGTERM).
 _STOPPED = (130, 143)
@@ -110,7 +109,7 @@ def run_scenario(task: Task) -> dict[str, Any]:
         return done
     Path(task.log).parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    command = [sys.executable, "-c", _LAUNCH, str(os.getpid()), *task.command()]
+    command = [sys.executable, "-c", _LAUNCH, *tied_args(), *task.command()]
     with open(task.log, "wb") as log:
         with _LOCK:
             if _STOPPING.is_set():
