@@ -48,7 +48,8 @@ __all__ = ["SolveParams", "TimeBudget", "check_feasible", "solve"]
 
 @dataclass(frozen=True)
 class SolveParams:
-    """Knobs of the optimizer. Same problem + same params (seed included) -> same result."""
+    """Knobs of the optimizer. Same problem + same params (seed included) -> same result wherever the caps, not the
+    clock, end the solve (where the clock cuts it, the machine, its load and its cores decide where)."""
 
     time_limit_s: float = 60.0  # used only when solve() is given no TimeBudget: then one of this many seconds
     seed: int = 0
