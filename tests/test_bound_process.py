@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,27 @@ def test_an_interrupted_solve_stops_its_bound_process():
     started = set(seen) - others
     assert started, "no bound process ran beside the search"
     assert not started & set(_children())
+
+
+@pytest.mark.skipif(usable_cores() < 2 or not Path("/proc/self/stat").exists(), reason="two cores and /proc")
+def test_a_killed_bound_process_is_said_and_the_bound_computed_here():
+    """The child killed mid-run (as the OOM killer would): the solve bounds in-process with the time left, says why
+    in its message, and the bound is the one the in-process solve gives (the same 25 steps from the same prices)."""
+    problem = clustered(3600, 12, seed=5, tolerance=0.1)
+    params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=25)
+    alone = solve(problem, dataclasses.replace(params, bound_process=False))
+    others = set(_children())
+    killed: list[int] = []
+
+    def kill_the_child(phase: str, objective: float, bound: float | None) -> None:
+        if phase == "search" and not killed:
+            for pid in set(_children()) - others:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    hit = solve(problem, dataclasses.replace(params, on_progress=kill_the_child))
+    assert killed, "no bound process ran beside the search"
+    assert "the bound's process failed (exit -9)" in hit.message
+    assert "bounded here in the 25 steps" in hit.message
+    assert hit.lower_bound == alone.lower_bound
+    np.testing.assert_array_equal(hit.alignment.territory, alone.alignment.territory)

@@ -67,11 +67,11 @@ class SolveParams:
     # Large-neighbourhood search after the bound: sweeps of ruin-and-recreate steps, each sweep one step per
     # territory (see solve/lns.py). Work, not the clock: more effort never gives a worse alignment.
     effort: float = 1.0
-    # Told (phase "solve", "bound" or "search"; best objective; lower bound or None) as the solve goes: progress
-    # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
     # Large instances (the bound's sparse layout) on two or more cores: the bound runs in a second process beside
     # the neighbourhood search (solve/bound_process.py); the same steps give the same value either way.
     bound_process: bool = True
+    # Told (phase "solve", "bound" or "search"; best objective; lower bound or None) as the solve goes: progress
+    # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
     on_progress: Callable[[str, float, float | None], None] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -290,9 +290,10 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     failure = ""  # why the bound's process gave no bound
     if beside is not None:
         relaxed = beside.result(phases.whole.remaining())  # it ends by the search's deadline
-        if relaxed is None:  # it failed: what is left of the run bounds here (one step at least)
-            failure = f"{beside.failure}; the bound was computed in the time left"
+        if relaxed is None:  # it failed: what is left of the run bounds here (one step at least, where it fits)
             relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
+            done = f"bounded here in the {relaxed.iterations} steps the time left allowed"
+            failure = f"{beside.failure}; {done if np.isfinite(relaxed.value) else 'no time was left to bound here'}"
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
         _tell(params, problem, "search", best[0], best[2], bound)  # in the search's stage: the bound began with it
     unproven = bound is None or not _closed(best[0], bound)
