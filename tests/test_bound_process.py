@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from test_lns import clustered
 
+from terrplan.child import usable_cores
 from terrplan.solve import SolveParams, solve
 from terrplan.solve.bound import lagrangian, multiplier_start, sparse_layout
-from terrplan.solve.bound_process import BoundProcess, usable_cores
+from terrplan.solve.bound_process import BoundProcess
 
 
 def _children_cpu_s() -> float:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from terrplan.child import usable_cores
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
 from terrplan.cli.sweep import check_placement, check_shipping
 
@@ -41,7 +41,7 @@ DEFAULT_TIME_LIMIT = 10.0
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="K solved at once on this machine (default: sweep.workers, else the number of cores).",
+    help="K solved at once on this machine (default: sweep.workers, else the cores this process may use).",
 )
 @click.option("--cluster", metavar="tcp://HOST:8786", help="Solve the K on this Dask scheduler, as sweep does.")
 @click.option(
@@ -106,7 +106,7 @@ def size_command(
     if config.inputs.accounts.path == "-":  # every K's process reads the accounts: they are kept in the folder
         overrides["inputs.accounts.path"] = str(spool_stdin(folder, sys.stdin.buffer.read()))
         config = load_config(config_path, overrides)
-    count = settings.workers or os.cpu_count() or 1
+    count = settings.workers or usable_cores()
     run = size(config, config_path, folder, count, settings.cluster, shipping, report)
     sys.stdout.write(csv_text(run.table, config.output.escape_formulas))
     report_done(run, report)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from terrplan.child import usable_cores
 from terrplan.cli import EXIT_CODES_HELP, common_options, config_overrides, handle_errors, main
 from terrplan.progress import Reporter
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Scenarios run at once on this machine (default: sweep.workers, else the number of cores). Overrides "
+    help="Scenarios run at once on this machine (default: sweep.workers, else the cores this process may use). Overrides "
     "sweep.cluster.",
 )
 @click.option(
@@ -86,7 +86,7 @@ def sweep_command(
     if output not in (None, "-"):
         check_output_file(output, [config_path])
     count = len(plan.scenarios)
-    workers = settings.workers or os.cpu_count() or 1
+    workers = settings.workers or usable_cores()
     where = f"{settings.cluster}{' (inputs shipped)' if shipping else ''}" if settings.cluster else None
     where = where or f"{workers} local worker(s)"
     report.info("sweep", f"{count} scenario(s) on {where}; folder {folder}", scenarios=count, directory=str(folder))

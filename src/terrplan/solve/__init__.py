@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from terrplan.budget import TimeBudget
+from terrplan.child import usable_cores
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, home_term, objective
 from terrplan.solve import lns, pack
@@ -35,7 +36,7 @@ from terrplan.solve.bound import (
     non_negative_costs,
     sparse_layout,
 )
-from terrplan.solve.bound_process import BoundProcess, usable_cores
+from terrplan.solve.bound_process import BoundProcess
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact

@@ -17,7 +17,6 @@ and a reason (`failure`): the caller then bounds in-process and says so.
 
 from __future__ import annotations
 
-import os
 import pickle
 import subprocess
 import sys
@@ -44,14 +43,6 @@ from terrplan.solve.bound_process import _main
 _main(payload)
 """
 )
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one; a CPU quota is not seen)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 @dataclass
