@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
-    help="Scenarios run at once on this machine (default: sweep.workers, else the cores this process may use). Overrides "
-    "sweep.cluster.",
+    help="Scenarios run at once on this machine (default: sweep.workers, else the cores this process may use). "
+    "Overrides sweep.cluster.",
 )
 @click.option(
     "--cluster",
