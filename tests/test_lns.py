@@ -135,10 +135,17 @@ def test_repair_puts_an_alignment_outside_its_bands_back_inside():
     assert not bands_hold(problem, territory)
     part = _solve_part(SolveParams(time_limit_s=600.0, seed=1))
     repaired = lns.repair(problem, territory, centres, 12, 5, TimeBudget.of(600.0), part)
-    again = lns.repair(problem, territory, centres, 12, 5, TimeBudget.of(600.0), part)
+    trail: list[tuple[np.ndarray, np.ndarray]] = []
+    again = lns.repair(problem, territory, centres, 12, 5, TimeBudget.of(600.0), part, trail)
     assert bands_hold(problem, repaired.territory)
     assert 1 <= repaired.kept <= repaired.steps
     assert np.array_equal(repaired.territory, again.territory) and repaired.value == again.value
+    # the trail: the alignment each kept step left, the start first; the band excess never rises along it
+    assert len(trail) == again.kept
+    assert np.array_equal(trail[0][0], territory) and np.array_equal(trail[0][1], centres)
+    excess = [lns._excess(problem, left).sum() for left, _ in trail] + [lns._excess(problem, again.territory).sum()]
+    assert excess[-1] == 0 < excess[0]
+    assert all(later <= earlier for earlier, later in itertools.pairwise(excess))
     assert repaired.value == pytest.approx(objective(problem, Alignment(repaired.territory, repaired.centres)))
 
 

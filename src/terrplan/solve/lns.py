@@ -117,10 +117,13 @@ def repair(
     seed: int,
     budget: TimeBudget,
     solve_part: SolvePart,
+    trail: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Searched:
     """Up to `steps` ruin-and-recreate steps from an alignment outside some band, each on a territory still outside
     its band and enough of its neighbours to hold their bands' total; a step is kept when the total band excess falls
-    (or stays and the objective falls). Ends as soon as every band holds.
+    (or stays and the objective falls). Ends as soon as every band holds. `trail` gets the alignment (territory,
+    centres) each kept step left: less band excess is not always easier to pack (`solve` packs earlier ones when the
+    last fails).
 
     Heavy-tailed potential (one unit over half a territory's band) leaves the whole-problem flow a packing problem
     it rounds badly; a group of a few territories is a small packing problem that the same solver often settles."""
@@ -145,6 +148,8 @@ def repair(
         trial = objective(problem, Alignment(trial_territory, trial_centres))
         less = trial_excess.sum() < excess.sum() * (1 - 1e-9)
         if less or (trial_excess.sum() <= excess.sum() and trial < value):
+            if trail is not None:
+                trail.append((territory, centres))
             territory, centres, value, excess = trial_territory, trial_centres, trial, trial_excess
             kept += 1
     return Searched(territory, centres, value, done, kept)
