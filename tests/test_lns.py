@@ -140,7 +140,7 @@ def test_repair_puts_an_alignment_outside_its_bands_back_inside():
     assert bands_hold(problem, repaired.territory)
     assert 1 <= repaired.kept <= repaired.steps
     assert np.array_equal(repaired.territory, again.territory) and repaired.value == again.value
-    # the trail: the alignment each kept step left, the start first; the band excess never rises along it
+    # the trail: the alignment each kept step replaced, the start first; the band excess never rises along it
     assert len(trail) == again.kept
     assert np.array_equal(trail[0][0], territory) and np.array_equal(trail[0][1], centres)
     excess = [lns._excess(problem, left).sum() for left, _ in trail] + [lns._excess(problem, again.territory).sum()]

@@ -241,14 +241,15 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         # Packing the repair's last alignment can fail where an earlier one packs (hospitals_k200 at 600 s: after
         # 200 repair steps, 7 kept, 15 territories stay outside; after 20 or 60 steps every band holds): the earlier
         # ones are packed in turn, the latest first, while the last one's packing missed and time is left.
-        for territory, centres in [(best[1], best[2]), *reversed(trail)]:
+        for number, (territory, centres) in enumerate([(best[1], best[2]), *reversed(trail)]):
             if bands_hold(problem, best[1]) or phases.search.expired():
                 break
             packed = pack.repair(problem, territory, centres, params.seed, phases.search)
             rounds += packed.groups
-            if territory is best[1] and not np.array_equal(packed.territory, territory):
-                best = (packed.value, packed.territory, centres)  # each kept group put all its territories in band
-            elif bands_hold(problem, packed.territory):
+            # the last alignment keeps what its packing mended (each kept group put all its territories in band);
+            # an earlier one replaces it only when every band holds
+            mended = number == 0 and not np.array_equal(packed.territory, territory)
+            if mended or bands_hold(problem, packed.territory):
                 best = (packed.value, packed.territory, centres)
         bounding = phases.search.share(_BOUND_AFTER_REPAIR)
     feasible = bands_hold(problem, best[1])

@@ -122,8 +122,8 @@ def repair(
     """Up to `steps` ruin-and-recreate steps from an alignment outside some band, each on a territory still outside
     its band and enough of its neighbours to hold their bands' total; a step is kept when the total band excess falls
     (or stays and the objective falls). Ends as soon as every band holds. `trail` gets the alignment (territory,
-    centres) each kept step left: less band excess is not always easier to pack (`solve` packs earlier ones when the
-    last fails).
+    centres) each kept step replaced, the start first: less band excess is not always easier to pack (`solve` packs
+    these earlier ones when the last fails).
 
     Heavy-tailed potential (one unit over half a territory's band) leaves the whole-problem flow a packing problem
     it rounds badly; a group of a few territories is a small packing problem that the same solver often settles."""
