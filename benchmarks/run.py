@@ -204,7 +204,12 @@ def build_row(name: str) -> tuple[instances.Benchmark, float]:
 
 
 def run_one(
-    name: str, time_limit_s: float | None, seed: int, build_only: bool, gap_km: float | None = regions.DEFAULT_GAP_KM
+    name: str,
+    time_limit_s: float | None,
+    seed: int,
+    build_only: bool,
+    gap_km: float | None = regions.DEFAULT_GAP_KM,
+    effort: float = 1.0,
 ) -> Row:
     bench, build_s = build_row(name)
     if build_only:
@@ -216,7 +221,7 @@ def run_one(
         }
     else:
         limit = time_limit_s if time_limit_s is not None else DEFAULT_TIME_LIMIT_S[instances.suite_of(name)]
-        row = solve_row(name, bench, terrplan.solve.SolveParams(time_limit_s=limit, seed=seed), gap_km)
+        row = solve_row(name, bench, terrplan.solve.SolveParams(time_limit_s=limit, seed=seed, effort=effort), gap_km)
     row["peak_mb"] = peak_mb()  # includes the interpreter, the imports and the build
     row["build_s"] = build_s
     return row
@@ -224,7 +229,7 @@ def run_one(
 
 def main_one(args: argparse.Namespace) -> int:
     try:
-        row = run_one(args.one, args.time_limit, args.seed, args.build_only, args.remote_gap_km)
+        row = run_one(args.one, args.time_limit, args.seed, args.build_only, args.remote_gap_km, args.effort)
     except Exception as exc:
         traceback.print_exc()
         row = {"instance": args.one, "error": f"{type(exc).__name__}: {exc}"}
@@ -243,6 +248,7 @@ def child_command(name: str, args: argparse.Namespace) -> list[str]:
         cmd += ["--time-limit", repr(args.time_limit)]
     if args.build_only:
         cmd.append("--build-only")
+    cmd += ["--effort", repr(args.effort)]
     cmd += ["--remote-gap-km", "none" if args.remote_gap_km is None else repr(args.remote_gap_km)]
     return cmd
 
@@ -411,6 +417,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "120 s hospitals)",
     )
     parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    parser.add_argument(
+        "--effort", type=float, default=1.0, help="solver effort: search sweeps and bound steps per unit (default 1)"
+    )
     parser.add_argument(
         "--build-only", action="store_true", help="only build each instance and report the build time and memory"
     )

@@ -75,6 +75,14 @@ class SolveParams:
     # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
     on_progress: Callable[[str, float, float | None], None] | None = field(default=None, compare=False, repr=False)
 
+    @property
+    def bound_steps(self) -> int:
+        """The bound's subgradient steps: `bound_iterations` per unit of effort, so that more effort tightens the
+        bound as it improves the alignment (its first steps are the same, and the best value is kept: never a lower
+        bound). Effort under 1 shortens the search only. `national` at 600 s had ended at 255 s on the 300-step cap,
+        where the subgradient, left to run, stops itself after about 800 steps (docs/benchmarks.md, session 12)."""
+        return round(self.bound_iterations * max(self.effort, 1.0))
+
     @classmethod
     def from_config(cls, solver: SolverConfig, time_limit_s: float | None = None) -> SolveParams:
         """The config's solver section (the time limit overridable, e.g. per K in sizing)."""
@@ -265,13 +273,13 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         if searching and params.bound_process and sparse_layout(relaxing) and usable_cores() > 1:
             # Large and searched: the bound and the search each get a core until the search's deadline.
             limit = phases.search.remaining()
-            beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_iterations)
+            beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_steps)
             if beside is not None:
                 running.enter_context(contextlib.closing(beside))
         if beside is None:
             # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
             # normally ends it, so results repeat exactly.
-            relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_iterations)
+            relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_steps)
             bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
             _tell(params, problem, "bound", best[0], best[2], bound)
             best, used = _polish(problem, params, best, relaxed.sites, searching, phases.search, slowest, cost)
@@ -301,7 +309,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     if beside is not None:
         relaxed = beside.result(phases.whole.remaining())  # it ends by the search's deadline
         if relaxed is None:  # it failed: what is left of the run bounds here (one step at least, where it fits)
-            relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_iterations)
+            relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_steps)
             done = f"bounded here in the {relaxed.iterations} steps the time left allowed"
             failure = f"{beside.failure}; {done if np.isfinite(relaxed.value) else 'no time was left to bound here'}"
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
