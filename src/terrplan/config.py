@@ -385,9 +385,11 @@ class Solver:
     # Location-allocation runs from different seeds; null: by size, 12 on large instances up to 200 on small ones
     # (solve.auto_starts), so a small instance spends more of its budget searching.
     starts: int | None = None
-    bound_iterations: int = 300  # subgradient steps of the lower bound: more gives a tighter gap, slower
+    # Subgradient steps of the lower bound per unit of effort (never fewer than this): more gives a tighter gap, slower
+    bound_iterations: int = 300
     # Search effort after the first solution: sweeps of the large-neighbourhood search, each re-solving every
-    # territory's neighbourhood once. More effort never gives a worse alignment; 0 turns the search off.
+    # territory's neighbourhood once, and the bound's steps above. More effort never gives a worse alignment nor a
+    # lower bound; 0 turns the search off.
     effort: float = 1.0
 
 
