@@ -101,10 +101,11 @@ def lagrangian(
     t0 = time.perf_counter()
     # A layout that alone would overrun the clock: the shortest lists (valid for any length, weaker), else no bound.
     # Only a short clock changes the layout, so a run its caps end repeats exactly.
-    short = None if build_seconds(problem) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
-    if short is not None and build_seconds(problem, short) > time_limit_s + _BUILD_SLACK_S:
+    share = site_share(max_iter)
+    short = None if build_seconds(problem, None, share) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
+    if short is not None and build_seconds(problem, short, share) > time_limit_s + _BUILD_SLACK_S:
         return Bound(-np.inf, np.zeros(0, dtype=np.int64), 0)
-    relax = _Relaxation.build(problem, short)
+    relax = _Relaxation.build(problem, short, share)
     start = np.asarray(start, dtype=float)[relax.units]
     lam = relax.clip(start)
     scale = np.abs(start) + 1e-3 * max(float(np.abs(start).mean()), 1e-12)  # a price starting at 0 still moves
@@ -176,13 +177,13 @@ def sparse_layout(problem: Problem) -> bool:
     return problem.n_sites * problem.n_units > _DENSE_CELLS
 
 
-def build_seconds(problem: Problem, most: int | None = None) -> float:
+def build_seconds(problem: Problem, most: int | None = None, share: float | None = None) -> float:
     """About how long `_Relaxation.build` takes for `problem` (with lists of at most `most` sites)."""
     n, sites = problem.n_units, problem.n_sites
     if n * sites <= _DENSE_CELLS:
         return _DENSE_CELL_S * n * sites
     m = _list_size(n, sites, problem.n_territories, most)
-    return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m))
+    return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m, share))
 
 
 @dataclass
@@ -210,11 +211,18 @@ def _list_size(n_units: int, n_sites: int, k: int, most: int | None = None) -> i
     return size if most is None else min(size, most)
 
 
-def _site_list_size(n_units: int, m: int) -> int:
-    """How many nearest units each site lists beside the units' lists of `m` sites: `_REVERSE_SHARE` x m, cut to
-    keep both lists within twice `_MAX_ENTRIES` (never under half of m)."""
+def site_share(steps: int) -> float:
+    """How long each site's list of its own nearest units is, as a share of the units' lists, for a bound of at most
+    `steps` steps: longer lists end higher but are slower per step, so they pay on long runs only."""
+    return _LONG_SHARE if steps >= _LONG_STEPS else _REVERSE_SHARE
+
+
+def _site_list_size(n_units: int, m: int, share: float | None = None) -> int:
+    """How many nearest units each site lists beside the units' lists of `m` sites: `share` (default
+    `_REVERSE_SHARE`) x m, cut to keep both lists within twice `_MAX_ENTRIES` (never under half of m)."""
+    share = _REVERSE_SHARE if share is None else share
     room = max(2 * _MAX_ENTRIES // max(n_units, 1) - m, m // 2)
-    return min(n_units, max(1, min(int(_REVERSE_SHARE * m), room)))
+    return min(n_units, max(1, min(int(share * m), room)))
 
 
 @dataclass
@@ -232,12 +240,14 @@ class _Relaxation:
     row_abs: np.ndarray | None = None  # (S,) sum over units of |cost|, for the float32 error margin
 
     @classmethod
-    def build(cls, problem: Problem, most: int | None = None) -> _Relaxation | _SparseRelaxation:
+    def build(
+        cls, problem: Problem, most: int | None = None, share: float | None = None
+    ) -> _Relaxation | _SparseRelaxation:
         """The dense layout where it fits, else the sparse one with lists of at most `most` sites."""
         units, amount, bands, capacitated = _bands(problem)
         if sparse_layout(problem):
             amount = amount if capacitated else np.zeros_like(amount)
-            return _SparseRelaxation.build(problem, units, amount, bands, most)
+            return _SparseRelaxation.build(problem, units, amount, bands, most, share)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
         return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
 
@@ -461,11 +471,17 @@ class _SparseRelaxation:
 
     @classmethod
     def build(
-        cls, problem: Problem, units: np.ndarray, amount: np.ndarray, bands: list[_Band], most: int | None = None
+        cls,
+        problem: Problem,
+        units: np.ndarray,
+        amount: np.ndarray,
+        bands: list[_Band],
+        most: int | None = None,
+        share: float | None = None,
     ) -> _SparseRelaxation:
         n_sites = problem.n_sites
         m = _list_size(problem.n_units, n_sites, problem.n_territories, most)
-        count = _site_list_size(problem.n_units, m)  # how many nearest units each site lists
+        count = _site_list_size(problem.n_units, m, share)  # how many nearest units each site lists
         mirror = not problem.fixed and problem.geometry != "matrix"  # the sites are the units: one query serves both
         site_all, dist_all = nearest_sites(problem, np.arange(n_sites), max(m, count) if mirror else m)
         site, dist = site_all[units, :m], dist_all[units, :m]
@@ -709,6 +725,9 @@ _RADIUS_BUCKETS = 8  # site classes by the radius of their own nearest units, on
 # 106 s; 1.0 7.23 % / 612 / 128 s / 1.26 GB; 1.5 6.78 % / 446 / 115 s; 3.0 6.09 % / 562 / 219 s / 2.66 GB. After
 # 57 s: 0.5 8.4 %, 1.5 7.2 %, 3.0 8.7 % (benchmarks/bound_study.md, section 7).
 _REVERSE_SHARE = 1.5
+# Bounds of this many steps or more (effort 2 and up, see SolveParams.bound_steps) list 3 times: `national` at
+# --time-limit 900 --effort 3, gap 5.57 % -> 4.96 %, 446 -> 499 s, peak of both processes 2.29 -> 3.12 GB.
+_LONG_STEPS, _LONG_SHARE = 600, 3.0
 
 
 def _mirrored_entries(
