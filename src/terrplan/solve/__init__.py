@@ -80,7 +80,7 @@ class SolveParams:
         """The bound's subgradient steps: `bound_iterations` per unit of effort, so that more effort tightens the
         bound as it improves the alignment (its first steps are the same, and the best value is kept: never a lower
         bound). Effort under 1 shortens the search only. `national` at 600 s had ended at 255 s on the 300-step cap,
-        where the subgradient, left to run, stops itself after about 800 steps (docs/benchmarks.md, session 12)."""
+        where the subgradient, left to run, stops itself after 450-600 steps (docs/benchmarks.md, session 12)."""
         return round(self.bound_iterations * max(self.effort, 1.0))
 
     @classmethod
