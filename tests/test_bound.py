@@ -109,6 +109,21 @@ def test_bound_is_deterministic() -> None:
     assert np.array_equal(runs[0].sites, runs[1].sites)
 
 
+def test_a_bound_with_time_for_it_sees_every_pair_of_a_larger_relaxation(monkeypatch) -> None:
+    """Past the always-dense size, a bound whose clock covers the dense steps runs the dense layout: the very value
+    an always-dense bound gives; a short clock, or a relaxation past the timed size, keeps the sparse lists."""
+    problem = _random_problem(4, 200, 5, members=False)  # 40,000 sites x units
+    always = bound.lagrangian(problem, 1e4, np.ones(200), time_limit_s=600.0, max_iter=40)
+    monkeypatch.setattr(bound, "_DENSE_CELLS", 20_000)  # 40,000 cells: past it, within 3 times it
+    assert bound.large_relaxation(problem)
+    assert bound.sparse_layout(problem, 0.01) and not bound.sparse_layout(problem, 600.0)
+    timed = bound.lagrangian(problem, 1e4, np.ones(200), time_limit_s=600.0, max_iter=40)
+    assert (timed.value, timed.sites.tolist()) == (always.value, always.sites.tolist())
+    monkeypatch.setattr(bound, "_DENSE_CELLS", 10_000)  # 40,000 cells: past 3 times it
+    assert bound.sparse_layout(problem, 600.0)
+    assert isinstance(bound._Relaxation.build(problem, dense=False), bound._SparseRelaxation)
+
+
 def test_site_sums_gives_empty_sites_zero() -> None:
     # sites 0, 2 and 5 have no entries: at the start, between two others and at the end
     indptr = np.array([0, 0, 2, 2, 3, 5, 5])

@@ -15,7 +15,7 @@ from test_lns import clustered
 
 from terrplan.child import usable_cores
 from terrplan.solve import SolveParams, solve
-from terrplan.solve.bound import lagrangian, multiplier_start, sparse_layout
+from terrplan.solve.bound import lagrangian, large_relaxation, multiplier_start
 from terrplan.solve.bound_process import BoundProcess
 
 
@@ -54,7 +54,7 @@ def test_a_solve_with_the_bound_beside_the_search_is_the_solve_without():
     """A problem past the dense layout (3,600 units as sites: 13 M pairs), searched: the bound runs in a child, and
     the alignment, objective and bound are the ones the in-process solve gives (the caps, not the clock, end both)."""
     problem = clustered(3600, 12, seed=5, tolerance=0.1)
-    assert sparse_layout(problem)
+    assert large_relaxation(problem)
     params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=25)
     alone = solve(problem, dataclasses.replace(params, bound_process=False))
     before = _children_cpu_s()

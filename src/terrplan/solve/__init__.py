@@ -32,9 +32,9 @@ from terrplan.solve.bound import (
     apart_problem,
     checked_bound,
     lagrangian,
+    large_relaxation,
     multiplier_start,
     non_negative_costs,
-    sparse_layout,
 )
 from terrplan.solve.bound_process import BoundProcess
 from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
@@ -270,7 +270,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         value, territory, centres = best
         target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
         prices = multiplier_start(relaxing, territory, centres)
-        if searching and params.bound_process and sparse_layout(relaxing) and usable_cores() > 1:
+        if searching and params.bound_process and large_relaxation(relaxing) and usable_cores() > 1:
             # Large and searched: the bound and the search each get a core until the search's deadline.
             limit = phases.search.remaining()
             beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_steps)

@@ -37,6 +37,13 @@ from terrplan.solve.assign import primary_metric
 from terrplan.solve.candidates import nearest_sites, nearest_units
 
 _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every unit (a few float64 matrices)
+# Up to this many times _DENSE_CELLS, every site sees every unit also when the bound has at least _DENSE_CELL_STEP_S
+# per cell (42 s on 28 million): a dense step is slower, but the sparse layout's plateau is higher. hospitals_k200
+# (5,306 units and sites), the bound alone from one alignment, gap after 10 / 20 / 45 s: sparse 30.3 / 28.7 % (where it
+# stops), dense 41.0 / 26.4 / 21.2 %. Beside a search the dense steps are slower (memory shared, 0.19 -> 0.33 s on
+# hospitals_zip_k200): with 0.75e-6 s a cell hospitals_k200's bound, which gets 18-25 s there, once ended at a 96 %
+# gap (benchmarks/bound_study.md, section 8).
+_TIMED_DENSE_FACTOR, _DENSE_CELL_STEP_S = 3, 1.5e-6
 _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each unit lists
 _PATIENCE = 20  # non-improving steps before the step factor halves
 _MU_START, _MU_MIN = 1.0, 1e-3
@@ -102,10 +109,11 @@ def lagrangian(
     # A layout that alone would overrun the clock: the shortest lists (valid for any length, weaker), else no bound.
     # Only a short clock changes the layout, so a run its caps end repeats exactly.
     share = site_share(max_iter)
-    short = None if build_seconds(problem, None, share) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
-    if short is not None and build_seconds(problem, short, share) > time_limit_s + _BUILD_SLACK_S:
+    dense = not sparse_layout(problem, time_limit_s)
+    short = None if build_seconds(problem, None, share, dense) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
+    if short is not None and build_seconds(problem, short, share, dense) > time_limit_s + _BUILD_SLACK_S:
         return Bound(-np.inf, np.zeros(0, dtype=np.int64), 0)
-    relax = _Relaxation.build(problem, short, share)
+    relax = _Relaxation.build(problem, short, share, dense)
     start = np.asarray(start, dtype=float)[relax.units]
     lam = relax.clip(start)
     scale = np.abs(start) + 1e-3 * max(float(np.abs(start).mean()), 1e-12)  # a price starting at 0 still moves
@@ -172,15 +180,27 @@ _SPARSE_ENTRY_S, _DENSE_CELL_S = 0.6e-6, 0.1e-6
 _BUILD_SLACK_S = 1.0  # a layout this far past the clock still runs (a spent budget still gets its one bound step)
 
 
-def sparse_layout(problem: Problem) -> bool:
-    """Does the bound list each unit's nearest sites only (sites x units past what a dense layout holds)?"""
+def large_relaxation(problem: Problem) -> bool:
+    """Is the relaxation past what a dense layout holds in any run (more than `_DENSE_CELLS` sites x units)? Such a
+    bound runs beside the search where it can."""
     return problem.n_sites * problem.n_units > _DENSE_CELLS
 
 
-def build_seconds(problem: Problem, most: int | None = None, share: float | None = None) -> float:
-    """About how long `_Relaxation.build` takes for `problem` (with lists of at most `most` sites)."""
+def sparse_layout(problem: Problem, time_limit_s: float = 0.0) -> bool:
+    """Does a bound with `time_limit_s` seconds list each unit's nearest sites only? Past `_DENSE_CELLS` sites x
+    units, unless the cells are at most `_TIMED_DENSE_FACTOR` times that and the bound has the time for them."""
+    cells = problem.n_sites * problem.n_units
+    timed = cells <= _TIMED_DENSE_FACTOR * _DENSE_CELLS and time_limit_s >= _DENSE_CELL_STEP_S * cells
+    return large_relaxation(problem) and not timed
+
+
+def build_seconds(
+    problem: Problem, most: int | None = None, share: float | None = None, dense: bool | None = None
+) -> float:
+    """About how long `_Relaxation.build` takes for `problem` (densely, or with lists of at most `most` sites;
+    `dense` None: as in any run)."""
     n, sites = problem.n_units, problem.n_sites
-    if n * sites <= _DENSE_CELLS:
+    if not large_relaxation(problem) if dense is None else dense:
         return _DENSE_CELL_S * n * sites
     m = _list_size(n, sites, problem.n_territories, most)
     return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m, share))
@@ -241,11 +261,12 @@ class _Relaxation:
 
     @classmethod
     def build(
-        cls, problem: Problem, most: int | None = None, share: float | None = None
+        cls, problem: Problem, most: int | None = None, share: float | None = None, dense: bool | None = None
     ) -> _Relaxation | _SparseRelaxation:
-        """The dense layout where it fits, else the sparse one with lists of at most `most` sites."""
+        """The dense layout (`dense` None: where it fits in any run), else the sparse one with lists of at most
+        `most` sites."""
         units, amount, bands, capacitated = _bands(problem)
-        if sparse_layout(problem):
+        if large_relaxation(problem) if dense is None else not dense:
             amount = amount if capacitated else np.zeros_like(amount)
             return _SparseRelaxation.build(problem, units, amount, bands, most, share)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
