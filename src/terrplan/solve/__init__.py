@@ -229,12 +229,17 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
     steps = round(params.effort * problem.n_territories)
     bounding = phases.bound
+    bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
+    beside: BoundProcess | None = None  # the bound in a second process, while the repair and search run in this one
     if searching and not bands_hold(problem, best[1]):
+        # The bound needs no alignment inside the bands (the one outside gives its prices and target), so a large
+        # one starts now, beside the repair: hospitals_k200's repair takes 70 of its 120 s.
+        beside = _bound_beside(problem, params, best, bounded, phases, running)
         # Outside a band: where one group holds every territory outside, exact packing of that group first (centres
         # fixed, least travel); then neighbourhoods of out-of-band territories re-solved until every band holds, then
-        # packing of the groups still outside (heavy tails). An alignment outside a band gets no bound and no search,
-        # so the packing may take all that is left (it stops once every band holds); the bound then gets half of
-        # the rest, and after a long packing the clock, not the effort, ends the search.
+        # packing of the groups still outside (heavy tails). An alignment outside a band gets no search (and reports
+        # no bound), so the packing may take all that is left (it stops once every band holds); an in-process bound
+        # then gets half of the rest, and after a long packing the clock, not the effort, ends the search.
         whole = pack.mend_whole(problem, best[1], best[2], params.seed, phases.search)
         if whole is not None:
             rounds += whole.groups
@@ -262,21 +267,13 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         bounding = phases.search.share(_BOUND_AFTER_REPAIR)
     feasible = bands_hold(problem, best[1])
     bound = None
-    bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
-    beside: BoundProcess | None = None  # the bound in a second process, while the search runs in this one
     if params.lower_bound and feasible and bounded is not None:
         _tell(params, problem, "bound", best[0], best[2], None)
         relaxing, offset = bounded
-        value, territory, centres = best
-        target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
-        prices = multiplier_start(relaxing, territory, centres)
-        if searching and params.bound_process and large_relaxation(relaxing) and usable_cores() > 1:
-            # Large and searched: the bound and the search each get a core until the search's deadline.
-            limit = phases.search.remaining()
-            beside = BoundProcess.start(relaxing, target, prices, limit, params.bound_steps)
-            if beside is not None:
-                running.enter_context(contextlib.closing(beside))
+        if beside is None and searching:
+            beside = _bound_beside(problem, params, best, bounded, phases, running)
         if beside is None:
+            prices, target = _bound_start(problem, relaxing, best)
             # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
             # normally ends it, so results repeat exactly.
             relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_steps)
@@ -306,10 +303,11 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         rounds += searched.steps
         best = _better(problem, best, (searched.value, searched.territory, searched.centres))
     failure = ""  # why the bound's process gave no bound
-    if beside is not None:
+    if beside is not None and bands_hold(problem, best[1]) and bounded is not None:
+        relaxing, offset = bounded
         relaxed = beside.result(phases.whole.remaining())  # it ends by the search's deadline
         if relaxed is None:  # it failed: what is left of the run bounds here (one step at least, where it fits)
-            relaxed = lagrangian(relaxing, target, prices, phases.whole.remaining(), params.bound_steps)
+            relaxed = lagrangian(relaxing, beside.target, beside.prices, phases.whole.remaining(), params.bound_steps)
             done = f"bounded here in the {relaxed.iterations} steps the time left allowed"
             failure = f"{beside.failure}; {done if np.isfinite(relaxed.value) else 'no time was left to bound here'}"
         bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
@@ -348,6 +346,36 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     )
     message = "; ".join(part for part in (failure, doubt) if part)
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, message)
+
+
+def _bound_start(problem: Problem, relaxing: Problem, best: _Solution) -> tuple[np.ndarray, float]:
+    """The bound's first prices, from the best alignment so far, and its target: that alignment's objective on the
+    relaxed problem."""
+    value, territory, centres = best
+    target = value if relaxing is problem else objective(relaxing, Alignment(territory, centres))
+    return multiplier_start(relaxing, territory, centres), target
+
+
+def _bound_beside(
+    problem: Problem,
+    params: SolveParams,
+    best: _Solution,
+    bounded: tuple[Problem, float] | None,
+    phases: _Phases,
+    running: contextlib.ExitStack,
+) -> BoundProcess | None:
+    """A large relaxation's bound in a second process until the search's deadline, the solve going on in this one
+    (each gets a core); None where it does not apply or no child starts."""
+    if not (params.lower_bound and params.bound_process and bounded is not None and usable_cores() > 1):
+        return None
+    relaxing = bounded[0]
+    if not large_relaxation(relaxing):
+        return None
+    prices, target = _bound_start(problem, relaxing, best)
+    beside = BoundProcess.start(relaxing, target, prices, phases.search.remaining(), params.bound_steps)
+    if beside is not None:
+        running.enter_context(contextlib.closing(beside))
+    return beside
 
 
 def _polish(

@@ -51,6 +51,8 @@ class BoundProcess:
 
     child: subprocess.Popen[bytes]
     deadline: float  # time.monotonic() by which its answer is due (system-wide, so the child's clock too)
+    target: float  # what it was given to aim at, and the prices it started from: a bound in its place starts there
+    prices: np.ndarray
     failure: str = ""  # why `result` gave None
 
     @classmethod
@@ -70,7 +72,7 @@ class BoundProcess:
             )
         except OSError:
             return None
-        running = cls(child, sent + seconds + _GRACE_S)
+        running = cls(child, sent + seconds + _GRACE_S, target, start)
         try:
             assert child.stdin is not None
             pickle.dump(list(sys.path), child.stdin)
