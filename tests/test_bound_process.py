@@ -16,7 +16,7 @@ from test_lns import clustered
 import terrplan.solve
 from terrplan.child import usable_cores
 from terrplan.model import Problem, bands_hold
-from terrplan.solve import SolveParams, solve
+from terrplan.solve import SolveParams, pack, solve
 from terrplan.solve.bound import lagrangian, large_relaxation, multiplier_start
 from terrplan.solve.bound_process import BoundProcess
 
@@ -100,6 +100,7 @@ def test_a_large_bound_starts_beside_the_repair_from_the_alignment_outside_the_b
     outside = solve(problem, dataclasses.replace(params, effort=0.0, lower_bound=False))  # the starts alone
     assert not bands_hold(problem, outside.alignment.territory)
     monkeypatch.setattr(terrplan.solve, "large_relaxation", lambda relaxing: True)  # 4 M pairs: beside it anyway
+    monkeypatch.setattr(pack, "_WORK", 1.0)  # a short packing (6 s, not 20): the repair only has to succeed
     before = _children_cpu_s()
     result = solve(problem, params)
     assert _children_cpu_s() > before, "no child process did the bound"
