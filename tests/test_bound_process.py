@@ -15,7 +15,7 @@ from test_lns import clustered
 
 import terrplan.solve
 from terrplan.child import usable_cores
-from terrplan.model import Problem, bands_hold
+from terrplan.model import bands_hold
 from terrplan.solve import SolveParams, pack, solve
 from terrplan.solve.bound import lagrangian, large_relaxation, multiplier_start
 from terrplan.solve.bound_process import BoundProcess
@@ -70,32 +70,12 @@ def test_a_solve_with_the_bound_beside_the_search_is_the_solve_without():
     assert beside.lower_bound is not None and beside.lower_bound <= beside.objective
 
 
-def _lumpy(n: int, k: int, seed: int, tolerance: float) -> Problem:
-    """Clustered units with very heavy-tailed weights (each under 0.4 of a territory's mean), a tight band."""
-    rng = np.random.default_rng(seed)
-    hubs = rng.uniform(0, 100, size=(12, 2))
-    xy = hubs[rng.integers(0, 12, size=n)] + rng.normal(scale=6.0, size=(n, 2))
-    weights = rng.pareto(1.0, size=n) + 0.1
-    weights = np.minimum(weights, 0.4 * weights.sum() / k)
-    mean = weights.sum() / k
-    return Problem(
-        n_territories=k,
-        weights=weights,
-        metrics=weights[None, :],
-        metric_names=("potential",),
-        lower=(1 - tolerance) * mean,
-        upper=(1 + tolerance) * mean,
-        coords=xy,
-        geometry="euclidean",
-    )
-
-
 @pytest.mark.skipif(usable_cores() < 2, reason="the bound runs beside the search only on two or more cores")
 def test_a_large_bound_starts_beside_the_repair_from_the_alignment_outside_the_bands(monkeypatch):
     """The starts end outside a band: a large relaxation's bound starts then, from that alignment's prices and
     objective, while the repair runs; the solve reports it once every band holds (bit for bit the bound those
     prices give here: 20 steps end both)."""
-    problem = _lumpy(2000, 20, seed=3, tolerance=0.01)
+    problem = clustered(2000, 20, seed=3, tolerance=0.01, tail=1.0, most=0.4)  # very heavy-tailed, a tight band
     params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=20)
     outside = solve(problem, dataclasses.replace(params, effort=0.0, lower_bound=False))  # the starts alone
     assert not bands_hold(problem, outside.alignment.territory)

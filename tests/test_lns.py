@@ -17,12 +17,17 @@ from terrplan.model import Alignment, Homes, Members, Problem, Rules, bands_hold
 from terrplan.solve import SolveParams, _solve_part, lns, solve
 
 
-def clustered(n: int, k: int, seed: int, tolerance: float = 0.08, **extra) -> Problem:
-    """Units in a dozen clusters of uneven size with heavy-tailed weights: a landscape with many local optima."""
+def clustered(
+    n: int, k: int, seed: int, tolerance: float = 0.08, tail: float = 2.0, most: float | None = None, **extra
+) -> Problem:
+    """Units in a dozen clusters of uneven size with heavy-tailed weights (Pareto with shape `tail`, each at most
+    `most` x a territory's mean where given): a landscape with many local optima."""
     rng = np.random.default_rng(seed)
     hubs = rng.uniform(0, 100, size=(12, 2))
     xy = hubs[rng.integers(0, 12, size=n)] + rng.normal(scale=6.0, size=(n, 2))
-    weights = rng.pareto(2.0, size=n) + 0.1
+    weights = rng.pareto(tail, size=n) + 0.1
+    if most is not None:
+        weights = np.minimum(weights, most * weights.sum() / k)
     mean = weights.sum() / k
     return Problem(
         n_territories=k,

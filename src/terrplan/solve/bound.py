@@ -200,7 +200,8 @@ def build_seconds(
     """About how long `_Relaxation.build` takes for `problem` (densely, or with lists of at most `most` sites;
     `dense` None: as in any run)."""
     n, sites = problem.n_units, problem.n_sites
-    if not large_relaxation(problem) if dense is None else dense:
+    dense = not large_relaxation(problem) if dense is None else dense
+    if dense:
         return _DENSE_CELL_S * n * sites
     m = _list_size(n, sites, problem.n_territories, most)
     return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m, share))
@@ -266,7 +267,8 @@ class _Relaxation:
         """The dense layout (`dense` None: where it fits in any run), else the sparse one with lists of at most
         `most` sites."""
         units, amount, bands, capacitated = _bands(problem)
-        if large_relaxation(problem) if dense is None else not dense:
+        dense = not large_relaxation(problem) if dense is None else dense
+        if not dense:
             amount = amount if capacitated else np.zeros_like(amount)
             return _SparseRelaxation.build(problem, units, amount, bands, most, share)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
