@@ -11,16 +11,15 @@ from conftest import ROOT, run_cli
 
 
 @pytest.fixture(scope="module")
-def sample_runs(tmp_path_factory):
-    """The sample solved twice with the same seed, into two folders."""
-    outs = [tmp_path_factory.mktemp(f"run{i}") for i in range(2)]
-    for out in outs:
-        proc = run_cli("optimize", "configs/sample.yaml", "-o", str(out), "-q")
-        assert proc.returncode == 0, proc.stderr.decode()
-        assert proc.stdout == b""
-    yield outs
-    for out in outs:
-        shutil.rmtree(out, ignore_errors=True)
+def sample_runs(sample_run, tmp_path_factory):
+    """The sample solved twice with the same seed: the session's run (conftest.sample_run, in this process) and the
+    installed CLI's in a subprocess, into its own folder (one sample solve fewer than two of our own)."""
+    out = tmp_path_factory.mktemp("run1")
+    proc = run_cli("optimize", "configs/sample.yaml", "-o", str(out), "--time-limit", "120", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
+    yield [sample_run, out]
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def test_every_sample_account_is_assigned_exactly_once(sample_runs):
