@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT, Tiny
 
 
@@ -41,3 +42,24 @@ def test_sigint_at_any_point_of_a_run_exits_130_without_a_traceback(tiny):
             assert err.endswith("error: stopped by SIGINT\n"), err
         outcomes.add(code)
     assert 130 in outcomes
+
+
+def _failing_to_load(interrupted: bool):
+    from terrplan.cli import handle_errors
+
+    @handle_errors
+    def command(report):
+        # what pybind11 raises when a signal lands while its module initialises (a solver module imported late)
+        cause = KeyboardInterrupt() if interrupted else RuntimeError("bad build")
+        raise ImportError("initialization failed") from cause
+
+    with pytest.raises(SystemExit) as done:
+        command()
+    return done.value.code
+
+
+def test_a_module_whose_loading_ctrl_c_cut_is_an_interruption_not_an_internal_error(capsys):
+    assert _failing_to_load(interrupted=True) == 130
+    assert capsys.readouterr().err.endswith("error: stopped by SIGINT\n")
+    assert _failing_to_load(interrupted=False) == 1  # the same error from anything else is a bug
+    assert "internal error: ImportError: initialization failed" in capsys.readouterr().err

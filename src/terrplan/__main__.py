@@ -7,11 +7,15 @@ import sys
 
 
 def run() -> None:
-    try:
+    try:  # Ctrl-C while the solver stack loads: the exit a run gives, without a traceback
         from terrplan.cli import main
-    except KeyboardInterrupt:  # Ctrl-C while the solver stack loads: the exit a run gives, without a traceback
-        sys.stderr.write("error: stopped by SIGINT\n")
-        _exit_now(130)
+        from terrplan.errors import interruption
+    except KeyboardInterrupt:
+        _interrupted()
+    except Exception as exc:  # a compiled module's "initialization failed", raised from the Ctrl-C
+        if interruption(exc) is None:
+            raise
+        _interrupted()
     try:
         main()
     except SystemExit as done:
@@ -25,6 +29,11 @@ def run() -> None:
         # end the interpreter's shutdown by the signal's default action).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupted() -> None:
+    sys.stderr.write("error: stopped by SIGINT\n")
+    _exit_now(130)
 
 
 def _exit_now(code: int) -> None:

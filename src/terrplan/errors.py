@@ -27,6 +27,20 @@ def closest(name: str, options: list[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C (or SIGTERM) behind an error, if one caused it: a signal that lands while a compiled module
+    loads (a solver module imported inside a command) comes out as that module's "ImportError: initialization
+    failed", raised from the KeyboardInterrupt (pybind11)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing wrong with an input: where it is, what is there, what was expected, how to fix it."""

@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from terrplan import __version__
 from terrplan.budget import TimeBudget
-from terrplan.errors import EXIT_INTERNAL, TerrplanError
+from terrplan.errors import EXIT_INTERNAL, TerrplanError, interruption
 from terrplan.progress import Reporter
 
 # Taken before the commands (and with them pandas, numpy and OR-Tools) load: a program run's clock starts here.
@@ -59,13 +59,12 @@ def handle_errors(command):
             report.error("failed", str(exc), exit_code=exc.exit_code, findings=[str(f) for f in exc.problems])
             sys.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
-            signum = getattr(exc, "signum", signal.SIGINT)
-            code = 128 + int(signum)
-            report.error("interrupted", f"stopped by {signal.Signals(signum).name}", exit_code=code)
-            sys.exit(code)
+            _stopped(report, exc)
         except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:
+            if (interrupt := interruption(exc)) is not None:
+                _stopped(report, interrupt)
             if os.environ.get("TERRPLAN_DEBUG"):
                 raise
             report.error(
@@ -78,6 +77,13 @@ def handle_errors(command):
                 signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
     return wrapper
+
+
+def _stopped(report: Reporter, exc: KeyboardInterrupt) -> NoReturn:
+    signum = getattr(exc, "signum", signal.SIGINT)
+    code = 128 + int(signum)
+    report.error("interrupted", f"stopped by {signal.Signals(signum).name}", exit_code=code)
+    sys.exit(code)
 
 
 @click.group(epilog=EXIT_CODES_HELP)
