@@ -488,6 +488,7 @@ class _SparseRelaxation:
     bucket: np.ndarray  # (S,) each site's filler: its radius bucket, or its cluster within that bucket
     far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
+    _fillers: list[_Filler] | None = field(default=None, init=False, repr=False)  # the last evaluation's
 
     def __post_init__(self) -> None:
         self._buffer = np.zeros(len(self.entry_cost) + 1)
@@ -535,7 +536,9 @@ class _SparseRelaxation:
     def evaluate(self, lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """L(lam), per unit the total fraction the chosen sites take of it, and the chosen sites."""
         reduced = self.entry_cost - lam[self.entry_unit]
-        filler = _Fillers([_Filler.build(far - lam, self.amount) for far in self.far], self.bucket)
+        last = self._fillers or [None] * len(self.far)
+        self._fillers = [_Filler.build(far - lam, self.amount, old) for far, old in zip(self.far, last, strict=True)]
+        filler = _Fillers(self._fillers, self.bucket)
         x_sum = np.zeros(len(lam))
         value, chosen = float(lam.sum()), []
         for band in self.bands:
@@ -588,13 +591,21 @@ class _SparseRelaxation:
         lo = np.minimum(_segment_min(finite, seg, len(rows)), 0.0) - 1.0
         hi = np.maximum(_segment_max(finite, seg, len(rows)), filler.price_of(band.lower[rows], rows)) + 1.0
         lower, upper = band.lower[rows], band.upper[rows]
+        # Only entries inside their site's bracket are still undecided: one below lo stays below every later mid,
+        # one at or above hi never gets below one. Each halving drops the decided ones (their amount joins `below`),
+        # so the work is a few passes over the entries instead of one per halving (national: 0.10 -> 0.03 s a step).
+        below = np.zeros(len(rows))
+        live_ratio, live_amount, live_seg = ratio, a, seg
         for _ in range(_BISECTIONS):
             mid = 0.5 * (lo + hi)
-            taken = np.bincount(seg, weights=a * (ratio < mid[seg]), minlength=len(rows)) + filler.amount_below(
-                mid, rows
-            )
+            under = live_ratio < mid[live_seg]
+            part = np.bincount(live_seg, weights=live_amount * under, minlength=len(rows))
+            taken = below + part + filler.amount_below(mid, rows)
             rising = np.where(mid >= 0, lower, upper) > taken  # the dual still increases at mid
             lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+            below += np.where(rising, part, 0.0)
+            live = np.where(rising[live_seg], ~under, under)
+            live_ratio, live_amount, live_seg = live_ratio[live], live_amount[live], live_seg[live]
         best = floor[rows].copy()
         for price in (lo, hi):
             price = np.where((price < 0) & ~np.isfinite(upper), 0.0, price)
@@ -615,18 +626,27 @@ class _SparseRelaxation:
         filler.add_taken(price, rows, x_sum)
 
 
-def _stable_argsort(values: np.ndarray) -> np.ndarray:
-    """np.argsort(values, kind="stable"), faster: without ties the default sort's order is the only one (a fifth
-    of the stable sort's time on 33,000 floats, and the fillers sort once per bucket per step)."""
-    order = np.argsort(values)
+def _stable_argsort(values: np.ndarray, hint: np.ndarray | None = None) -> np.ndarray:
+    """np.argsort(values, kind="stable"), faster. `hint`, a permutation near the sorted order (the last step's), is
+    sorted from instead: a stable sort of nearly sorted values is a tenth of a full sort."""
+    if hint is not None and len(hint) == len(values):
+        order = hint[np.argsort(values[hint], kind="stable")]
+    else:
+        order = np.argsort(values)
     ranked = values[order]
     tied = ranked[1:] == ranked[:-1]
     if not tied.any():
         return order
-    # ties (units priced at their cap: reduced cost 0) in index order: sort (run of equal values, index) as one
-    # integer key, which has no ties
-    run = np.r_[0, np.cumsum(~tied)]
-    return np.sort(run * len(values) + order) % len(values)
+    # ties (units priced at their cap: reduced cost 0) in index order: only the positions in runs of equal values
+    # move, sorted as one integer key (run, index), which has no ties and keeps each run where it is
+    n = len(values)
+    inside = np.zeros(n, dtype=bool)
+    inside[1:] |= tied
+    inside[:-1] |= tied
+    at = np.flatnonzero(inside)
+    run = np.r_[0, np.cumsum(~tied)][at]
+    order[at] = np.sort(run * n + order[at]) % n
+    return order
 
 
 def _site_sums(padded: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -663,14 +683,16 @@ class _Filler:
     amount: np.ndarray  # cumulative metric, with a leading 0
     cost: np.ndarray  # cumulative reduced cost, with a leading 0
     order: np.ndarray  # local unit of each sorted position
+    rank: np.ndarray  # the sorting permutation of the useful units: the next step's sort starts from it
 
     @classmethod
-    def build(cls, reduced: np.ndarray, amount: np.ndarray) -> _Filler:
+    def build(cls, reduced: np.ndarray, amount: np.ndarray, last: _Filler | None = None) -> _Filler:
         useful = np.flatnonzero(amount > 0)  # a unit without metric and reduced cost >= 0 never helps a site
         ratio = reduced[useful] / amount[useful]
-        order = _stable_argsort(ratio)
-        unit = useful[order]
-        return cls(ratio[order], np.r_[0.0, np.cumsum(amount[unit])], np.r_[0.0, np.cumsum(reduced[unit])], unit)
+        rank = _stable_argsort(ratio, None if last is None else last.rank)
+        unit = useful[rank]
+        cost = np.r_[0.0, np.cumsum(reduced[unit])]
+        return cls(ratio[rank], np.r_[0.0, np.cumsum(amount[unit])], cost, unit, rank)
 
     def _count(self, theta: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.price, np.maximum(theta, 0.0), side="left")  # items strictly below theta
