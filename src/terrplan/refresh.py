@@ -73,9 +73,10 @@ def refresh(
     unlimited = min((_fewest_moves(problem, home, centres, potential), repair_bands(problem, current, arcs)), key=rank)
     territory = unlimited
     if rank(territory)[1]:
-        territory = min((territory, _within_budget(problem, current, home, centres, potential, budget)), key=rank)
+        kept = _within_budget(problem, current, home, centres, potential, budget)
+        territory = min((territory, kept), key=rank)
         if rank(territory)[1]:  # still over: keep the budget, leave bands unmet
-            territory = _within_budget(problem, current, home, centres, potential, budget)
+            territory = kept
     placed = home >= 0
     bound = forced_move(problem, home, row) / float(amount[placed].sum() or 1.0)
     holds = not rank(territory)[0]
