@@ -186,6 +186,9 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     site_order = SiteOrder.of(cost) if cost is not None and (swaps or not banded) else None
     row = primary_metric(problem)
     bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
+    searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
+    bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
+    launched = _launch_bound(params, bounded, searching, phases, running)  # builds its relaxation during the starts
     for number, seed in enumerate(seeds):
         if number > 0 and (problem.fixed or not phases.starts.fits(slowest[0])):
             break
@@ -226,15 +229,13 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         if found.territory is not None and bands_hold(problem, found.territory):
             best = (objective(problem, Alignment(found.territory, found.centres)), found.territory, found.centres)
         proven_infeasible = found.infeasible
-    searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
     steps = round(params.effort * problem.n_territories)
     bounding = phases.bound
-    bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
     beside: BoundProcess | None = None  # the bound in a second process, while the repair and search run in this one
     if searching and not bands_hold(problem, best[1]):
         # The bound needs no alignment inside the bands (the one outside gives its prices and target), so a large
-        # one starts now, beside the repair: hospitals_k200's repair takes 70 of its 120 s.
-        beside = _bound_beside(problem, params, best, bounded, phases, running)
+        # one begins now, beside the repair: hospitals_k200's repair takes 70 of its 120 s.
+        beside = _bound_beside(problem, best, bounded, launched)
         # Outside a band: where one group holds every territory outside, exact packing of that group first (centres
         # fixed, least travel); then neighbourhoods of out-of-band territories re-solved until every band holds, then
         # packing of the groups still outside (heavy tails). An alignment outside a band gets no search (and reports
@@ -271,7 +272,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         _tell(params, problem, "bound", best[0], best[2], None)
         relaxing, offset = bounded
         if beside is None and searching:
-            beside = _bound_beside(problem, params, best, bounded, phases, running)
+            beside = _bound_beside(problem, best, bounded, launched)
         if beside is None:
             prices, target = _bound_start(problem, relaxing, best)
             # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
@@ -356,26 +357,35 @@ def _bound_start(problem: Problem, relaxing: Problem, best: _Solution) -> tuple[
     return multiplier_start(relaxing, territory, centres), target
 
 
-def _bound_beside(
-    problem: Problem,
+def _launch_bound(
     params: SolveParams,
-    best: _Solution,
     bounded: tuple[Problem, float] | None,
+    searching: bool,
     phases: _Phases,
     running: contextlib.ExitStack,
 ) -> BoundProcess | None:
-    """A large relaxation's bound in a second process until the search's deadline, the solve going on in this one
-    (each gets a core); None where it does not apply or no child starts."""
-    if not (params.lower_bound and params.bound_process and bounded is not None and usable_cores() > 1):
+    """A large relaxation's bound process, started with the solve: it builds its relaxation while the starts run
+    (`national`: about 7 s of a 60-s run) and runs until the search's deadline, beside the search (each gets a
+    core), once `_bound_beside` gives it an alignment. None where it does not apply or no child starts."""
+    if not (params.lower_bound and params.bound_process and searching and bounded is not None):
         return None
-    relaxing = bounded[0]
-    if not large_relaxation(relaxing):
+    if not large_relaxation(bounded[0]) or usable_cores() < 2:
         return None
-    prices, target = _bound_start(problem, relaxing, best)
-    beside = BoundProcess.start(relaxing, target, prices, phases.search.remaining(), params.bound_steps)
-    if beside is not None:
-        running.enter_context(contextlib.closing(beside))
-    return beside
+    launched = BoundProcess.launch(bounded[0], phases.search.remaining(), params.bound_steps)
+    if launched is not None:
+        running.enter_context(contextlib.closing(launched))
+    return launched
+
+
+def _bound_beside(
+    problem: Problem, best: _Solution, bounded: tuple[Problem, float] | None, launched: BoundProcess | None
+) -> BoundProcess | None:
+    """The launched bound process begun from the best alignment so far; None where none was launched."""
+    if launched is None or bounded is None:
+        return None
+    prices, target = _bound_start(problem, bounded[0], best)
+    launched.begin(target, prices)
+    return launched
 
 
 def _polish(

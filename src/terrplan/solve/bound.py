@@ -105,15 +105,29 @@ def lagrangian(
     `national` after 100 steps 17.4 / 17.9 %. Scaled, first step factor 0.5 / 1 / 2 / 4: the sample 1.22 / 1.19 /
     1.74 / 145 %, one unit per account 0.91 / 0.75 / 1.40 / 152 %.
     """
-    t0 = time.perf_counter()
+    deadline = time.perf_counter() + time_limit_s
+    return descend(relaxation(problem, time_limit_s, max_iter), upper_bound, start, deadline, max_iter)
+
+
+def relaxation(problem: Problem, time_limit_s: float, max_iter: int) -> _Relaxation | _SparseRelaxation | None:
+    """The relaxation a bound of `max_iter` steps and `time_limit_s` seconds runs on; None where even its shortest
+    lists would overrun the clock (no bound)."""
     # A layout that alone would overrun the clock: the shortest lists (valid for any length, weaker), else no bound.
     # Only a short clock changes the layout, so a run its caps end repeats exactly.
     share = site_share(max_iter)
     dense = not sparse_layout(problem, time_limit_s)
     short = None if build_seconds(problem, None, share, dense) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
     if short is not None and build_seconds(problem, short, share, dense) > time_limit_s + _BUILD_SLACK_S:
+        return None
+    return _Relaxation.build(problem, short, share, dense)
+
+
+def descend(
+    relax: _Relaxation | _SparseRelaxation | None, upper_bound: float, start: np.ndarray, deadline: float, max_iter: int
+) -> Bound:
+    """`lagrangian`'s steps on a built relaxation, until `deadline` (time.perf_counter()) at the latest."""
+    if relax is None:
         return Bound(-np.inf, np.zeros(0, dtype=np.int64), 0)
-    relax = _Relaxation.build(problem, short, share, dense)
     start = np.asarray(start, dtype=float)[relax.units]
     lam = relax.clip(start)
     scale = np.abs(start) + 1e-3 * max(float(np.abs(start).mean()), 1e-12)  # a price starting at 0 still moves
@@ -136,14 +150,14 @@ def lagrangian(
         g = 1.0 - x_sum
         if float(g @ g) <= 1e-12:
             break  # the relaxed solution assigns every unit exactly once: the bound is exact
-        if time.perf_counter() - t0 > time_limit_s:
+        if time.perf_counter() > deadline:
             break
         # deflected direction (Camerini, Fratta & Maffioli): damps the zig-zag of plain subgradient steps
         direction = g if direction is None else g + _DEFLECT * direction
         # Polyak's step in the metric the scale defines: the scale's overall size cancels out
         norm = max(float(direction @ (scale * direction)), 1e-300)
         lam = relax.clip(lam + mu * max(target - value, 1e-9 * abs(target)) / norm * (scale * direction))
-    if best < 0 and non_negative_costs(problem):
+    if best < 0 and non_negative_costs(relax.problem):
         # Few steps from a start that overprices the units (a clock-cut run) can leave every value negative. At
         # lam = 0 the value is the cheapest filling of the sites' lower bands: never negative for such costs.
         value, _, sites = relax.evaluate(np.zeros_like(lam))

@@ -9,17 +9,21 @@ from the same 60-s alignment): one after the other, the bound 162 steps and the 
 
 The child is a fresh interpreter (`python -P -c`, with this process's `sys.path`), not a fork, so no lock held by
 another of this process's threads (a progress display's) can stall it, and no caller's main module is run again
-(as multiprocessing's spawn does); it ends with its parent (`terrplan.child.TIED`). It reads its arguments from a
-pickle on stdin and writes the `Bound` to stdout, and its value is the one `lagrangian` gives here for the same
-number of steps (tested). Anything that goes wrong with it (no interpreter, a crash, no answer in time) gives None
-and a reason (`failure`): the caller then bounds in-process and says so.
+(as multiprocessing's spawn does); it ends with its parent (`terrplan.child.TIED`). It is launched with the solve
+(`launch`: the problem, the time and the steps), builds its relaxation while the starts run (`national`: about 7 s
+with the interpreter's start), then waits for the alignment to start from (`begin`: its objective and prices). Each
+message on its stdin is a pickle after its length; it writes the `Bound` to stdout, and its value is the one
+`lagrangian` gives here for the same number of steps (tested). Anything that goes wrong with it (no interpreter, a
+crash, no answer in time) gives None and a reason (`failure`): the caller then bounds in-process and says so.
 """
 
 from __future__ import annotations
 
 import pickle
+import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -27,22 +31,35 @@ import numpy as np
 
 from terrplan.child import TIED, tied_args
 from terrplan.model import Problem
-from terrplan.solve.bound import Bound, lagrangian
+from terrplan.solve.bound import Bound, descend, relaxation
 
 _GRACE_S = 2.0  # past its own time limit the child still gets this long to answer (a step and the pickling)
 
-# The child reads all of its input before the solver's imports (0.6 s), so the parent's write does not wait for them.
+# The child reads the problem before the solver's imports (0.6 s), so the parent's write does not wait for them, and
+# the start in a thread while it builds its relaxation, so the parent's `begin` does not wait for the build.
 _CHILD = (
     TIED
     + """\
-import pickle
+import pickle, struct, threading
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the parent stops this child
-sys.path[:] = pickle.load(sys.stdin.buffer)  # the parent's: the same terrplan, whether installed or a source tree
-payload = [sys.stdin.buffer.read()]
+def message():
+    head = sys.stdin.buffer.read(8)
+    return sys.stdin.buffer.read(struct.unpack("<Q", head)[0]) if len(head) == 8 else b""
+sys.path[:] = pickle.loads(message())  # the parent's: the same terrplan, whether installed or a source tree
+payload, begun = [message()], []
+reader = threading.Thread(target=lambda: begun.append(message()), daemon=True)
+reader.start()
 from terrplan.solve.bound_process import _main
-_main(payload)
+_main(payload, begun, reader)
 """
 )
+
+
+def _message(stream, value: object) -> None:
+    blob = pickle.dumps(value, protocol=5)
+    stream.write(struct.pack("<Q", len(blob)))
+    stream.write(blob)
+    stream.flush()
 
 
 @dataclass
@@ -56,10 +73,9 @@ class BoundProcess:
     failure: str = ""  # why `result` gave None
 
     @classmethod
-    def start(
-        cls, problem: Problem, target: float, start: np.ndarray, seconds: float, iterations: int
-    ) -> BoundProcess | None:
-        """The child started and sent its work, or None where no child can be started."""
+    def launch(cls, problem: Problem, seconds: float, iterations: int) -> BoundProcess | None:
+        """A child that builds the relaxation of a bound of `iterations` steps ending `seconds` from now, then
+        waits for `begin`; None where no child can be started."""
         if not sys.executable:
             return None
         sent = time.monotonic()
@@ -72,19 +88,39 @@ class BoundProcess:
             )
         except OSError:
             return None
-        running = cls(child, sent + seconds + _GRACE_S, target, start)
+        running = cls(child, sent + seconds + _GRACE_S, np.nan, np.zeros(0))
         try:
             assert child.stdin is not None
-            pickle.dump(list(sys.path), child.stdin)
-            pickle.dump((problem, target, start, seconds, iterations, sent), child.stdin, protocol=5)
-            child.stdin.close()
-            child.stdin = None  # sent: `communicate` then only reads
+            _message(child.stdin, list(sys.path))
+            _message(child.stdin, (problem, seconds, iterations, sent))
         except OSError:  # the child died at once
             running.close()
             return None
         except BaseException:  # interrupted while sending: the child is not the caller's to stop yet
             running.close()
             raise
+        return running
+
+    def begin(self, target: float, start: np.ndarray) -> None:
+        """Start the steps from the prices `start`, aiming at `target`. A child that died meanwhile is told of by
+        `result`."""
+        self.target, self.prices = target, start
+        try:
+            assert self.child.stdin is not None
+            _message(self.child.stdin, (target, start))
+            self.child.stdin.close()
+        except OSError:
+            pass
+        self.child.stdin = None  # sent: `communicate` then only reads
+
+    @classmethod
+    def start(
+        cls, problem: Problem, target: float, start: np.ndarray, seconds: float, iterations: int
+    ) -> BoundProcess | None:
+        """`launch`, then `begin` at once."""
+        running = cls.launch(problem, seconds, iterations)
+        if running is not None:
+            running.begin(target, start)
         return running
 
     def result(self, wait_s: float) -> Bound | None:
@@ -117,10 +153,17 @@ class BoundProcess:
                 stream.close()
 
 
-def _main(payload: list[bytes]) -> None:
-    """The child's work; `payload` is emptied so the raw pickle is freed once read."""
-    problem, target, start, seconds, iterations, sent = pickle.loads(payload.pop())
+def _main(payload: list[bytes], begun: list[bytes], reader: threading.Thread) -> None:
+    """The child's work; `payload` is emptied so the raw pickle is freed once read. No `begin` (the parent closed
+    the pipe): nothing to do."""
+    problem, seconds, iterations, sent = pickle.loads(payload.pop())
     left = seconds - max(time.monotonic() - sent, 0.0)  # the interpreter's start counts against the limit
-    bound = lagrangian(problem, target, start, max(left, 0.0), iterations)
+    relaxed = relaxation(problem, max(left, 0.0), iterations)
+    reader.join()
+    if not begun or not begun[0]:
+        return
+    target, start = pickle.loads(begun.pop())
+    deadline = time.perf_counter() + (sent + seconds - time.monotonic())
+    bound = descend(relaxed, target, start, deadline, iterations)
     pickle.dump(bound, sys.stdout.buffer, protocol=5)
     sys.stdout.buffer.flush()
