@@ -41,6 +41,25 @@ def test_the_child_gives_the_bound_lagrangian_gives_here():
     np.testing.assert_array_equal(there.sites, here.sites)
 
 
+def test_a_child_launched_before_its_start_is_known_gives_the_same_bound():
+    """Launched with the problem only (as a solve does before its starts), it builds while this process works, then
+    begins from the prices it is given: the same bound, bit for bit; one never begun is stopped by `close`."""
+    problem = clustered(400, 8, seed=3)
+    running = BoundProcess.launch(problem, 300.0, 60)
+    idle = BoundProcess.launch(problem, 300.0, 60)
+    assert running is not None and idle is not None
+    found = solve(problem, SolveParams(seed=0, lower_bound=False, effort=0.0, starts=2))  # meanwhile, here
+    start = multiplier_start(problem, found.alignment.territory, found.alignment.centres)
+    here = lagrangian(problem, found.objective, start, 300.0, 60)
+    running.begin(found.objective, start)
+    there = running.result(600.0)
+    assert there is not None, running.failure
+    assert there.iterations == here.iterations == 60 and there.value == here.value
+    np.testing.assert_array_equal(there.sites, here.sites)
+    idle.close()
+    assert idle.child.returncode is not None
+
+
 def test_a_child_past_its_deadline_is_stopped_and_gives_none():
     problem = clustered(400, 8, seed=3)
     running = BoundProcess.start(problem, 1e9, np.zeros(problem.n_units), 0.0, 60)
