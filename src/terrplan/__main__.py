@@ -5,11 +5,13 @@ import os
 import signal
 import sys
 
+# light (no solver stack), and bound before the import below that it explains when a Ctrl-C cuts it
+from terrplan.errors import interruption
+
 
 def run() -> None:
     try:  # Ctrl-C while the solver stack loads: the exit a run gives, without a traceback
         from terrplan.cli import main
-        from terrplan.errors import interruption
     except KeyboardInterrupt:
         _interrupted()
     except Exception as exc:  # a compiled module's "initialization failed", raised from the Ctrl-C
