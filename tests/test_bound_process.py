@@ -77,7 +77,7 @@ def test_a_solve_with_the_bound_beside_the_search_is_the_solve_without():
     problem = clustered(3600, 12, seed=5, tolerance=0.1)
     assert large_relaxation(problem)
     params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=25)
-    alone = solve(problem, dataclasses.replace(params, bound_process=False))
+    alone = solve(problem, dataclasses.replace(params, second_process=False))
     before = _children_cpu_s()
     beside = solve(problem, params)
     assert _children_cpu_s() > before, "no child process did the bound"
@@ -150,7 +150,7 @@ def test_a_killed_bound_process_is_said_and_the_bound_computed_here():
     in its message, and the bound is the one the in-process solve gives (the same 25 steps from the same prices)."""
     problem = clustered(3600, 12, seed=5, tolerance=0.1)
     params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=25)
-    alone = solve(problem, dataclasses.replace(params, bound_process=False))
+    alone = solve(problem, dataclasses.replace(params, second_process=False))
     others = set(_children())
     killed: list[int] = []
 

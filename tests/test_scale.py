@@ -22,9 +22,10 @@ from terrplan import pipeline
 from terrplan.config import load_config
 from terrplan.errors import ConfigError
 from terrplan.model import Alignment, Members, Problem, bands_hold, objective
-from terrplan.solve import SolveParams, _assign, bound, solve
+from terrplan.solve import SolveParams, bound, solve
 from terrplan.solve.centres import bisection_centres
 from terrplan.solve.refine import refine
+from terrplan.solve.starts import assign as balanced_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -124,7 +125,7 @@ def test_the_bound_at_scale_lies_between_a_trivial_bound_and_the_objective(monke
         geometry="euclidean",
     )
     centres = bisection_centres(problem, 0, weights)
-    territory = _assign(problem, centres, 10)  # one balanced assignment: an objective the optimum cannot exceed
+    territory = balanced_assignment(problem, centres, 10)  # one balanced assignment: an objective the optimum cannot exceed
     assert bands_hold(problem, territory)
     value = objective(problem, Alignment(territory, centres))
     start = bound.multiplier_start(problem, territory, centres)

@@ -9,6 +9,11 @@ OOM killer, `os._exit`) leaves no child running on. The child's first argument i
 from __future__ import annotations
 
 import os
+import pickle
+import struct
+import subprocess
+import sys
+from typing import IO
 
 TIED = """\
 import ctypes, os, signal, sys
@@ -17,6 +22,67 @@ if sys.platform.startswith("linux"):
 if os.getppid() != int(sys.argv.pop(1)):
     sys.exit(143)
 """
+
+
+# A solver child (`spawn`) reads length-prefixed pickles on its stdin (`message()`); the first is the parent's
+# `sys.path`, so it imports the same terrplan, whether installed or a source tree. A Ctrl-C reaches the whole process
+# group: the parent stops such a child.
+_SOLVER = (
+    TIED
+    + """\
+import pickle, struct
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+def message():
+    head = sys.stdin.buffer.read(8)
+    return sys.stdin.buffer.read(struct.unpack("<Q", head)[0]) if len(head) == 8 else b""
+sys.path[:] = pickle.loads(message())
+"""
+)
+
+
+def spawn(code: str) -> subprocess.Popen[bytes] | None:
+    """A fresh interpreter (`python -P -c`: not a fork, so no lock held by another of this process's threads can
+    stall it, and no caller's main module is run again, as multiprocessing's spawn does) running `code` after the
+    solver child's prelude, tied to this process and given its `sys.path`; None where none can start."""
+    if not sys.executable:
+        return None
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-c", _SOLVER + code, *tied_args()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError:
+        return None
+    try:
+        assert child.stdin is not None
+        send(child.stdin, list(sys.path))
+    except OSError:  # it died at once
+        stop(child)
+        return None
+    except BaseException:  # interrupted while sending: the child is not the caller's to stop yet
+        stop(child)
+        raise
+    return child
+
+
+def send(stream: IO[bytes], value: object) -> None:
+    """One message to a solver child: a pickle after its length."""
+    blob = pickle.dumps(value, protocol=5)
+    stream.write(struct.pack("<Q", len(blob)))
+    stream.write(blob)
+    stream.flush()
+
+
+def stop(child: subprocess.Popen[bytes]) -> None:
+    """Kill a child if it still runs, and close its pipes."""
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+    for stream in (child.stdin, child.stdout, child.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
 
 
 def tied_args() -> list[str]:

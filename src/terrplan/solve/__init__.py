@@ -27,7 +27,6 @@ from terrplan.child import usable_cores
 from terrplan.config import Solver as SolverConfig
 from terrplan.model import Alignment, Problem, Result, bands_hold, home_term, objective
 from terrplan.solve import lns, pack
-from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.bound import (
     apart_problem,
     checked_bound,
@@ -37,12 +36,14 @@ from terrplan.solve.bound import (
     non_negative_costs,
 )
 from terrplan.solve.bound_process import BoundProcess
-from terrplan.solve.centres import bisection_centres, fit_to_rules, initial_centres, recentre
+from terrplan.solve.centres import fit_to_rules
 from terrplan.solve.disruption import disruption_floor
 from terrplan.solve.exact import LP_CELLS, exact_applies, lp_bound, solve_exact
 from terrplan.solve.feasibility import check_feasible
 from terrplan.solve.gap import gap_applies, gap_search, gap_solves
-from terrplan.solve.interchange import SiteOrder, balanced_interchange, fast_interchange, shake_search
+from terrplan.solve.interchange import SiteOrder, balanced_interchange, shake_search
+from terrplan.solve.start_process import StartProcess
+from terrplan.solve.starts import Solution, StartPlan, assign, better, dense_cost
 
 __all__ = ["SolveParams", "TimeBudget", "check_feasible", "solve"]
 
@@ -68,9 +69,10 @@ class SolveParams:
     # Large-neighbourhood search after the bound: sweeps of ruin-and-recreate steps, each sweep one step per
     # territory (see solve/lns.py). Work, not the clock: more effort never gives a worse alignment.
     effort: float = 1.0
-    # Large instances (the bound's sparse layout) on two or more cores: the bound runs in a second process beside
-    # the neighbourhood search (solve/bound_process.py); the same steps give the same value either way.
-    bound_process: bool = True
+    # On two or more cores, a second process: on large instances (the bound's sparse layout) the bound's, beside the
+    # neighbourhood search (solve/bound_process.py); otherwise one running about half of the starts where they take
+    # a while (solve/start_process.py). The same results either way.
+    second_process: bool = True
     # Told (phase "solve", "bound" or "search"; best objective; lower bound or None) as the solve goes: progress
     # for people. It changes nothing in the solve; sub-solves (the search's parts) get none.
     on_progress: Callable[[str, float, float | None], None] | None = field(default=None, compare=False, repr=False)
@@ -97,7 +99,6 @@ class SolveParams:
 
 
 _OPTIMAL_RTOL = 1e-6  # a gap this small (relative) is reported as optimal; the bound stops at 1e-7
-_SWAP_CELLS = 12_000_000  # units x sites up to which vertex substitution keeps a dense cost matrix
 
 _SWAP_UNITS = 2000  # banded centre swaps re-solve the assignment per trial: only on instances this small
 _STARTS_SHARE, _HEURISTIC_SHARE = 0.25, 0.3  # of the budget: see _Phases.split
@@ -107,13 +108,16 @@ _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
 # is missed: hospitals_k200 needed 2 groups, about 30 s; with 70 % of what was left it ended outside), and the bound
 # this share of what the packing leaves.
 _REPAIR_SHARE, _BOUND_AFTER_REPAIR = 0.5, 0.5
+# A bound of at least this many units x sites x steps (the sample's: 2.3e9, about 9 s) runs in a process of its
+# own beside the search, where one was not launched with the solve: the child's start (about 1 s) is then paid back.
+_BESIDE_WORK = 500_000_000
+# The starts after the first, timed by it, get a second process where they look at least this long, on problems
+# of at least this many units (the hierarchy's levels, 12 and 4 units, ran 1.4 -> 3.2 s with a helper).
+_HELPER_S, _HELPER_UNITS = 4.0, 500
 _POLISH_ROUNDS = 4  # the polish restart runs only where this many of the slowest rounds so far fit
-_BISECT_FIRST = 5000  # units above which banded multi-start begins with recursive bisection
 # Descents of the neighbourhood search without bands per unit of effort: this much work over the units, and at most
 # that many (pmed40, 900 units: 555 descents end 0.04 % above the optimum; docs/benchmarks.md).
 _SHAKE_WORK, _MOST_SHAKES = 500_000, 3000
-
-_Solution = tuple[float, np.ndarray, np.ndarray]  # objective, territory, centres
 
 
 @dataclass(frozen=True)
@@ -177,39 +181,23 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     rng = np.random.default_rng(params.seed)
     starts = params.starts if params.starts is not None else auto_starts(problem)
     seeds = [params.seed, *(int(s) for s in rng.integers(0, 2**31 - 1, size=max(starts - 1, 0)))]
-    best: _Solution | None = None
     rounds = 0
-    cost = _dense_cost(problem)
+    cost = dense_cost(problem)
     slowest = [0.0]  # longest assignment round so far: later rounds start only if one more still fits
-    banded = bool(np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any())
+    plan = StartPlan(problem, tuple(seeds), params.candidates, params.max_rounds)
+    banded = plan.banded
     swaps = params.swaps and problem.n_units <= _SWAP_UNITS
     site_order = SiteOrder.of(cost) if cost is not None and (swaps or not banded) else None
-    row = primary_metric(problem)
-    bisect = banded and row is not None and not problem.fixed and problem.geometry != "matrix"
     searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
     bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
     launched = _launch_bound(params, bounded, searching, phases, running)  # builds its relaxation during the starts
-    for number, seed in enumerate(seeds):
-        if number > 0 and (problem.fixed or not phases.starts.fits(slowest[0])):
-            break
-        # Banded starts alternate k-means++ and recursive bisection; bisection comes first on large instances,
-        # whose k-means++ seeds are far from balanced and slow to repair.
-        if bisect and number % 2 == (0 if problem.n_units > _BISECT_FIRST else 1):
-            centres = bisection_centres(problem, number // 2, problem.metrics[row])
-        else:
-            centres = initial_centres(problem, seed)
-        if site_order is not None and not banded:
-            centres = fast_interchange(site_order, centres, phases.heuristic.deadline)
-        centres = fit_to_rules(problem, centres)
-        found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
-        rounds += used
-        best = _better(problem, best, found)
-        _tell(params, problem, "solve", best[0], best[2], None)
+    best, used = _multi_start(plan, params, phases, slowest, cost, site_order, running, free_core=launched is None)
+    rounds += used
     assert best is not None
     if site_order is not None and banded and swaps and bands_hold(problem, best[1]):
 
         def evaluate(trial: np.ndarray) -> tuple[float, np.ndarray]:
-            territory = _assign(problem, trial, params.candidates)
+            territory = assign(problem, trial, params.candidates)
             if not bands_hold(problem, territory):
                 return np.inf, territory
             return objective(problem, Alignment(territory, trial)), territory
@@ -218,9 +206,9 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
             site_order, best[2], best[1], best[0], evaluate, phases.heuristic.deadline, top=params.swap_candidates
         )
         if value < best[0]:
-            found, used = _locate_allocate(problem, centres, params, phases.heuristic, slowest, cost)
+            found, used = plan.allocate(centres, phases.heuristic, slowest, cost)
             rounds += used
-            best = _better(problem, (value, territory, centres), found)
+            best = better(problem, (value, territory, centres), found)
     assert best is not None
     proven_infeasible = False
     if params.exact and not bands_hold(problem, best[1]) and exact_applies(problem):
@@ -235,7 +223,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     if searching and not bands_hold(problem, best[1]):
         # The bound needs no alignment inside the bands (the one outside gives its prices and target), so a large
         # one begins now, beside the repair: hospitals_k200's repair takes 70 of its 120 s.
-        beside = _bound_beside(problem, best, bounded, launched)
+        beside = _bound_beside(problem, params, best, bounded, launched, phases, running)
         # Outside a band: where one group holds every territory outside, exact packing of that group first (centres
         # fixed, least travel); then neighbourhoods of out-of-band territories re-solved until every band holds, then
         # packing of the groups still outside (heavy tails). An alignment outside a band gets no search (and reports
@@ -272,7 +260,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         _tell(params, problem, "bound", best[0], best[2], None)
         relaxing, offset = bounded
         if beside is None and searching:
-            beside = _bound_beside(problem, best, bounded, launched)
+            beside = _bound_beside(problem, params, best, bounded, launched, phases, running)
         if beside is None:
             prices, target = _bound_start(problem, relaxing, best)
             # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
@@ -280,7 +268,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
             relaxed = lagrangian(relaxing, target, prices, bounding.remaining(), params.bound_steps)
             bound = relaxed.value - offset if np.isfinite(relaxed.value) else None
             _tell(params, problem, "bound", best[0], best[2], bound)
-            best, used = _polish(problem, params, best, relaxed.sites, searching, phases.search, slowest, cost)
+            best, used = _polish(plan, params, best, relaxed.sites, searching, phases.search, slowest, cost)
             rounds += used
     proven = bound is not None and _closed(best[0], bound)
     # a shake moves a centre to one of its own unit's nearest sites: the sites must be the units
@@ -292,9 +280,9 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
             site_order, best[2], shakes, params.seed, phases.search.deadline, patience=max(params.effort, 1.0)
         )
         if not np.array_equal(shaken, best[2]):
-            found, used = _locate_allocate(problem, fit_to_rules(problem, shaken), params, phases.search, slowest, cost)
+            found, used = plan.allocate(fit_to_rules(problem, shaken), phases.search, slowest, cost)
             rounds += used
-            best = _better(problem, best, found)
+            best = better(problem, best, found)
             _tell(params, problem, "search", best[0], best[2], bound)
     if searching and bands_hold(problem, best[1]):
         _tell(params, problem, "search", best[0], best[2], bound)
@@ -302,7 +290,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         part = _solve_part(params)
         searched = lns.search(problem, best[1], best[2], steps, params.seed, phases.search, part, kept)
         rounds += searched.steps
-        best = _better(problem, best, (searched.value, searched.territory, searched.centres))
+        best = better(problem, best, (searched.value, searched.territory, searched.centres))
     failure = ""  # why the bound's process gave no bound
     if beside is not None and bands_hold(problem, best[1]) and bounded is not None:
         relaxing, offset = bounded
@@ -320,7 +308,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         found = gap_search(problem, best[2], params.seed, solves, phases.search, cost, patience)
         rounds += found.solves
         if found.territory is not None and found.centres is not None:
-            best = _better(problem, best, (found.value, found.territory, found.centres))
+            best = better(problem, best, (found.value, found.territory, found.centres))
             _tell(params, problem, "search", best[0], best[2], bound)
     value, territory, centres = best
     feasible = bands_hold(problem, territory)
@@ -349,7 +337,63 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     return Result(Alignment(territory, centres), value, bound, status, time.perf_counter() - start, rounds, message)
 
 
-def _bound_start(problem: Problem, relaxing: Problem, best: _Solution) -> tuple[np.ndarray, float]:
+def _multi_start(
+    plan: StartPlan,
+    params: SolveParams,
+    phases: _Phases,
+    slowest: list[float],
+    cost: np.ndarray | None,
+    site_order: SiteOrder | None,
+    running: contextlib.ExitStack,
+    free_core: bool,
+) -> tuple[Solution, int]:
+    """The best of the plan's starts and their rounds. A start begins while the starts' phase lasts and one more of
+    the slowest round so far fits. After the first, where the rest look long enough (`_HELPER_S`) and a second core
+    is free, a second process runs about half of them (solve/start_process.py); the solutions are merged in number
+    order either way, so the result is the one the starts give one after the other."""
+    problem = plan.problem
+    count = 1 if problem.fixed else len(plan.seeds)  # fixed centres: every start would be the same
+    found: dict[int, tuple[Solution, int]] = {}
+    best: Solution | None = None
+    helper: StartProcess | None = None
+    rest = tuple(range(1, count))
+    began = time.perf_counter()
+    for number in range(count):
+        if helper is not None and number in helper.numbers:
+            continue
+        if number > 0 and not phases.starts.fits(slowest[0]):
+            break
+        found[number] = plan.start(number, phases.heuristic, slowest, cost, site_order)
+        best = better(problem, best, found[number][0])
+        _tell(params, problem, "solve", best[0], best[2], None)
+        # the rest, timed by the first (on a small problem the first start's lazy imports could make them look long)
+        long = (time.perf_counter() - began) * len(rest) >= _HELPER_S and problem.n_units >= _HELPER_UNITS
+        if number == 0 and free_core and params.second_process and len(rest) > 1 and long and usable_cores() >= 2:
+            # every other pair of the rest, so that both processes get starts of each kind (see StartPlan.start)
+            theirs = tuple(n for i, n in enumerate(rest) if i // 2 % 2 == 1)
+            helper = StartProcess.launch(plan, theirs, phases.starts, phases.heuristic, slowest[0])
+            if helper is not None:
+                running.enter_context(contextlib.closing(helper))
+    if helper is not None:
+        answer = helper.results()
+        if answer is not None:
+            done, their_slowest = answer
+            found.update((number, (solution, used)) for number, solution, used in done)
+            slowest[0] = max(slowest[0], their_slowest)
+        else:  # the child failed: its starts here, while they fit
+            for number in helper.numbers:
+                if not phases.starts.fits(slowest[0]):
+                    break
+                found[number] = plan.start(number, phases.heuristic, slowest, cost, site_order)
+    best = None
+    for number in sorted(found):
+        best = better(problem, best, found[number][0])
+    assert best is not None
+    _tell(params, problem, "solve", best[0], best[2], None)
+    return best, sum(used for _, used in found.values())
+
+
+def _bound_start(problem: Problem, relaxing: Problem, best: Solution) -> tuple[np.ndarray, float]:
     """The bound's first prices, from the best alignment so far, and its target: that alignment's objective on the
     relaxed problem."""
     value, territory, centres = best
@@ -367,7 +411,7 @@ def _launch_bound(
     """A large relaxation's bound process, started with the solve: it builds its relaxation while the starts run
     (`national`: about 7 s of a 60-s run) and runs until the search's deadline, beside the search (each gets a
     core), once `_bound_beside` gives it an alignment. None where it does not apply or no child starts."""
-    if not (params.lower_bound and params.bound_process and searching and bounded is not None):
+    if not (params.lower_bound and params.second_process and searching and bounded is not None):
         return None
     if not large_relaxation(bounded[0]) or usable_cores() < 2:
         return None
@@ -378,30 +422,47 @@ def _launch_bound(
 
 
 def _bound_beside(
-    problem: Problem, best: _Solution, bounded: tuple[Problem, float] | None, launched: BoundProcess | None
+    problem: Problem,
+    params: SolveParams,
+    best: Solution,
+    bounded: tuple[Problem, float] | None,
+    launched: BoundProcess | None,
+    phases: _Phases,
+    running: contextlib.ExitStack,
 ) -> BoundProcess | None:
-    """The launched bound process begun from the best alignment so far; None where none was launched."""
-    if launched is None or bounded is None:
+    """The bound's process begun from the best alignment so far: the one launched with the solve, or, for a
+    relaxation whose steps take a while (`_BESIDE_WORK`), one started now. None where neither applies: the bound
+    then runs here, before the search."""
+    if bounded is None or not (params.lower_bound and params.second_process):
         return None
     prices, target = _bound_start(problem, bounded[0], best)
-    launched.begin(target, prices)
-    return launched
+    if launched is not None:
+        launched.begin(target, prices)
+        return launched
+    relaxing = bounded[0]
+    if relaxing.n_units * relaxing.n_sites * params.bound_steps < _BESIDE_WORK or usable_cores() < 2:
+        return None
+    started = BoundProcess.start(relaxing, target, prices, phases.search.remaining(), params.bound_steps)
+    if started is not None:
+        running.enter_context(contextlib.closing(started))
+    return started
 
 
 def _polish(
-    problem: Problem,
+    plan: StartPlan,
     params: SolveParams,
-    best: _Solution,
+    best: Solution,
     sites: np.ndarray,
     searching: bool,
     budget: TimeBudget,
     slowest: list[float],
     cost: np.ndarray | None,
-) -> tuple[_Solution, int]:
+) -> tuple[Solution, int]:
     """A restart from the relaxation's sites. Its first round, from sites far from balanced, can take several
     times a usual round (30 s on `national` under load), so it runs only where a few rounds fit; and not where the
     neighbourhood search will run, which spends the same time better (`national` at 60 s: 9.392e9 with the
     polish's 15.5 s, 9.362e9 with the search alone)."""
+    problem = plan.problem
     room = not searching and budget.fits(_POLISH_ROUNDS * slowest[0])
     opened = len(np.unique(sites)) == problem.n_territories
     if not (params.polish and room and not problem.fixed and opened):
@@ -409,8 +470,8 @@ def _polish(
     sites = fit_to_rules(problem, np.asarray(sites, dtype=np.int64))
     if np.array_equal(np.sort(sites), np.sort(best[2])):
         return best, 0
-    found, used = _locate_allocate(problem, sites, params, budget, slowest, cost)
-    return (_better(problem, best, found) if bands_hold(problem, found[1]) else best), used
+    found, used = plan.allocate(sites, budget, slowest, cost)
+    return (better(problem, best, found) if bands_hold(problem, found[1]) else best), used
 
 
 # Per subproblem of the neighbourhood search: multi-start runs, and the size up to which centre swaps run too. Measured
@@ -456,7 +517,7 @@ def _tell(
         params.on_progress(phase, float(objective - home_term(problem, centres)), bound)
 
 
-def _exact_pass(problem: Problem, best: _Solution, bound: float, budget: TimeBudget) -> tuple[_Solution, float]:
+def _exact_pass(problem: Problem, best: Solution, bound: float, budget: TimeBudget) -> tuple[Solution, float]:
     """The exact model with the time left (small instances): a better alignment and a bound, or the proof."""
     left = budget.remaining()
     if left <= 0.05:
@@ -464,79 +525,5 @@ def _exact_pass(problem: Problem, best: _Solution, bound: float, budget: TimeBud
     found = solve_exact(problem, best[1], best[2], left)
     if found.territory is not None and bands_hold(problem, found.territory):
         alignment = Alignment(found.territory, found.centres)
-        best = _better(problem, best, (objective(problem, alignment), found.territory, found.centres))
+        best = better(problem, best, (objective(problem, alignment), found.territory, found.centres))
     return best, max(bound, found.bound)
-
-
-def _dense_cost(problem: Problem) -> np.ndarray | None:
-    """(n, S) weighted distances for vertex substitution in p-median mode, when they fit in memory."""
-    if problem.fixed:
-        return None
-    if problem.n_units * problem.n_sites > _SWAP_CELLS:
-        return None
-    units = np.arange(problem.n_units)
-    return problem.travel_matrix(units, np.arange(problem.n_sites))
-
-
-def _better(problem: Problem, best: _Solution | None, found: _Solution) -> _Solution:
-    """The better of two solutions: meeting the bands first, then lower objective (ties keep `best`)."""
-    if best is None:
-        return found
-    ok_best, ok_found = bands_hold(problem, best[1]), bands_hold(problem, found[1])
-    if ok_best != ok_found:
-        return found if ok_found else best
-    return found if found[0] < best[0] - 1e-9 * max(abs(best[0]), 1.0) else best
-
-
-def _locate_allocate(
-    problem: Problem,
-    centres: np.ndarray,
-    params: SolveParams,
-    budget: TimeBudget,
-    slowest: list[float] | None = None,
-    cost: np.ndarray | None = None,
-) -> tuple[_Solution, int]:
-    """Alternate balanced assignment and re-centering from the given centres until no improvement.
-
-    A round starts only if the slowest round so far (`slowest[0]`, updated here) would still end within the budget;
-    the first round always runs.
-    """
-    slowest = slowest if slowest is not None else [0.0]
-    best: _Solution | None = None
-    rounds = 0
-    for rounds in range(1, params.max_rounds + 1):  # noqa: B007 - reported
-        if best is not None and not budget.fits(slowest[0]):
-            break
-        began = time.perf_counter()
-        territory = _assign(problem, centres, params.candidates)
-        slowest[0] = max(slowest[0], time.perf_counter() - began)
-        found = (objective(problem, Alignment(territory, centres)), territory, centres)
-        if best is not None and _better(problem, best, found) is best:
-            break
-        best = found
-        moved = recentre(problem, territory, centres, cost)
-        if np.array_equal(moved, centres):
-            break
-        centres = moved
-    assert best is not None
-    return best, rounds
-
-
-def _assign(problem: Problem, centres: np.ndarray, candidates: int) -> np.ndarray:
-    """Balanced assignment to fixed centres.
-
-    The flow runs over each unit's nearest centres; if they cannot meet the bands, each centre also gets arcs from
-    its own nearest units, and if that still fails, the bands become soft (missed at a prohibitive cost) and the
-    repair step and later re-centering have to settle the rest.
-    """
-    count = min(candidates, problem.n_territories)
-    arcs = Arcs.build(problem, centres, count)
-    territory = flow_assignment(problem, arcs)
-    if territory is None and count < problem.n_territories:
-        reverse = min(problem.n_units, 3 * problem.n_units // problem.n_territories + 10)
-        arcs = Arcs.build(problem, centres, count, reverse)
-        territory = flow_assignment(problem, arcs)
-    if territory is None:
-        territory = flow_assignment(problem, arcs, soft=True)
-    territory = repair_bands(problem, territory, arcs, batch=True)
-    return improve_moves(problem, territory, arcs)

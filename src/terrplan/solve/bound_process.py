@@ -7,9 +7,7 @@ prices; the banded search never reads the bound. On two cores they overlap. Meas
 from the same 60-s alignment): one after the other, the bound 162 steps and the search 183; in two threads
 92 and 141 (numpy and OR-Tools hold the GIL too often); in two processes 129 and 155.
 
-The child is a fresh interpreter (`python -P -c`, with this process's `sys.path`), not a fork, so no lock held by
-another of this process's threads (a progress display's) can stall it, and no caller's main module is run again
-(as multiprocessing's spawn does); it ends with its parent (`terrplan.child.TIED`). It is launched with the solve
+The child is a fresh interpreter (`terrplan.child.spawn`) that ends with its parent. It is launched with the solve
 (`launch`: the problem, the time and the steps), builds its relaxation while the starts run (`national`: about 7 s
 with the interpreter's start), then waits for the alignment to start from (`begin`: its objective and prices). Each
 message on its stdin is a pickle after its length; it writes the `Bound` to stdout, and its value is the one
@@ -20,7 +18,6 @@ crash, no answer in time) gives None and a reason (`failure`): the caller then b
 from __future__ import annotations
 
 import pickle
-import struct
 import subprocess
 import sys
 import threading
@@ -29,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from terrplan.child import TIED, tied_args
+from terrplan.child import send, spawn, stop
 from terrplan.model import Problem
 from terrplan.solve.bound import Bound, descend, relaxation
 
@@ -37,29 +34,14 @@ _GRACE_S = 2.0  # past its own time limit the child still gets this long to answ
 
 # The child reads the problem before the solver's imports (0.6 s), so the parent's write does not wait for them, and
 # the start in a thread while it builds its relaxation, so the parent's `begin` does not wait for the build.
-_CHILD = (
-    TIED
-    + """\
-import pickle, struct, threading
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the whole process group: the parent stops this child
-def message():
-    head = sys.stdin.buffer.read(8)
-    return sys.stdin.buffer.read(struct.unpack("<Q", head)[0]) if len(head) == 8 else b""
-sys.path[:] = pickle.loads(message())  # the parent's: the same terrplan, whether installed or a source tree
+_CHILD = """\
+import threading
 payload, begun = [message()], []
 reader = threading.Thread(target=lambda: begun.append(message()), daemon=True)
 reader.start()
 from terrplan.solve.bound_process import _main
 _main(payload, begun, reader)
 """
-)
-
-
-def _message(stream, value: object) -> None:
-    blob = pickle.dumps(value, protocol=5)
-    stream.write(struct.pack("<Q", len(blob)))
-    stream.write(blob)
-    stream.flush()
 
 
 @dataclass
@@ -76,23 +58,14 @@ class BoundProcess:
     def launch(cls, problem: Problem, seconds: float, iterations: int) -> BoundProcess | None:
         """A child that builds the relaxation of a bound of `iterations` steps ending `seconds` from now, then
         waits for `begin`; None where no child can be started."""
-        if not sys.executable:
-            return None
         sent = time.monotonic()
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-P", "-c", _CHILD, *tied_args()],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        except OSError:
+        child = spawn(_CHILD)
+        if child is None:
             return None
         running = cls(child, sent + seconds + _GRACE_S, np.nan, np.zeros(0))
         try:
             assert child.stdin is not None
-            _message(child.stdin, list(sys.path))
-            _message(child.stdin, (problem, seconds, iterations, sent))
+            send(child.stdin, (problem, seconds, iterations, sent))
         except OSError:  # the child died at once
             running.close()
             return None
@@ -107,7 +80,7 @@ class BoundProcess:
         self.target, self.prices = target, start
         try:
             assert self.child.stdin is not None
-            _message(self.child.stdin, (target, start))
+            send(self.child.stdin, (target, start))
             self.child.stdin.close()
         except OSError:
             pass
@@ -145,12 +118,7 @@ class BoundProcess:
 
     def close(self) -> None:
         """Stop the child if it still runs (an interrupted solve, a late answer)."""
-        if self.child.poll() is None:
-            self.child.kill()
-            self.child.wait()
-        for stream in (self.child.stdin, self.child.stdout, self.child.stderr):
-            if stream is not None and not stream.closed:
-                stream.close()
+        stop(self.child)
 
 
 def _main(payload: list[bytes], begun: list[bytes], reader: threading.Thread) -> None:

@@ -1,0 +1,115 @@
+"""Half the starts in a second process (solve/start_process.py), and a dense bound beside the search: a solve that
+uses them gives the same result as one that does not, and one whose child fails runs those starts itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from test_lns import clustered
+
+import terrplan.solve
+from terrplan.child import usable_cores
+from terrplan.solve import SolveParams, solve, start_process
+from terrplan.solve.bound import large_relaxation
+from terrplan.solve.start_process import StartProcess
+from terrplan.solve.starts import StartPlan, dense_cost
+
+pytestmark = pytest.mark.skipif(usable_cores() < 2, reason="a second process runs only on two or more cores")
+
+
+def _launches(monkeypatch) -> list[StartProcess | None]:
+    """Every `StartProcess.launch` of the solves that follow, and what it gave."""
+    launched: list[StartProcess | None] = []
+    launch = StartProcess.launch.__func__
+
+    def spy(cls, *args):
+        launched.append(launch(cls, *args))
+        return launched[-1]
+
+    monkeypatch.setattr(StartProcess, "launch", classmethod(spy))
+    return launched
+
+
+def _same(one, other) -> None:
+    np.testing.assert_array_equal(one.alignment.territory, other.alignment.territory)
+    np.testing.assert_array_equal(one.alignment.centres, other.alignment.centres)
+    assert (one.objective, one.lower_bound, one.status, one.iterations) == (
+        other.objective,
+        other.lower_bound,
+        other.status,
+        other.iterations,
+    )
+
+
+def test_starts_in_a_child_give_the_solve_without_it(monkeypatch):
+    """Eight starts, a helper forced for any length: five run in the child, and the alignment, bound, status and
+    rounds are those of the eight run here (the caps, not the clock, end both)."""
+    problem = clustered(600, 8, seed=4, tolerance=0.05)
+    params = SolveParams(time_limit_s=600, seed=1, starts=8, effort=0.0)
+    alone = solve(problem, dataclasses.replace(params, second_process=False))
+    monkeypatch.setattr(terrplan.solve, "_HELPER_S", 0.0)
+    launched = _launches(monkeypatch)
+    helped = solve(problem, params)
+    assert len(launched) == 1 and launched[0] is not None, "no child ran starts"
+    assert launched[0].numbers == (3, 4, 7)  # every other pair of starts 1-7
+    assert launched[0].child.returncode == 0
+    _same(helped, alone)
+
+
+def test_a_child_that_fails_leaves_its_starts_to_this_process(monkeypatch):
+    """The child exits at once with an error: its starts run here, and the result is the same."""
+    problem = clustered(600, 8, seed=4, tolerance=0.05)
+    params = SolveParams(time_limit_s=600, seed=2, starts=6, effort=0.0)
+    alone = solve(problem, dataclasses.replace(params, second_process=False))
+    monkeypatch.setattr(terrplan.solve, "_HELPER_S", 0.0)
+    monkeypatch.setattr(start_process, "_CHILD", "sys.exit(3)\n")
+    launched = _launches(monkeypatch)
+    helped = solve(problem, params)
+    assert len(launched) == 1 and launched[0] is not None
+    assert launched[0].child.returncode == 3
+    _same(helped, alone)
+
+
+def test_the_child_runs_the_starts_this_process_would():
+    """Given the plan and start numbers, the child's solutions are those `StartPlan.start` gives here."""
+    problem = clustered(500, 6, seed=7, tolerance=0.1)
+    plan = StartPlan(problem, (5, 11, 17, 23), candidates=30, max_rounds=50)
+    budget = terrplan.solve.TimeBudget.of(600)
+    running = StartProcess.launch(plan, (1, 2, 3), budget, budget, 0.0)
+    assert running is not None
+    answer = running.results()
+    assert answer is not None
+    done, _ = answer
+    assert [number for number, _, _ in done] == [1, 2, 3]
+    for number, (value, territory, centres), rounds in done:
+        (here_value, here_territory, here_centres), here_rounds = plan.start(
+            number, budget, [0.0], dense_cost(problem), None
+        )
+        assert (value, rounds) == (here_value, here_rounds)
+        np.testing.assert_array_equal(territory, here_territory)
+        np.testing.assert_array_equal(centres, here_centres)
+
+
+def test_a_dense_bound_runs_beside_the_search_and_gives_the_same_result(monkeypatch):
+    """A relaxation within the dense layout, searched: with `_BESIDE_WORK` at 0 its bound runs in a child beside the
+    search, and the solve's alignment, objective and bound are the in-process solve's."""
+    problem = clustered(2000, 10, seed=6, tolerance=0.1)  # 2,000 units: searched, 4 M pairs: dense
+    assert not large_relaxation(problem)
+    params = SolveParams(time_limit_s=600, seed=0, starts=2, effort=0.1, bound_iterations=40)
+    alone = solve(problem, dataclasses.replace(params, second_process=False))
+    monkeypatch.setattr(terrplan.solve, "_BESIDE_WORK", 0)
+    started = []
+    start = terrplan.solve.BoundProcess.start.__func__
+
+    def spy(cls, *args):
+        started.append(start(cls, *args))
+        return started[-1]
+
+    monkeypatch.setattr(terrplan.solve.BoundProcess, "start", classmethod(spy))
+    beside = solve(problem, params)
+    assert len(started) == 1 and started[0] is not None and started[0].child.returncode == 0
+    assert beside.message == "", beside.message
+    assert alone.lower_bound is not None
+    _same(beside, alone)
