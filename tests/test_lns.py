@@ -134,7 +134,7 @@ def test_search_keeps_locks_and_forbidden_pairs():
     current = np.random.default_rng(4).integers(0, k, size=n)
     rules = Rules(locked, forbidden, np.inf, current, np.full(n, 3.0))
     problem = dataclasses.replace(base, rules=rules)
-    result = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=2.0))
+    result = solve(problem, SolveParams(time_limit_s=600.0, seed=2, starts=2, lower_bound=False, effort=1.0))
     territory = np.asarray(result.alignment.territory)
     assert (territory[:5] == 3).all()
     assert (territory[5:25] != 0).all()

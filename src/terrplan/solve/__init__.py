@@ -108,8 +108,8 @@ _BOUND_SHARE, _EXACT_KEEP = 0.6, 0.03  # of the budget: see _Phases.split
 # is missed: hospitals_k200 needed 2 groups, about 30 s; with 70 % of what was left it ended outside), and the bound
 # this share of what the packing leaves.
 _REPAIR_SHARE, _BOUND_AFTER_REPAIR = 0.5, 0.5
-# A bound of at least this many units x sites x steps (the sample's: 2.3e9, about 9 s) runs in a process of its
-# own beside the search, where one was not launched with the solve: the child's start (about 1 s) is then paid back.
+# A searched dense bound of at least this many units x sites x steps (the sample's: 2.3e9, about 9 s) runs in a
+# process of its own from the first start on (`_bound_early`): the child's start (about 1 s) is then paid back.
 _BESIDE_WORK = 500_000_000
 # The starts after the first, timed by it, get a second process where they look at least this long, on problems
 # of at least this many units (the hierarchy's levels, 12 and 4 units, ran 1.4 -> 3.2 s with a helper).
@@ -191,7 +191,11 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)
     bounded = apart_problem(problem)  # units whose accounts may go apart are bounded by a lower estimate
     launched = _launch_bound(params, bounded, searching, phases, running)  # builds its relaxation during the starts
-    best, used = _multi_start(plan, params, phases, slowest, cost, site_order, running, free_core=launched is None)
+
+    def bound_early(first: Solution) -> BoundProcess | None:
+        return _bound_early(problem, params, first, bounded, searching, phases, running) if launched is None else None
+
+    best, used, beside = _multi_start(plan, params, phases, slowest, cost, site_order, running, launched, bound_early)
     rounds += used
     assert best is not None
     if site_order is not None and banded and swaps and bands_hold(problem, best[1]):
@@ -219,11 +223,10 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         proven_infeasible = found.infeasible
     steps = round(params.effort * problem.n_territories)
     bounding = phases.bound
-    beside: BoundProcess | None = None  # the bound in a second process, while the repair and search run in this one
     if searching and not bands_hold(problem, best[1]):
         # The bound needs no alignment inside the bands (the one outside gives its prices and target), so a large
         # one begins now, beside the repair: hospitals_k200's repair takes 70 of its 120 s.
-        beside = _bound_beside(problem, params, best, bounded, launched, phases, running)
+        beside = beside or _bound_beside(problem, best, bounded, launched)
         # Outside a band: where one group holds every territory outside, exact packing of that group first (centres
         # fixed, least travel); then neighbourhoods of out-of-band territories re-solved until every band holds, then
         # packing of the groups still outside (heavy tails). An alignment outside a band gets no search (and reports
@@ -260,7 +263,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         _tell(params, problem, "bound", best[0], best[2], None)
         relaxing, offset = bounded
         if beside is None and searching:
-            beside = _bound_beside(problem, params, best, bounded, launched, phases, running)
+            beside = _bound_beside(problem, best, bounded, launched)
         if beside is None:
             prices, target = _bound_start(problem, relaxing, best)
             # The bound gets what is left of its phase (see _Phases.split); its iteration cap, not the clock,
@@ -345,17 +348,20 @@ def _multi_start(
     cost: np.ndarray | None,
     site_order: SiteOrder | None,
     running: contextlib.ExitStack,
-    free_core: bool,
-) -> tuple[Solution, int]:
-    """The best of the plan's starts and their rounds. A start begins while the starts' phase lasts and one more of
-    the slowest round so far fits. After the first, where the rest look long enough (`_HELPER_S`) and a second core
-    is free, a second process runs about half of them (solve/start_process.py); the solutions are merged in number
-    order either way, so the result is the one the starts give one after the other."""
+    launched: BoundProcess | None,
+    bound_early: Callable[[Solution], BoundProcess | None],
+) -> tuple[Solution, int, BoundProcess | None]:
+    """The best of the plan's starts, their rounds, and the bound's process where `bound_early` began one from the
+    first start. A start begins while the starts' phase lasts and one more of the slowest round so far fits. After
+    the first, where the rest look long enough (`_HELPER_S`) and no bound was launched with the solve, a second
+    process runs about half of them (solve/start_process.py); the solutions are
+    merged in number order either way, so the result is the one the starts give one after the other."""
     problem = plan.problem
     count = 1 if problem.fixed else len(plan.seeds)  # fixed centres: every start would be the same
     found: dict[int, tuple[Solution, int]] = {}
     best: Solution | None = None
     helper: StartProcess | None = None
+    early: BoundProcess | None = None
     rest = tuple(range(1, count))
     began = time.perf_counter()
     for number in range(count):
@@ -368,7 +374,10 @@ def _multi_start(
         _tell(params, problem, "solve", best[0], best[2], None)
         # the rest, timed by the first (on a small problem the first start's lazy imports could make them look long)
         long = (time.perf_counter() - began) * len(rest) >= _HELPER_S and problem.n_units >= _HELPER_UNITS
-        if number == 0 and free_core and params.second_process and len(rest) > 1 and long and usable_cores() >= 2:
+        if number == 0:
+            early = bound_early(best)
+        free = launched is None and params.second_process and usable_cores() >= 2
+        if number == 0 and free and len(rest) > 1 and long:
             # every other pair of the rest, so that both processes get starts of each kind (see StartPlan.start)
             theirs = tuple(n for i, n in enumerate(rest) if i // 2 % 2 == 1)
             helper = StartProcess.launch(plan, theirs, phases.starts, phases.heuristic, slowest[0])
@@ -390,7 +399,7 @@ def _multi_start(
         best = better(problem, best, found[number][0])
     assert best is not None
     _tell(params, problem, "solve", best[0], best[2], None)
-    return best, sum(used for _, used in found.values())
+    return best, sum(used for _, used in found.values()), early
 
 
 def _bound_start(problem: Problem, relaxing: Problem, best: Solution) -> tuple[np.ndarray, float]:
@@ -422,26 +431,36 @@ def _launch_bound(
 
 
 def _bound_beside(
+    problem: Problem, best: Solution, bounded: tuple[Problem, float] | None, launched: BoundProcess | None
+) -> BoundProcess | None:
+    """The launched bound process begun from the best alignment so far; None where none was launched."""
+    if launched is None or bounded is None:
+        return None
+    prices, target = _bound_start(problem, bounded[0], best)
+    launched.begin(target, prices)
+    return launched
+
+
+def _bound_early(
     problem: Problem,
     params: SolveParams,
-    best: Solution,
+    first: Solution,
     bounded: tuple[Problem, float] | None,
-    launched: BoundProcess | None,
+    searching: bool,
     phases: _Phases,
     running: contextlib.ExitStack,
 ) -> BoundProcess | None:
-    """The bound's process begun from the best alignment so far: the one launched with the solve, or, for a
-    relaxation whose steps take a while (`_BESIDE_WORK`), one started now. None where neither applies: the bound
-    then runs here, before the search."""
-    if bounded is None or not (params.lower_bound and params.second_process):
+    """A dense relaxation whose steps take a while (`_BESIDE_WORK`), searched: its bound in a process of its own,
+    begun from the first start's alignment, so that it runs beside the other starts and the search. None where that
+    does not apply: the bound then runs here, after the starts (and only there its sites can seed the polish, which
+    runs where no search does). The sample's 300 steps from its first start end at 5,474,254, from the best of its
+    12 starts at 5,464,710: the subgradient forgets where it began."""
+    if not (searching and bounded is not None and params.lower_bound and params.second_process):
         return None
-    prices, target = _bound_start(problem, bounded[0], best)
-    if launched is not None:
-        launched.begin(target, prices)
-        return launched
     relaxing = bounded[0]
     if relaxing.n_units * relaxing.n_sites * params.bound_steps < _BESIDE_WORK or usable_cores() < 2:
         return None
+    prices, target = _bound_start(problem, relaxing, first)
     started = BoundProcess.start(relaxing, target, prices, phases.search.remaining(), params.bound_steps)
     if started is not None:
         running.enter_context(contextlib.closing(started))
