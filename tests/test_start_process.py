@@ -59,12 +59,12 @@ def test_starts_in_a_child_give_the_solve_without_it(monkeypatch):
 
 
 def test_a_child_that_fails_leaves_its_starts_to_this_process(monkeypatch):
-    """The child exits at once with an error: its starts run here, and the result is the same."""
+    """The child reads its starts and exits with an error: they run here, and the result is the same."""
     problem = clustered(600, 8, seed=4, tolerance=0.05)
     params = SolveParams(time_limit_s=600, seed=2, starts=6, effort=0.0)
     alone = solve(problem, dataclasses.replace(params, second_process=False))
     monkeypatch.setattr(terrplan.solve, "_HELPER_S", 0.0)
-    monkeypatch.setattr(start_process, "_CHILD", "sys.exit(3)\n")
+    monkeypatch.setattr(start_process, "_CHILD", "message()\nsys.exit(3)\n")  # reads its starts, fails
     launched = _launches(monkeypatch)
     helped = solve(problem, params)
     assert len(launched) == 1 and launched[0] is not None

@@ -40,10 +40,11 @@ sys.path[:] = pickle.loads(message())
 )
 
 
-def spawn(code: str) -> subprocess.Popen[bytes] | None:
+def spawn(code: str, *messages: object, done: bool = False) -> subprocess.Popen[bytes] | None:
     """A fresh interpreter (`python -P -c`: not a fork, so no lock held by another of this process's threads can
     stall it, and no caller's main module is run again, as multiprocessing's spawn does) running `code` after the
-    solver child's prelude, tied to this process and given its `sys.path`; None where none can start."""
+    solver child's prelude, tied to this process and sent its `sys.path`, then `messages`; `done`: nothing more
+    will be sent (its stdin is closed). None where none can start or it died at once."""
     if not sys.executable:
         return None
     try:
@@ -57,7 +58,11 @@ def spawn(code: str) -> subprocess.Popen[bytes] | None:
         return None
     try:
         assert child.stdin is not None
-        send(child.stdin, list(sys.path))
+        for message in (list(sys.path), *messages):
+            send(child.stdin, message)
+        if done:
+            child.stdin.close()
+            child.stdin = None  # `communicate` then only reads
     except OSError:  # it died at once
         stop(child)
         return None

@@ -59,20 +59,8 @@ class BoundProcess:
         """A child that builds the relaxation of a bound of `iterations` steps ending `seconds` from now, then
         waits for `begin`; None where no child can be started."""
         sent = time.monotonic()
-        child = spawn(_CHILD)
-        if child is None:
-            return None
-        running = cls(child, sent + seconds + _GRACE_S, np.nan, np.zeros(0))
-        try:
-            assert child.stdin is not None
-            send(child.stdin, (problem, seconds, iterations, sent))
-        except OSError:  # the child died at once
-            running.close()
-            return None
-        except BaseException:  # interrupted while sending: the child is not the caller's to stop yet
-            running.close()
-            raise
-        return running
+        child = spawn(_CHILD, (problem, seconds, iterations, sent))
+        return None if child is None else cls(child, sent + seconds + _GRACE_S, np.nan, np.zeros(0))
 
     def begin(self, target: float, start: np.ndarray) -> None:
         """Start the steps from the prices `start`, aiming at `target`. A child that died meanwhile is told of by

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from terrplan.budget import TimeBudget
-from terrplan.child import send, spawn, stop
+from terrplan.child import spawn, stop
 from terrplan.solve.interchange import SiteOrder
 from terrplan.solve.starts import Solution, StartPlan, dense_cost
 
@@ -47,22 +47,9 @@ class StartProcess:
         """A child running the starts `numbers` of `plan`: a start begins only while `starts` lasts and the
         slowest round so far (from `slowest`) fits, its rounds only within `heuristic`; None where none starts."""
         sent = time.monotonic()
-        child = spawn(_CHILD)
-        if child is None:
-            return None
-        running = cls(child, sent + heuristic.remaining() + _GRACE_S, numbers)
-        try:
-            assert child.stdin is not None
-            send(child.stdin, (plan, numbers, starts.remaining(), heuristic.remaining(), slowest, sent))
-            child.stdin.close()
-        except OSError:  # the child died at once
-            running.close()
-            return None
-        except BaseException:  # interrupted while sending: the child is not the caller's to stop yet
-            running.close()
-            raise
-        child.stdin = None  # sent: `communicate` then only reads
-        return running
+        payload = (plan, numbers, starts.remaining(), heuristic.remaining(), slowest, sent)
+        child = spawn(_CHILD, payload, done=True)
+        return None if child is None else cls(child, sent + heuristic.remaining() + _GRACE_S, numbers)
 
     def results(self) -> tuple[list[Started], float] | None:
         """The starts the child ran, in its order, and its slowest round; None where it failed or was late."""
