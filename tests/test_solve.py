@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terrplan.errors import InfeasibleError
-from terrplan.model import Problem, bands_hold, objective
+from terrplan.model import Problem, Rules, bands_hold, objective
 from terrplan.solve import SolveParams, auto_starts, solve
 from terrplan.solve.assign import Arcs, flow_assignment
 from terrplan.solve.exact import lp_bound
@@ -331,3 +332,38 @@ def test_automatic_starts_follow_the_instance_size_and_an_explicit_count_wins():
     assert np.array_equal(few.alignment.territory, again.alignment.territory)
     many = solve(small, SolveParams(seed=4, lower_bound=False))
     assert many.objective <= few.objective + 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 12), st.sampled_from([None, 0.3]))
+def test_pinning_arcs_gives_the_rows_a_lock_there_builds(seed, pins, light):
+    """`Arcs.pinned` (the refresh's pins) patches the rows of the pinned units: the arcs `Arcs.build` gives under
+    locks to the same territories, whether the territory is among a unit's nearest centres or not; with a second
+    metric, light units' floor weight included."""
+    rng = np.random.default_rng(seed)
+    n, k = 120, 8
+    weights = rng.lognormal(0.0, 1.0, n)
+    metrics = weights[None, :] if light is None else np.vstack([weights, rng.uniform(1, 2, n)])
+    names = ("w",) if light is None else ("w", "load")
+    problem = Problem(
+        n_territories=k,
+        weights=weights,
+        metrics=metrics,
+        metric_names=names,
+        lower=np.full((len(names), k), 0.5 * weights.sum() / k),
+        upper=np.full((len(names), k), np.inf),
+        coords=rng.uniform(0, 100, (n, 2)),
+        geometry="euclidean",
+    )
+    centres = rng.choice(n, size=k, replace=False)
+    arcs = Arcs.build(problem, centres, 3)
+    units = rng.choice(n, size=pins, replace=False)
+    to = rng.integers(0, k, size=pins)
+    locked = np.full(n, -1)
+    locked[units] = to
+    rules = Rules(locked, np.zeros(0, dtype=np.int64), np.inf, np.full(n, -1), np.zeros(n))
+    expected = Arcs.build(dataclasses.replace(problem, rules=rules), centres, 3)
+    patched = arcs.pinned(problem, centres, units, to)
+    np.testing.assert_array_equal(patched.territory, expected.territory)
+    np.testing.assert_array_equal(patched.distance, expected.distance)
+    np.testing.assert_array_equal(patched.cost, expected.cost)

@@ -109,9 +109,7 @@ def _within_budget(
     """The repair one move at a time from `current`. A move that would break the budget (counted against `home`)
     is not made: its unit is pinned where it is and the repair looks for another move, until none is left."""
     territory = current.copy()
-    pinned = np.full(problem.n_units, -1, dtype=np.int64)
-    count = min(_ARCS, problem.n_territories)
-    arcs = Arcs.build(problem, centres, count)
+    arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
     while True:
         step = repair_bands(problem, territory, arcs, max_moves=1)
         if np.array_equal(step, territory):
@@ -120,9 +118,7 @@ def _within_budget(
             territory = step
             continue
         moved = np.flatnonzero(step != territory)
-        pinned[moved] = territory[moved]
-        rules = dataclasses.replace(Rules.none(problem.n_units), locked=pinned)
-        arcs = Arcs.build(dataclasses.replace(problem, rules=rules), centres, count)
+        arcs = arcs.pinned(problem, centres, moved, territory[moved])  # as a lock where it is would give
 
 
 def _moved(amount: np.ndarray, home: np.ndarray, after: np.ndarray) -> float:

@@ -34,19 +34,42 @@ class Arcs:
             territory, distance = _with_reverse(problem, centres, territory, distance, reverse)
         if problem.rules is not None:
             territory, distance = _allowed_only(problem, centres, territory, distance)
-        cost = problem.travel(np.arange(problem.n_units)[:, None], centres[territory], distance)
-        if _secondary_rows(problem):
-            # A unit of little weight costs little anywhere, so the price of another metric would send it far (an
-            # account of small potential 400 km off, for its workload): in the assignment every unit weighs at least
-            # a share of the mean weight, so the units that move for another metric are those near a border. The
-            # objective and the bound still weigh each unit by its own weight.
-            positive = problem.weights[problem.weights > 0]
-            floor = _FLOOR_WEIGHT * (float(positive.mean()) if len(positive) else 1.0)
-            light = problem.weights < floor
-            cost = np.where(light[:, None], cost + (floor - problem.weights)[:, None] * distance, cost)
-        if problem.rules is not None:
-            cost = cost + problem.rules.move_penalty(np.arange(problem.n_units)[:, None], territory)
-        return cls(territory, distance, cost)
+        return cls(territory, distance, _arc_cost(problem, centres, np.arange(problem.n_units), territory, distance))
+
+    def pinned(self, problem: Problem, centres: np.ndarray, units: np.ndarray, to: np.ndarray) -> Arcs:
+        """These arcs with each of `units` given its arc to `to` alone: the rows `build` gives a unit locked there
+        (problem without rules of its own), patched in place of a rebuild of every row."""
+        territory, distance = self.territory.copy(), self.distance.copy()
+        have = territory[units] == to[:, None]
+        listed = have.any(axis=1)
+        length = distance[units, have.argmax(axis=1)]  # a lock keeps the listed arc, repeated
+        if not listed.all():  # or, not listed, gets it from the full distance matrix as `_allowed_only` does
+            outside = units[~listed]
+            length[~listed] = problem.distance_matrix(outside, centres)[np.arange(len(outside)), to[~listed]]
+        territory[units] = to[:, None]
+        distance[units] = length[:, None]
+        cost = self.cost.copy()
+        cost[units] = _arc_cost(problem, centres, units, territory[units], distance[units])
+        return Arcs(territory, distance, cost)
+
+
+def _arc_cost(
+    problem: Problem, centres: np.ndarray, units: np.ndarray, territory: np.ndarray, distance: np.ndarray
+) -> np.ndarray:
+    """The assignment's price of each arc of `units`' rows."""
+    cost = problem.travel(units[:, None], centres[territory], distance)
+    if _secondary_rows(problem):
+        # A unit of little weight costs little anywhere, so the price of another metric would send it far (an
+        # account of small potential 400 km off, for its workload): in the assignment every unit weighs at least
+        # a share of the mean weight, so the units that move for another metric are those near a border. The
+        # objective and the bound still weigh each unit by its own weight.
+        positive = problem.weights[problem.weights > 0]
+        floor = _FLOOR_WEIGHT * (float(positive.mean()) if len(positive) else 1.0)
+        weights = problem.weights[units]
+        cost = np.where((weights < floor)[:, None], cost + (floor - weights)[:, None] * distance, cost)
+    if problem.rules is not None:
+        cost = cost + problem.rules.move_penalty(units[:, None], territory)
+    return cost
 
 
 def _with_reverse(
