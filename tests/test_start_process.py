@@ -7,10 +7,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import TINY_CONFIG, invoke
 from test_lns import clustered
 
 import terrplan.solve
 from terrplan.child import usable_cores
+from terrplan.config import load_config
 from terrplan.solve import SolveParams, solve, start_process
 from terrplan.solve.bound import apart_problem, lagrangian, large_relaxation, multiplier_start
 from terrplan.solve.start_process import StartProcess
@@ -119,3 +121,21 @@ def test_a_dense_bound_begins_from_the_first_start_in_a_process_of_its_own(monke
     assert beside.lower_bound == max(expected.value, 0.0) < beside.objective
     np.testing.assert_array_equal(beside.alignment.territory, alone.alignment.territory)
     assert (beside.objective, beside.status, beside.iterations) == (alone.objective, alone.status, alone.iterations)
+
+
+def test_solver_second_process_false_keeps_a_run_in_one_process(tiny, monkeypatch):
+    """`solver.second_process: false` reaches the solver (no child with the helper forced) and is checked as a
+    boolean before any work."""
+    tiny.write("config.yaml", TINY_CONFIG.replace("solver: {seed: 3,", "solver: {second_process: false, seed: 3,"))
+    config = load_config(tiny.config)
+    assert SolveParams.from_config(config.solver).second_process is False
+    assert SolveParams.from_config(load_config(tiny.write("on.yaml", TINY_CONFIG)).solver).second_process is True
+    problem = clustered(600, 8, seed=4, tolerance=0.05)
+    monkeypatch.setattr(terrplan.solve, "_HELPER_S", 0.0)
+    launched = _launches(monkeypatch)
+    solve(problem, SolveParams.from_config(config.solver, time_limit_s=600))
+    assert launched == []
+    tiny.write("config.yaml", TINY_CONFIG.replace("solver: {seed: 3,", "solver: {second_process: maybe, seed: 3,"))
+    result = invoke("optimize", str(tiny.config))
+    assert result.exit_code == 3 and "solver.second_process" in result.stderr, result.stderr
+    assert not tiny.out.exists()

@@ -391,6 +391,9 @@ class Solver:
     # territory's neighbourhood once, and the bound's steps above. More effort never gives a worse alignment nor a
     # lower bound; 0 turns the search off.
     effort: float = 1.0
+    # On two or more cores a run may use a second process (the bound's beside the search, or half the starts): false
+    # where every core already has a run of its own (several runs at once). The results are the same either way.
+    second_process: bool = True
 
 
 @dataclass(frozen=True)

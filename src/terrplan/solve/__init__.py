@@ -95,6 +95,7 @@ class SolveParams:
             starts=solver.starts,
             bound_iterations=solver.bound_iterations,
             effort=solver.effort,
+            second_process=solver.second_process,
         )
 
 
@@ -195,7 +196,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     def bound_early(first: Solution) -> BoundProcess | None:
         return _bound_early(problem, params, first, bounded, searching, phases, running) if launched is None else None
 
-    best, used, beside = _multi_start(plan, params, phases, slowest, cost, site_order, running, launched, bound_early)
+    best, used, beside = _multi_start(plan, params, phases, slowest, cost, site_order, running, bound_early)
     rounds += used
     assert best is not None
     if site_order is not None and banded and swaps and bands_hold(problem, best[1]):
@@ -348,21 +349,19 @@ def _multi_start(
     cost: np.ndarray | None,
     site_order: SiteOrder | None,
     running: contextlib.ExitStack,
-    launched: BoundProcess | None,
     bound_early: Callable[[Solution], BoundProcess | None],
 ) -> tuple[Solution, int, BoundProcess | None]:
     """The best of the plan's starts, their rounds, and the bound's process where `bound_early` began one from the
     first start. A start begins while the starts' phase lasts and one more of the slowest round so far fits. After
-    the first, where the rest look long enough (`_HELPER_S`) and no bound was launched with the solve, a second
-    process runs about half of them (solve/start_process.py); the solutions are
-    merged in number order either way, so the result is the one the starts give one after the other."""
+    the first, where the rest look long enough (`_HELPER_S`) and another still fits, a second process runs about
+    half of them (solve/start_process.py); the solutions are merged in number order either way, so the result is the
+    one the starts give one after the other."""
     problem = plan.problem
     count = 1 if problem.fixed else len(plan.seeds)  # fixed centres: every start would be the same
     found: dict[int, tuple[Solution, int]] = {}
     best: Solution | None = None
     helper: StartProcess | None = None
     early: BoundProcess | None = None
-    rest = tuple(range(1, count))
     began = time.perf_counter()
     for number in range(count):
         if helper is not None and number in helper.numbers:
@@ -372,17 +371,10 @@ def _multi_start(
         found[number] = plan.start(number, phases.heuristic, slowest, cost, site_order)
         best = better(problem, best, found[number][0])
         _tell(params, problem, "solve", best[0], best[2], None)
-        # the rest, timed by the first (on a small problem the first start's lazy imports could make them look long)
-        long = (time.perf_counter() - began) * len(rest) >= _HELPER_S and problem.n_units >= _HELPER_UNITS
         if number == 0:
+            first_s = time.perf_counter() - began
             early = bound_early(best)
-        free = launched is None and params.second_process and usable_cores() >= 2
-        if number == 0 and free and len(rest) > 1 and long:
-            # every other pair of the rest, so that both processes get starts of each kind (see StartPlan.start)
-            theirs = tuple(n for i, n in enumerate(rest) if i // 2 % 2 == 1)
-            helper = StartProcess.launch(plan, theirs, phases.starts, phases.heuristic, slowest[0])
-            if helper is not None:
-                running.enter_context(contextlib.closing(helper))
+            helper = _start_helper(plan, params, phases, slowest[0], first_s, running)
     if helper is not None:
         answer = helper.results()
         if answer is not None:
@@ -400,6 +392,24 @@ def _multi_start(
     assert best is not None
     _tell(params, problem, "solve", best[0], best[2], None)
     return best, sum(used for _, used in found.values()), early
+
+
+def _start_helper(
+    plan: StartPlan, params: SolveParams, phases: _Phases, slowest: float, first_s: float, running: contextlib.ExitStack
+) -> StartProcess | None:
+    """A second process for every other pair of the starts after the first (so that both processes get starts of
+    each kind, see StartPlan.start), where they look long enough, timed by the first, and another still fits. A bound
+    launched with the solve only builds its relaxation meanwhile, then waits for the best start. None otherwise."""
+    rest = tuple(range(1, 1 if plan.problem.fixed else len(plan.seeds)))
+    # on a small problem the first start's lazy imports could make the rest look long
+    long = first_s * len(rest) >= _HELPER_S and plan.problem.n_units >= _HELPER_UNITS
+    if not (long and len(rest) > 1 and params.second_process and phases.starts.fits(slowest) and usable_cores() >= 2):
+        return None
+    theirs = tuple(n for i, n in enumerate(rest) if i // 2 % 2 == 1)
+    helper = StartProcess.launch(plan, theirs, phases.starts, phases.heuristic, slowest)
+    if helper is not None:
+        running.enter_context(contextlib.closing(helper))
+    return helper
 
 
 def _bound_start(problem: Problem, relaxing: Problem, best: Solution) -> tuple[np.ndarray, float]:
