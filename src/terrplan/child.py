@@ -80,6 +80,24 @@ def send(stream: IO[bytes], value: object) -> None:
     stream.flush()
 
 
+def answer(child: subprocess.Popen[bytes], timeout: float) -> tuple[object, str]:
+    """What a solver child wrote to stdout (one pickle), waiting at most `timeout` seconds; the child is stopped
+    either way. (None, why) where it gave none: "gave no answer in time" or "failed (exit N: its last line)"."""
+    try:
+        out, err = child.communicate(timeout=max(timeout, 0.0))
+    except subprocess.TimeoutExpired:
+        stop(child)
+        return None, "gave no answer in time"
+    stop(child)
+    if child.returncode == 0:
+        try:
+            return pickle.loads(out), ""
+        except (pickle.UnpicklingError, EOFError, ValueError):
+            pass
+    said = err.decode("utf-8", "replace").strip().splitlines()
+    return None, f"failed (exit {child.returncode}{': ' + said[-1] if said else ''})"
+
+
 def stop(child: subprocess.Popen[bytes]) -> None:
     """Kill a child if it still runs, and close its pipes."""
     if child.poll() is None:

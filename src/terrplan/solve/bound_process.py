@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from terrplan.child import send, spawn, stop
+from terrplan.child import answer, send, spawn, stop
 from terrplan.model import Problem
 from terrplan.solve.bound import Bound, descend, relaxation
 
@@ -87,20 +87,9 @@ class BoundProcess:
     def result(self, wait_s: float) -> Bound | None:
         """The child's bound, waiting for it at most `wait_s` seconds and not past its deadline; None (and
         `failure`) when it has none."""
-        try:
-            out, err = self.child.communicate(timeout=max(min(self.deadline - time.monotonic(), wait_s), 0.0))
-        except subprocess.TimeoutExpired:
-            self.failure = "the bound's process gave no answer in time"
-            self.close()
-            return None
-        self.close()
-        try:
-            bound = pickle.loads(out) if self.child.returncode == 0 else None
-        except (pickle.UnpicklingError, EOFError, ValueError):
-            bound = None
+        bound, why = answer(self.child, min(self.deadline - time.monotonic(), wait_s))
         if not isinstance(bound, Bound):
-            said = err.decode("utf-8", "replace").strip().splitlines()
-            self.failure = f"the bound's process failed (exit {self.child.returncode}{': ' + said[-1] if said else ''})"
+            self.failure = f"the bound's process {why or f'failed (exit {self.child.returncode})'}"
             return None
         return bound
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from terrplan.budget import TimeBudget
-from terrplan.child import spawn, stop
+from terrplan.child import answer, spawn, stop
 from terrplan.solve.interchange import SiteOrder
 from terrplan.solve.starts import Solution, StartPlan, dense_cost
 
@@ -53,16 +53,7 @@ class StartProcess:
 
     def results(self) -> tuple[list[Started], float] | None:
         """The starts the child ran, in its order, and its slowest round; None where it failed or was late."""
-        try:
-            out, _ = self.child.communicate(timeout=max(self.deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            self.close()
-            return None
-        self.close()
-        try:
-            done = pickle.loads(out) if self.child.returncode == 0 else None
-        except (pickle.UnpicklingError, EOFError, ValueError):
-            return None
+        done, _ = answer(self.child, self.deadline - time.monotonic())
         return done if isinstance(done, tuple) else None
 
     def close(self) -> None:
