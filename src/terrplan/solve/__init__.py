@@ -357,13 +357,12 @@ def _multi_start(
     half of them (solve/start_process.py); the solutions are merged in number order either way, so the result is the
     one the starts give one after the other."""
     problem = plan.problem
-    count = 1 if problem.fixed else len(plan.seeds)  # fixed centres: every start would be the same
     found: dict[int, tuple[Solution, int]] = {}
     best: Solution | None = None
     helper: StartProcess | None = None
     early: BoundProcess | None = None
     began = time.perf_counter()
-    for number in range(count):
+    for number in range(plan.count):
         if helper is not None and number in helper.numbers:
             continue
         if number > 0 and not phases.starts.fits(slowest[0]):
@@ -400,7 +399,7 @@ def _start_helper(
     """A second process for every other pair of the starts after the first (so that both processes get starts of
     each kind, see StartPlan.start), where they look long enough, timed by the first, and another still fits. A bound
     launched with the solve only builds its relaxation meanwhile, then waits for the best start. None otherwise."""
-    rest = tuple(range(1, 1 if plan.problem.fixed else len(plan.seeds)))
+    rest = tuple(range(1, plan.count))
     # on a small problem the first start's lazy imports could make the rest look long
     long = first_s * len(rest) >= _HELPER_S and plan.problem.n_units >= _HELPER_UNITS
     if not (long and len(rest) > 1 and params.second_process and phases.starts.fits(slowest) and usable_cores() >= 2):

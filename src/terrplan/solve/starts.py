@@ -36,6 +36,11 @@ class StartPlan:
     max_rounds: int  # location-allocation rounds per start
 
     @property
+    def count(self) -> int:
+        """How many starts differ: one with fixed centres, where every start would be the same."""
+        return 1 if self.problem.fixed else len(self.seeds)
+
+    @property
     def banded(self) -> bool:
         return bool(np.isfinite(self.problem.lower).any() or np.isfinite(self.problem.upper).any())
 
