@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terrplan.model import Members, Problem
+from terrplan.model import Members, Problem, Rules
 from terrplan.solve import bound
 
 
@@ -244,3 +244,76 @@ def test_spatial_fillers_never_overprice_a_pair(monkeypatch, geometry: str, memb
     price = relax.far[relax.bucket[site], unit]
     assert (price <= problem.travel(relax.units[unit], site) + 1e-9).all()
     assert (price > relax.cap[unit] + 1e-9).mean() > 0.3  # the clusters do price far units higher
+
+
+def _with_locks(problem: Problem, locked: np.ndarray) -> Problem:
+    return dataclasses.replace(problem, rules=dataclasses.replace(Rules.none(problem.n_units), locked=locked))
+
+
+def exact_locked_optimum(problem: Problem) -> float:
+    """`exact_optimum` over the assignments that keep every lock: each locked unit is in its territory."""
+    locked = problem.rules.locked
+    free = np.flatnonzero(locked < 0)
+    best = np.inf
+    # enumerate the free units' territories; the locked ones are fixed, so the enumeration is over the free ones
+    for combo in itertools.product(range(problem.n_territories), repeat=len(free)):
+        territory = locked.copy()
+        territory[free] = combo
+        member = (territory[:, None] == np.arange(problem.n_territories)).astype(float)
+        totals = problem.metrics @ member
+        if not ((totals >= problem.lower - 1e-9) & (totals <= problem.upper + 1e-9)).all():
+            continue
+        cost = problem.travel_matrix(np.arange(problem.n_units), np.arange(problem.n_sites)).T @ member  # (S, K)
+        if problem.fixed:
+            best = min(best, float(np.trace(cost)))
+            continue
+        for centres in itertools.permutations(range(problem.n_sites), problem.n_territories):
+            best = min(best, float(cost[list(centres), np.arange(problem.n_territories)].sum()))
+    return best
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=instances(), locks=st.lists(st.integers(-1, 2), min_size=7, max_size=7), slack=st.sampled_from([1.0, 1.3]))
+def test_bound_with_locked_units_priced_apart_never_exceeds_the_optimum(monkeypatch, layout, case, locks, slack):
+    """Territories with locked units priced with their centre, their bands lowered by what the locked units hold:
+    still under the enumerated optimum that keeps the locks (fixed and free sites, members, several bands)."""
+    problem, start = case
+    if layout == "sparse":
+        monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
+        monkeypatch.setattr(bound, "_MIN_LIST", 2)
+        monkeypatch.setattr(bound, "_MAX_LIST", 2)
+    locked = np.array(locks[: problem.n_units])
+    problem = _with_locks(problem, np.where(locked < problem.n_territories, locked, -1))
+    optimum = exact_locked_optimum(problem)
+    if not np.isfinite(optimum):  # the enumeration found no assignment keeping the bands and the locks
+        return
+    result = bound.lagrangian(problem, optimum * slack, start, time_limit_s=60.0, max_iter=60)
+    assert result.value <= optimum + 1e-6 * max(1.0, optimum)
+
+
+def test_an_exported_island_group_is_priced_at_its_trip() -> None:
+    """Five mainland units and three on an island 100 away, one each, four territories of exactly 2: the island
+    keeps two (1 apart) and exports its third with the nearest mainland unit (99 across), the other four mainland
+    units pair up (1 each): 102, by hand. With those locks (what `regions.keep_whole` writes) the bound proves it;
+    relaxed as free units, the sites' fractional opening (1.5 sites on the island) hides the crossing."""
+    coords = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [100, 0], [100, 1], [101, 0]], dtype=float)
+    problem = Problem(
+        n_territories=4,
+        weights=np.ones(8),
+        metrics=np.ones((1, 8)),
+        metric_names=("m",),
+        lower=np.full((1, 4), 2.0),
+        upper=np.full((1, 4), 2.0),
+        coords=coords,
+        geometry="euclidean",
+    )
+    problem = _with_locks(problem, np.array([-1, -1, -1, -1, 1, 0, 0, 1]))
+    assert exact_locked_optimum(problem) == pytest.approx(102.0)
+    start = np.full(8, 10.0)
+    relax = bound._Relaxation.build(problem)
+    assert relax.groups is not None and relax.groups.territories.tolist() == [0, 1]
+    assert relax.groups.cost.min(axis=1).tolist() == pytest.approx([1.0, 99.0])  # the island pair, the crossing
+    assert bound.lagrangian(problem, 102.0, start, 60.0, 300).value == pytest.approx(102.0, rel=1e-6)
+    free = dataclasses.replace(problem, rules=None)
+    assert bound.lagrangian(free, 102.0, start, 60.0, 300).value < 10.0

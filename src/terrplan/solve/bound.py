@@ -27,12 +27,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from terrplan.geo import haversine_km
-from terrplan.model import Problem
+from terrplan.model import Problem, Rules
 from terrplan.solve.assign import primary_metric
 from terrplan.solve.candidates import nearest_sites, nearest_units
 
@@ -70,7 +71,10 @@ def apart_problem(problem: Problem) -> tuple[Problem, float] | None:
     lower, upper = problem.lower, problem.upper
     if row is not None and not np.array_equal(problem.metrics[row], problem.weights):
         lower, upper = np.full_like(lower, -np.inf), np.full_like(upper, np.inf)
-    centroid = dataclasses.replace(problem, members=None, lower=lower, upper=upper, rules=None, homes=None)
+    # a locked unit's accounts are all in its territory: the locks stay (`_Groups` prices them), nothing else does
+    locks = problem.rules
+    rules = None if locks is None else dataclasses.replace(Rules.none(problem.n_units), locked=locks.locked)
+    centroid = dataclasses.replace(problem, members=None, lower=lower, upper=upper, rules=rules, homes=None)
     return centroid, float(problem.member_spread().sum())
 
 
@@ -273,6 +277,7 @@ class _Relaxation:
     cost32: np.ndarray | None = None  # the cost in float32, for the floors
     amount32: np.ndarray | None = None
     row_abs: np.ndarray | None = None  # (S,) sum over units of |cost|, for the float32 error margin
+    groups: _Groups | None = None  # territories with locked units, priced with their centre
 
     @classmethod
     def build(
@@ -280,13 +285,14 @@ class _Relaxation:
     ) -> _Relaxation | _SparseRelaxation:
         """The dense layout (`dense` None: where it fits in any run), else the sparse one with lists of at most
         `most` sites."""
-        units, amount, bands, capacitated = _bands(problem)
+        units, amount, bands, capacitated, groups = _bands(problem)
         dense = not large_relaxation(problem) if dense is None else dense
         if not dense:
             amount = amount if capacitated else np.zeros_like(amount)
-            return _SparseRelaxation.build(problem, units, amount, bands, most, share)
+            return _SparseRelaxation.build(problem, units, amount, bands, most, share, groups)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
-        return cls(problem, units, problem.n_territories, problem.fixed, amount, bands, capacitated, cost)
+        fixed = problem.fixed
+        return cls(problem, units, problem.n_territories, fixed, amount, bands, capacitated, cost, groups=groups)
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
         return lam
@@ -315,14 +321,35 @@ class _Relaxation:
         value = float(lam.sum())
         x_sum = np.zeros(n)
         chosen_all = []
-        for band, floor in zip(self.bands, self._floors(lam), strict=True):
+        # the groups' floors are priced at the first band's last prices (0 without one)
+        theta = self.bands[0].theta.copy() if self.bands else np.zeros(len(self.cost))
+        floors = self._floors(lam, [band.theta for band in self.bands] + ([theta] if self.groups else []))
+        for band, floor in zip(self.bands, floors[: len(self.bands)], strict=True):
             part, chosen = self._band_value(lam, floor, band, x_sum)
             value += part
             chosen_all.append(chosen)
+        if self.groups is not None:
+            under = [self._margined(lam, floors[-1].copy(), theta, band) for band in self.groups.bands]
+            bands = self.groups.bands
+            part, sites = self.groups.value(np.array(under), lambda g, rows: self._exact(lam, rows, bands[g])[0])
+            value += part
+            for band, site in sites:
+                (idx, x), *_ = self._exact(lam, np.array([site]), band)[1]
+                x_sum += np.bincount(idx, weights=x, minlength=n)
+                chosen_all.append(np.array([site]))
         return value, x_sum, np.concatenate(chosen_all)
 
-    def _floors(self, lam: np.ndarray) -> list[np.ndarray]:
-        """Per band, each site's sum_i min(r_i - theta a_i, 0) in float32, theta its last price in that band.
+    def _margined(self, lam, floor, theta, band: _Band) -> np.ndarray:
+        """Each site's floor under its knapsack value: `floor` (`_floors` at the prices theta) less far more than
+        float32 rounding could have raised it, plus theta L (theta >= 0) or theta U (theta < 0)."""
+        # float32 rounding moves each term by under ~1e-7 x (|cost| + |lam| + |theta a|), the pairwise sum by a
+        # small multiple of that: 1e-5 of those magnitudes is a safe margin.
+        floor -= 1e-5 * (self.row_abs + float(np.abs(lam).sum()) + np.abs(theta) * float(self.amount.sum())) + 1e-9
+        floor += np.where(theta >= 0, theta * band.lower, theta * np.where(np.isfinite(band.upper), band.upper, 0.0))
+        return floor
+
+    def _floors(self, lam: np.ndarray, thetas: list[np.ndarray]) -> list[np.ndarray]:
+        """Per price vector, each site's sum_i min(r_i - theta a_i, 0) in float32 (a band's last prices).
 
         Block by block of sites, so that each block of reduced costs is reused from cache for every band: the
         passes over the whole matrix bound the time of an iteration (same sums, row by row, as whole-matrix ones).
@@ -330,12 +357,12 @@ class _Relaxation:
         assert self.cost32 is not None and self.amount32 is not None
         lam32 = lam.astype(np.float32)
         n_sites = self.cost32.shape[0]
-        floors = [np.empty(n_sites) for _ in self.bands]
+        floors = [np.empty(n_sites) for _ in thetas]
         for start in range(0, n_sites, _FLOOR_BLOCK):
             rows = slice(start, min(start + _FLOOR_BLOCK, n_sites))
             reduced = self.cost32[rows] - lam32
-            for band, floor in zip(self.bands, floors, strict=True):
-                theta = band.theta[rows].astype(np.float32)  # 0 where the site was never priced: then r_i alone
+            for prices, floor in zip(thetas, floors, strict=True):
+                theta = prices[rows].astype(np.float32)  # 0 where the site was never priced: then r_i alone
                 priced = reduced - np.multiply.outer(theta, self.amount32) if theta.any() else reduced
                 floor[rows] = np.minimum(priced, 0.0).sum(axis=1)
         return floors
@@ -348,11 +375,7 @@ class _Relaxation:
         # below every floor left out: then no skipped site could be among the best.
         # The floors only choose which sites to solve exactly, so they are summed in float32 and then lowered by
         # far more than float32 rounding could have raised them.
-        theta = band.theta
-        # float32 rounding moves each term by under ~1e-7 x (|cost| + |lam| + |theta a|), the pairwise sum by a
-        # small multiple of that: 1e-5 of those magnitudes is a safe margin.
-        floor -= 1e-5 * (self.row_abs + float(np.abs(lam).sum()) + np.abs(theta) * float(self.amount.sum())) + 1e-9
-        floor += np.where(theta >= 0, theta * band.lower, theta * np.where(np.isfinite(band.upper), band.upper, 0.0))
+        floor = self._margined(lam, floor, band.theta, band)
         order = np.argsort(floor, kind="stable")
         n_rows, k = len(floor), min(band.count, len(floor))
         end = min(n_rows, max(2 * k, 16))
@@ -431,20 +454,26 @@ def _knapsack(reduced, ratio, amount, lower, upper, count):
     return (red * x).sum(axis=1), idx, x, r
 
 
-def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool]:
-    """Units that can matter, their primary metric, the band classes, and whether any band limits a site."""
+def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool, _Groups | None]:
+    """Units that can matter, their primary metric, the band classes, whether any band limits a site, and the
+    territories with locked units priced apart (`_Groups`: their units and bands are not in the others)."""
     k, n_sites = problem.n_territories, problem.n_sites
     row = primary_metric(problem)
     amount_all = problem.metrics[row] if row is not None else np.zeros(problem.n_units)
-    units = np.flatnonzero((problem.weights != 0) | (amount_all != 0))
+    groups = _Groups.build(problem, row)
+    matter = (problem.weights != 0) | (amount_all != 0)
+    units = np.flatnonzero(matter if groups is None else matter & ~groups.grouped(problem.n_units))
     if len(units) == 0:
         units = np.arange(min(1, problem.n_units))
     amount = amount_all[units]
     capacitated = row is not None and bool((amount >= 0).all())
     bands = [_Band(np.zeros(n_sites), np.full(n_sites, np.inf), n_sites if problem.fixed else k, np.zeros(n_sites))]
     if not capacitated:
-        return units, amount, bands, False
+        return units, amount, bands, False, None
     lo, hi = np.maximum(problem.lower[row], 0.0), problem.upper[row]
+    if groups is not None:
+        lo, hi = np.delete(lo, groups.territories), np.delete(hi, groups.territories)
+        k -= len(groups.territories)
     if problem.fixed:
         bands = [_Band(lo.copy(), hi.copy(), n_sites, np.zeros(n_sites))]
     else:
@@ -459,8 +488,97 @@ def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool]
             _Band(np.full(n_sites, a), np.full(n_sites, b), c, np.zeros(n_sites))
             for (a, b), c in zip(pairs, counts, strict=True)
         ]
-    capacitated = any(np.isfinite(b.upper).any() or (b.lower > 0).any() for b in bands)
-    return units, amount, bands, capacitated
+    capacitated = any(np.isfinite(b.upper).any() or (b.lower > 0).any() for b in bands) or groups is not None
+    return units, amount, [band for band in bands if band.count > 0], capacitated, groups
+
+
+# Territories with locked units priced with their centre (`_Groups`): at most this many, and at most this many locked
+# units x sites in all (`national`: 10 territories, 545 units x 33,120 sites); past either the rest stay free units.
+_MOST_GROUPS, _GROUP_CELLS = 64, 60_000_000
+
+
+@dataclass
+class _Groups:
+    """Territories that hold locked units, each priced together with its centre (p-median with a band).
+
+    The units S_t locked to territory t travel to t's centre j whatever else t holds: c_t(j) = sum_{i in S_t}
+    w_i d_ij, known before any step, at every site. The relaxation opens one site for each such territory: its
+    free units under t's band less what S_t holds, at the site's knapsack value v_t(j), plus c_t(j); it takes the
+    least c_t(j) + v_t(j) over the sites. Without this, S_t were units free to split over fractionally opened
+    sites: a remote region's exported units (Hawaii's, 3,900 km to the mainland) or a territory's accounts pinned
+    by a rules file cost what that fractional opening lets them, far less than the trip they must make.
+    Every site's floor under c_t(j) + v_t(j) (c_t plus the knapsack's dual at the other bands' last price) orders
+    the sites; they are solved exactly in that order until the best is below every floor left."""
+
+    territories: np.ndarray  # (g,) the territories priced apart
+    units: list[np.ndarray]  # per territory, its locked units
+    bands: list[_Band]  # per territory: its band less what its locked units hold, one site
+    cost: np.ndarray  # (g, S) c_t(j)
+
+    @classmethod
+    def build(cls, problem: Problem, row: int | None) -> _Groups | None:
+        """None without locks, a band with an upper limit, or free sites (fixed centres keep the locked units
+        free), or where no locked group fits `_GROUP_CELLS`."""
+        rules, n_sites = problem.rules, problem.n_sites
+        if rules is None or row is None or problem.fixed or not (rules.locked >= 0).any():
+            return None
+        amount = problem.metrics[row]
+        if (amount < 0).any():
+            return None
+        territories, units, bands, costs, cells = [], [], [], [], 0
+        for t in np.unique(rules.locked[rules.locked >= 0]):
+            group = np.flatnonzero(rules.locked == t)
+            held = float(amount[group].sum())
+            upper = float(problem.upper[row, t]) - held
+            cells += len(group) * n_sites
+            if not np.isfinite(upper) or len(territories) >= _MOST_GROUPS or cells > _GROUP_CELLS:
+                continue
+            lower = max(float(problem.lower[row, t]) - held, 0.0)
+            territories.append(int(t))
+            units.append(group)
+            bands.append(_Band(np.full(n_sites, lower), np.full(n_sites, max(upper, 0.0)), 1, np.zeros(n_sites)))
+            costs.append(_group_travel(problem, group))
+        if not territories:
+            return None
+        return cls(np.array(territories, dtype=np.int64), units, bands, np.array(costs))
+
+    def grouped(self, n_units: int) -> np.ndarray:
+        """(n,) is the unit in a group?"""
+        mask = np.zeros(n_units, dtype=bool)
+        for group in self.units:
+            mask[group] = True
+        return mask
+
+    def value(
+        self, floors: np.ndarray, exact: Callable[[int, np.ndarray], np.ndarray]
+    ) -> tuple[float, list[tuple[_Band, int]]]:
+        """Sum over the groups of min_j c_t(j) + v_t(j), and each group's band and chosen site. `floors[g]`: a
+        floor under v_t at every site; `exact(g, rows)`: v_t at those sites."""
+        total, chosen = 0.0, []
+        for g, (band, cost, floor) in enumerate(zip(self.bands, self.cost, floors, strict=True)):
+            under = cost + floor
+            order = np.argsort(under, kind="stable")
+            end = min(len(order), 16)
+            rows = order[:end]
+            values = cost[rows] + exact(g, rows)
+            while end < len(order) and values.min() > under[order[end]]:
+                more = order[end : min(len(order), 2 * end)]
+                end = min(len(order), 2 * end)
+                rows = np.concatenate([rows, more])
+                values = np.concatenate([values, cost[more] + exact(g, more)])
+            best = int(np.argmin(values))
+            total += float(values[best])
+            chosen.append((band, int(rows[best])))
+        return total, chosen
+
+
+def _group_travel(problem: Problem, group: np.ndarray) -> np.ndarray:
+    """(S,) the group's travel to every site, a block of sites at a time (a group x block matrix stays small)."""
+    sites = np.arange(problem.n_sites)
+    block = max(1, 4_000_000 // max(len(group), 1))
+    return np.concatenate(
+        [problem.travel_matrix(group, sites[s : s + block]).sum(axis=0) for s in range(0, len(sites), block)]
+    )
 
 
 _BISECTIONS = 32  # halvings of each site's dual-price bracket (the value is valid at any price; this is precision:
@@ -501,6 +619,7 @@ class _SparseRelaxation:
     cap: np.ndarray  # (n',) base_i: the lower estimate of unit i's cost at any site outside its list
     bucket: np.ndarray  # (S,) each site's filler: its radius bucket, or its cluster within that bucket
     far: np.ndarray  # (B, n') per bucket, the lower estimate of each unit's cost at a site that does not list it
+    groups: _Groups | None = None  # territories with locked units, priced with their centre
     _buffer: np.ndarray = field(init=False, repr=False)  # (E + 1,) scratch for the floors, last value 0
     _fillers: list[_Filler] | None = field(default=None, init=False, repr=False)  # the last evaluation's
 
@@ -516,6 +635,7 @@ class _SparseRelaxation:
         bands: list[_Band],
         most: int | None = None,
         share: float | None = None,
+        groups: _Groups | None = None,
     ) -> _SparseRelaxation:
         n_sites = problem.n_sites
         m = _list_size(problem.n_units, n_sites, problem.n_territories, most)
@@ -541,7 +661,7 @@ class _SparseRelaxation:
             bucket, far = _spatial_fillers(problem, units, bucket, far, spread)
         return cls(
             problem, units, problem.n_territories, amount, bands, indptr, entry_unit, cost,
-            amount[entry_unit], entry_site, cap, bucket, far,
+            amount[entry_unit], entry_site, cap, bucket, far, groups,
         )  # fmt: skip
 
     def clip(self, lam: np.ndarray) -> np.ndarray:
@@ -555,26 +675,54 @@ class _SparseRelaxation:
         filler = _Fillers(self._fillers, self.bucket)
         x_sum = np.zeros(len(lam))
         value, chosen = float(lam.sum()), []
+        sums, theta = None, np.zeros(len(self.indptr) - 1)  # the first band's floor sums and prices, for the groups
         for band in self.bands:
-            part, sites = self._band_value(reduced, filler, band, x_sum)
+            priced = band.theta.copy()
+            part, sites, floor_sums = self._band_value(reduced, filler, band, x_sum)
             value += part
             chosen.append(sites)
+            if sums is None:
+                sums, theta = floor_sums, priced
+        if self.groups is not None:
+            sums = self._floor_sums(reduced, theta) if sums is None else sums
+            for band in self.groups.bands:
+                band.theta[:] = (
+                    theta  # a floor is a value at its prices: where it stays the best, the site takes at them
+                )
+            under = np.array([sums + _band_term(theta, band, filler) for band in self.groups.bands])
+
+            bands = self.groups.bands
+            part, picked = self.groups.value(
+                under, lambda g, rows: self._best_price(reduced, filler, bands[g], rows, under[g])
+            )
+            value += part
+            for band, site in picked:
+                self._take(reduced, filler, band, np.array([site]), x_sum)
+                chosen.append(np.array([site]))
         return value, x_sum, np.concatenate(chosen)
 
-    def _band_value(self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray) -> tuple[float, np.ndarray]:
-        """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum.
+    def _floor_sums(self, reduced: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """sum_i min(r_i - theta a_i, 0) per site, in place over the site-major entries (the iteration's main
+        cost)."""
+        terms = self._buffer[:-1]
+        np.multiply(np.repeat(theta, np.diff(self.indptr)), self.entry_amount, out=terms)
+        np.subtract(reduced, terms, out=terms)
+        np.minimum(terms, 0.0, out=terms)
+        return _site_sums(self._buffer, self.indptr)
+
+    def _band_value(
+        self, reduced, filler: _Fillers, band: _Band, x_sum: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Sum of the `band.count` smallest site values; adds the chosen sites' fractions to x_sum. Also each
+        site's `_floor_sums` at the band's prices before this step.
 
         Every site's dual at its last price is a floor under its value; the sites with the smallest floors get
         their best price, widening until the count-th best value is below every floor left out.
         """
         theta = band.theta
         n_rows, k = len(theta), min(band.count, len(theta))
-        # sum_i min(r_i - theta a_i, 0) per site, in place over the site-major entries (the iteration's main cost)
-        terms = self._buffer[:-1]
-        np.multiply(np.repeat(theta, np.diff(self.indptr)), self.entry_amount, out=terms)
-        np.subtract(reduced, terms, out=terms)
-        np.minimum(terms, 0.0, out=terms)
-        floor = _site_sums(self._buffer, self.indptr) + _band_term(theta, band, filler)
+        sums = self._floor_sums(reduced, theta)
+        floor = sums + _band_term(theta, band, filler)
         order = np.argsort(floor, kind="stable")
         end = min(n_rows, max(2 * k, 16))
         values = self._best_price(reduced, filler, band, order[:end], floor)
@@ -585,7 +733,7 @@ class _SparseRelaxation:
         rows = order[:end]
         pick = np.arange(len(rows)) if k >= len(rows) else np.argpartition(values, k - 1)[:k]
         self._take(reduced, filler, band, rows[pick], x_sum)
-        return float(values[pick].sum()), np.sort(rows[pick])
+        return float(values[pick].sum()), np.sort(rows[pick]), sums
 
     def _gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Entries of the given sites, and the position in `rows` each belongs to."""
