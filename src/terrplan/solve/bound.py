@@ -3,7 +3,8 @@
 Relax "each unit assigned once" with multipliers lam_i. What is left splits by site j: pick fractional x_ij in
 [0, 1] minimising sum_i (w_i d_ij - lam_i) x_ij under the site's band L <= sum_i a_i x_ij <= U on the primary
 metric (a fractional knapsack, solved greedily in order of reduced cost per unit of metric), then open the K
-best sites. Every other constraint (other metrics, per-territory differences in the band: each site gets the
+best sites. A territory with locked units opens a site of its own, priced with the locked units' travel to it
+(`_Groups`). Every other constraint (other metrics, per-territory differences in the band: each site gets the
 loosest band of any territory) is dropped, which only loosens the bound, so every value it returns is a valid
 lower bound. Subgradient steps (Held & Karp, Polyak step towards the best known objective) move lam. (The
 Volume algorithm was measured against them and dropped: slower, and it ends at the same value, the relaxation's.)
