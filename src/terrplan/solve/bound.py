@@ -531,9 +531,13 @@ class _Groups:
             group = np.flatnonzero(rules.locked == t)
             held = float(amount[group].sum())
             upper = float(problem.upper[row, t]) - held
-            cells += len(group) * n_sites
-            if not np.isfinite(upper) or len(territories) >= _MOST_GROUPS or cells > _GROUP_CELLS:
+            if (
+                not np.isfinite(upper)
+                or len(territories) >= _MOST_GROUPS
+                or cells + len(group) * n_sites > _GROUP_CELLS
+            ):
                 continue
+            cells += len(group) * n_sites
             lower = max(float(problem.lower[row, t]) - held, 0.0)
             territories.append(int(t))
             units.append(group)
