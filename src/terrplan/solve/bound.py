@@ -463,6 +463,8 @@ def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool,
     amount_all = problem.metrics[row] if row is not None else np.zeros(problem.n_units)
     groups = _Groups.build(problem, row)
     matter = (problem.weights != 0) | (amount_all != 0)
+    if groups is not None and not (matter & ~groups.grouped(problem.n_units)).any():
+        groups = None  # the relaxation keeps at least one unit, and a locked one would be counted twice
     units = np.flatnonzero(matter if groups is None else matter & ~groups.grouped(problem.n_units))
     if len(units) == 0:
         units = np.arange(min(1, problem.n_units))
@@ -493,8 +495,8 @@ def _bands(problem: Problem) -> tuple[np.ndarray, np.ndarray, list[_Band], bool,
     return units, amount, [band for band in bands if band.count > 0], capacitated, groups
 
 
-# Territories with locked units priced with their centre (`_Groups`): at most this many, and at most this many locked
-# units x sites in all (`national`: 10 territories, 545 units x 33,120 sites); past either the rest stay free units.
+# Territories with locked units priced with their centre (`_Groups`): at most this many, and at most this many
+# (locked units + 2) x sites in all (`national`: 10 territories, 565 x 33,120); past either the rest stay free units.
 _MOST_GROUPS, _GROUP_CELLS = 64, 60_000_000
 
 
@@ -531,17 +533,15 @@ class _Groups:
             group = np.flatnonzero(rules.locked == t)
             held = float(amount[group].sum())
             upper = float(problem.upper[row, t]) - held
-            if (
-                not np.isfinite(upper)
-                or len(territories) >= _MOST_GROUPS
-                or cells + len(group) * n_sites > _GROUP_CELLS
-            ):
+            size = (len(group) + 2) * n_sites  # its travel, then its costs and prices at every site
+            if not np.isfinite(upper) or len(territories) >= _MOST_GROUPS or cells + size > _GROUP_CELLS:
                 continue
-            cells += len(group) * n_sites
+            cells += size
             lower = max(float(problem.lower[row, t]) - held, 0.0)
             territories.append(int(t))
             units.append(group)
-            bands.append(_Band(np.full(n_sites, lower), np.full(n_sites, max(upper, 0.0)), 1, np.zeros(n_sites)))
+            limits = np.broadcast_to(lower, (n_sites,)), np.broadcast_to(max(upper, 0.0), (n_sites,))
+            bands.append(_Band(*limits, 1, np.zeros(n_sites)))
             costs.append(_group_travel(problem, group))
         if not territories:
             return None
