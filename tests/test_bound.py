@@ -279,6 +279,7 @@ def test_bound_with_locked_units_priced_apart_never_exceeds_the_optimum(monkeypa
     """Territories with locked units priced with their centre, their bands lowered by what the locked units hold:
     still under the enumerated optimum that keeps the locks (fixed and free sites, members, several bands)."""
     problem, start = case
+    monkeypatch.setattr(bound, "_territory_reach", lambda problem: 0.0)  # every locked group priced with its centre
     if layout == "sparse":
         monkeypatch.setattr(bound, "_DENSE_CELLS", 0)
         monkeypatch.setattr(bound, "_MIN_LIST", 2)
@@ -312,8 +313,9 @@ def test_an_exported_island_group_is_priced_at_its_trip() -> None:
     assert exact_locked_optimum(problem) == pytest.approx(102.0)
     start = np.full(8, 10.0)
     relax = bound._Relaxation.build(problem)
-    assert relax.groups is not None and relax.groups.territories.tolist() == [0, 1]
-    assert relax.groups.cost.min(axis=1).tolist() == pytest.approx([1.0, 99.0])  # the island pair, the crossing
+    # the crossing pair, 99 at its best centre, travels past a territory's reach (1); the island pair (1) does not
+    assert relax.groups is not None and relax.groups.territories.tolist() == [1]
+    assert relax.groups.cost.min(axis=1).tolist() == pytest.approx([99.0])
     assert bound.lagrangian(problem, 102.0, start, 60.0, 300).value == pytest.approx(102.0, rel=1e-6)
     free = dataclasses.replace(problem, rules=None)
     assert bound.lagrangian(free, 102.0, start, 60.0, 300).value < 10.0
