@@ -319,3 +319,11 @@ def test_an_exported_island_group_is_priced_at_its_trip() -> None:
     assert bound.lagrangian(problem, 102.0, start, 60.0, 300).value == pytest.approx(102.0, rel=1e-6)
     free = dataclasses.replace(problem, rules=None)
     assert bound.lagrangian(free, 102.0, start, 60.0, 300).value < 10.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(0, 5), min_size=1, max_size=40), count=st.integers(1, 45))
+def test_smallest_is_the_stable_sorts_prefix(values, count) -> None:
+    """The groups' partial order: the first `count` of a stable argsort, ties in index order."""
+    values = np.array(values, dtype=float)
+    assert bound._smallest(values, count).tolist() == np.argsort(values, kind="stable")[:count].tolist()

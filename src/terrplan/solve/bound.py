@@ -583,7 +583,7 @@ class _Groups:
         total, chosen = 0.0, []
         for g, (band, cost, floor) in enumerate(zip(self.bands, self.cost, floors, strict=True)):
             under = cost + floor
-            order = np.argsort(under, kind="stable")
+            order = _smallest(under, _GROUP_EXACT + 1)  # all the loop below reads of the sites' order
             end = min(len(order), _GROUP_FIRST)
             rows = order[:end]
             values = cost[rows] + exact(g, rows)
@@ -597,6 +597,16 @@ class _Groups:
             total += min(float(values[best]), float(under[order[end]]) if end < len(order) else np.inf)
             chosen.append((band, int(rows[best])))
         return total, chosen
+
+
+def _smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """np.argsort(values, kind="stable")[:count], without sorting every value (a million sites at scale)."""
+    if count >= len(values):
+        return np.argsort(values, kind="stable")
+    kth = np.partition(values, count - 1)[count - 1]
+    below = np.flatnonzero(values < kth)
+    pick = np.concatenate([below, np.flatnonzero(values == kth)[: count - len(below)]])
+    return pick[np.argsort(values[pick], kind="stable")]
 
 
 def _group_prices(bands: list[_Band], n_sites: int) -> np.ndarray:
