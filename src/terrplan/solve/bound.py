@@ -325,7 +325,7 @@ class _Relaxation:
         chosen_all = []
         bands = self.groups.bands if self.groups is not None else []
         floors = self._floors(lam, [band.theta for band in [*self.bands, *bands]])  # each at its band's last prices
-        for band, floor in zip(self.bands, floors, strict=False):
+        for band, floor in zip(self.bands, floors[: len(self.bands)], strict=True):
             part, chosen = self._band_value(lam, floor, band, x_sum)
             value += part
             chosen_all.append(chosen)
@@ -536,8 +536,9 @@ class _Groups:
 
     @classmethod
     def build(cls, problem: Problem, row: int | None, every: bool = False) -> _Groups | None:
-        """None without locks, a band with an upper limit, or free sites (fixed centres keep the locked units
-        free), or where no locked group fits `_GROUP_CELLS` (or travels far enough, unless `every`)."""
+        """None where no territory qualifies: no locks, no band on the primary metric, fixed centres (their locked
+        units stay free units), or every locked territory's band without an upper limit, past `_GROUP_CELLS`, or
+        (unless `every`) with a group that need not travel."""
         rules, n_sites = problem.rules, problem.n_sites
         if rules is None or row is None or problem.fixed or not (rules.locked >= 0).any():
             return None
@@ -745,13 +746,10 @@ class _SparseRelaxation:
         if self.groups is not None:
             theta = _group_prices(self.bands, len(self.indptr) - 1)
             sums = self._floor_sums(reduced, theta)
-            for band in self.groups.bands:
-                band.theta[:] = (
-                    theta  # a floor is a value at its prices: where it stays the best, the site takes at them
-                )
-            under = np.array([sums + _band_term(theta, band, filler) for band in self.groups.bands])
-
             bands = self.groups.bands
+            for band in bands:  # a floor is a value at its prices: where it stays the best, the site takes at them
+                band.theta[:] = theta
+            under = np.array([sums + _band_term(theta, band, filler) for band in bands])
             part, picked = self.groups.value(
                 under, lambda g, rows: self._best_price(reduced, filler, bands[g], rows, under[g])
             )
