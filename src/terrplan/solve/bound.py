@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from terrplan.geo import haversine_km
 from terrplan.model import Problem, Rules
@@ -629,11 +628,9 @@ def _territory_reach(problem: Problem) -> float:
     n = problem.n_units
     if problem.geometry == "matrix" or n < 2:
         return 0.0
-    points = problem.unit_points()
-    probes = np.unique(np.linspace(0, n - 1, min(n, 2000)).astype(np.int64))
-    count = int(np.clip(n // max(problem.n_territories, 1), 2, n))
-    _, near = cKDTree(points).query(points[probes], k=count)
-    return float(np.median(problem.distance(probes, near[:, -1])))
+    probes = np.unique(np.linspace(0, n - 1, min(n, 2000)).astype(np.int64))  # units, and so sites (p-median)
+    near = nearest_units(problem, probes, int(np.clip(n // max(problem.n_territories, 1), 2, n)))
+    return float(np.median(problem.distance(near[:, -1], probes)))
 
 
 def _group_travel(problem: Problem, group: np.ndarray) -> np.ndarray:
