@@ -166,7 +166,7 @@ def test_many_accounts_are_solved_on_zip_units_then_refined_account_by_account(u
     assert problem.n_units == loaded.accounts["zip"].nunique() < len(loaded.accounts)
     assert problem.members is not None and problem.members.apart
     # The starts' alignment, unbounded: the bounded solve's restart from the relaxation's sites left no border
-    # account to move on this universe (the bound's validity for the accounts: the test after the next one).
+    # account to move on this universe (the bound's validity for the accounts: test_optimize_on_zip_units_...).
     params = SolveParams(30.0, 0, starts=2, swaps=False, effort=0.0, lower_bound=False)
     result = solve(problem, params)
     accounts, alignment = pipeline.account_level(
