@@ -331,12 +331,10 @@ def test_smallest_is_the_stable_sorts_prefix(values, count) -> None:
 
 def test_a_bound_its_cap_ends_keeps_its_patience_and_a_clock_cut_one_halves_its_step_sooner():
     now = bound.time.perf_counter()
-    # no clock, or one that leaves room for 3/4 of the cap: the same patience whatever the cap, so the run repeats on
-    # any machine and more steps repeat the first ones of fewer
+    # no clock, or one that leaves room for 3/4 of the cap: the run repeats exactly, whatever the machine
     assert bound._patience(10, now - 10.0, now + 1e9, 300) == bound._PATIENCE
-    assert bound._patience(10, now - 10.0, now + 1e9, 900) == bound._PATIENCE
     assert bound._patience(10, now - 10.0, now + 300.0, 400) == bound._PATIENCE  # 310 of 400 steps
     # 10 steps in 10 s, 140 s left: about 150 of 300 steps, one non-improving step in 30 of them
     assert bound._patience(10, now - 10.0, now + 140.0, 300) == 5
-    assert bound._patience(10, now - 10.0, now + 230.0, 1000) == 8
+    assert bound._patience(10, now - 10.0, now + 440.0, 1000) == 15
     assert bound._patience(10, now - 10.0, now + 10.0, 300) == bound._PATIENCE_MIN  # the least it goes

@@ -47,9 +47,10 @@ _DENSE_CELLS = 12_000_000  # sites x units up to which every site sees every uni
 # gap (benchmarks/bound_study.md, section 8).
 _TIMED_DENSE_FACTOR, _DENSE_CELL_STEP_S = 3, 1.5e-6
 _MIN_LIST, _MAX_LIST = 64, 384  # sparse layout: how many nearest sites each unit lists
-# Non-improving steps before the step factor halves: 10, or where the clock will end the bound before 3/4 of its
-# step cap, one in 30 of the steps it will run, at least 5 (`_patience`).
-_PATIENCE, _CLOCKED, _STEPS_PER_PATIENCE, _PATIENCE_MIN = 10, 0.75, 30, 5
+_PATIENCE = 20  # non-improving steps before the step factor halves
+# A bound the clock will end before 3/4 of its step cap halves its step sooner: one non-improving step in 30 of
+# those it will run, at least 5 (`_patience`).
+_CLOCKED, _STEPS_PER_PATIENCE, _PATIENCE_MIN = 0.75, 30, 5
 _MU_START, _MU_MIN = 1.0, 1e-3
 _DEFLECT = 0.3  # weight of the previous direction in the next step
 
@@ -177,14 +178,10 @@ def descend(
 def _patience(done: int, began: float, deadline: float, max_iter: int) -> int:
     """Non-improving steps before the step factor halves: `_PATIENCE`, or where the clock will end the bound well
     before its cap (at the pace of its `done` steps since `began`), one in `_STEPS_PER_PATIENCE` of the steps it
-    will run. A run its cap ends keeps `_PATIENCE`, whatever its cap, so it repeats exactly and a run with more
-    effort repeats the first steps of one with less; a clock-cut one repeats only as its clock does anyway.
-
-    `national`, the bound alone from a 60-s alignment, gap after 100 / 150 / 300 steps: patience 20 (until session
-    17) 7.70 / 5.74 / 5.09 %, 8 6.58 / 5.30 / 4.96 %, 5 5.39 / 5.03 % / (stops itself at step 215: 5.01 %); a 60-s
-    run gets 130-170 steps. With the long runs' lists (900 steps, share 3.0): 20 4.51 % after 300 steps, stops itself
-    at step 642 at 4.36 %; 10 4.41 % after 300, stops at step 364 at 4.37 %. `hospitals_k100` after 300 steps: 20
-    8.94 %, 10 8.75 % (benchmarks/bound_study.md, section 11)."""
+    will run. A run its cap ends keeps `_PATIENCE`, so it repeats exactly; a clock-cut one repeats only as its clock
+    does anyway. `national`, the bound alone from a 60-s alignment, gap after 100 / 150 / 300 steps: patience 20
+    7.70 / 5.74 / 5.09 %, 8 6.58 / 5.30 / 4.96 %, 5 5.39 / 5.03 % / (stops itself at step 215: 5.01 %); a 60-s run
+    gets 130-170 steps."""
     now = time.perf_counter()
     expected = done + max(deadline - now, 0.0) * done / max(now - began, 1e-9)
     if expected >= _CLOCKED * max_iter:
