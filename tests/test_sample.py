@@ -15,7 +15,7 @@ def sample_runs(sample_run, tmp_path_factory):
     """The sample solved twice with the same seed: the session's run (conftest.sample_run, in this process) and the
     installed CLI's in a subprocess, into its own folder (one sample solve fewer than two of our own)."""
     out = tmp_path_factory.mktemp("run1")
-    proc = run_cli("optimize", "configs/sample.yaml", "-o", str(out), "--time-limit", "120", "-q")
+    proc = run_cli("optimize", "configs/sample.yaml", "-o", str(out), "--time-limit", "600", "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout == b""
     yield [sample_run, out]
