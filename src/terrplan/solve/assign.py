@@ -336,21 +336,22 @@ def repair_bands(
         extra = arcs.cost[cand_u, cand_c] - own_cost[cand_u]
         score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
         # Apply the best moves (only the best one unless batching) whose two territories no earlier move of this
-        # pass touched, so their scores still hold; cheapest first.
-        touched = np.zeros(problem.n_territories, dtype=bool)
+        # pass touched, so their scores still hold; cheapest first, up to the first score that is not finite.
         order = _cheapest(score, 20 * problem.n_territories + 20)
-        for best in order.tolist():
-            if not np.isfinite(score[best]):
-                break
-            u, t = int(cand_u[best]), int(dst[best])
-            s = int(territory[u])
+        finite = np.isfinite(score[order])
+        order = order[: len(order) if finite.all() else int(np.argmin(finite))]
+        # Plain lists: the loop visits hundreds of candidates a pass, most of them skipped. A unit moved earlier in
+        # the pass is skipped by its pass-start territory as by its new one: both are touched.
+        touched = [False] * problem.n_territories
+        moves = (cand_u[order].tolist(), src[order].tolist(), dst[order].tolist(), cand_c[order].tolist())
+        for u, s, t, c in zip(*moves, strict=True):
             if touched[s] or touched[t]:
                 continue
             touched[s] = touched[t] = True
             totals[:, s] -= metrics[:, u]
             totals[:, t] += metrics[:, u]
             territory[u] = t
-            own_cost[u] = arcs.cost[u, cand_c[best]]
+            own_cost[u] = arcs.cost[u, c]
             if not batch:
                 break
     return territory
