@@ -9,9 +9,10 @@ import pandas as pd
 from conftest import requires_shared, run_cli
 
 
-def optimize_config(name: str, out: Path, time_limit: int = 20) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+def optimize_config(name: str, out: Path, time_limit: int = 120) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Run a shipped config through the real CLI (reports off: these tests are about reading the data);
-    return summary, assignments and rejects."""
+    return summary, assignments and rejects. The limit is a safety cap: the iteration caps end these runs in 13-48 s
+    alone, and a clock that cuts them (beside another test worker) may leave a band unmet."""
     args = ("optimize", f"configs/{name}.yaml", "-o", str(out), "-q", "--time-limit", str(time_limit), "--no-report")
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr.decode()
@@ -42,7 +43,7 @@ def test_nc_inpatient_drg_with_given_lat_lon(tmp_path):
 
 @requires_shared
 def test_asc_wide_volumes_with_cms_suppression(tmp_path):
-    summary, assignments, rejects = optimize_config("cms-asc-facility-2024", tmp_path, time_limit=10)
+    summary, assignments, rejects = optimize_config("cms-asc-facility-2024", tmp_path)
     # 5,518 facilities: each assigned once or set aside (blank or unknown ZIP), none lost.
     assert len(assignments) + len(rejects) == 5518
     assert summary["accounts"]["missing_volume_values"] > 0  # CMS's N/A cells, declared as no data
@@ -52,7 +53,7 @@ def test_asc_wide_volumes_with_cms_suppression(tmp_path):
 
 @requires_shared
 def test_maine_clinicians_dirty_zips_and_blank_rows(tmp_path):
-    summary, assignments, _ = optimize_config("cms-dac-clinicians-maine", tmp_path, time_limit=10)
+    summary, assignments, _ = optimize_config("cms-dac-clinicians-maine", tmp_path)
     assert summary["accounts"]["empty_rows_skipped"] == 2574
     assert summary["accounts"]["rejected_rows"] == 0  # every 8-digit ZIP+4 without its leading zero resolves
     assert assignments["zip"].str.fullmatch(r"\d{5}").all()
