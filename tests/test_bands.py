@@ -13,6 +13,7 @@ from conftest import TINY_CONFIG, TINY_VOLUMES, invoke
 
 from terrplan.metrics import band_decimals, percent
 from terrplan.model import BAND_RTOL, Problem, band_excess, band_scale, bands_hold, in_band, outside_band
+from terrplan.solve.assign import Arcs, repair_bands
 
 CHECK_FAILED = 5
 INF = np.inf
@@ -206,3 +207,23 @@ def test_contiguity_reports_one_objective_bound_and_gap_everywhere(tiny):
     assert f"<b>{gap * 100:.2f} %</b>" in report
     territory = pd.read_csv(tiny.out / "assignments.csv", index_col="account_id")["territory"]
     assert territory["A4"] == territory["B4"]  # Cary sits with Concord, its only neighbour
+
+
+def test_a_repair_pass_makes_the_cheapest_moves_one_per_territory():
+    """Band repair (solve/assign.repair_bands): a pass makes the moves that shrink the band excess, cheapest extra
+    travel per unit of excess first, skipping any whose territory an earlier move of the pass touched."""
+    x = np.array([0, 2, 3, 100, 101, 104, 10, 107], dtype=float)  # on a line; centres: units 0, 3, 6, 7
+    p = Problem(4, np.ones(8), np.ones((1, 8)), ("potential",), np.full((1, 4), 2.0), np.full((1, 4), 2.0),
+                coords=np.column_stack([x, np.zeros(8)]), geometry="euclidean")  # fmt: skip
+    centres = np.array([0, 3, 6, 7])  # at 0, 100, 10 and 107
+    territory = np.array([0, 0, 0, 1, 1, 1, 2, 3])  # 3, 3, 1, 1 units: two over the band of 2, two under
+    arcs = Arcs.build(p, centres, 4)
+    # Extra travel of the moves from over to under: unit 5 to 3: -1; unit 2 to 2: 4; unit 4 to 3: 5; unit 1 to 2: 6.
+    one_move = territory.copy()
+    one_move[5] = 3
+    assert np.array_equal(repair_bands(p, territory, arcs, max_moves=1), one_move)
+    # A batch pass also makes unit 2's move; units 4 and 1 would go into territories already touched.
+    one_pass = one_move.copy()
+    one_pass[2] = 2
+    assert np.array_equal(repair_bands(p, territory, arcs, max_moves=1, batch=True), one_pass)
+    assert bands_hold(p, one_pass)
