@@ -218,7 +218,7 @@ def test_a_repair_pass_makes_the_cheapest_moves_one_per_territory():
     centres = np.array([0, 3, 6, 7])  # at 0, 100, 10 and 107
     territory = np.array([0, 0, 0, 1, 1, 1, 2, 3])  # 3, 3, 1, 1 units: two over the band of 2, two under
     arcs = Arcs.build(p, centres, 4)
-    # Extra travel of the moves from over to under: unit 5 to 3: -1; unit 2 to 2: 4; unit 4 to 3: 5; unit 1 to 2: 6.
+    # Extra travel of the moves from over to under (unit -> territory): 5 -> 3: -1; 2 -> 2: 4; 4 -> 3: 5; 1 -> 2: 6.
     one_move = territory.copy()
     one_move[5] = 3
     assert np.array_equal(repair_bands(p, territory, arcs, max_moves=1), one_move)
