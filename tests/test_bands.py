@@ -13,7 +13,7 @@ from conftest import TINY_CONFIG, TINY_VOLUMES, invoke
 
 from terrplan.metrics import band_decimals, percent
 from terrplan.model import BAND_RTOL, Problem, band_excess, band_scale, bands_hold, in_band, outside_band
-from terrplan.solve.assign import Arcs, repair_bands
+from terrplan.solve.assign import Arcs, BandMoves, repair_bands
 
 CHECK_FAILED = 5
 INF = np.inf
@@ -227,3 +227,32 @@ def test_a_repair_pass_makes_the_cheapest_moves_one_per_territory():
     one_pass[2] = 2
     assert np.array_equal(repair_bands(p, territory, arcs, max_moves=1, batch=True), one_pass)
     assert bands_hold(p, one_pass)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_band_moves_scored_move_by_move_are_the_moves_of_a_full_rescoring(seed):
+    """`BandMoves` scores again only the arcs out of and into the two territories a move touched (the refresh
+    checks its budget after every move). Each move, and each pin, must give the move that scoring every arc from
+    scratch gives: two metrics, arcs to some territories only, units pinned where they are along the way."""
+    rng = np.random.default_rng(seed)
+    n, k = 60, 6
+    metrics = np.vstack([rng.lognormal(0.0, 1.0, n), np.ones(n)])
+    mean = metrics.sum(axis=1, keepdims=True) / k
+    lower, upper = np.repeat(0.9 * mean, k, axis=1), np.repeat(1.1 * mean, k, axis=1)
+    p = Problem(k, rng.uniform(0.5, 2.0, n), metrics, ("potential", "accounts"), lower, upper,
+                coords=rng.uniform(0, 100, (n, 2)), geometry="euclidean")  # fmt: skip
+    centres = rng.choice(n, k, replace=False)
+    arcs = Arcs.build(p, centres, 4)
+    moves = BandMoves(p, arcs.territory[np.arange(n), rng.integers(0, 4, n)], arcs)
+    made = 0
+    while (position := moves.best()) is not None:
+        assert position == BandMoves(p, moves.territory, moves.arcs).best()
+        unit, _ = moves.destination(position)
+        if made % 3 == 2:  # pin this unit where it is instead, as the refresh does where the move breaks its budget
+            arcs = arcs.pinned(p, centres, np.array([unit]), moves.territory[[unit]])
+            moves.replace_arcs(arcs, np.array([unit]))
+        else:
+            moves.move(position)
+        made += 1
+    assert made > 10  # the start is far outside the bands: many moves were compared
+    assert BandMoves(p, moves.territory, moves.arcs).best() is None

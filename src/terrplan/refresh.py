@@ -32,7 +32,7 @@ from terrplan.model import Alignment, Problem, Rules, bands_hold
 from terrplan.pipeline import UNKNOWN_ACCOUNT, Loaded, alignment_centres, match_alignment
 from terrplan.problem import build_problem
 from terrplan.read import Table
-from terrplan.solve.assign import Arcs, flow_assignment, improve_moves, primary_metric, repair_bands
+from terrplan.solve.assign import Arcs, BandMoves, flow_assignment, improve_moves, primary_metric, repair_bands
 from terrplan.solve.disruption import Budget, forced_move
 
 _ARCS = 30
@@ -108,17 +108,19 @@ def _within_budget(
 ) -> np.ndarray:
     """The repair one move at a time from `current`. A move that would break the budget (counted against `home`)
     is not made: its unit is pinned where it is and the repair looks for another move, until none is left."""
-    territory = current.copy()
     arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
-    while True:
-        step = repair_bands(problem, territory, arcs, max_moves=1)
-        if np.array_equal(step, territory):
-            return territory
+    moves = BandMoves(problem, current, arcs)
+    while (position := moves.best()) is not None:
+        unit, to = moves.destination(position)
+        step = moves.territory.copy()
+        step[unit] = to
         if not budget.breaches(potential, home, step):
-            territory = step
+            moves.move(position)
             continue
-        moved = np.flatnonzero(step != territory)
-        arcs = arcs.pinned(problem, centres, moved, territory[moved])  # as a lock where it is would give
+        pinned = np.array([unit])
+        arcs = arcs.pinned(problem, centres, pinned, moves.territory[pinned])  # as a lock where it is would give
+        moves.replace_arcs(arcs, pinned)
+    return moves.territory
 
 
 def _moved(amount: np.ndarray, home: np.ndarray, after: np.ndarray) -> float:

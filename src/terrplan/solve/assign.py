@@ -306,12 +306,18 @@ def repair_bands(
     territories no earlier move of the pass touched, and at most 500 passes run (what the optimizer uses on large
     instances; a residual violation is left to later rounds).
     """
+    limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
+    if not batch:
+        moves = BandMoves(problem, territory, arcs)
+        for _ in range(limit):
+            if not moves.make_best():
+                break
+        return moves.territory.copy()
     territory = territory.copy()
     metrics = problem.metrics
     scale = band_scale(problem)
     totals = territory_totals(problem, territory)
     own_cost = _own_cost(territory, arcs)
-    limit = max_moves if max_moves is not None else (min(4 * problem.n_units, 500) if batch else 4 * problem.n_units)
     for _ in range(limit):
         viol = _violation(problem, totals, slice(None), scale)
         if not (viol > BAND_RTOL).any():
@@ -335,8 +341,8 @@ def repair_bands(
             break
         extra = arcs.cost[cand_u, cand_c] - own_cost[cand_u]
         score = np.where(ok, extra / np.maximum(gain, 1e-12), np.inf)
-        # Apply the best moves (only the best one unless batching) whose two territories no earlier move of this
-        # pass touched, so their scores still hold; cheapest first, up to the first score that is not finite.
+        # Apply the best moves whose two territories no earlier move of this pass touched, so their scores still
+        # hold; cheapest first, up to the first score that is not finite.
         order = _cheapest(score, 20 * problem.n_territories + 20)
         finite = np.isfinite(score[order])
         order = order[: len(order) if finite.all() else int(np.argmin(finite))]
@@ -352,9 +358,98 @@ def repair_bands(
             totals[:, t] += metrics[:, u]
             territory[u] = t
             own_cost[u] = arcs.cost[u, c]
-            if not batch:
-                break
     return territory
+
+
+class BandMoves:
+    """`repair_bands` one move at a time, scored incrementally.
+
+    A move changes the totals of its two territories only, so only the arcs out of or into them change score:
+    those are scored again (the same formula as `repair_bands`, so the same floats) and every other score is kept.
+    The next move is the smallest score, ties by position (unit, then arc), as `repair_bands` takes it. A refresh
+    that checks a budget after every move (`refresh._within_budget`) would otherwise score every arc per move:
+    quadratic in the moves."""
+
+    def __init__(self, problem: Problem, territory: np.ndarray, arcs: Arcs) -> None:
+        self.problem = problem
+        self.territory = territory.copy()
+        self.arcs = arcs
+        self._scale = band_scale(problem)
+        self._totals = territory_totals(problem, self.territory)
+        self._own = _own_cost(self.territory, arcs)
+        n, width = arcs.territory.shape
+        self._width = width
+        into = arcs.territory.ravel()
+        self._into_order = np.argsort(into, kind="stable")  # arc positions grouped by the territory they lead to
+        self._into_start = np.searchsorted(into[self._into_order], np.arange(problem.n_territories + 1))
+        self._score = np.full(n * width, np.inf)
+        self._rescore(np.arange(n * width))
+
+    def best(self) -> int | None:
+        """The position (unit x arcs' width + arc) of the next move, None when no move shrinks the violation."""
+        position = int(np.argmin(self._score))
+        return position if self._score[position] < np.inf else None
+
+    def make_best(self) -> bool:
+        """Make the next move; False when there is none."""
+        position = self.best()
+        if position is None:
+            return False
+        self.move(position)
+        return True
+
+    def destination(self, position: int) -> tuple[int, int]:
+        """The unit the move at `position` moves, and the territory it moves to."""
+        unit, arc = divmod(position, self._width)
+        return unit, int(self.arcs.territory[unit, arc])
+
+    def move(self, position: int) -> None:
+        unit, dst = self.destination(position)
+        arc = position % self._width
+        src = int(self.territory[unit])
+        self.territory[unit] = dst
+        # From scratch, as `repair_bands` starts: added and taken away move by move, the totals drift in their last
+        # bits, and a refresh checked move by move (`refresh._within_budget`) then makes other moves.
+        self._totals = territory_totals(self.problem, self.territory)
+        self._own[unit] = self.arcs.cost[unit, arc]
+        rows = np.flatnonzero((self.territory == src) | (self.territory == dst))
+        # a position listed twice is scored twice, to the same value
+        self._rescore(np.concatenate([self._row_positions(rows), self._positions_into(src), self._positions_into(dst)]))
+
+    def replace_arcs(self, arcs: Arcs, units: np.ndarray) -> None:
+        """Take `arcs`, which differ from the current ones in the rows of `units` only (`Arcs.pinned`)."""
+        self.arcs = arcs
+        self._own[units] = _own_cost(self.territory[units], _rows(arcs, units))
+        # A pinned row's arcs all lead to its own territory: never a candidate, so the stale index of where arcs
+        # lead can only list extra positions, which are scored from the current arcs.
+        self._rescore(self._row_positions(units))
+
+    def _positions_into(self, territory: int) -> np.ndarray:
+        return self._into_order[self._into_start[territory] : self._into_start[territory + 1]]
+
+    def _row_positions(self, rows: np.ndarray) -> np.ndarray:
+        return (rows[:, None] * self._width + np.arange(self._width)[None, :]).ravel()
+
+    def _rescore(self, positions: np.ndarray) -> None:
+        problem, totals, scale = self.problem, self._totals, self._scale
+        unit, arc = np.divmod(positions, self._width)
+        src, dst = self.territory[unit], self.arcs.territory[unit, arc]
+        viol = _violation(problem, totals, slice(None), scale)
+        over = ((totals - problem.upper) / scale > BAND_RTOL).any(axis=0)
+        under = ((problem.lower - totals) / scale > BAND_RTOL).any(axis=0)
+        a = problem.metrics[:, unit]
+        before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
+        after = _violation(problem, totals[:, src] - a, src, scale).sum(axis=0)
+        after += _violation(problem, totals[:, dst] + a, dst, scale).sum(axis=0)
+        gain = before - after
+        ok = (over[src] | under[dst]) & (dst != src) & (gain > 1e-12)
+        with np.errstate(invalid="ignore"):
+            score = np.where(ok, (self.arcs.cost[unit, arc] - self._own[unit]) / np.maximum(gain, 1e-12), np.inf)
+        self._score[positions] = np.where(np.isnan(score), np.inf, score)
+
+
+def _rows(arcs: Arcs, units: np.ndarray) -> Arcs:
+    return Arcs(arcs.territory[units], arcs.distance[units], arcs.cost[units])
 
 
 def _cheapest(score: np.ndarray, count: int) -> np.ndarray:
