@@ -249,8 +249,7 @@ def test_band_moves_scored_move_by_move_are_the_moves_of_a_full_rescoring(seed):
         assert position == BandMoves(p, moves.territory, moves.arcs).best()
         unit, _ = moves.destination(position)
         if made % 3 == 2:  # pin this unit where it is instead, as the refresh does where the move breaks its budget
-            arcs = arcs.pinned(p, centres, np.array([unit]), moves.territory[[unit]])
-            moves.replace_arcs(arcs, np.array([unit]))
+            moves.pin(centres, np.array([unit]))
         else:
             moves.move(position)
         made += 1

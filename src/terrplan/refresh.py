@@ -73,7 +73,7 @@ def refresh(
     unlimited = min((_fewest_moves(problem, home, centres, potential), repair_bands(problem, current, arcs)), key=rank)
     territory = unlimited
     if rank(territory)[1]:
-        kept = _within_budget(problem, current, home, centres, potential, budget)
+        kept = _within_budget(problem, current, home, centres, arcs, potential, budget)
         territory = min((territory, kept), key=rank)
         if rank(territory)[1]:  # still over: keep the budget, leave bands unmet
             territory = kept
@@ -104,11 +104,16 @@ def _fewest_moves(problem: Problem, home: np.ndarray, centres: np.ndarray, poten
 
 
 def _within_budget(
-    problem: Problem, current: np.ndarray, home: np.ndarray, centres: np.ndarray, potential: np.ndarray, budget: Budget
+    problem: Problem,
+    current: np.ndarray,
+    home: np.ndarray,
+    centres: np.ndarray,
+    arcs: Arcs,
+    potential: np.ndarray,
+    budget: Budget,
 ) -> np.ndarray:
     """The repair one move at a time from `current`. A move that would break the budget (counted against `home`)
     is not made: its unit is pinned where it is and the repair looks for another move, until none is left."""
-    arcs = Arcs.build(problem, centres, min(_ARCS, problem.n_territories))
     moves = BandMoves(problem, current, arcs)
     while (position := moves.best()) is not None:
         unit, to = moves.destination(position)
@@ -117,9 +122,7 @@ def _within_budget(
         if not budget.breaches(potential, home, step):
             moves.move(position)
             continue
-        pinned = np.array([unit])
-        arcs = arcs.pinned(problem, centres, pinned, moves.territory[pinned])  # as a lock where it is would give
-        moves.replace_arcs(arcs, pinned)
+        moves.pin(centres, np.array([unit]))
     return moves.territory
 
 

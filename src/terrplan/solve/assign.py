@@ -36,21 +36,20 @@ class Arcs:
             territory, distance = _allowed_only(problem, centres, territory, distance)
         return cls(territory, distance, _arc_cost(problem, centres, np.arange(problem.n_units), territory, distance))
 
-    def pinned(self, problem: Problem, centres: np.ndarray, units: np.ndarray, to: np.ndarray) -> Arcs:
-        """These arcs with each of `units` given its arc to `to` alone: the rows `build` gives a unit locked there
-        (problem without rules of its own), patched in place of a rebuild of every row."""
-        territory, distance = self.territory.copy(), self.distance.copy()
-        have = territory[units] == to[:, None]
+    def pinned_rows(
+        self, problem: Problem, centres: np.ndarray, units: np.ndarray, to: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows (territory, distance, cost) `build` gives each of `units` locked to `to` (problem without rules
+        of its own): its arc there alone, repeated. Patched in, they stand in for a rebuild of every row."""
+        have = self.territory[units] == to[:, None]
         listed = have.any(axis=1)
-        length = distance[units, have.argmax(axis=1)]  # a lock keeps the listed arc, repeated
+        length = self.distance[units, have.argmax(axis=1)]  # a lock keeps the listed arc
         if not listed.all():  # or, not listed, gets it from the full distance matrix as `_allowed_only` does
             outside = units[~listed]
             length[~listed] = problem.distance_matrix(outside, centres)[np.arange(len(outside)), to[~listed]]
-        territory[units] = to[:, None]
-        distance[units] = length[:, None]
-        cost = self.cost.copy()
-        cost[units] = _arc_cost(problem, centres, units, territory[units], distance[units])
-        return Arcs(territory, distance, cost)
+        width = self.territory.shape[1]
+        territory, distance = np.repeat(to[:, None], width, axis=1), np.repeat(length[:, None], width, axis=1)
+        return territory, distance, _arc_cost(problem, centres, units, territory, distance)
 
 
 def _arc_cost(
@@ -373,7 +372,7 @@ class BandMoves:
     def __init__(self, problem: Problem, territory: np.ndarray, arcs: Arcs) -> None:
         self.problem = problem
         self.territory = territory.copy()
-        self.arcs = arcs
+        self.arcs = Arcs(arcs.territory.copy(), arcs.distance.copy(), arcs.cost.copy())  # `pin` patches its rows
         self._scale = band_scale(problem)
         self._totals = territory_totals(problem, self.territory)
         self._own = _own_cost(self.territory, arcs)
@@ -416,10 +415,13 @@ class BandMoves:
         # a position listed twice is scored twice, to the same value
         self._rescore(np.concatenate([self._row_positions(rows), self._positions_into(src), self._positions_into(dst)]))
 
-    def replace_arcs(self, arcs: Arcs, units: np.ndarray) -> None:
-        """Take `arcs`, which differ from the current ones in the rows of `units` only (`Arcs.pinned`)."""
-        self.arcs = arcs
-        self._own[units] = _own_cost(self.territory[units], _rows(arcs, units))
+    def pin(self, centres: np.ndarray, units: np.ndarray) -> None:
+        """Keep `units` where they are from now on, as a lock there would (`Arcs.pinned_rows`)."""
+        arcs = self.arcs
+        arcs.territory[units], arcs.distance[units], arcs.cost[units] = arcs.pinned_rows(
+            self.problem, centres, units, self.territory[units]
+        )
+        self._own[units] = arcs.cost[units, 0]
         # A pinned row's arcs all lead to its own territory: never a candidate, so the stale index of where arcs
         # lead can only list extra positions, which are scored from the current arcs.
         self._rescore(self._row_positions(units))
@@ -446,10 +448,6 @@ class BandMoves:
         with np.errstate(invalid="ignore"):
             score = np.where(ok, (self.arcs.cost[unit, arc] - self._own[unit]) / np.maximum(gain, 1e-12), np.inf)
         self._score[positions] = np.where(np.isnan(score), np.inf, score)
-
-
-def _rows(arcs: Arcs, units: np.ndarray) -> Arcs:
-    return Arcs(arcs.territory[units], arcs.distance[units], arcs.cost[units])
 
 
 def _cheapest(score: np.ndarray, count: int) -> np.ndarray:
