@@ -17,9 +17,9 @@ import dataclasses
 import hashlib
 import time
 
+import instances
 import numpy as np
 
-import instances
 from terrplan.budget import TimeBudget
 from terrplan.refresh import refresh
 from terrplan.solve.disruption import Budget

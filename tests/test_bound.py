@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -129,6 +130,33 @@ def test_site_sums_gives_empty_sites_zero() -> None:
     indptr = np.array([0, 0, 2, 2, 3, 5, 5])
     padded = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 0.0])
     assert bound._site_sums(padded, indptr).tolist() == [0.0, 3.0, 0.0, 4.0, 24.0, 0.0]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("clipped", [True, False])
+def test_float32_floors_stay_under_the_exact_sums(seed: int, clipped: bool) -> None:
+    """The sparse layout's floors (`_Floors`) sum in float32 and take off more than float32 can have added: never
+    above the exact sum of min(c_i - lam_i - theta a_i, 0) over a site's entries, and close to it. Costs span six
+    orders of magnitude, a site lists up to 3,000 entries, prices have both signs; lam inside [0, cap] (the sparse
+    layout's clip) or outside it."""
+    rng = np.random.default_rng(seed)
+    n_units, n_sites = 400, 30
+    counts = rng.integers(0, 3000, n_sites)
+    counts[rng.integers(n_sites)] = 0  # a site without entries
+    indptr = np.r_[0, np.cumsum(counts)]
+    unit = rng.integers(0, n_units, indptr[-1])
+    cost = rng.lognormal(10.0, 3.0, indptr[-1]) * rng.uniform(0.999, 1.001)
+    amount = rng.lognormal(3.0, 1.5, indptr[-1])
+    cap = rng.lognormal(10.0, 3.0, n_units)
+    lam = rng.uniform(0.0, 1.0, n_units) * cap if clipped else rng.normal(0.0, 1.0, n_units) * 2 * cap
+    theta = rng.normal(0.0, 1.0, n_sites) * np.exp(rng.uniform(-5, 5, n_sites))
+    floors = bound._Floors.build(indptr, unit, cost, amount, cap)
+    got = floors.sums(floors.reduced(lam), theta)
+    terms = np.minimum(cost - lam[unit] - np.repeat(theta, counts) * amount, 0.0)
+    exact = np.array([math.fsum(terms[a:b]) for a, b in itertools.pairwise(indptr)])
+    assert (got <= exact).all()
+    scale = np.array([math.fsum(np.abs(cost[a:b]) + np.abs(lam[unit[a:b]])) for a, b in itertools.pairwise(indptr)])
+    assert (exact - got <= 1e-3 * scale + 1e-6).all()  # a margin, not a loss of the floor
 
 
 def _random_problem(seed: int, n: int, k: int, members: bool) -> Problem:

@@ -337,8 +337,8 @@ def test_automatic_starts_follow_the_instance_size_and_an_explicit_count_wins():
 @settings(max_examples=20, deadline=None)
 @given(st.integers(0, 10_000), st.integers(1, 12), st.sampled_from([None, 0.3]))
 def test_pinning_arcs_gives_the_rows_a_lock_there_builds(seed, pins, light):
-    """`Arcs.pinned` (the refresh's pins) patches the rows of the pinned units: the arcs `Arcs.build` gives under
-    locks to the same territories, whether the territory is among a unit's nearest centres or not; with a second
+    """`Arcs.pinned_rows` (the refresh's pins, `BandMoves.pin`) gives the pinned units the rows `Arcs.build` gives
+    them under locks to the same territories, whether the territory is among a unit's nearest centres or not; with a second
     metric, light units' floor weight included."""
     rng = np.random.default_rng(seed)
     n, k = 120, 8
@@ -363,7 +363,7 @@ def test_pinning_arcs_gives_the_rows_a_lock_there_builds(seed, pins, light):
     locked[units] = to
     rules = Rules(locked, np.zeros(0, dtype=np.int64), np.inf, np.full(n, -1), np.zeros(n))
     expected = Arcs.build(dataclasses.replace(problem, rules=rules), centres, 3)
-    patched = arcs.pinned(problem, centres, units, to)
-    np.testing.assert_array_equal(patched.territory, expected.territory)
-    np.testing.assert_array_equal(patched.distance, expected.distance)
-    np.testing.assert_array_equal(patched.cost, expected.cost)
+    territory, distance, cost = arcs.pinned_rows(problem, centres, units, to)
+    np.testing.assert_array_equal(territory, expected.territory[units])
+    np.testing.assert_array_equal(distance, expected.distance[units])
+    np.testing.assert_array_equal(cost, expected.cost[units])
