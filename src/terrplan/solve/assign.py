@@ -330,11 +330,7 @@ def repair_bands(
             break
         src = territory[cand_u]
         dst = arcs.territory[cand_u, cand_c]
-        a = metrics[:, cand_u]
-        before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
-        after = _violation(problem, totals[:, src] - a, src, scale).sum(axis=0)
-        after += _violation(problem, totals[:, dst] + a, dst, scale).sum(axis=0)
-        gain = before - after
+        gain = _excess_gain(problem, totals, viol, scale, cand_u, src, dst)
         ok = gain > 1e-12
         if not ok.any():
             break
@@ -439,15 +435,29 @@ class BandMoves:
         viol = _violation(problem, totals, slice(None), scale)
         over = ((totals - problem.upper) / scale > BAND_RTOL).any(axis=0)
         under = ((problem.lower - totals) / scale > BAND_RTOL).any(axis=0)
-        a = problem.metrics[:, unit]
-        before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
-        after = _violation(problem, totals[:, src] - a, src, scale).sum(axis=0)
-        after += _violation(problem, totals[:, dst] + a, dst, scale).sum(axis=0)
-        gain = before - after
+        gain = _excess_gain(problem, totals, viol, scale, unit, src, dst)
         ok = (over[src] | under[dst]) & (dst != src) & (gain > 1e-12)
         with np.errstate(invalid="ignore"):
             score = np.where(ok, (self.arcs.cost[unit, arc] - self._own[unit]) / np.maximum(gain, 1e-12), np.inf)
         self._score[positions] = np.where(np.isnan(score), np.inf, score)
+
+
+def _excess_gain(
+    problem: Problem,
+    totals: np.ndarray,
+    viol: np.ndarray,
+    scale: np.ndarray,
+    units: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+) -> np.ndarray:
+    """How much moving each unit from src to dst alone would shrink the band excess of the two territories (in band
+    scales; `viol`: `_violation` of `totals`)."""
+    a = problem.metrics[:, units]
+    before = viol[:, src].sum(axis=0) + viol[:, dst].sum(axis=0)
+    after = _violation(problem, totals[:, src] - a, src, scale).sum(axis=0)
+    after += _violation(problem, totals[:, dst] + a, dst, scale).sum(axis=0)
+    return before - after
 
 
 def _cheapest(score: np.ndarray, count: int) -> np.ndarray:
