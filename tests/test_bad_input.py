@@ -203,6 +203,14 @@ def test_missing_config_file_is_bad_input(tmp_path):
     assert "config file not found" in result.stderr
 
 
+def test_a_missing_current_alignment_names_the_file_and_where_its_path_is_from(tiny, tmp_path):
+    missing = tmp_path / "nope.csv"
+    result = invoke("optimize", str(tiny.config), "-q", "--current", str(missing))
+    assert result.exit_code == BAD_INPUT
+    assert f"{missing}: file not found" in result.stderr
+    assert "to the working directory on the command line" in result.stderr
+
+
 def test_rows_of_only_separators_are_skipped_and_counted(tiny):
     tiny.write("accounts.csv", TINY_ACCOUNTS.replace("B1,", ",,,,,,,\n,,,,,,,\nB1,"))
     result = invoke("optimize", str(tiny.config), "-q")

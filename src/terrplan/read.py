@@ -70,6 +70,9 @@ class Table:
     stripped: bool = False  # no field has whitespace around it (plaincsv found so): `_stripped` has nothing to do
 
 
+_PATH_HINT = "check the path (relative to the config file in a config, to the working directory on the command line)"
+
+
 def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) -> Table:
     """Read a CSV (or stdin for '-') as text columns, refusing empty and undecodable files with a clear message.
 
@@ -79,9 +82,7 @@ def read_table(path: Path, encoding: str = "utf-8", row_findings: bool = False) 
     try:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except FileNotFoundError:
-        raise InputError(
-            f"{name}: file not found", [Finding(name, "file not found", hint="check the path in the config")]
-        ) from None
+        raise InputError(f"{name}: file not found", [Finding(name, "file not found", hint=_PATH_HINT)]) from None
     except IsADirectoryError:
         raise InputError(f"{name}: is a directory, expected a CSV file") from None
     if name.lower().endswith(".gz"):  # a small gzip CSV: today's reader on its text (large ones: ingest.scan)
