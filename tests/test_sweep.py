@@ -23,6 +23,7 @@ import psutil
 import pytest
 from conftest import TINY_ACCOUNTS, TINY_CONFIG, TINY_VOLUMES, invoke, run_cli
 
+from terrplan.child import CORES_ENV, usable_cores
 from terrplan.config import load_config
 from terrplan.report.palette import PALETTE, rgb
 from terrplan.sweep import plan_sweep
@@ -176,7 +177,6 @@ def test_every_input_file_is_hashed_and_made_absolute_globs_file_by_file(tmp_pat
         check_shippable(s.config for s in plan.scenarios)
 
 
-
 def test_the_scoring_factor_files_are_inputs_too_hashed_and_made_absolute(tmp_path):
     case = make_case(tmp_path / "case").parent
     (case / "landscape.csv").write_text("account_id,manufacturer,share\nA1,Rival,0.6\n")
@@ -188,6 +188,7 @@ def test_the_scoring_factor_files_are_inputs_too_hashed_and_made_absolute(tmp_pa
     assert scenario["scoring"]["competition"]["path"] == str(case / "landscape.csv")
     (case / "landscape.csv").write_text("account_id,manufacturer,share\nA1,Rival,0.7\n")
     assert plan_sweep(case / "config.yaml", {}, ["k=2"]).scenarios[0].id != plan.scenarios[0].id
+
 
 def test_workers_and_cluster_exclude_each_other(tiny):
     result = invoke("sweep", str(tiny.config), "--grid", "k=2", "--workers", "2", "--cluster", "tcp://127.0.0.1:9")
@@ -353,6 +354,8 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(swept, tmp_path):
     driver = start_sweep(config, folder, "--workers", "2", delay=0.15)
     wait_for(lambda: len(scenario_processes(driver.pid)) == 2, what="two scenario processes")
     children = scenario_processes(driver.pid)
+    # two at once: each gets half the cores, so neither starts a second process to compete with the other
+    assert [p.environ().get(CORES_ENV) for p in children] == [str(max(1, usable_cores() // 2))] * 2
     driver.send_signal(signal.SIGINT)
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 130, stderr.decode()
@@ -433,3 +436,16 @@ def test_frontier_page_draws_its_charts_and_every_pareto_point_links_to_a_report
     ks = sorted(table["k"].unique())  # the page colours K in this order
     for k in table.loc[table["exit_code"] == 0, "k"].unique():
         assert near(PALETTE[ks.index(k)]) >= 30, f"no dots in K = {k}'s colour {PALETTE[ks.index(k)]}"
+
+
+def test_a_process_given_a_share_of_the_cores_uses_no_more():
+    code = "from terrplan.child import usable_cores; print(usable_cores())"
+    alone = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shared = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, **{CORES_ENV: "1"}),
+    )
+    assert int(alone.stdout) == usable_cores() and int(shared.stdout) == 1

@@ -113,10 +113,23 @@ def tied_args() -> list[str]:
     return [str(os.getpid())]
 
 
+#: The cores a sweep gives each of its scenario processes (`cores_share`); `usable_cores` takes no more.
+CORES_ENV = "TERRPLAN_CORES"
+
+
 def usable_cores() -> int:
-    """CPUs this process may run on (its affinity mask where the platform has one; a CPU quota is not seen): how
-    many scenario processes a sweep runs at once by default, and whether the bound gets a process of its own."""
+    """CPUs this process may run on (its affinity mask where the platform has one; a CPU quota is not seen), or its
+    share when a sweep started it (CORES_ENV): how many scenario processes a sweep runs at once by default, and
+    whether the bound and the starts get a second process."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    share = os.environ.get(CORES_ENV, "")
+    return min(cores, int(share)) if share.isdigit() and int(share) > 0 else cores
+
+
+def cores_share(processes: int) -> int:
+    """Each of `processes` processes' share of this process's cores, at least one. Two scenarios on two cores get
+    one each, so neither starts a second process of its own to compete with the other."""
+    return max(1, usable_cores() // max(1, processes))

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from terrplan.child import TIED, tied_args
+from terrplan.child import CORES_ENV, TIED, cores_share, tied_args
 from terrplan.errors import EXIT_NOT_FOUND, EXIT_OK, Finding, InputError
 from terrplan.sweep.grid import with_paths
 from terrplan.write import json_text, write_file
@@ -102,8 +102,9 @@ _LOCK = threading.Lock()
 _STOPPING = threading.Event()
 
 
-def run_scenario(task: Task) -> dict[str, Any]:
-    """Run one scenario (unless its row exists) and return its row: exit code, message and figures."""
+def run_scenario(task: Task, cores: int | None = None) -> dict[str, Any]:
+    """Run one scenario (unless its row exists) and return its row: exit code, message and figures. `cores`: the
+    scenario process's share of the cores (CORES_ENV), where the caller runs several at once."""
     done = read_row(Path(task.row))
     if done is not None:
         return done
@@ -114,8 +115,9 @@ def run_scenario(task: Task) -> dict[str, Any]:
         with _LOCK:
             if _STOPPING.is_set():
                 raise ScenarioStopped(task.id, 143)
+            env = None if cores is None else dict(os.environ, **{CORES_ENV: str(cores)})
             process = subprocess.Popen(
-                [*command, "--log-json"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log
+                [*command, "--log-json"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env
             )
             _RUNNING.add(process)
         try:
@@ -231,12 +233,14 @@ Done = Callable[[Task, dict[str, Any]], None]
 
 
 def run_local(tasks: Iterable[Task], workers: int, done: Done, retrying: Callable[[str], None] | None = None) -> None:
-    """Up to `workers` scenario processes at a time. A scenario whose process dies is run once more (`retrying` is
+    """Up to `workers` scenario processes at a time, each with its share of the cores (`cores_share`: on two cores,
+    two scenarios run one process each). A scenario whose process dies is run once more (`retrying` is
     told why); Ctrl-C (KeyboardInterrupt, SIGTERM) stops every scenario process, which removes its half-written
     folder, and leaves."""
     _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="terrplan-sweep")
-    running: dict[Future, tuple[Task, int]] = {pool.submit(run_scenario, task): (task, 1) for task in tasks}
+    cores = cores_share(workers)
+    running: dict[Future, tuple[Task, int]] = {pool.submit(run_scenario, task, cores): (task, 1) for task in tasks}
     try:
         while running:
             finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)  # a timeout keeps Ctrl-C heard
@@ -248,7 +252,7 @@ def run_local(tasks: Iterable[Task], workers: int, done: Done, retrying: Callabl
                     if attempt < 2:
                         if retrying is not None:
                             retrying(f"{error}; running it once more")
-                        running[pool.submit(run_scenario, task)] = (task, attempt + 1)
+                        running[pool.submit(run_scenario, task, cores)] = (task, attempt + 1)
                         continue
                     row = stopped_row(task, error)
                 done(task, row)
