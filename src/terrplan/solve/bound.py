@@ -122,12 +122,12 @@ def relaxation(problem: Problem, time_limit_s: float, max_iter: int) -> _Relaxat
     lists would overrun the clock (no bound)."""
     # A layout that alone would overrun the clock: the shortest lists (valid for any length, weaker), else no bound.
     # Only a short clock changes the layout, so a run its caps end repeats exactly.
-    share = site_share(max_iter)
+    lists = list_lengths(max_iter)
     dense = not sparse_layout(problem, time_limit_s)
-    short = None if build_seconds(problem, None, share, dense) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
-    if short is not None and build_seconds(problem, short, share, dense) > time_limit_s + _BUILD_SLACK_S:
+    short = None if build_seconds(problem, None, lists, dense) <= time_limit_s + _BUILD_SLACK_S else _MIN_LIST
+    if short is not None and build_seconds(problem, short, lists, dense) > time_limit_s + _BUILD_SLACK_S:
         return None
-    return _Relaxation.build(problem, short, share, dense)
+    return _Relaxation.build(problem, short, lists, dense)
 
 
 def descend(
@@ -232,7 +232,7 @@ def sparse_layout(problem: Problem, time_limit_s: float = 0.0) -> bool:
 
 
 def build_seconds(
-    problem: Problem, most: int | None = None, share: float | None = None, dense: bool | None = None
+    problem: Problem, most: int | None = None, lists: _Lists | None = None, dense: bool | None = None
 ) -> float:
     """About how long `_Relaxation.build` takes for `problem` (densely, or with lists of at most `most` sites;
     `dense` None: as in any run)."""
@@ -240,8 +240,9 @@ def build_seconds(
     dense = not large_relaxation(problem) if dense is None else dense
     if dense:
         return _DENSE_CELL_S * n * sites
-    m = _list_size(n, sites, problem.n_territories, most)
-    return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m, share))
+    lists = list_lengths(0) if lists is None else lists
+    m = _list_size(n, sites, problem.n_territories, lists, most)
+    return _SPARSE_ENTRY_S * n * (m + _site_list_size(n, m, lists))
 
 
 @dataclass
@@ -263,24 +264,35 @@ _MAX_BAND_CLASSES = 4  # territories with more distinct bands than this share th
 _MAX_ENTRIES = 16_000_000
 
 
-def _list_size(n_units: int, n_sites: int, k: int, most: int | None = None) -> int:
-    fits = max(_MAX_ENTRIES // max(n_units, 1), 8)
-    size = min(n_sites, _MAX_LIST, fits, max(_MIN_LIST, 4 * n_units // k))
+@dataclass(frozen=True)
+class _Lists:
+    """How long the sparse layout's lists are: each unit lists its nearest sites, at least `least` where `entries`
+    allows, and each site its own nearest units, `share` x as many; both lists within 2 x `entries` pairs."""
+
+    least: int
+    share: float
+    entries: int
+
+
+def list_lengths(steps: int) -> _Lists:
+    """The lists for a bound of at most `steps` steps: longer lists end higher but are slower per step and take more
+    memory, so they pay on long runs only (`_LONG_STEPS`, `_LONGER_STEPS`)."""
+    if steps >= _LONGER_STEPS:
+        return _Lists(_LONGER_LIST, _LONG_SHARE, _LONGER_ENTRIES)
+    return _Lists(_MIN_LIST, _LONG_SHARE if steps >= _LONG_STEPS else _REVERSE_SHARE, _MAX_ENTRIES)
+
+
+def _list_size(n_units: int, n_sites: int, k: int, lists: _Lists, most: int | None = None) -> int:
+    fits = max(lists.entries // max(n_units, 1), 8)
+    size = min(n_sites, fits, max(lists.least, min(_MAX_LIST, max(_MIN_LIST, 4 * n_units // k))))
     return size if most is None else min(size, most)
 
 
-def site_share(steps: int) -> float:
-    """How long each site's list of its own nearest units is, as a share of the units' lists, for a bound of at most
-    `steps` steps: longer lists end higher but are slower per step, so they pay on long runs only."""
-    return _LONG_SHARE if steps >= _LONG_STEPS else _REVERSE_SHARE
-
-
-def _site_list_size(n_units: int, m: int, share: float | None = None) -> int:
-    """How many nearest units each site lists beside the units' lists of `m` sites: `share` (default
-    `_REVERSE_SHARE`) x m, cut to keep both lists within twice `_MAX_ENTRIES` (never under half of m)."""
-    share = _REVERSE_SHARE if share is None else share
-    room = max(2 * _MAX_ENTRIES // max(n_units, 1) - m, m // 2)
-    return min(n_units, max(1, min(int(share * m), room)))
+def _site_list_size(n_units: int, m: int, lists: _Lists) -> int:
+    """How many nearest units each site lists beside the units' lists of `m` sites: `lists.share` x m, cut to keep
+    both lists within twice `lists.entries` (never under half of m)."""
+    room = max(2 * lists.entries // max(n_units, 1) - m, m // 2)
+    return min(n_units, max(1, min(int(lists.share * m), room)))
 
 
 @dataclass
@@ -300,7 +312,7 @@ class _Relaxation:
 
     @classmethod
     def build(
-        cls, problem: Problem, most: int | None = None, share: float | None = None, dense: bool | None = None
+        cls, problem: Problem, most: int | None = None, lists: _Lists | None = None, dense: bool | None = None
     ) -> _Relaxation | _SparseRelaxation:
         """The dense layout (`dense` None: where it fits in any run), else the sparse one with lists of at most
         `most` sites."""
@@ -308,7 +320,7 @@ class _Relaxation:
         units, amount, bands, capacitated, groups = _bands(problem, every_group=not dense)
         if not dense:
             amount = amount if capacitated else np.zeros_like(amount)
-            return _SparseRelaxation.build(problem, units, amount, bands, most, share, groups)
+            return _SparseRelaxation.build(problem, units, amount, bands, most, lists, groups)
         cost = np.ascontiguousarray(problem.travel_matrix(units, np.arange(problem.n_sites)).T)
         fixed = problem.fixed
         return cls(problem, units, problem.n_territories, fixed, amount, bands, capacitated, cost, groups=groups)
@@ -721,12 +733,13 @@ class _SparseRelaxation:
         amount: np.ndarray,
         bands: list[_Band],
         most: int | None = None,
-        share: float | None = None,
+        lists: _Lists | None = None,
         groups: _Groups | None = None,
     ) -> _SparseRelaxation:
         n_sites = problem.n_sites
-        m = _list_size(problem.n_units, n_sites, problem.n_territories, most)
-        count = _site_list_size(problem.n_units, m, share)  # how many nearest units each site lists
+        lists = list_lengths(0) if lists is None else lists
+        m = _list_size(problem.n_units, n_sites, problem.n_territories, lists, most)
+        count = _site_list_size(problem.n_units, m, lists)  # how many nearest units each site lists
         mirror = not problem.fixed and problem.geometry != "matrix"  # the sites are the units: one query serves both
         site_all, dist_all = nearest_sites(problem, np.arange(n_sites), max(m, count) if mirror else m)
         site, dist = site_all[units, :m], dist_all[units, :m]
@@ -1098,6 +1111,12 @@ _REVERSE_SHARE = 1.5
 # Bounds of this many steps or more (effort 2 and up, see SolveParams.bound_steps) list 3 times: `national` at
 # --time-limit 900 --effort 3, gap 5.57 % -> 4.96 %, 446 -> 499 s, peak of both processes 2.29 -> 3.12 GB.
 _LONG_STEPS, _LONG_SHARE = 600, 3.0
+# Bounds of this many steps or more (effort 3 and up) list at least 512 sites a unit, within twice the entries. A
+# price lam_i is capped at the unit's cost to its last listed site, and units far from any centre need the room.
+# `national`, the bound alone from one 60-s alignment (benchmarks/bound_study.md, section 9), gap to that alignment
+# where the subgradient stops itself / peak of that process: these lists 4.29 % / 2.6 GB -> 3.84 % / 4.9 GB; 384 sites
+# and 1.5 / 3.45 times as many a site 3.99 / 3.87 %; 264 (the short lists' length there) and 5 times 3.97 %.
+_LONGER_STEPS, _LONGER_LIST, _LONGER_ENTRIES = 900, 512, 32_000_000
 
 
 def _mirrored_entries(
