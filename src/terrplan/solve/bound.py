@@ -1113,9 +1113,9 @@ _REVERSE_SHARE = 1.5
 _LONG_STEPS, _LONG_SHARE = 600, 3.0
 # Bounds of this many steps or more (effort 3 and up) list at least 512 sites a unit, within twice the entries. A
 # price lam_i is capped at the unit's cost to its last listed site, and units far from any centre need the room.
-# `national`, the bound alone from one 60-s alignment (benchmarks/bound_study.md, section 9), gap to that alignment
-# where the subgradient stops itself / peak of that process: these lists 4.29 % / 2.6 GB -> 3.84 % / 4.9 GB; 384 sites
-# and 1.5 / 3.45 times as many a site 3.99 / 3.87 %; 264 (the short lists' length there) and 5 times 3.97 %.
+# `national`, the bound alone from one 60-s alignment (benchmarks/bound_study.md, section 12), gap to that alignment
+# where the subgradient stops itself: the lists of 600 steps (264 sites a unit there) 4.29 %, these 3.85 % (peak of
+# that process 4.6 GB); 384 sites and 2 / 3.45 times as many a site 3.99 / 3.87 %; 264 and 5 times as many 3.97 %.
 _LONGER_STEPS, _LONGER_LIST, _LONGER_ENTRIES = 900, 512, 32_000_000
 
 
