@@ -367,3 +367,29 @@ def test_pinning_arcs_gives_the_rows_a_lock_there_builds(seed, pins, light):
     np.testing.assert_array_equal(territory, expected.territory[units])
     np.testing.assert_array_equal(distance, expected.distance[units])
     np.testing.assert_array_equal(cost, expected.cost[units])
+
+
+def test_heavy_units_packed_from_the_best_start_outside_a_band():
+    """A metro of 30 heavy units (0.2-0.32 of a territory each) and a rural area of 50 small ones, K = 9: the starts
+    nearest the optimum miss a band, and the alignments that hold them lie far above. The best start outside, packed
+    with its centres fixed, holds every band (before: 118.5, gap 31.8 % to the solver's own bound; now 92.6, 13.8 %)."""
+    rng = np.random.default_rng(2)
+    metro = np.column_stack([42.35 + rng.normal(0, 0.08, 30), -71.1 + rng.normal(0, 0.1, 30)])
+    rural = np.column_stack([42.3 + rng.uniform(-0.4, 0.4, 50), -72.5 + rng.uniform(-0.6, 0.8, 50)])
+    potential = np.concatenate([rng.uniform(0.2, 0.32, 30), rng.uniform(0.005, 0.03, 50)])
+    k = round(potential.sum())
+    mean = potential.sum() / k
+    problem = Problem(
+        n_territories=k,
+        weights=potential,
+        metrics=potential[None, :],
+        metric_names=("potential",),
+        lower=0.95 * mean,
+        upper=1.05 * mean,
+        coords=np.vstack([metro, rural]),
+        geometry="haversine",
+    )
+    result = solve(problem, SolveParams(seed=0, time_limit_s=10.0))
+    assert bands_hold(problem, result.alignment.territory)
+    assert result.lower_bound is not None and result.lower_bound <= result.objective
+    assert result.objective - result.lower_bound <= 0.2 * result.objective, (result.objective, result.lower_bound)
