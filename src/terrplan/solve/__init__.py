@@ -226,7 +226,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
         # Heavy tails: the starts nearest the optimum can all miss a band, and what holds them lie far above (79
         # hospitals of Massachusetts, K = 12: every start misses, and the exact model's first alignment inside, 50
         # nodes, is 5.4 times the optimum). The best start outside, packed with its centres fixed, may hold every
-        # band below it (there: 1.03 times the optimum).
+        # band below it (there: 1.08 times the optimum).
         packed = _packed(problem, outside, params.seed, phases.bound.share(_REPAIR_SHARE))
         rounds += packed[1]
         if packed[0] is not None:
