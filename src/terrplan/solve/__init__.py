@@ -216,17 +216,19 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
             best = better(problem, (value, territory, centres), found)
     assert best is not None
     proven_infeasible = False
-    if params.exact and not bands_hold(problem, best[1]) and exact_applies(problem):
-        # The heuristic missed a band. Heavy tails: the starts nearest the optimum can all miss one (79 hospitals of
-        # Massachusetts, K = 12: every start misses, and the exact model's first alignment inside, 50 nodes and
-        # 15 s, is 5.4 times the optimum). The best start packed with its centres fixed (under a second there) may
-        # hold every band (1.08 times the optimum); where it does not, the exact model finds an alignment inside
-        # every band, or proves there is none.
+    small = params.exact and exact_applies(problem)
+    if not bands_hold(problem, best[1]) and (small or not searching):
+        # The heuristic missed a band, and no neighbourhood repair will run (below). Heavy tails: the starts nearest
+        # the optimum can all miss one (79 hospitals of Massachusetts, K = 12: every start misses, and the exact
+        # model's first alignment inside, 50 nodes and 15 s, is 5.4 times the optimum; 264 of New York and New
+        # Jersey, K = 21, had no repair at all and ended outside). The best start packed with its centres fixed
+        # (under a second in Massachusetts) may hold every band (1.08 times the optimum); where it does not, on
+        # small instances, the exact model finds an alignment inside every band, or proves there is none.
         packed = _packed(problem, best, params.seed, phases.exact.share(0.5))
         rounds += packed[1]
         if packed[0] is not None:
             best, outside = packed[0], None  # the best start outside is the one just packed
-        else:
+        elif small:
             found = solve_exact(problem, best[1], best[2], phases.exact.share(0.5).remaining())
             if found.territory is not None and bands_hold(problem, found.territory):
                 best = (objective(problem, Alignment(found.territory, found.centres)), found.territory, found.centres)
