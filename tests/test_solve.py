@@ -258,10 +258,10 @@ def test_matrix_geometry_small():
     assert result.objective >= optimum - 1e-9
 
 
-def banded_random(n: int, k: int, seed: int, sites: np.ndarray | None = None) -> Problem:
-    """n units in a 100 x 100 square with lognormal weights (also the balance metric), K territories within ±5 %."""
-    rng = np.random.default_rng(seed)
-    weights = rng.lognormal(0.0, 0.7, n)
+def weight_banded(
+    weights: np.ndarray, coords: np.ndarray, k: int, geometry: str, sites: np.ndarray | None = None
+) -> Problem:
+    """K territories whose weight, also the balance metric, lies within ±5 % of the mean."""
     mean = weights.sum() / k
     return Problem(
         n_territories=k,
@@ -270,10 +270,17 @@ def banded_random(n: int, k: int, seed: int, sites: np.ndarray | None = None) ->
         metric_names=("w",),
         lower=0.95 * mean,
         upper=1.05 * mean,
-        coords=rng.uniform(0, 100, (n, 2)),
-        geometry="euclidean",
+        coords=coords,
+        geometry=geometry,
         fixed_sites=sites,
     )
+
+
+def banded_random(n: int, k: int, seed: int, sites: np.ndarray | None = None) -> Problem:
+    """n units in a 100 x 100 square with lognormal weights (also the balance metric), K territories within ±5 %."""
+    rng = np.random.default_rng(seed)
+    weights = rng.lognormal(0.0, 0.7, n)
+    return weight_banded(weights, rng.uniform(0, 100, (n, 2)), k, "euclidean", sites)
 
 
 def test_the_exact_pass_proves_what_the_lagrangian_bound_cannot():
@@ -381,17 +388,7 @@ def _hospitals(states: tuple[str, ...], k: int | None = None) -> Problem:
     chosen = table[table["state"].isin(states)]
     potential = chosen["potential"].to_numpy(dtype=np.float64)
     k = round(0.3 * potential.sum() / potential.max()) if k is None else k
-    mean = potential.sum() / k
-    return Problem(
-        n_territories=k,
-        weights=potential,
-        metrics=potential[None, :],
-        metric_names=("potential",),
-        lower=0.95 * mean,
-        upper=1.05 * mean,
-        coords=chosen[["lat", "lon"]].to_numpy(dtype=np.float64),
-        geometry="haversine",
-    )
+    return weight_banded(potential, chosen[["lat", "lon"]].to_numpy(dtype=np.float64), k, "haversine")
 
 
 @requires_shared
@@ -430,18 +427,7 @@ def test_heavy_units_packed_from_the_best_start_outside_a_band():
     metro = np.column_stack([42.35 + rng.normal(0, 0.08, 30), -71.1 + rng.normal(0, 0.1, 30)])
     rural = np.column_stack([42.3 + rng.uniform(-0.4, 0.4, 50), -72.5 + rng.uniform(-0.6, 0.8, 50)])
     potential = np.concatenate([rng.uniform(0.2, 0.32, 30), rng.uniform(0.005, 0.03, 50)])
-    k = round(potential.sum())
-    mean = potential.sum() / k
-    problem = Problem(
-        n_territories=k,
-        weights=potential,
-        metrics=potential[None, :],
-        metric_names=("potential",),
-        lower=0.95 * mean,
-        upper=1.05 * mean,
-        coords=np.vstack([metro, rural]),
-        geometry="haversine",
-    )
+    problem = weight_banded(potential, np.vstack([metro, rural]), round(potential.sum()), "haversine")
     result = solve(problem, SolveParams(seed=0, time_limit_s=10.0))
     assert bands_hold(problem, result.alignment.territory)
     assert result.lower_bound is not None and result.lower_bound <= result.objective
