@@ -199,6 +199,11 @@ class Problem:
         return self.fixed_sites is not None
 
     @property
+    def banded(self) -> bool:
+        """Does a band limit some territory (a finite lower or upper limit on some metric)?"""
+        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
+
+    @property
     def n_sites(self) -> int:
         if self.fixed_sites is not None:
             return int(self.fixed_sites.shape[0])

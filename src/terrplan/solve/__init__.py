@@ -186,7 +186,7 @@ def _solve(problem: Problem, params: SolveParams, budget: TimeBudget | None, run
     cost = dense_cost(problem)
     slowest = [0.0]  # longest assignment round so far: later rounds start only if one more still fits
     plan = StartPlan(problem, tuple(seeds), params.candidates, params.max_rounds)
-    banded = plan.banded
+    banded = problem.banded
     swaps = params.swaps and problem.n_units <= _SWAP_UNITS
     site_order = SiteOrder.of(cost) if cost is not None and (swaps or not banded) else None
     searching = params.effort > 0 and lns.applies(problem)  # the neighbourhood search (and its band repair)

@@ -67,8 +67,7 @@ def applies(problem: Problem) -> bool:
     Nor on small problems, nor on mid-size ones without a band, where a group would be most of the problem: its
     steps would be restarts of the whole, which the multi-start already makes (on `pmed` with K of 40 and more they
     ran every instance to the clock for no gain: pmed30 2,010 either way; the centre search runs there instead)."""
-    banded = bool(np.isfinite(problem.lower).any() or np.isfinite(problem.upper).any())
-    least = _MID_UNITS if banded else 2 * _UNITS_MAX
+    least = _MID_UNITS if problem.banded else 2 * _UNITS_MAX
     if problem.fixed or problem.n_territories < 2 or problem.n_units < least:
         return False
     return problem.geometry != "matrix" or problem.n_sites == problem.n_units

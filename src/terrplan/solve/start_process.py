@@ -68,7 +68,7 @@ def _main(payload: bytes) -> None:
     shift = time.perf_counter() - time.monotonic()  # the budgets' clock from the system-wide one
     starts, heuristic = TimeBudget(sent + starts_s + shift), TimeBudget(sent + heuristic_s + shift)
     cost = dense_cost(plan.problem)
-    site_order = SiteOrder.of(cost) if cost is not None and not plan.banded else None
+    site_order = SiteOrder.of(cost) if cost is not None and not plan.problem.banded else None
     slowest_round = [slowest]
     done: list[Started] = []
     for number in numbers:

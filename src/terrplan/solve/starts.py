@@ -50,10 +50,6 @@ class StartPlan:
         """How many starts differ: one with fixed centres, where every start would be the same."""
         return 1 if self.problem.fixed else len(self.seeds)
 
-    @property
-    def banded(self) -> bool:
-        return bool(np.isfinite(self.problem.lower).any() or np.isfinite(self.problem.upper).any())
-
     def start(
         self,
         number: int,
@@ -67,12 +63,12 @@ class StartPlan:
         Without bands, the seed centres are improved by vertex substitution (`site_order`) first."""
         problem = self.problem
         row = primary_metric(problem)
-        bisect = self.banded and row is not None and not problem.fixed and problem.geometry != "matrix"
+        bisect = problem.banded and row is not None and not problem.fixed and problem.geometry != "matrix"
         if bisect and number % 2 == (0 if problem.n_units > _BISECT_FIRST else 1):
             centres = bisection_centres(problem, number // 2, problem.metrics[row])
         else:
             centres = initial_centres(problem, self.seeds[number])
-        if site_order is not None and not self.banded:
+        if site_order is not None and not problem.banded:
             centres = fast_interchange(site_order, centres, budget.deadline)
         return self.allocate(fit_to_rules(problem, centres), budget, slowest, cost)
 
